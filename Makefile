@@ -1,0 +1,44 @@
+# illhub: every target creates .venv with the machine's python3 and installs the
+# project into it when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test demo run check lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: install, then run the whole (offline) test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make demo: harvest the bundled demo web into data/demo.db and browse it at http://127.0.0.1:8001/
+demo: $(STAMP)
+	$(BIN)/illhub demo
+
+## make run: harvest the real registry.yaml into data/illhub.db (failures are reported per source), then serve
+run: $(STAMP)
+	-$(BIN)/illhub harvest
+	$(BIN)/illhub serve
+
+## make check: lint, then the tests
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## make bench: ratio benchmarks (see benchmarks/)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

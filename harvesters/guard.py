@@ -1,0 +1,98 @@
+"""The private-network guard: which addresses a harvest may connect to.
+
+Pure functions (no sockets): they are unit-tested on every tricky form of address.
+The same checks run twice at harvest time: on the URL's host before a request is
+sent, and on the address a host name resolves to (see :mod:`harvesters.resolver`),
+so a redirect or a DNS name pointing inside the network is refused as well.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from enum import StrEnum
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Policy(StrEnum):
+    PUBLIC = "public"  # the default: only globally routable addresses
+    PRIVATE = "private"  # --allow-private-network: also loopback, private and link-local
+    LOOPBACK = "loopback"  # tests and the demo: only this machine
+
+    @classmethod
+    def parse(cls, value: str | Policy | None) -> Policy:
+        if isinstance(value, Policy):
+            return value
+        return cls(value or "public")
+
+
+class BlockedAddress(Exception):
+    """A request was refused by the network guard."""
+
+
+_NUMERIC_HOST = re.compile(r"^[0-9a-fA-FxX.]+$")
+
+
+def parse_ip(host: str) -> IPAddress | None:
+    """The address a host string denotes literally, including the legacy forms
+    ``2130706433``, ``0x7f000001`` and ``0177.0.0.1`` that C resolvers accept, or None
+    for a real host name."""
+    host = host.strip().strip("[]")
+    if not host:
+        return None
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        ip = None
+    if ip is None and _NUMERIC_HOST.match(host) and any(c.isdigit() for c in host):
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))  # pure parsing, no lookup
+        except OSError:
+            return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def address_problem(ip: IPAddress, policy: Policy) -> str | None:
+    """Why ``ip`` may not be contacted under ``policy``, or None if it may."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return f"{ip} is the unspecified address"
+    if ip.is_multicast:
+        return f"{ip} is a multicast address"
+    if policy is Policy.LOOPBACK:
+        return None if ip.is_loopback else f"{ip} is not a loopback address (loopback-only mode)"
+    if policy is Policy.PRIVATE:
+        return None
+    if ip.is_loopback:
+        return f"{ip} is a loopback address"
+    if ip.is_link_local:
+        return f"{ip} is a link-local address"
+    if ip.is_private:
+        return f"{ip} is a private-network address"
+    if not ip.is_global:
+        return f"{ip} is not a public address"
+    return None
+
+
+def host_problem(host: str, policy: Policy) -> str | None:
+    """Check a URL's host before any lookup: literal addresses, and names that are
+    loopback by definition."""
+    ip = parse_ip(host)
+    if ip is not None:
+        problem = address_problem(ip, policy)
+        return f"{host}: {problem}" if problem and str(ip) != host else problem
+    name = host.lower().rstrip(".")
+    if policy is Policy.PUBLIC and (name == "localhost" or name.endswith(".localhost")):
+        return f"{host} is a loopback name"
+    return None
+
+
+def hint(policy: Policy) -> str:
+    if policy is Policy.PUBLIC:
+        return " (use --allow-private-network to harvest hosts on your own network)"
+    return ""

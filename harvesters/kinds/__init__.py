@@ -1,0 +1,46 @@
+"""One handler per source kind: how its requests start and how each response is read.
+
+A handler is data-driven: everything it needs comes from the source's registry entry.
+``start(source)`` yields Requests (or Batches, for kinds that need no network);
+``parse(response, source)`` yields Batches and follow-up Requests. The spider adds the
+callbacks, the bookkeeping and the error handling; handlers stay small and testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from scrapy import Request
+from scrapy.http import Response
+
+from pipeline.resource import Batch
+
+
+class KindHandler(Protocol):
+    def start(self, source: Any) -> Iterable[Request | Batch]: ...
+
+    def parse(self, response: Response, source: Any) -> Iterable[Request | Batch]: ...
+
+
+HANDLERS: dict[str, KindHandler] = {}
+
+
+def register(kind: str):
+    def wrap(cls):
+        HANDLERS[kind] = cls()
+        return cls
+
+    return wrap
+
+
+def response_content_type(response: Response) -> str | None:
+    value = response.headers.get(b"Content-Type")
+    return value.decode("latin-1") if value else None
+
+
+def load_all() -> dict[str, KindHandler]:
+    """Import every kind module so that each registers its handler."""
+    from harvesters.kinds import feed, manual, youtube  # noqa: F401
+
+    return HANDLERS

@@ -1,0 +1,151 @@
+"""Downloader middlewares: the network guard and a robots.txt policy that follows RFC 9309.
+
+Scrapy's own robots.txt middleware lets everything through when robots.txt answers 5xx
+and ignores ``Crawl-delay``; :class:`PoliteRobotsMiddleware` treats an unreachable
+robots.txt as "try later" and applies ``Crawl-delay`` to the host's download slot.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from protego import Protego
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
+
+from harvesters.guard import BlockedAddress, Policy, hint, host_problem
+
+logger = logging.getLogger(__name__)
+
+#: Longest Crawl-delay honoured; beyond this a host would block a nightly run.
+MAX_CRAWL_DELAY = 60.0
+
+
+class GuardRefused(IgnoreRequest):
+    """The network guard refused the request (scheme, credentials or address)."""
+
+
+class RobotsForbidden(IgnoreRequest):
+    """robots.txt disallows this URL for our User-Agent."""
+
+
+class RobotsDeferred(IgnoreRequest):
+    """robots.txt could not be read (5xx, 429, timeout, refused): RFC 9309 says treat
+    the whole host as disallowed for now; the source is deferred, not failed."""
+
+
+class NetworkGuardMiddleware:
+    """Refuses non-http(s) schemes, credentials in URLs and literal non-public addresses
+    before anything is sent. Resolved names are checked by :mod:`harvesters.resolver`.
+    Redirects come back through here, so each hop is checked."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> NetworkGuardMiddleware:
+        return cls(Policy.parse(crawler.settings.get("ILLHUB_NETWORK_POLICY")))
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        parts = urlparse_cached(request)
+        if parts.scheme not in ("http", "https"):
+            raise GuardRefused(f"network guard: {parts.scheme}: URLs are never fetched ({request.url[:100]})")
+        if parts.username or parts.password:
+            raise GuardRefused("network guard: URLs with a user name or password are never fetched")
+        problem = host_problem(parts.hostname or "", self.policy)
+        if problem:
+            raise GuardRefused(f"network guard: {problem}{hint(self.policy)}")
+        return None
+
+
+class _Unavailable:
+    def __init__(self, reason: str, blocked: bool = False):
+        self.reason = reason
+        self.blocked = blocked
+
+
+class PoliteRobotsMiddleware:
+    DOWNLOAD_PRIORITY = 1000
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        self.user_agent = crawler.settings.get("ROBOTSTXT_USER_AGENT") or "illhub"
+        self._parsers: dict[str, Protego | _Unavailable | None | Deferred] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> PoliteRobotsMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        if request.meta.get("dont_obey_robotstxt"):
+            return None
+        parser = await self._parser_for(request)
+        if isinstance(parser, _Unavailable):
+            if parser.blocked:
+                raise GuardRefused(parser.reason)
+            raise RobotsDeferred(parser.reason)
+        if parser is not None and not parser.can_fetch(request.url, self.user_agent):
+            self.crawler.stats.inc_value("illhub/robots_forbidden")
+            raise RobotsForbidden(f"robots.txt disallows {request.url}")
+        return None
+
+    async def _parser_for(self, request: Request) -> Protego | _Unavailable | None:
+        from scrapy.utils.defer import maybe_deferred_to_future
+
+        parts = urlparse_cached(request)
+        netloc = parts.netloc
+        if netloc not in self._parsers:
+            waiter: Deferred = Deferred()
+            self._parsers[netloc] = waiter
+            robots_url = f"{parts.scheme}://{netloc}/robots.txt"
+            result: Protego | _Unavailable | None
+            try:
+                response = await self.crawler.engine.download_async(
+                    Request(robots_url, priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
+                            meta={"dont_obey_robotstxt": True, "illhub_robots": True}, dont_filter=True)
+                )
+                result = self._interpret(response, netloc)
+            except (GuardRefused, BlockedAddress) as e:
+                result = _Unavailable(str(e), blocked=True)
+            except Exception as e:  # noqa: BLE001 - any failure means "unreachable" (RFC 9309 2.3.1.4)
+                reason = str(e) or type(e).__name__
+                result = _Unavailable(f"robots.txt at {robots_url} unreachable ({reason}); host deferred to a later run")
+            self._parsers[netloc] = result
+            waiter.callback(result)
+            return result
+        parser = self._parsers[netloc]
+        if isinstance(parser, Deferred):
+            return await maybe_deferred_to_future(parser)
+        return parser
+
+    def _interpret(self, response: Any, netloc: str) -> Protego | _Unavailable | None:
+        status = response.status
+        self.crawler.stats.inc_value(f"illhub/robots_status/{status}")
+        if status >= 500 or status == 429:
+            return _Unavailable(f"robots.txt at {response.url} answered HTTP {status}; host deferred to a later run")
+        if status >= 400:
+            return None  # RFC 9309: 4xx means no rules
+        if status >= 300:
+            return None  # a redirect the redirect middleware did not follow: no usable rules
+        try:
+            body = response.body.decode("utf-8", errors="replace")
+            parser = Protego.parse(body)
+        except Exception as e:  # noqa: BLE001 - an unparseable robots.txt imposes no rules
+            logger.warning("robots.txt at %s could not be parsed (%s); no rules applied", response.url, e)
+            return None
+        delay = parser.crawl_delay(self.user_agent)
+        if delay:
+            self._apply_delay(response.request, min(float(delay), MAX_CRAWL_DELAY))
+        return parser
+
+    def _apply_delay(self, request: Request, delay: float) -> None:
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        slot = downloader.slots.get(key)
+        if slot is not None and slot.delay < delay:
+            slot.delay = delay
+            self.crawler.stats.set_value(f"illhub/crawl_delay/{key}", delay)

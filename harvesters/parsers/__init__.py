@@ -1,0 +1,1 @@
+"""Pure parsers: bytes in, Resource records out. They never fetch anything."""

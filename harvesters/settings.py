@@ -1,0 +1,65 @@
+"""Scrapy settings for every illhub harvest: polite and bounded by default.
+
+Scrapy's defaults are not enough on their own (see DESIGN.md): its robots.txt
+middleware allows everything on a 5xx, it ignores Crawl-delay, keeps ``file:`` and
+``data:`` handlers and a telnet console, and waits 180 s for a response.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pipeline.version import USER_AGENT
+
+#: One request at a time per host, with this many seconds between requests.
+DEFAULT_DELAY = 1.0
+DEFAULT_TIMEOUT = 20
+#: Largest response body accepted (bytes). Anything larger is cut off and reported.
+MAX_BODY = 5 * 1024 * 1024
+
+
+def harvest_settings(*, policy: str = "public", delay: float | None = None, timeout: float | None = None,
+                     log_level: str = "ERROR", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    delay = DEFAULT_DELAY if delay is None else delay
+    settings: dict[str, Any] = {
+        "BOT_NAME": "illhub",
+        "USER_AGENT": USER_AGENT,
+        "ROBOTSTXT_OBEY": False,  # replaced by PoliteRobotsMiddleware (RFC 9309 on 5xx, Crawl-delay)
+        "ROBOTSTXT_USER_AGENT": "illhub",
+        "ILLHUB_NETWORK_POLICY": policy,
+        "DNS_RESOLVER": "harvesters.resolver.GuardedResolver",
+        "DOWNLOADER_MIDDLEWARES": {
+            "harvesters.middlewares.NetworkGuardMiddleware": 50,
+            "harvesters.middlewares.PoliteRobotsMiddleware": 100,
+        },
+        "ITEM_PIPELINES": {"harvesters.spider.StorePipeline": 300},
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
+        "TELNETCONSOLE_ENABLED": False,
+        "COOKIES_ENABLED": False,
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        # Never zero: with no delay Scrapy has been seen sending several requests at once to one host.
+        "DOWNLOAD_DELAY": max(delay, 0.001),
+        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        "DOWNLOAD_TIMEOUT": DEFAULT_TIMEOUT if timeout is None else timeout,
+        "DNS_TIMEOUT": 10,
+        "DOWNLOAD_MAXSIZE": MAX_BODY,
+        "DOWNLOAD_WARNSIZE": MAX_BODY // 2,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": 2,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "REDIRECT_MAX_TIMES": 5,
+        "METAREFRESH_ENABLED": False,
+        "HTTPERROR_ALLOWED_CODES": [],
+        "LOG_LEVEL": log_level,
+        "LOG_ENABLED": True,
+        "STATS_DUMP": False,
+        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+        "AUTOTHROTTLE_ENABLED": False,
+    }
+    if os.environ.get("ILLHUB_TEST_FAST"):
+        settings["DOWNLOAD_TIMEOUT"] = min(settings["DOWNLOAD_TIMEOUT"], 5)
+    if extra:
+        settings.update(extra)
+    return settings

@@ -1,0 +1,227 @@
+"""The harvest spider: one crawl for all sources, sharing one downloader (so per-host
+politeness holds across sources), and the item pipeline that stores each batch.
+
+A failing source never stops the others: every callback and errback is wrapped and the
+failure is recorded against its source.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import scrapy
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import (
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+
+from harvesters.guard import BlockedAddress
+from harvesters.kinds import HANDLERS, load_all
+from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
+from pipeline.resource import Batch
+from pipeline.store import store_batch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceState:
+    """What happened to one source during this harvest."""
+
+    source: Any
+    run_id: int
+    pending: int = 0
+    start_finished: bool = False
+    done: bool = False
+    documents: int = 0
+    http_status: int | None = None
+    requests: int = 0
+    bytes: int = 0
+    seen: int = 0
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    deferred: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.documents == 0 and self.deferred and not self.errors:
+            return "deferred"
+        if self.documents == 0 and (self.errors or self.deferred):
+            return "failed"
+        if self.documents == 0:
+            return "failed"
+        if self.errors or self.warnings:
+            return "warning"
+        return "ok"
+
+
+@dataclass
+class HarvestContext:
+    db: Any
+    states: dict[str, SourceState]
+    taxonomy: Any = None
+    on_source_done: Callable[[SourceState], None] | None = None
+    on_progress: Callable[[SourceState], None] | None = None
+
+    def maybe_done(self, state: SourceState) -> None:
+        if not state.done and state.start_finished and state.pending <= 0:
+            state.done = True
+            if self.on_source_done:
+                self.on_source_done(state)
+
+
+def describe_failure(failure: Failure, timeout: float | None = None) -> tuple[str, int | None, bool]:
+    """A one-line reason, the HTTP status if any, and whether it means 'deferred'."""
+    exc = failure.value
+    request = getattr(failure, "request", None)
+    url = request.url if request is not None else ""
+    if isinstance(exc, HttpError):
+        status = exc.response.status
+        hint = {404: "not found: check the URL", 410: "gone: the page was removed", 403: "forbidden: the site refuses us",
+                401: "needs a login", 429: "too many requests: rate-limited"}.get(status, "")
+        return f"HTTP {status} from {exc.response.url}" + (f" ({hint})" if hint else ""), status, False
+    if isinstance(exc, RobotsDeferred):
+        return str(exc), None, True
+    if isinstance(exc, (RobotsForbidden, GuardRefused)):
+        return str(exc), None, False
+    if isinstance(exc, BlockedAddress):
+        return str(exc), None, False
+    if isinstance(exc, DNSLookupError):
+        inner = exc.args[0] if exc.args else ""
+        if "network guard" in str(inner):
+            return str(inner), None, False
+        host = request and scrapy.utils.httpobj.urlparse_cached(request).hostname
+        return f"DNS lookup failed for {host or url}: the host name does not resolve (offline, or a typo?)", None, False
+    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+        return f"timed out fetching {url}" + (f" (limit {timeout:g} s)" if timeout else ""), None, False
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {url}", None, False
+    if isinstance(exc, (ResponseFailed, ResponseNeverReceived, ConnectionLost)):
+        return f"connection broke while reading {url} ({type(exc).__name__})", None, False
+    if isinstance(exc, IgnoreRequest):
+        return str(exc) or f"request ignored: {url}", None, False
+    text = str(exc)
+    if "maxsize" in text.lower() or "max size" in text.lower():
+        return f"response from {url} is larger than the size cap; not harvested", None, False
+    return f"{type(exc).__name__} fetching {url}: {text[:200]}", None, False
+
+
+class HarvestSpider(scrapy.Spider):
+    name = "illhub"
+
+    def __init__(self, context: HarvestContext, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.context = context
+        load_all()
+
+    # -- requests -------------------------------------------------------------------
+
+    def _wrap(self, out: Any, state: SourceState) -> Any:
+        if isinstance(out, Request):
+            state.pending += 1
+            state.requests += 1
+            meta = dict(out.meta)
+            meta["illhub_source"] = state.source.id
+            return out.replace(callback=self.parse_document, errback=self.on_error, meta=meta, dont_filter=True)
+        return out
+
+    async def start(self) -> AsyncIterator[Any]:
+        for state in self.context.states.values():
+            handler = HANDLERS[state.source.kind]
+            try:
+                for out in handler.start(state.source):
+                    yield self._wrap(out, state)
+            except Exception as e:  # noqa: BLE001 - one bad source never stops the others
+                logger.exception("source %s failed to start", state.source.id)
+                state.errors.append(f"could not start: {type(e).__name__}: {e}")
+            state.start_finished = True
+            self.context.maybe_done(state)
+
+    def _state(self, request: Request) -> SourceState:
+        return self.context.states[request.meta["illhub_source"]]
+
+    def parse_document(self, response: Response) -> Iterable[Any]:
+        state = self._state(response.request)
+        state.bytes += len(response.body)
+        if state.http_status is None:
+            state.http_status = response.status
+        handler = HANDLERS[state.source.kind]
+        try:
+            for out in handler.parse(response, state.source):
+                yield self._wrap(out, state)
+            state.documents += 1
+        except Exception as e:  # noqa: BLE001 - recorded against the source
+            if not isinstance(e, ValueError):
+                logger.exception("parsing %s for %s failed", response.url, state.source.id)
+            state.errors.append(f"{response.url}: {e}")
+        finally:
+            state.pending -= 1
+            self.context.maybe_done(state)
+
+    def on_error(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        if request is None or "illhub_source" not in request.meta:
+            return
+        state = self._state(request)
+        reason, status, deferred = describe_failure(failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        if status is not None and state.http_status is None:
+            state.http_status = status
+        if deferred:
+            state.deferred = reason
+        else:
+            state.errors.append(reason)
+        state.pending -= 1
+        self.context.maybe_done(state)
+
+
+class StorePipeline:
+    """Stores each Batch in one transaction as it arrives."""
+
+    def process_item(self, item: Any, spider: HarvestSpider | None = None) -> Any:
+        if not isinstance(item, Batch):
+            return item
+        context: HarvestContext = self.crawler.spider.context if spider is None else spider.context
+        state = context.states.get(item.source_id)
+        if state is None:
+            return item
+        try:
+            result = store_batch(
+                context.db, item, run_id=state.run_id, source_topics=list(state.source.topics),
+                organization=state.source.organization, taxonomy=context.taxonomy,
+            )
+        except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
+            logger.exception("storing a batch for %s failed", item.source_id)
+            state.errors.append(f"could not store {len(item.resources)} items: {type(e).__name__}: {e}")
+            return item
+        state.seen += result["seen"]
+        state.new += result["new"]
+        state.updated += result["updated"]
+        state.skipped += result["skipped"]
+        state.warnings.extend(item.warnings)
+        if not state.source.uses_network:
+            state.documents += 1
+        if context.on_progress:
+            context.on_progress(state)
+        context.maybe_done(state)
+        return item
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        p = cls()
+        p.crawler = crawler
+        return p

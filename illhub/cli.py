@@ -1,0 +1,223 @@
+"""The ``illhub`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.version import __version__
+
+REGISTRY_DEFAULT = "registry.yaml"
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def registry_option(f):
+    return click.option(
+        "--registry", "registry_path", default=REGISTRY_DEFAULT, show_default=True, envvar="ILLHUB_REGISTRY",
+        type=click.Path(dir_okay=False, path_type=Path), help="The source registry (env ILLHUB_REGISTRY).",
+    )(f)
+
+
+def db_option(f):
+    return click.option(
+        "--db", "db_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+        help="The SQLite catalog [default: data/illhub.db, or env ILLHUB_DB].",
+    )(f)
+
+
+def load_registry_or_exit(path: Path):
+    from illhub.registry import RegistryError, load_registry
+
+    try:
+        return load_registry(path)
+    except RegistryError as e:
+        for problem in e.problems:
+            click.echo(problem, err=True)
+        click.echo(f"{len(e.problems)} problem(s) in {path}; fix them and run 'illhub validate'.", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="illhub")
+def cli() -> None:
+    """illhub: harvest interlibrary loan resources into one searchable catalog.
+
+    \b
+    Quick start:
+      illhub demo              harvest the bundled demo web and browse it
+      illhub validate          check registry.yaml
+      illhub harvest           harvest every enabled source into data/illhub.db
+      illhub serve             browse the catalog with Datasette
+    """
+
+
+@cli.command()
+@registry_option
+def validate(registry_path: Path) -> None:
+    """Check the registry; list every problem with its source and field."""
+    registry = load_registry_or_exit(registry_path)
+    kinds: dict[str, int] = {}
+    for s in registry.sources:
+        kinds[s.kind] = kinds.get(s.kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    click.echo(f"{registry_path}: {len(registry.sources)} sources OK ({summary})")
+
+
+class RichProgress:
+    """Progress display for long harvests (on stderr; silent when not a terminal)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True,
+        )
+        self.task = None
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("harvesting", total=total)
+
+    def advance(self, state) -> None:
+        self.progress.update(self.task, advance=1, description=f"{state.source.id}: {state.status}")
+        if not self.console.is_terminal:
+            self.console.print(f"  done {state.source.id}: {state.status}")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred": "cyan"}
+
+
+@cli.command()
+@registry_option
+@db_option
+@click.option("--source", "source_ids", multiple=True, metavar="ID", help="Harvest only this source (repeatable).")
+@click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts "
+              "(env ILLHUB_ALLOW_PRIVATE_NETWORK=1).")
+@click.option("--delay", type=float, default=None, help="Seconds between requests to one host [default: 1.0].")
+@click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
+@click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet) -> None:
+    """Harvest enabled sources (or --source ID ...) into the catalog.
+
+    Exit code 0 when every source succeeded, 1 when some failed, 2 for a usage or
+    registry error. Every source's outcome is kept in the harvest_runs table.
+    """
+    from illhub.harvest import UnknownSource, default_db_path, policy_from_env, run_harvest
+
+    registry = load_registry_or_exit(registry_path)
+    db_path = db_path or default_db_path()
+    log_level = {0: "ERROR", 1: "INFO"}.get(verbose, "DEBUG")
+    progress = None if quiet else RichProgress(err)
+    try:
+        result = run_harvest(
+            registry, db_path, source_ids=list(source_ids) or None, policy=policy_from_env(allow_private_network),
+            delay=delay, timeout=timeout, log_level=log_level, progress=progress,
+        )
+    except UnknownSource as e:
+        fail(str(e))
+        return
+    print_summary(result, db_path)
+    sys.exit(result.exit_code)
+
+
+def print_summary(result, db_path: Path) -> None:
+    table = Table(title=f"harvest {result.run_group} → {db_path}", title_justify="left")
+    for col, kw in (("source", {}), ("status", {}), ("seen", {"justify": "right"}), ("new", {"justify": "right"}),
+                    ("updated", {"justify": "right"}), ("http", {"justify": "right"}), ("note", {"overflow": "fold"})):
+        table.add_column(col, **kw)
+    for s in sorted(result.states, key=lambda s: (s.status == "ok", s.source.id)):
+        note = "; ".join(dict.fromkeys(s.errors + ([s.deferred] if s.deferred else []) + s.warnings))
+        style = STATUS_STYLE.get(s.status, "")
+        table.add_row(s.source.id, f"[{style}]{s.status}[/]", str(s.seen), str(s.new), str(s.updated),
+                      str(s.http_status or ""), note[:300])
+    out.print(table)
+    counts: dict[str, int] = {}
+    for s in result.states:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no sources harvested")
+
+
+@cli.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8001, show_default=True, type=int)
+@click.option("--public", is_flag=True, help="Serve with the public (internet-facing) profile.")
+def serve(db_path, host, port, public) -> None:
+    """Browse the catalog with Datasette."""
+    from illhub.harvest import default_db_path
+    from illhub.serve import serve_datasette
+
+    db_path = db_path or default_db_path()
+    if not Path(db_path).exists():
+        fail(f"{db_path} does not exist yet: run 'illhub harvest' (or 'illhub demo') first")
+    sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public))
+
+
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default="csv", show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of standard output.")
+@click.option("--topic", "topics", multiple=True, help="Only resources with this topic (repeatable: any of them).")
+@click.option("--source", "sources", multiple=True, help="Only resources from this source (repeatable).")
+@click.option("--type", "content_types", multiple=True, help="Only this content type (repeatable).")
+@click.option("--since", default=None, help="Only resources first seen on or after this date (YYYY-MM-DD).")
+def export(db_path, fmt, out_path, topics, sources, content_types, since) -> None:
+    """Export resources as CSV, JSON or JSON lines, with filters."""
+    from illhub.harvest import default_db_path
+    from pipeline.export import ExportFilter, export_resources
+    from pipeline.normalize import parse_date
+    from pipeline.store import open_db
+
+    db_path = db_path or default_db_path()
+    if not Path(db_path).exists():
+        fail(f"{db_path} does not exist yet: run 'illhub harvest' first")
+    since_iso = None
+    if since:
+        since_iso = parse_date(since)
+        if since_iso is None:
+            fail(f"--since {since!r} is not a date; use YYYY-MM-DD")
+    db = open_db(db_path)
+    filt = ExportFilter(topics=list(topics), sources=list(sources), content_types=list(content_types), since=since_iso)
+    if out_path:
+        with open(out_path, "w", encoding="utf-8", newline="") as fh:
+            n = export_resources(db, fh, fmt, filt)
+        err.print(f"wrote {n} resources to {out_path}")
+    else:
+        export_resources(db, sys.stdout, fmt, filt)
+
+
+@cli.command()
+@click.option("--db", "db_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the demo catalog [default: data/demo.db].")
+@click.option("--port", default=8001, show_default=True, type=int, help="Datasette's port.")
+@click.option("--no-serve", is_flag=True, help="Harvest the demo web, print the summary and stop.")
+def demo(db_path, port, no_serve) -> None:
+    """Serve the bundled demo web on loopback, harvest it, and browse the result."""
+    from illhub.demo import run_demo
+
+    sys.exit(run_demo(db_path=db_path, port=port, serve=not no_serve))
+
+
+def main() -> None:
+    cli(prog_name="illhub")
+
+
+if __name__ == "__main__":
+    main()

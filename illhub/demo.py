@@ -1,0 +1,160 @@
+"""The offline demo: a small web of fictional ILL sources served on loopback.
+
+``data/demo/site/`` holds feeds in each format the harvester reads; :class:`DemoServer`
+serves it (with YouTube's URL shapes) on a free loopback port. The tests reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+SITE_DIR = DEMO_DIR / "site"
+DEMO_REGISTRY = DEMO_DIR / "registry.yaml"
+
+CONTENT_TYPES = {
+    ".rss": "application/rss+xml", ".atom": "application/atom+xml", ".rdf": "application/rdf+xml",
+    ".xml": "application/xml", ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+    ".ics": "text/calendar; charset=utf-8", ".json": "application/json", ".pdf": "application/pdf",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DemoHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet server
+        pass
+
+    def _resolve(self) -> Path | None:
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        path = parts.path
+        if path.endswith("/feeds/videos.xml"):
+            if "channel_id" in query:
+                return SITE_DIR / "youtube" / f"channel-{query['channel_id'][0]}.xml"
+            if "playlist_id" in query:
+                return SITE_DIR / "youtube" / f"playlist-{query['playlist_id'][0]}.xml"
+            return None
+        m = re.match(r"^/@([A-Za-z0-9_.-]+)$", path)
+        if m:
+            return SITE_DIR / "youtube" / f"handle-{m.group(1)}.html"
+        if path.endswith("/"):
+            path += "index.html"
+        target = (SITE_DIR / path.lstrip("/")).resolve()
+        if SITE_DIR.resolve() not in target.parents:
+            return None
+        return target
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+        self.server.hits.append((self.path, self.headers.get("User-Agent", "")))
+        target = self._resolve()
+        if target is None or not target.is_file():
+            body = b"not found"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain")
+        else:
+            body = target.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
+
+
+class DemoHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    hits: list[tuple[str, str]]
+
+
+class DemoServer:
+    """Serve the demo web on 127.0.0.1 on a free port, in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.httpd = DemoHTTPServer((host, port), _Handler)
+        self.httpd.hits = []
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def hits(self) -> list[tuple[str, str]]:
+        return self.httpd.hits
+
+    def start(self) -> DemoServer:
+        self.thread.start()
+        wait_ready(self.base + "/robots.txt")
+        self.httpd.hits.clear()  # the readiness check is not a harvest request
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> DemoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_ready(url: str, timeout: float = 10.0) -> None:
+    """Poll ``url`` until it answers (a readiness check, not a sleep)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def demo_registry(base: str):
+    """The demo registry with ``{base}`` pointing at a running DemoServer."""
+    from ruamel.yaml import YAML
+
+    from illhub.registry import parse_registry
+
+    text = DEMO_REGISTRY.read_text(encoding="utf-8").replace("{base}", base)
+    return parse_registry(YAML(typ="safe").load(text), DEMO_REGISTRY)
+
+
+def run_demo(db_path: str | Path | None = None, port: int = 8001, serve: bool = True) -> int:
+    from harvesters.guard import Policy
+    from illhub.cli import RichProgress, err, print_summary
+    from illhub.harvest import run_harvest
+
+    db_path = Path(db_path or DEMO_DIR.parent / "demo.db")
+    with DemoServer() as server:
+        print(f"illhub demo: serving the demo web (fictional sources) at {server.base}", flush=True)
+        registry = demo_registry(server.base)
+        result = run_harvest(registry, db_path, policy=Policy.LOOPBACK,
+                             delay=float(os.environ.get("ILLHUB_DEMO_DELAY", "0.05")), progress=RichProgress(err))
+    print_summary(result, db_path)
+    print("(demo-moved-feed fails on purpose: it shows how a broken source is reported)")
+    if not serve:
+        return 0 if len(result.failed) <= 1 else 1
+    from illhub.serve import serve_datasette
+
+    print(f"\nBrowse the demo catalog at http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
+    return serve_datasette(db_path, host="127.0.0.1", port=port)

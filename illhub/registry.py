@@ -1,0 +1,367 @@
+"""The source registry: strict models, loaded and validated once, at the edge.
+
+Every problem in ``registry.yaml`` is reported at once, each naming the source id and
+field. Nothing downstream ever sees raw YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from pipeline.classify import Taxonomy, default_taxonomy
+from pipeline.resource import CONTENT_TYPES
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SCHEDULE_WORDS = ("hourly", "daily", "nightly", "weekly")
+YOUTUBE_CHANNEL_ID = re.compile(r"^UC[A-Za-z0-9_-]{22}$")
+YOUTUBE_PLAYLIST_ID = re.compile(r"^(PL|UU|FL|LL|OL|RD)[A-Za-z0-9_-]{10,}$")
+
+Slug = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class RegistryError(Exception):
+    """The registry cannot be used; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems))
+
+
+def check_http_url(value: str) -> str:
+    value = value.strip()
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    try:
+        parts = urlsplit(value)
+    except ValueError as e:
+        raise ValueError(f"is not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"must be an http:// or https:// URL, not {parts.scheme or 'a relative'}: URL")
+    if not parts.hostname:
+        raise ValueError("has no host name")
+    if parts.username or parts.password:
+        raise ValueError("must not contain a user name or password")
+    return value
+
+
+def check_slug(value: str) -> str:
+    if not SLUG.match(value):
+        raise ValueError(f"{value!r} is not a slug (lower-case letters, digits and single hyphens, e.g. 'oclc-next-blog')")
+    return value
+
+
+def check_schedule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value in SCHEDULE_WORDS:
+        return value
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as e:
+        raise ValueError(
+            f"{value!r} is neither one of {', '.join(SCHEDULE_WORDS)} nor a 5-field cron expression ({e})"
+        ) from None
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SourceBase(Strict):
+    """Fields every source has. Subclasses add what their kind needs."""
+
+    kind_name: ClassVar[str] = ""
+    #: Content type of resources when the page or feed says nothing better.
+    default_content_type: ClassVar[str] = "page"
+    #: Whether this kind fetches anything over the network.
+    uses_network: ClassVar[bool] = True
+
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    kind: str
+    url: str | None = None
+    organization: str | None = None
+    topics: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    enabled: bool = True
+    notes: str | None = None
+    content_type: str | None = None
+    max_items: int = Field(default=1000, ge=1, le=100_000)
+
+    _check_id = field_validator("id")(classmethod(lambda cls, v: check_slug(v)))
+    _check_schedule = field_validator("schedule")(classmethod(lambda cls, v: check_schedule(v)))
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_http_url(v)
+
+    @field_validator("topics")
+    @classmethod
+    def _check_topics(cls, v: list[str]) -> list[str]:
+        for t in v:
+            check_slug(t)
+        if len(set(v)) != len(v):
+            raise ValueError("lists a topic twice")
+        return v
+
+    @field_validator("content_type")
+    @classmethod
+    def _check_content_type(cls, v: str | None) -> str | None:
+        if v is not None and v not in CONTENT_TYPES:
+            raise ValueError(f"{v!r} is not one of {', '.join(CONTENT_TYPES)}")
+        return v
+
+    @property
+    def resource_type(self) -> str:
+        return self.content_type or self.default_content_type
+
+    def config(self) -> dict[str, Any]:
+        """Kind-specific settings (everything that is not a common field)."""
+        common = set(SourceBase.model_fields)
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if k not in common}
+
+    def row(self) -> dict[str, Any]:
+        d = self.model_dump()
+        d["config"] = self.config()
+        return d
+
+
+class FeedSource(SourceBase):
+    """An RSS 0.9x/1.0/2.0 or Atom feed at ``url``."""
+
+    kind_name: ClassVar[str] = "feed"
+    default_content_type: ClassVar[str] = "article"
+    kind: Literal["feed"]
+    url: str
+
+
+class YouTubeSource(SourceBase):
+    """A YouTube channel or playlist: ``channel_id``, ``playlist_id``, or ``url`` set to the
+    feed URL or a channel page (``/@handle``, ``/channel/UC…``)."""
+
+    kind_name: ClassVar[str] = "youtube"
+    default_content_type: ClassVar[str] = "video"
+    kind: Literal["youtube"]
+    channel_id: str | None = None
+    playlist_id: str | None = None
+
+    @field_validator("channel_id")
+    @classmethod
+    def _check_channel(cls, v: str | None) -> str | None:
+        if v is not None and not YOUTUBE_CHANNEL_ID.match(v):
+            raise ValueError(f"{v!r} is not a YouTube channel id (UC followed by 22 characters)")
+        return v
+
+    @field_validator("playlist_id")
+    @classmethod
+    def _check_playlist(cls, v: str | None) -> str | None:
+        if v is not None and not YOUTUBE_PLAYLIST_ID.match(v):
+            raise ValueError(f"{v!r} is not a YouTube playlist id (such as PL… or UU…)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way(self) -> YouTubeSource:
+        given = [n for n in ("channel_id", "playlist_id", "url") if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of channel_id, playlist_id or url (a channel page or feed URL)"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        if self.url:
+            path = urlsplit(self.url).path
+            if not (path.startswith("/@") or path.startswith("/channel/UC") or path.endswith("/feeds/videos.xml")
+                    or path.startswith("/c/") or path.startswith("/user/")):
+                raise ValueError(
+                    "url must be a channel page (https://www.youtube.com/@handle or /channel/UC…) "
+                    "or a feed (https://www.youtube.com/feeds/videos.xml?channel_id=…)"
+                )
+        return self
+
+
+class ManualEntry(Strict):
+    url: str
+    title: str = Field(min_length=1)
+    description: str = ""
+    content_type: str = "page"
+    topics: list[str] = Field(default_factory=list)
+    systems: list[str] = Field(default_factory=list)
+    published: str | None = None
+    organization: str | None = None
+
+    _check_url = field_validator("url")(classmethod(lambda cls, v: check_http_url(v)))
+
+    @field_validator("content_type")
+    @classmethod
+    def _ct(cls, v: str) -> str:
+        if v not in CONTENT_TYPES:
+            raise ValueError(f"{v!r} is not one of {', '.join(CONTENT_TYPES)}")
+        return v
+
+    @field_validator("published", mode="before")
+    @classmethod
+    def _pub(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+
+class ManualSource(SourceBase):
+    """Curated entries written in the registry itself; no network."""
+
+    kind_name: ClassVar[str] = "manual"
+    uses_network: ClassVar[bool] = False
+    kind: Literal["manual"]
+    entries: list[ManualEntry] = Field(min_length=1)
+
+
+#: kind name → model. Other kinds register themselves with :func:`register_kind`.
+KINDS: dict[str, type[SourceBase]] = {}
+
+
+def register_kind(model: type[SourceBase]) -> type[SourceBase]:
+    KINDS[model.kind_name] = model
+    return model
+
+
+for _m in (FeedSource, YouTubeSource, ManualSource):
+    register_kind(_m)
+
+
+class Defaults(Strict):
+    schedule: str = "nightly"
+    link_check_schedule: str = "weekly"
+    contact: str | None = None
+
+    _check_schedule = field_validator("schedule", "link_check_schedule")(
+        classmethod(lambda cls, v: check_schedule(v))
+    )
+
+
+class Registry(BaseModel):
+    path: str
+    defaults: Defaults
+    sources: list[SourceBase]
+
+    def get(self, source_id: str) -> SourceBase:
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise KeyError(source_id)
+
+    def enabled(self) -> list[SourceBase]:
+        return [s for s in self.sources if s.enabled]
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = []
+    for p in loc:
+        parts.append(f"[{p}]" if isinstance(p, int) else (("." if parts else "") + str(p)))
+    return "".join(parts) or "(entry)"
+
+
+def _messages(e: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for err in e.errors():
+        msg = err["msg"]
+        msg = msg.removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known field (check the spelling; see the README for each kind's fields)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "literal_error":
+            msg = f"is {err.get('input')!r}, expected {msg.removeprefix('Input should be ')}"
+        out.append((_field_name(err["loc"]), msg))
+    return out
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RegistryError(path, [f"{path}: file not found (pass --registry PATH)"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RegistryError(path, [f"{path}: cannot read: {e}"]) from None
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f":{where.line + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RegistryError(path, [f"{path}{line}: not valid YAML: {problem}"]) from None
+
+
+def parse_registry(data: Any, path: str | Path = "registry.yaml", taxonomy: Taxonomy | None = None) -> Registry:
+    """Validate already-loaded YAML data; raise :class:`RegistryError` listing every problem."""
+    taxonomy = taxonomy or default_taxonomy()
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise RegistryError(path, [f"{path}: the top level must be a mapping with a 'sources:' list"])
+    unknown = set(data) - {"sources", "defaults"}
+    for k in sorted(unknown):
+        problems.append(f"{path}: top-level field {k!r} is not known (expected 'sources' and optional 'defaults')")
+    defaults = Defaults()
+    try:
+        defaults = Defaults.model_validate(data.get("defaults") or {})
+    except ValidationError as e:
+        problems += [f"{path}: defaults.{f}: {m}" for f, m in _messages(e)]
+    raw_sources = data.get("sources")
+    if not isinstance(raw_sources, list):
+        problems.append(f"{path}: 'sources' must be a list of sources")
+        raise RegistryError(path, problems)
+    sources: list[SourceBase] = []
+    seen_ids: dict[str, int] = {}
+    seen_urls: dict[str, str] = {}
+    for i, raw in enumerate(raw_sources, start=1):
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: source #{i}: must be a mapping of fields, got {type(raw).__name__}")
+            continue
+        sid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        label = f"source {sid!r} (#{i})" if sid else f"source #{i}"
+        kind = raw.get("kind")
+        model = KINDS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            problems.append(f"{path}: {label}: field 'kind': {kind!r} is not one of {', '.join(sorted(KINDS))}")
+            continue
+        try:
+            src = model.model_validate(raw)
+        except ValidationError as e:
+            problems += [f"{path}: {label}: field '{f}': {m}" for f, m in _messages(e)]
+            continue
+        if src.id in seen_ids:
+            problems.append(f"{path}: {label}: field 'id': {src.id!r} is already used by source #{seen_ids[src.id]}")
+        seen_ids.setdefault(src.id, i)
+        for t in src.topics:
+            if t not in taxonomy.topics:
+                problems.append(f"{path}: {label}: field 'topics': {t!r} is not a topic in data/taxonomy.yaml")
+        for j, entry in enumerate(getattr(src, "entries", None) or []):
+            for t in entry.topics:
+                if t not in taxonomy.topics:
+                    problems.append(f"{path}: {label}: field 'entries[{j}].topics': {t!r} is not a topic in data/taxonomy.yaml")
+            for s in entry.systems:
+                if s not in taxonomy.systems:
+                    problems.append(f"{path}: {label}: field 'entries[{j}].systems': {s!r} is not a system in data/taxonomy.yaml")
+        if src.url and src.uses_network:
+            key = src.url.rstrip("/")
+            if key in seen_urls and seen_urls[key] != src.id:
+                problems.append(f"{path}: {label}: field 'url': same URL as source {seen_urls[key]!r}")
+            seen_urls.setdefault(key, src.id)
+        sources.append(src)
+    if problems:
+        raise RegistryError(path, problems)
+    return Registry(path=str(path), defaults=defaults, sources=sources)
+
+
+def load_registry(path: str | Path, taxonomy: Taxonomy | None = None) -> Registry:
+    path = Path(path)
+    return parse_registry(load_yaml(path), path, taxonomy)

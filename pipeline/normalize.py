@@ -1,0 +1,124 @@
+"""Turn what parsers read into clean, comparable values."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dateutil import parser as dateparser
+from w3lib.html import remove_comments, remove_tags, remove_tags_with_content, replace_entities
+
+from pipeline.resource import CONTENT_TYPES, Resource
+from pipeline.urls import absolute_url, canonical_url
+
+TITLE_MAX = 300
+DESCRIPTION_MAX = 2000
+EXCERPT_MAX = 4000
+#: Dates further ahead than this are treated as mistakes (events may be a year or two ahead).
+FUTURE_LIMIT = timedelta(days=3 * 366)
+EARLIEST_YEAR = 1900
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_SPACE = re.compile(r"\s+")
+
+
+def clean_text(value: Any, limit: int | None = None) -> str:
+    """Plain text from a value that may hold HTML: tags and scripts removed, entities
+    decoded, control characters dropped, whitespace collapsed, length capped at a word
+    boundary with an ellipsis."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    if limit and len(value) > limit * 20:
+        value = value[: limit * 20]  # bound the work on absurd inputs
+    if "<" in value:
+        value = remove_comments(value)
+        value = remove_tags_with_content(value, which_ones=("script", "style", "noscript"))
+        value = remove_tags(value)
+    if "&" in value:
+        value = replace_entities(value)
+        if "&" in value and "<" in value:  # double-escaped markup: &lt;b&gt;
+            value = remove_tags(value)
+    value = _CONTROL.sub("", value)
+    value = _SPACE.sub(" ", value).strip()
+    if limit and len(value) > limit:
+        cut = value[: limit - 1]
+        if " " in cut[limit // 2 :]:
+            cut = cut[: cut.rfind(" ")]
+        value = cut.rstrip(" ,;:.") + "…"
+    return value
+
+
+def iso_utc(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return iso_utc(datetime.now(UTC))
+
+
+def parse_date(value: Any, *, now: datetime | None = None) -> str | None:
+    """A UTC ISO-8601 string (``2026-01-31T14:00:00Z``) or None when the value cannot be
+    read, is before 1900 or is absurdly far in the future. Never raises."""
+    if value is None or value == "":
+        return None
+    dt: datetime | None = None
+    try:
+        if isinstance(value, time.struct_time):
+            dt = datetime.fromtimestamp(calendar.timegm(value), UTC)
+        elif isinstance(value, datetime):
+            dt = value
+        elif isinstance(value, (int, float)):
+            dt = datetime.fromtimestamp(float(value), UTC)
+        elif isinstance(value, str):
+            text = value.strip()
+            if not text or len(text) > 100:
+                return None
+            dt = dateparser.parse(text, default=datetime(2000, 1, 1, tzinfo=UTC))
+    except (ValueError, OverflowError, OSError, TypeError, dateparser.ParserError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    try:
+        if dt.year < EARLIEST_YEAR or dt.astimezone(UTC) > now + FUTURE_LIMIT:
+            return None
+        return iso_utc(dt)
+    except (ValueError, OverflowError):
+        return None
+
+
+def normalize_resource(resource: Resource, *, base_url: str | None = None) -> Resource | None:
+    """A cleaned copy of ``resource``, or None if it has no usable http(s) link."""
+    url = canonical_url(resource.url, base_url)
+    if url is None:
+        return None
+    content_type = resource.content_type if resource.content_type in CONTENT_TYPES else "page"
+    title = clean_text(resource.title, TITLE_MAX) or url
+    thumbnail = absolute_url(resource.thumbnail, url) if resource.thumbnail else None
+    return Resource(
+        url=url,
+        title=title,
+        description=clean_text(resource.description, DESCRIPTION_MAX),
+        content_type=content_type,
+        source_id=resource.source_id,
+        organization=clean_text(resource.organization, 200) or None,
+        published=parse_date(resource.published),
+        updated=parse_date(resource.updated),
+        topics=sorted({t for t in resource.topics if t}),
+        systems=sorted({s for s in resource.systems if s}),
+        author=clean_text(resource.author, 200) or None,
+        language=clean_text(resource.language, 20) or None,
+        thumbnail=thumbnail,
+        excerpt=clean_text(resource.excerpt, EXCERPT_MAX) or None,
+        extra=dict(resource.extra),
+        raw=resource.raw,
+    )

@@ -1,0 +1,215 @@
+"""The SQLite catalog: opening it, and writing sources, runs and resources idempotently."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from pipeline import migrations
+from pipeline.classify import Taxonomy, classify_resource
+from pipeline.normalize import normalize_resource, now_iso
+from pipeline.resource import Batch, Resource
+from pipeline.urls import resource_id
+
+#: ``extra`` keys that change often without the resource changing (not in the content hash).
+VOLATILE_EXTRA = frozenset({"views", "star_rating", "rating_count", "classified_by"})
+
+CONTENT_FIELDS = (
+    "url", "title", "description", "content_type", "organization", "published", "updated",
+    "topics", "systems", "author", "language", "thumbnail", "excerpt",
+)
+
+
+def open_db(path: str | Path, *, migrate: bool = True) -> Database:
+    """Open (creating if needed) the catalog: WAL mode, a busy timeout, migrations applied."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = Database(path)
+    else:
+        db = Database(memory=True)
+    db.execute("PRAGMA busy_timeout = 10000")
+    if str(path) != ":memory:":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    if migrate:
+        migrations.apply(db)
+    return db
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def content_hash(r: Resource) -> str:
+    data = {f: getattr(r, f) for f in CONTENT_FIELDS}
+    data["extra"] = {k: v for k, v in r.extra.items() if k not in VOLATILE_EXTRA}
+    return hashlib.sha1(_json(data).encode("utf-8")).hexdigest()
+
+
+def sync_sources(db: Database, sources: Iterable[dict[str, Any]]) -> None:
+    """Mirror registry sources into the ``sources`` table (never deletes: old runs keep their source)."""
+    now = now_iso()
+    with db.atomic():
+        for s in sources:
+            row = {
+                "id": s["id"], "name": s["name"], "kind": s["kind"], "url": s.get("url"),
+                "organization": s.get("organization"), "topics": _json(s.get("topics", [])),
+                "schedule": s.get("schedule"), "enabled": 1 if s.get("enabled", True) else 0,
+                "notes": s.get("notes"), "config": _json(s.get("config", {})), "updated_at": now,
+            }
+            cols = ", ".join(row)
+            db.execute(
+                f"INSERT INTO sources ({cols}) VALUES ({', '.join('?' for _ in row)}) "
+                "ON CONFLICT(id) DO UPDATE SET "
+                + ", ".join(f"{c}=excluded.{c}" for c in row if c != "id"),
+                list(row.values()),
+            )
+
+
+def start_run(db: Database, source_id: str, run_group: str, started_at: str | None = None) -> int:
+    with db.atomic():
+        cur = db.execute(
+            "INSERT INTO harvest_runs (run_group, source_id, started_at, status) VALUES (?, ?, ?, 'running')",
+            [run_group, source_id, started_at or now_iso()],
+        )
+    return int(cur.lastrowid)
+
+
+def finish_run(db: Database, run_id: int, **fields: Any) -> None:
+    fields.setdefault("finished_at", now_iso())
+    with db.atomic():
+        db.execute(
+            f"UPDATE harvest_runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+            [*fields.values(), run_id],
+        )
+
+
+def mark_interrupted_runs(db: Database) -> int:
+    """Runs left 'running' by a killed harvest become 'interrupted'."""
+    with db.atomic():
+        cur = db.execute(
+            "UPDATE harvest_runs SET status = 'interrupted', finished_at = ?, "
+            "error = coalesce(error, 'the harvest process stopped before this source finished') "
+            "WHERE status = 'running'",
+            [now_iso()],
+        )
+    return cur.rowcount
+
+
+class StoreResult(dict):
+    """Counts of one batch: seen, new, updated, unchanged, skipped."""
+
+
+def store_batch(
+    db: Database,
+    batch: Batch,
+    *,
+    run_id: int | None = None,
+    source_topics: list[str] | None = None,
+    organization: str | None = None,
+    taxonomy: Taxonomy | None = None,
+    now: str | None = None,
+) -> StoreResult:
+    """Normalize, classify and upsert one batch in a single transaction.
+
+    Idempotent: storing the same batch twice changes only ``last_seen``. A resource's
+    content belongs to the source that found it first; other sources add themselves in
+    ``resource_sources`` and their topics.
+    """
+    now = now or now_iso()
+    result = StoreResult(seen=0, new=0, updated=0, unchanged=0, skipped=0)
+    prepared: dict[str, tuple[Resource, dict[str, Any]]] = {}
+    for raw in batch.resources:
+        result["seen"] += 1
+        r = normalize_resource(raw, base_url=batch.url)
+        if r is None:
+            result["skipped"] += 1
+            continue
+        r.source_id = batch.source_id
+        if not r.organization and organization:
+            r.organization = organization
+        classify_resource(r, source_topics, taxonomy)
+        rid = resource_id(r.url)
+        if rid in prepared:
+            continue
+        raw_dict = raw.to_dict()
+        raw_dict.pop("raw", None)
+        raw_dict["raw"] = raw.raw
+        prepared[rid] = (r, raw_dict)
+    if not prepared:
+        return result
+    ids = list(prepared)
+    existing: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = db.execute(
+            f"SELECT id, source_id, content_hash, topics, systems FROM resources WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        for row in rows:
+            existing[row[0]] = {"source_id": row[1], "content_hash": row[2],
+                                "topics": json.loads(row[3]), "systems": json.loads(row[4])}
+    with db.atomic():
+        for rid, (r, raw_dict) in prepared.items():
+            old = existing.get(rid)
+            if old is not None:
+                r.topics = sorted(set(r.topics) | set(old["topics"]))
+                r.systems = sorted(set(r.systems) | set(old["systems"]))
+            h = content_hash(r)
+            if old is None:
+                db.execute(
+                    "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
+                    "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
+                    "content_hash, first_seen, last_seen, last_changed) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?)",
+                    [rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id,
+                     r.published, r.updated, _json(r.topics), _json(r.systems), r.author, r.language,
+                     r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now],
+                )
+                result["new"] += 1
+            elif old["source_id"] != batch.source_id:
+                # Another source owns the content; this one only adds topics and attribution.
+                if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
+                    db.execute(
+                        "UPDATE resources SET topics = ?, systems = ?, last_seen = ?, last_changed = ?, status = 'active' WHERE id = ?",
+                        [_json(r.topics), _json(r.systems), now, now, rid],
+                    )
+                    result["updated"] += 1
+                else:
+                    db.execute("UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?", [now, rid])
+                    result["unchanged"] += 1
+            elif h != old["content_hash"]:
+                db.execute(
+                    "UPDATE resources SET url=?, title=?, description=?, content_type=?, organization=?, "
+                    "published=?, updated=?, topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, "
+                    "extra=?, content_hash=?, last_seen=?, last_changed=?, status='active' WHERE id=?",
+                    [r.url, r.title, r.description, r.content_type, r.organization, r.published, r.updated,
+                     _json(r.topics), _json(r.systems), r.author, r.language, r.thumbnail, r.excerpt,
+                     _json(r.extra), h, now, now, rid],
+                )
+                result["updated"] += 1
+            else:
+                db.execute(
+                    "UPDATE resources SET last_seen = ?, extra = ?, status = 'active' WHERE id = ?",
+                    [now, _json(r.extra), rid],
+                )
+                result["unchanged"] += 1
+            db.execute(
+                "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(resource_id, source_id) DO UPDATE SET "
+                "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id",
+                [rid, batch.source_id, now, now, run_id],
+            )
+            db.execute(
+                "INSERT INTO raw_entries (resource_id, source_id, raw, base_url, fetched_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
+                "base_url = excluded.base_url, fetched_at = excluded.fetched_at WHERE raw_entries.raw != excluded.raw",
+                [rid, batch.source_id, _json(raw_dict), batch.url, now],
+            )
+    return result
