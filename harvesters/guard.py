@@ -87,8 +87,12 @@ def host_problem(host: str, policy: Policy) -> str | None:
         problem = address_problem(ip, policy)
         return f"{host}: {problem}" if problem and str(ip) != host else problem
     name = host.lower().rstrip(".")
-    if policy is Policy.PUBLIC and (name == "localhost" or name.endswith(".localhost")):
+    is_localhost = name == "localhost" or name.endswith(".localhost")
+    if policy is Policy.PUBLIC and is_localhost:
         return f"{host} is a loopback name"
+    if policy is Policy.LOOPBACK and not is_localhost:
+        # Refused before any DNS query: in loopback-only mode nothing may leave the machine.
+        return f"{host} is not a loopback host (loopback-only mode)"
     return None
 
 
