@@ -80,7 +80,10 @@ def parse_date(value: Any, *, now: datetime | None = None) -> str | None:
             text = value.strip()
             if not text or len(text) > 100:
                 return None
-            dt = dateparser.parse(text, default=datetime(2000, 1, 1, tzinfo=UTC))
+            try:  # the fast path: ISO 8601, as parsers hand over most dates
+                dt = datetime.fromisoformat(text)
+            except ValueError:
+                dt = dateparser.parse(text, default=datetime(2000, 1, 1, tzinfo=UTC))
     except (ValueError, OverflowError, OSError, TypeError, dateparser.ParserError):
         return None
     if dt is None:

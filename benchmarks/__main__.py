@@ -1,0 +1,74 @@
+"""``python -m benchmarks [--quick] [--only NAME ...]``: run the ratio benchmarks and write
+benchmarks/results/latest.md and latest.json."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import Figure
+
+BENCHMARKS = ["feed_ingest", "politeness", "memory", "storage", "catalog", "crawl", "reharvest"]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def markdown(figures: list[Figure], meta: dict) -> str:
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']} ({meta['cpus']} cores), Python {meta['python']}"
+        + (" — quick sizes" if meta["quick"] else "") + ".",
+        "",
+        "| benchmark | measured | baseline | ratio | target | ok |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for f in figures:
+        lines.append(f"| {f.name} | {f.value:.4g} {f.unit} | {f.baseline:.4g} {f.unit} | {f.ratio:.3f} | "
+                     f"{f.target} | {'yes' if f.passed else '**no**'} |")
+    notes = [f"- {f.name}: {f.note}" for f in figures if f.note]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    figures: list[Figure] = []
+    failures: list[str] = []
+    for name in args.only or BENCHMARKS:
+        module = importlib.import_module(f"benchmarks.{name}")
+        print(f"== {name}", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        try:
+            got = module.run(quick=args.quick)
+        except Exception as e:  # noqa: BLE001 - report and go on with the others
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+            print(f"   FAILED: {e}", file=sys.stderr)
+            continue
+        for f in got:
+            print(f"   {f.name}: ratio {f.ratio:.3f} (target {f.target}) {'ok' if f.passed else 'MISSED'}",
+                  file=sys.stderr)
+        print(f"   ({time.perf_counter() - t:.1f}s)", file=sys.stderr)
+        figures.extend(got)
+    import os
+
+    meta = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "quick": args.quick}
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if args.quick else ""
+    (args.out / f"latest{suffix}.md").write_text(markdown(figures, meta))
+    (args.out / f"latest{suffix}.json").write_text(
+        json.dumps({"meta": meta, "figures": [f.to_dict() for f in figures], "errors": failures}, indent=2))
+    print(markdown(figures, meta))
+    for f in failures:
+        print(f"error: {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Feed ingest: N feeds end to end (fetch, parse, normalize, classify, store) with the real
+``illhub harvest``, against feedparser parse-only on the same bytes. Ratio = baseline time /
+harvest time (higher is better; 1.0 would mean the whole stack costs no more than parsing)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import feedparser
+
+from benchmarks.common import Figure, run_illhub
+from benchmarks.content import registry_yaml, rss_feed
+from benchmarks.server import BenchServer, loopback_addresses
+
+
+def run(quick: bool = False) -> list[Figure]:
+    n_feeds = 100 if quick else 500
+    n_hosts = 50
+    feeds = {i: rss_feed(i) for i in range(n_feeds)}
+    addresses = loopback_addresses(n_hosts)
+
+    def handler(host: str, path: str, headers: dict[str, str]):
+        if path == "/robots.txt":
+            return 404, {"Content-Type": "text/plain"}, b""
+        i = int(path.rsplit("/", 1)[1].split(".")[0])
+        return 200, {"Content-Type": "application/rss+xml"}, feeds[i]
+
+    # Baseline: feedparser alone on the same bytes.
+    t = time.perf_counter()
+    for body in feeds.values():
+        feedparser.parse(body)
+    baseline = time.perf_counter() - t
+
+    with BenchServer(handler, addresses) as server, tempfile.TemporaryDirectory() as tmp:
+        urls = [server.url(addresses[i % n_hosts], f"/feeds/{i}.rss") for i in range(n_feeds)]
+        reg = Path(tmp) / "registry.yaml"
+        reg.write_text(registry_yaml(urls))
+        result = run_illhub("harvest", "--registry", str(reg), "--db", str(Path(tmp) / "b.db"),
+                            "--delay", "0.001", "--quiet")
+        if result.returncode != 0:
+            raise RuntimeError(f"harvest failed: {result.stdout[-1000:]} {result.stderr[-1000:]}")
+        fetched = len([h for h in server.stats.hits if h.path.startswith("/feeds/")])
+    assert fetched == n_feeds, f"expected {n_feeds} feed fetches, server saw {fetched}"
+    return [Figure(f"feed ingest: {n_feeds} feeds x 20 entries, end to end vs feedparser parse-only",
+                   result.seconds, baseline, "s", baseline / result.seconds, ">= 0.5",
+                   note=f"harvest {result.seconds:.2f}s (incl. process start), parse-only {baseline:.2f}s")]
