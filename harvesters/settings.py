@@ -34,6 +34,7 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
             "harvesters.middlewares.PoliteRobotsMiddleware": 100,
         },
         "ITEM_PIPELINES": {"harvesters.spider.StorePipeline": 300},
+        "EXTENSIONS": {"harvesters.extensions.SpacingFromResponse": 100},
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
         "TELNETCONSOLE_ENABLED": False,
         "COOKIES_ENABLED": False,
