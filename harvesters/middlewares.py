@@ -17,7 +17,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from harvesters.guard import BlockedAddress, Policy, hint, host_problem
+from harvesters.guard import BlockedAddress, Policy, hint, host_problem, parse_ip
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,11 @@ class RobotsDeferred(IgnoreRequest):
 
 class NetworkGuardMiddleware:
     """Refuses non-http(s) schemes, credentials in URLs and literal non-public addresses
-    before anything is sent. Resolved names are checked by :mod:`harvesters.resolver`.
-    Redirects come back through here, so each hop is checked."""
+    before anything is sent, then resolves a host name through the guarded resolver
+    (:mod:`harvesters.resolver`) so that a name pointing inside the network is refused
+    here, with its reason, instead of surfacing as a bare DNS failure. The resolver
+    checks again when the connection is made (the answer is cached, so both see the same
+    address). Redirects come back through here, so each hop is checked."""
 
     def __init__(self, policy: Policy):
         self.policy = policy
@@ -50,16 +53,30 @@ class NetworkGuardMiddleware:
     def from_crawler(cls, crawler: Any) -> NetworkGuardMiddleware:
         return cls(Policy.parse(crawler.settings.get("ILLHUB_NETWORK_POLICY")))
 
-    def process_request(self, request: Request, spider: Any = None) -> None:
+    async def process_request(self, request: Request, spider: Any = None) -> None:
         parts = urlparse_cached(request)
         if parts.scheme not in ("http", "https"):
             raise GuardRefused(f"network guard: {parts.scheme}: URLs are never fetched ({request.url[:100]})")
         if parts.username or parts.password:
             raise GuardRefused("network guard: URLs with a user name or password are never fetched")
-        problem = host_problem(parts.hostname or "", self.policy)
+        host = parts.hostname or ""
+        problem = host_problem(host, self.policy)
         if problem:
             raise GuardRefused(f"network guard: {problem}{hint(self.policy)}")
+        if parse_ip(host) is None:
+            await self._check_resolved(host)
         return None
+
+    async def _check_resolved(self, host: str) -> None:
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+
+        try:
+            await maybe_deferred_to_future(reactor.resolve(host))
+        except BlockedAddress as e:
+            raise GuardRefused(str(e)) from None
+        except Exception:  # noqa: BLE001 - a name that does not resolve is reported by the download itself
+            return
 
 
 class _Unavailable:

@@ -2,7 +2,8 @@
 
 Scrapy's defaults are not enough on their own (see DESIGN.md): its robots.txt
 middleware allows everything on a 5xx, it ignores Crawl-delay, keeps ``file:`` and
-``data:`` handlers and a telnet console, and waits 180 s for a response.
+``data:`` handlers, a telnet console and (since Scrapy 2.19) a "remote control" HTTP
+server that runs Python code sent to it, and waits 180 s for a response.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "ROBOTSTXT_OBEY": False,  # replaced by PoliteRobotsMiddleware (RFC 9309 on 5xx, Crawl-delay)
         "ROBOTSTXT_USER_AGENT": "illhub",
         "ILLHUB_NETWORK_POLICY": policy,
-        "DNS_RESOLVER": "harvesters.resolver.GuardedResolver",
+        "TWISTED_DNS_RESOLVER": "harvesters.resolver.GuardedResolver",
         "DOWNLOADER_MIDDLEWARES": {
             "harvesters.middlewares.NetworkGuardMiddleware": 50,
             "harvesters.middlewares.PoliteRobotsMiddleware": 100,
@@ -37,16 +38,21 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "EXTENSIONS": {"harvesters.extensions.SpacingFromResponse": 100},
         "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # an HTTP endpoint that executes code: never in a harvester
         "COOKIES_ENABLED": False,
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
         # Never zero: with no delay Scrapy has been seen sending several requests at once to one host.
         "DOWNLOAD_DELAY": max(delay, 0.001),
-        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        "DOWNLOAD_DELAY_JITTER": 0,
+        # A deadline on the whole download (connect, headers and body), not an idle timeout:
+        # a server dripping one byte a second is cut off too (tests/reliability prove it).
         "DOWNLOAD_TIMEOUT": DEFAULT_TIMEOUT if timeout is None else timeout,
         "DNS_TIMEOUT": 10,
         "DOWNLOAD_MAXSIZE": MAX_BODY,
         "DOWNLOAD_WARNSIZE": MAX_BODY // 2,
+        # A body shorter than its Content-Length (or a reset mid-body) is a failure, not a feed.
+        "DOWNLOAD_FAIL_ON_DATALOSS": True,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": 2,
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import scrapy
+import scrapy.exceptions
+import scrapy.utils.httpobj
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
@@ -85,7 +87,26 @@ class HarvestContext:
                 self.on_source_done(state)
 
 
-def describe_failure(failure: Failure, timeout: float | None = None) -> tuple[str, int | None, bool]:
+def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """Scrapy's own download exceptions (2.19+ wraps Twisted's in these); absent ones skipped."""
+    return tuple(e for e in (getattr(scrapy.exceptions, n, None) for n in names) if isinstance(e, type))
+
+
+_TIMEOUT = (TimeoutError, TCPTimedOutError, *_scrapy_errors("DownloadTimeoutError"))
+_REFUSED = (ConnectionRefusedError, *_scrapy_errors("DownloadConnectionRefusedError"))
+_DNS = (DNSLookupError, *_scrapy_errors("CannotResolveHostError"))
+_DATALOSS = _scrapy_errors("ResponseDataLossError")
+_BROKEN = (ResponseFailed, ResponseNeverReceived, ConnectionLost, *_scrapy_errors("DownloadFailedError"))
+_CANCELLED = _scrapy_errors("DownloadCancelledError")
+
+
+def _is_size_cap(text: str) -> bool:
+    text = text.lower()
+    return "max size" in text or "maxsize" in text or "larger than download max" in text
+
+
+def describe_failure(failure: Failure, timeout: float | None = None,
+                     max_size: int | None = None, max_redirects: int | None = None) -> tuple[str, int | None, bool]:
     """A one-line reason, the HTTP status if any, and whether it means 'deferred'."""
     exc = failure.value
     request = getattr(failure, "request", None)
@@ -101,23 +122,39 @@ def describe_failure(failure: Failure, timeout: float | None = None) -> tuple[st
         return str(exc), None, False
     if isinstance(exc, BlockedAddress):
         return str(exc), None, False
-    if isinstance(exc, DNSLookupError):
-        inner = exc.args[0] if exc.args else ""
-        if "network guard" in str(inner):
-            return str(inner), None, False
+    text = str(exc)
+    cap = f" ({max_size // (1024 * 1024)} MiB)" if max_size and max_size >= 1024 * 1024 else ""
+    if isinstance(exc, _DNS):
+        if "network guard" in text:
+            return text[text.index("network guard"):], None, False
         host = request and scrapy.utils.httpobj.urlparse_cached(request).hostname
         return f"DNS lookup failed for {host or url}: the host name does not resolve (offline, or a typo?)", None, False
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
-        return f"timed out fetching {url}" + (f" (limit {timeout:g} s)" if timeout else ""), None, False
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, _TIMEOUT):
+        limit = f" within the {timeout:g} s limit" if timeout else ""
+        return f"timed out fetching {url}: no complete response{limit}", None, False
+    if isinstance(exc, _REFUSED):
         return f"connection refused by {url}", None, False
-    if isinstance(exc, (ResponseFailed, ResponseNeverReceived, ConnectionLost)):
+    if _DATALOSS and isinstance(exc, _DATALOSS):
+        return (f"the response from {url} was cut off before its announced end "
+                "(connection closed or reset mid-body); nothing from it was kept"), None, False
+    if _CANCELLED and isinstance(exc, _CANCELLED):
+        # Scrapy cancels a download only for the size cap here (timeouts have their own
+        # error); a body that grows past the cap is cancelled without a message.
+        if _is_size_cap(text) or not text:
+            return f"response from {url} is larger than the size cap{cap}; download stopped, not harvested", None, False
+        return f"download of {url} was cancelled ({text[:200]})", None, False
+    if isinstance(exc, _BROKEN):
         return f"connection broke while reading {url} ({type(exc).__name__})", None, False
     if isinstance(exc, IgnoreRequest):
-        return str(exc) or f"request ignored: {url}", None, False
-    text = str(exc)
-    if "maxsize" in text.lower() or "max size" in text.lower():
-        return f"response from {url} is larger than the size cap; not harvested", None, False
+        if "DOWNLOAD_MAXSIZE" in text:
+            return (f"response from {url} expands (decompressed) beyond the size cap{cap}; "
+                    "decompression stopped, not harvested"), None, False
+        if "max redirections" in text:
+            limit = f"more than {max_redirects}" if max_redirects else "too many"
+            return f"too many redirects from {url} ({limit}; a redirect loop?)", None, False
+        return text or f"request ignored: {url}", None, False
+    if _is_size_cap(text):
+        return f"response from {url} is larger than the size cap{cap}; not harvested", None, False
     return f"{type(exc).__name__} fetching {url}: {text[:200]}", None, False
 
 
@@ -178,7 +215,10 @@ class HarvestSpider(scrapy.Spider):
         if request is None or "illhub_source" not in request.meta:
             return
         state = self._state(request)
-        reason, status, deferred = describe_failure(failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        reason, status, deferred = describe_failure(
+            failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"), self.settings.getint("DOWNLOAD_MAXSIZE"),
+            self.settings.getint("REDIRECT_MAX_TIMES"),
+        )
         if status is not None and state.http_status is None:
             state.http_status = status
         if deferred:
