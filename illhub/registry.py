@@ -26,6 +26,14 @@ YOUTUBE_PLAYLIST_ID = re.compile(r"^(PL|UU|FL|LL|OL|RD)[A-Za-z0-9_-]{10,}$")
 Slug = Annotated[str, Field(min_length=1, max_length=80)]
 
 
+class FieldProblem(ValueError):
+    """Raised by a model validator to blame a particular field (or fields) of a source."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
 class RegistryError(Exception):
     """The registry cannot be used; ``problems`` lists every reason, one line each."""
 
@@ -176,7 +184,8 @@ class YouTubeSource(SourceBase):
     def _one_way(self) -> YouTubeSource:
         given = [n for n in ("channel_id", "playlist_id", "url") if getattr(self, n)]
         if len(given) != 1:
-            raise ValueError(
+            raise FieldProblem(
+                "channel_id/playlist_id/url",
                 "give exactly one of channel_id, playlist_id or url (a channel page or feed URL)"
                 + (f"; got {', '.join(given)}" if given else "")
             )
@@ -184,7 +193,8 @@ class YouTubeSource(SourceBase):
             path = urlsplit(self.url).path
             if not (path.startswith("/@") or path.startswith("/channel/UC") or path.endswith("/feeds/videos.xml")
                     or path.startswith("/c/") or path.startswith("/user/")):
-                raise ValueError(
+                raise FieldProblem(
+                    "url",
                     "url must be a channel page (https://www.youtube.com/@handle or /channel/UC…) "
                     "or a feed (https://www.youtube.com/feeds/videos.xml?channel_id=…)"
                 )
@@ -275,13 +285,19 @@ def _messages(e: ValidationError) -> list[tuple[str, str]]:
     for err in e.errors():
         msg = err["msg"]
         msg = msg.removeprefix("Value error, ")
+        loc = tuple(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldProblem):
+            loc = (*loc, cause.field)
         if err["type"] == "extra_forbidden":
             msg = "is not a known field (check the spelling; see the README for each kind's fields)"
         elif err["type"] == "missing":
             msg = "is required"
         elif err["type"] == "literal_error":
             msg = f"is {err.get('input')!r}, expected {msg.removeprefix('Input should be ')}"
-        out.append((_field_name(err["loc"]), msg))
+        elif err["type"] == "too_short" and isinstance(err.get("input"), list):
+            msg = "must list at least one item"
+        out.append((_field_name(loc), msg))
     return out
 
 
@@ -328,19 +344,22 @@ def parse_registry(data: Any, path: str | Path = "registry.yaml", taxonomy: Taxo
             continue
         sid = raw.get("id") if isinstance(raw.get("id"), str) else None
         label = f"source {sid!r} (#{i})" if sid else f"source #{i}"
+        if sid is not None:
+            # Checked on the raw id, so a duplicate is reported even when either source has other problems.
+            if sid in seen_ids:
+                problems.append(f"{path}: {label}: field 'id': {sid!r} is already used by source #{seen_ids[sid]}")
+            seen_ids.setdefault(sid, i)
         kind = raw.get("kind")
         model = KINDS.get(kind) if isinstance(kind, str) else None
         if model is None:
-            problems.append(f"{path}: {label}: field 'kind': {kind!r} is not one of {', '.join(sorted(KINDS))}")
+            what = "is required" if kind is None else f"{kind!r} is not a known kind"
+            problems.append(f"{path}: {label}: field 'kind': {what} (one of {', '.join(sorted(KINDS))})")
             continue
         try:
             src = model.model_validate(raw)
         except ValidationError as e:
             problems += [f"{path}: {label}: field '{f}': {m}" for f, m in _messages(e)]
             continue
-        if src.id in seen_ids:
-            problems.append(f"{path}: {label}: field 'id': {src.id!r} is already used by source #{seen_ids[src.id]}")
-        seen_ids.setdefault(src.id, i)
         for t in src.topics:
             if t not in taxonomy.topics:
                 problems.append(f"{path}: {label}: field 'topics': {t!r} is not a topic in data/taxonomy.yaml")

@@ -1,0 +1,282 @@
+"""Registry validation: strict, once, every problem reported together with source id and field."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from ruamel.yaml import YAML
+
+from illhub.registry import (
+    FeedSource,
+    ManualSource,
+    RegistryError,
+    YouTubeSource,
+    load_registry,
+    parse_registry,
+)
+from tests.conftest import ROOT, run_cli
+
+GOOD = {"id": "good-feed", "name": "A good feed", "kind": "feed", "url": "https://example.org/feed/"}
+
+
+def problems_for(*sources: dict, **top) -> list[str]:
+    with pytest.raises(RegistryError) as info:
+        parse_registry({"sources": list(sources), **top}, "reg.yaml")
+    return info.value.problems
+
+
+def one_problem(source: dict) -> str:
+    problems = problems_for(source)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_valid_registry_of_every_kind():
+    reg = parse_registry({"sources": [
+        {**GOOD, "topics": ["copyright", "lending"], "schedule": "0 3 * * 1", "enabled": False, "notes": "n",
+         "organization": "Org", "content_type": "documentation", "max_items": 50},
+        {"id": "yt-chan", "name": "Chan", "kind": "youtube", "channel_id": "UC" + "a" * 22},
+        {"id": "yt-list", "name": "List", "kind": "youtube", "playlist_id": "PL" + "b" * 16},
+        {"id": "yt-handle", "name": "Handle", "kind": "youtube", "url": "https://www.youtube.com/@someone"},
+        {"id": "curated", "name": "Curated", "kind": "manual",
+         "entries": [{"url": "https://example.org/a", "title": "A", "published": "2026-01-02"}]},
+    ]}, "reg.yaml")
+    kinds = [type(s) for s in reg.sources]
+    assert kinds == [FeedSource, YouTubeSource, YouTubeSource, YouTubeSource, ManualSource]
+    feed = reg.get("good-feed")
+    assert feed.enabled is False and feed.resource_type == "documentation" and feed.max_items == 50
+    assert [s.id for s in reg.enabled()] == ["yt-chan", "yt-list", "yt-handle", "curated"]
+    assert reg.get("yt-chan").config() == {"channel_id": "UC" + "a" * 22}
+    assert reg.defaults.schedule == "nightly"
+
+
+def test_the_shipped_registries_are_valid():
+    load_registry(ROOT / "registry.yaml")
+    text = (ROOT / "data" / "demo" / "registry.yaml").read_text(encoding="utf-8").replace("{base}", "http://127.0.0.1:1")
+    parse_registry(YAML(typ="safe").load(text), "demo")
+
+
+def test_unknown_key():
+    p = one_problem({**GOOD, "colour": "blue"})
+    assert p.startswith("reg.yaml: source 'good-feed' (#1): field 'colour': is not a known field")
+
+
+def test_unknown_key_in_manual_entry():
+    p = one_problem({"id": "m", "name": "M", "kind": "manual",
+                     "entries": [{"url": "https://example.org/", "title": "T", "link": "x"}]})
+    assert "source 'm' (#1): field 'entries[0].link': is not a known field" in p
+
+
+def test_unknown_top_level_key():
+    problems = problems_for(GOOD, source=[])
+    assert problems == ["reg.yaml: top-level field 'source' is not known (expected 'sources' and optional 'defaults')"]
+
+
+def test_duplicate_id_reported_even_when_the_first_has_other_problems():
+    problems = problems_for({**GOOD, "colour": "x"}, {**GOOD, "url": "https://example.org/other/"})
+    assert "reg.yaml: source 'good-feed' (#2): field 'id': 'good-feed' is already used by source #1" in problems
+    assert len(problems) == 2
+
+
+def test_duplicate_url():
+    p = problems_for(GOOD, {**GOOD, "id": "again"})
+    assert p == ["reg.yaml: source 'again' (#2): field 'url': same URL as source 'good-feed'"]
+
+
+@pytest.mark.parametrize("bad", ["Bad_Slug", "UPPER", "a--b", "-lead", "trail-", "sp ace", "ümlaut"])
+def test_bad_slug(bad):
+    p = one_problem({**GOOD, "id": bad})
+    assert f"field 'id': {bad!r} is not a slug" in p
+
+
+def test_bad_topic_slug():
+    assert "field 'topics': 'Not A Slug' is not a slug" in one_problem({**GOOD, "topics": ["Not A Slug"]})
+
+
+@pytest.mark.parametrize("url,scheme", [
+    ("ftp://example.org/feed", "ftp"), ("file:///etc/passwd", "file"), ("data:text/xml,<rss/>", "data"),
+    ("javascript:alert(1)", "javascript"), ("gopher://example.org/", "gopher"),
+])
+def test_non_http_url(url, scheme):
+    p = one_problem({**GOOD, "url": url})
+    assert f"field 'url': must be an http:// or https:// URL, not {scheme}: URL" in p
+
+
+def test_relative_and_hostless_urls():
+    assert "not a relative: URL" in one_problem({**GOOD, "url": "/feed/"})
+    assert "has no host name" in one_problem({**GOOD, "url": "https:///feed"})
+    assert "must not contain spaces" in one_problem({**GOOD, "url": "https://example.org/a feed"})
+
+
+@pytest.mark.parametrize("url", ["https://user:secret@example.org/feed", "https://token@example.org/feed"])
+def test_credentials_in_url(url):
+    assert "field 'url': must not contain a user name or password" in one_problem({**GOOD, "url": url})
+
+
+def test_manual_entry_url_checked_too():
+    p = one_problem({"id": "m", "name": "M", "kind": "manual",
+                     "entries": [{"url": "file:///etc/passwd", "title": "T"}]})
+    assert "field 'entries[0].url': must be an http:// or https:// URL" in p
+
+
+def test_unknown_topic():
+    p = one_problem({**GOOD, "topics": ["no-such-topic"]})
+    assert p == "reg.yaml: source 'good-feed' (#1): field 'topics': 'no-such-topic' is not a topic in data/taxonomy.yaml"
+
+
+def test_unknown_topic_and_system_in_manual_entry():
+    problems = problems_for({"id": "m", "name": "M", "kind": "manual", "entries": [
+        {"url": "https://example.org/", "title": "T", "topics": ["nope"], "systems": ["nosystem"]}]})
+    assert any("field 'entries[0].topics': 'nope' is not a topic" in p for p in problems)
+    assert any("field 'entries[0].systems': 'nosystem' is not a system" in p for p in problems)
+
+
+def test_unknown_kind_and_missing_kind():
+    assert "field 'kind': 'podcast' is not a known kind (one of feed, manual, youtube" in one_problem(
+        {**GOOD, "kind": "podcast"})
+    src = dict(GOOD)
+    del src["kind"]
+    assert "field 'kind': is required (one of feed, manual, youtube" in one_problem(src)
+
+
+def test_missing_required_fields():
+    problems = problems_for({"id": "f", "kind": "feed"})
+    assert "reg.yaml: source 'f' (#1): field 'name': is required" in problems
+    assert "reg.yaml: source 'f' (#1): field 'url': is required" in problems
+
+
+YT = {"id": "yt", "name": "YT", "kind": "youtube"}
+
+
+def test_youtube_needs_one_of_channel_playlist_url():
+    p = one_problem(YT)
+    assert "source 'yt' (#1): field 'channel_id/playlist_id/url': give exactly one of" in p
+
+
+def test_youtube_with_two_ways():
+    p = one_problem({**YT, "channel_id": "UC" + "a" * 22, "playlist_id": "PL" + "a" * 16})
+    assert "field 'channel_id/playlist_id/url'" in p and "got channel_id, playlist_id" in p
+    p = one_problem({**YT, "channel_id": "UC" + "a" * 22, "url": "https://www.youtube.com/@x"})
+    assert "got channel_id, url" in p
+
+
+@pytest.mark.parametrize("bad", ["UCshort", "XX" + "a" * 22, "UC" + "a" * 23])
+def test_bad_channel_id(bad):
+    assert f"field 'channel_id': {bad!r} is not a YouTube channel id" in one_problem({**YT, "channel_id": bad})
+
+
+def test_bad_playlist_id_and_youtube_url():
+    assert "field 'playlist_id'" in one_problem({**YT, "playlist_id": "nope"})
+    assert "field 'url': url must be a channel page" in one_problem({**YT, "url": "https://www.youtube.com/watch?v=x"})
+
+
+def test_manual_without_entries():
+    assert "field 'entries': is required" in one_problem({"id": "m", "name": "M", "kind": "manual"})
+    assert "field 'entries': must list at least one item" in one_problem(
+        {"id": "m", "name": "M", "kind": "manual", "entries": []})
+
+
+@pytest.mark.parametrize("bad", ["every tuesday", "61 * * * *", "* * * *"])
+def test_bad_schedule(bad):
+    p = one_problem({**GOOD, "schedule": bad})
+    assert f"field 'schedule': {bad!r} is neither one of hourly, daily, nightly, weekly nor a 5-field cron" in p
+
+
+def test_bad_defaults():
+    problems = problems_for(GOOD, defaults={"schedule": "sometimes", "colour": 1})
+    assert any(p.startswith("reg.yaml: defaults.schedule: 'sometimes' is neither") for p in problems)
+    assert any(p.startswith("reg.yaml: defaults.colour: is not a known field") for p in problems)
+
+
+def test_every_problem_reported_together():
+    problems = problems_for(
+        {**GOOD, "colour": 1},
+        {**GOOD, "id": "Bad_Slug", "url": "https://example.org/2"},
+        {**GOOD, "id": "ftp", "url": "ftp://example.org/"},
+        {**GOOD, "id": "topic", "url": "https://example.org/3", "topics": ["nope"]},
+        {**YT, "channel_id": "UCx"},
+        {"id": "m", "name": "M", "kind": "manual"},
+        "not a mapping",
+    )
+    assert len(problems) == 7, problems
+    for needle in ("'good-feed' (#1): field 'colour'", "'Bad_Slug' (#2): field 'id'", "'ftp' (#3): field 'url'",
+                   "'topic' (#4): field 'topics'", "'yt' (#5): field 'channel_id'", "'m' (#6): field 'entries'",
+                   "source #7: must be a mapping"):
+        assert sum(needle in p for p in problems) == 1, (needle, problems)
+
+
+def test_top_level_shapes():
+    with pytest.raises(RegistryError, match="the top level must be a mapping"):
+        parse_registry(["x"], "reg.yaml")
+    with pytest.raises(RegistryError, match="'sources' must be a list"):
+        parse_registry({"sources": {"a": 1}}, "reg.yaml")
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "registry.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write(tmp_path, """\
+        sources:
+          - id: a
+            name: [unclosed
+            kind: feed
+        """)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{path}:")
+    line = int(problem.split(":")[1])
+    assert 3 <= line <= 5, problem
+    assert "not valid YAML" in problem
+
+
+def test_python_tags_are_rejected_by_the_safe_loader(tmp_path):
+    path = write(tmp_path, """\
+        sources:
+          - !!python/object/apply:os.system ["echo pwned > pwned.txt"]
+        """)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    [problem] = info.value.problems
+    assert f"{path}:2: not valid YAML" in problem and "python/object" in problem
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RegistryError, match="file not found"):
+        load_registry(tmp_path / "nope.yaml")
+
+
+def test_validate_command_exit_codes(tmp_path):
+    good = write(tmp_path, """\
+        sources:
+          - id: good-feed
+            name: Good
+            kind: feed
+            url: https://example.org/feed/
+          - id: curated
+            name: Curated
+            kind: manual
+            entries:
+              - {url: "https://example.org/a", title: A}
+        """)
+    result = run_cli("validate", "--registry", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "2 sources OK (1 feed, 1 manual)" in result.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources:\n  - id: Bad_Slug\n    name: x\n    kind: feed\n    url: ftp://example.org/\n"
+                   "  - id: m\n    name: M\n    kind: manual\n", encoding="utf-8")
+    result = run_cli("validate", "--registry", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert any("source 'Bad_Slug' (#1): field 'id'" in line for line in lines)
+    assert any("source 'Bad_Slug' (#1): field 'url'" in line for line in lines)
+    assert any("source 'm' (#2): field 'entries': is required" in line for line in lines)
+    assert lines[-1] == f"3 problem(s) in {bad}; fix them and run 'illhub validate'."
+    assert "Traceback" not in result.stderr
