@@ -5,7 +5,9 @@ from __future__ import annotations
 import calendar
 import re
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from dateutil import parser as dateparser
@@ -20,6 +22,11 @@ EXCERPT_MAX = 4000
 #: Dates further ahead than this are treated as mistakes (events may be a year or two ahead).
 FUTURE_LIMIT = timedelta(days=3 * 366)
 EARLIEST_YEAR = 1900
+
+#: RFC 822 zone names (dateutil alone does not know them and would silently read them as UTC).
+RFC822_ZONES = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+                "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+_TZINFOS = {name: hours * 3600 for name, hours in RFC822_ZONES.items()}
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
 _SPACE = re.compile(r"\s+")
@@ -40,8 +47,10 @@ def clean_text(value: Any, limit: int | None = None) -> str:
         value = remove_tags_with_content(value, which_ones=("script", "style", "noscript"))
         value = remove_tags(value)
     if "&" in value:
+        had_markup = "<" in value
         value = replace_entities(value)
-        if "&" in value and "<" in value:  # double-escaped markup: &lt;b&gt;
+        if "<" in value and not had_markup:  # escaped markup (&lt;b&gt;) decoded into tags: strip them too
+            value = remove_tags_with_content(value, which_ones=("script", "style", "noscript"))
             value = remove_tags(value)
     value = _CONTROL.sub("", value)
     value = _SPACE.sub(" ", value).strip()
@@ -61,6 +70,17 @@ def iso_utc(dt: datetime) -> str:
 
 def now_iso() -> str:
     return iso_utc(datetime.now(UTC))
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    """RFC 822 first (feeds' own format, zone names included), then anything dateutil reads."""
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dateparser.UnknownTimezoneWarning)
+        return dateparser.parse(text, default=datetime(2000, 1, 1, tzinfo=UTC), tzinfos=_TZINFOS)
 
 
 def parse_date(value: Any, *, now: datetime | None = None) -> str | None:
@@ -83,7 +103,7 @@ def parse_date(value: Any, *, now: datetime | None = None) -> str | None:
             try:  # the fast path: ISO 8601, as parsers hand over most dates
                 dt = datetime.fromisoformat(text)
             except ValueError:
-                dt = dateparser.parse(text, default=datetime(2000, 1, 1, tzinfo=UTC))
+                dt = _parse_date_text(text)
     except (ValueError, OverflowError, OSError, TypeError, dateparser.ParserError):
         return None
     if dt is None:

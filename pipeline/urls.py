@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, safe_url_string, url_query_cleaner
 
@@ -57,8 +57,8 @@ def absolute_url(url: str | None, base: str | None = None) -> str | None:
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """The canonical form of a link, used for ids and dedupe.
 
-    Made absolute, http(s) only, host lower-cased, fragment dropped, query sorted and
-    tracking parameters (``utm_*``, ``fbclid``, …) removed.
+    Made absolute, http(s) only, host lower-cased, default port dropped, fragment dropped,
+    query sorted and tracking parameters (``utm_*``, ``fbclid``, …) removed.
     """
     url = absolute_url(url, base)
     if url is None:
@@ -77,6 +77,9 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     parts = urlsplit(url)
     if not parts.hostname:
         return None
+    if (parts.scheme, parts.port) in (("http", 80), ("https", 443)):
+        # The default port is the same page: https://host:443/a and https://host/a are one resource.
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]))
     return url
 
 
