@@ -96,18 +96,26 @@ def bozo_warnings(parsed: Any) -> list[str]:
     if isinstance(exc, feedparser.CharacterEncodingOverride):
         return [f"declared character encoding was wrong ({exc}); read as {parsed.get('encoding')}"]
     if isinstance(exc, feedparser.NonXMLContentType):
+        if "no content-type" in str(exc).lower():
+            return []  # the server sent no Content-Type at all: nothing to warn about
         return [f"feed served with a non-XML content type ({exc}); parsed anyway"]
     return [f"malformed feed ({exc}); recovered {len(parsed.entries)} entries"]
 
 
 def entry_date(entry: Any, *names: str) -> Any:
+    """The first of the named dates the entry really has.
+
+    Read with ``dict.get``: feedparser's own ``get('updated')`` silently answers with the
+    published date when there is no updated date (a deprecated fallback), which would
+    invent an update time.
+    """
     for name in names:
-        parsed = entry.get(f"{name}_parsed")
+        parsed = dict.get(entry, f"{name}_parsed")
         if parsed:
             return parsed
     for name in names:
-        if entry.get(name):
-            return entry.get(name)
+        if dict.get(entry, name):
+            return dict.get(entry, name)
     return None
 
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from harvesters.parsers.feed import ParsedFeed, bozo_warnings, check_is_feed, parse_feed_bytes
+from harvesters.parsers.feed import ParsedFeed, bozo_warnings, check_is_feed, entry_date, parse_feed_bytes
 from pipeline.normalize import parse_date
 from pipeline.resource import Resource
 
@@ -80,7 +80,8 @@ def parse_youtube_feed(body: bytes, url: str, *, source_id: str = "", organizati
     feed_channel = parsed.feed.get("yt_channelid") or ""
     if feed_channel and not feed_channel.startswith("UC"):
         feed_channel = "UC" + feed_channel
-    channel_title = parsed.feed.get("title") or ""
+    # A playlist feed's title is the playlist's; its author is the channel.
+    channel_title = parsed.feed.get("author") or parsed.feed.get("title") or ""
     resources = []
     for entry in parsed.entries[:max_items]:
         video_id = entry.get("yt_videoid")
@@ -113,8 +114,8 @@ def parse_youtube_feed(body: bytes, url: str, *, source_id: str = "", organizati
                 content_type="video",
                 source_id=source_id,
                 organization=organization,
-                published=parse_date(entry.get("published_parsed") or entry.get("published")),
-                updated=parse_date(entry.get("updated_parsed") or entry.get("updated")),
+                published=parse_date(entry_date(entry, "published")),
+                updated=parse_date(entry_date(entry, "updated")),
                 author=entry.get("author") or channel_title or None,
                 thumbnail=thumbs[0].get("url") if thumbs else None,
                 extra=extra,
@@ -122,6 +123,6 @@ def parse_youtube_feed(body: bytes, url: str, *, source_id: str = "", organizati
                      for k, v in entry.items() if not k.endswith("_parsed") and not k.endswith("_detail")},
             )
         )
-    return ParsedFeed(title=channel_title, link=parsed.feed.get("link"), resources=resources,
+    return ParsedFeed(title=parsed.feed.get("title") or channel_title, link=parsed.feed.get("link"), resources=resources,
                       warnings=warnings, version=parsed.get("version", ""),
                       meta={"channel_id": feed_channel})
