@@ -1,0 +1,158 @@
+"""The SQLite store: schema by migrations, idempotent writes, provenance, nothing deleted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.resource import Batch, Resource
+from pipeline.store import finish_run, mark_interrupted_runs, open_db, start_run, store_batch, sync_sources
+
+T1, T2, T3 = "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = open_db(tmp_path / "catalog.db")
+    sync_sources(db, [
+        {"id": "blog", "name": "Blog", "kind": "feed", "url": "https://a.example.org/feed", "topics": ["lending"]},
+        {"id": "news", "name": "News", "kind": "feed", "url": "https://b.example.org/feed"},
+    ])
+    yield db
+    db.close()
+
+
+def resources(n: int = 3) -> list[Resource]:
+    return [
+        Resource(url=f"https://A.example.org/post/{i}?utm_source=rss#c", title=f"<b>Post {i}</b>",
+                 description=f"About borrowing, part {i}", content_type="article",
+                 published="Tue, 10 Nov 2026 14:00:00 GMT", raw={"n": i}, extra={"views": i})
+        for i in range(n)
+    ]
+
+
+def snapshot(db, table: str, ignore: tuple[str, ...] = ()) -> list[dict]:
+    rows = [dict(r) for r in db[table].rows]
+    return sorted(({k: v for k, v in r.items() if k not in ignore} for r in rows), key=lambda r: json.dumps(r))
+
+
+def test_schema_and_pragmas(tmp_path):
+    db = open_db(tmp_path / "x.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = set(db.table_names())
+    assert {"sources", "resources", "resource_sources", "raw_entries", "harvest_runs", "resources_fts",
+            "_sqlite_migrations"} <= tables
+    cols = set(db["resources"].columns_dict)
+    assert {"id", "url", "title", "description", "content_type", "organization", "source_id", "published",
+            "updated", "topics", "systems", "first_seen", "last_seen", "last_changed"} <= cols
+    db.close()
+    open_db(tmp_path / "x.db").close()  # migrations are applied once; reopening is a no-op
+
+
+def test_store_twice_changes_only_last_seen(db):
+    first = store_batch(db, Batch("blog", resources(), url="https://a.example.org/feed"), run_id=1, now=T1)
+    assert dict(first) == {"seen": 3, "new": 3, "updated": 0, "unchanged": 0, "skipped": 0}
+    before = {t: snapshot(db, t) for t in ("resources", "resource_sources", "raw_entries")}
+    second = store_batch(db, Batch("blog", resources(), url="https://a.example.org/feed"), run_id=1, now=T2)
+    assert dict(second) == {"seen": 3, "new": 0, "updated": 0, "unchanged": 3, "skipped": 0}
+    after = {t: snapshot(db, t) for t in ("resources", "resource_sources", "raw_entries")}
+    # the raw entries did not change at all; resources and attributions only in last_seen
+    assert after["raw_entries"] == before["raw_entries"]
+    for t in ("resources", "resource_sources"):
+        assert [{k: v for k, v in r.items() if k != "last_seen"} for r in after[t]] == \
+               [{k: v for k, v in r.items() if k != "last_seen"} for r in before[t]]
+        assert {r["last_seen"] for r in after[t]} == {T2}
+    row = db["resources"].get(db.execute("select id from resources limit 1").fetchone()[0])
+    assert row["first_seen"] == row["last_changed"] == T1 and row["last_seen"] == T2
+
+
+def test_normalized_on_the_way_in(db):
+    store_batch(db, Batch("blog", resources(1), url="https://a.example.org/feed"), now=T1)
+    row = next(db["resources"].rows)
+    assert row["url"] == "https://a.example.org/post/0"
+    assert row["title"] == "Post 0" and row["published"] == "2026-11-10T14:00:00Z"
+    assert json.loads(row["topics"]) == ["borrowing"]  # classified from the text
+    assert row["source_id"] == "blog" and row["status"] == "active"
+    raw = json.loads(db.execute("select raw from raw_entries").fetchone()[0])
+    assert raw["raw"] == {"n": 0} and raw["title"] == "<b>Post 0</b>"  # what the parser read, untouched
+
+
+def test_content_change_updates_last_changed(db):
+    store_batch(db, Batch("blog", resources(2)), now=T1)
+    changed = resources(2)
+    changed[1].title = "Post 1, revised"
+    changed[0].extra = {"views": 999}  # volatile: not a content change
+    result = store_batch(db, Batch("blog", changed), now=T2)
+    assert result["updated"] == 1 and result["unchanged"] == 1
+    rows = {r["url"]: r for r in db["resources"].rows}
+    assert rows["https://a.example.org/post/1"]["title"] == "Post 1, revised"
+    assert rows["https://a.example.org/post/1"]["last_changed"] == T2
+    assert rows["https://a.example.org/post/0"]["last_changed"] == T1
+    assert json.loads(rows["https://a.example.org/post/0"]["extra"])["views"] == 999
+
+
+def test_two_sources_one_resource(db):
+    store_batch(db, Batch("blog", resources(1)), source_topics=["lending"], now=T1)
+    other = [Resource(url="https://a.example.org/post/0", title="Another title from the news feed",
+                      description="", content_type="article")]
+    result = store_batch(db, Batch("news", other), source_topics=["copyright"], now=T2)
+    assert result["seen"] == 1 and result["new"] == 0
+    assert db["resources"].count == 1
+    row = next(db["resources"].rows)
+    assert row["source_id"] == "blog" and row["title"] == "Post 0"  # the first source owns the content
+    assert set(json.loads(row["topics"])) >= {"lending", "copyright", "borrowing"}  # topics of both
+    attributions = {r["source_id"]: r for r in db["resource_sources"].rows}
+    assert set(attributions) == {"blog", "news"}
+    assert attributions["blog"]["first_seen"] == T1 and attributions["news"]["first_seen"] == T2
+
+
+def test_duplicates_within_a_batch_and_unusable_links(db):
+    batch = resources(1) + resources(1) + [Resource(url="javascript:alert(1)", title="x"),
+                                           Resource(url="/relative/no-base", title="y")]
+    result = store_batch(db, Batch("blog", batch), now=T1)
+    assert result["seen"] == 4 and result["new"] == 1 and result["skipped"] == 2
+    assert db["resources"].count == 1
+
+
+def test_failing_or_empty_source_deletes_nothing(db):
+    store_batch(db, Batch("blog", resources(3)), now=T1)
+    before = snapshot(db, "resources")
+    assert dict(store_batch(db, Batch("blog", []), now=T2)) == {"seen": 0, "new": 0, "updated": 0,
+                                                                 "unchanged": 0, "skipped": 0}
+    # a failed run stores no batch at all: only its harvest_runs row records the failure
+    run = start_run(db, "blog", "g1", T3)
+    finish_run(db, run, status="failed", error="DNS lookup failed for a.example.org")
+    assert snapshot(db, "resources") == before and db["resources"].count == 3
+    assert db["resource_sources"].count == 3
+
+
+def test_full_text_search_follows_updates(db):
+    store_batch(db, Batch("blog", resources(2)), now=T1)
+    search = "select r.url from resources_fts f join resources r on r.rowid = f.rowid where resources_fts match ?"
+    assert len(db.execute(search, ["borrowing"]).fetchall()) == 2
+    changed = resources(2)
+    changed[0].title, changed[0].description = "Tipasa migration", "moving systems"
+    store_batch(db, Batch("blog", changed), now=T2)
+    assert [r[0] for r in db.execute(search, ["tipasa"])] == ["https://a.example.org/post/0"]
+    assert [r[0] for r in db.execute(search, ["borrowing"])] == ["https://a.example.org/post/1"]
+
+
+def test_runs_and_interrupted_runs(db):
+    run = start_run(db, "blog", "g1", T1)
+    finish_run(db, run, status="ok", items_seen=3, items_new=3, http_status=200)
+    row = db["harvest_runs"].get(run)
+    assert row["status"] == "ok" and row["items_seen"] == 3 and row["finished_at"]
+    left = start_run(db, "news", "g2", T2)
+    assert mark_interrupted_runs(db) == 1
+    row = db["harvest_runs"].get(left)
+    assert row["status"] == "interrupted" and "stopped before this source finished" in row["error"]
+
+
+def test_sync_sources_updates_and_never_deletes(db):
+    sync_sources(db, [{"id": "blog", "name": "Blog renamed", "kind": "feed", "enabled": False,
+                       "config": {"x": 1}, "topics": ["a"]}])
+    assert db["sources"].count == 2
+    row = db["sources"].get("blog")
+    assert row["name"] == "Blog renamed" and row["enabled"] == 0
+    assert json.loads(row["config"]) == {"x": 1} and json.loads(row["topics"]) == ["a"]
