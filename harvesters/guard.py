@@ -56,10 +56,32 @@ def parse_ip(host: str) -> IPAddress | None:
     return ip
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and routes to: IPv4-mapped (``::ffff:a.b.c.d``),
+    6to4 (``2002::/16``), NAT64 (``64:ff9b::/96``) and the deprecated IPv4-compatible form
+    (``::a.b.c.d``). Checking only the outer address would let ``2002:7f00:1::`` reach 127.0.0.1."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def address_problem(ip: IPAddress, policy: Policy) -> str | None:
     """Why ``ip`` may not be contacted under ``policy``, or None if it may."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # Loopback-only mode trusts only what the kernel itself treats as IPv4 (::ffff:a.b.c.d);
+        # a 6to4 or NAT64 address would leave the machine through a relay.
+        inner = ip.ipv4_mapped if policy is Policy.LOOPBACK else embedded_ipv4(ip)
+        if inner is not None:
+            problem = address_problem(inner, policy)
+            return f"{ip} embeds {problem}" if problem and ip.ipv4_mapped is None else problem
     if ip.is_unspecified:
         return f"{ip} is the unspecified address"
     if ip.is_multicast:

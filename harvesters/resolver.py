@@ -5,8 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy.resolver import CachingThreadedResolver
+from twisted.internet.error import DNSLookupError
 
 from harvesters.guard import BlockedAddress, Policy, address_problem, hint, parse_ip
+
+
+class ResolvedAddressBlocked(BlockedAddress, DNSLookupError):
+    """A host name resolved to an address the policy forbids. The guard middleware checks
+    names before connecting; should a connection-time lookup be refused all the same, Twisted
+    sees a DNSLookupError and does not log it as a resolver crash."""
+
+    def __str__(self) -> str:  # the guard's own sentence, not Twisted's "DNS lookup failed: ..."
+        return str(self.args[0]) if self.args else "network guard: address refused"
 
 
 class GuardedResolver(CachingThreadedResolver):
@@ -25,7 +35,7 @@ class GuardedResolver(CachingThreadedResolver):
             ip = parse_ip(address)
             problem = address_problem(ip, self.policy) if ip else f"{address} is not an address"
             if problem:
-                raise BlockedAddress(f"network guard: {name} resolves to {problem}{hint(self.policy)}")
+                raise ResolvedAddressBlocked(f"network guard: {name} resolves to {problem}{hint(self.policy)}")
             return address
 
         d.addCallback(check)

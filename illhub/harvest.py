@@ -108,7 +108,6 @@ def run_harvest(
         if states:
             process = CrawlerProcess(
                 harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level, extra=extra),
-                install_root_handler=True,
             )
             process.crawl(HarvestSpider, context=context)
             process.start()

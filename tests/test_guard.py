@@ -1,0 +1,157 @@
+"""The private-network guard: pure address checks, the downloader middleware and the
+resolver check, all without opening a socket or asking DNS anything."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from scrapy import Request
+
+from harvesters.guard import BlockedAddress, Policy, address_problem, host_problem, parse_ip
+from harvesters.middlewares import GuardRefused, NetworkGuardMiddleware
+from harvesters.resolver import GuardedResolver
+from harvesters.settings import harvest_settings
+
+PUBLIC, PRIVATE, LOOPBACK = Policy.PUBLIC, Policy.PRIVATE, Policy.LOOPBACK
+OK = None
+
+# host → expected outcome under (public, private, loopback): True = allowed, False = refused
+TABLE = {
+    "10.0.0.1": (False, True, False),
+    "172.16.0.1": (False, True, False),
+    "192.168.1.1": (False, True, False),
+    "169.254.169.254": (False, True, False),  # cloud metadata endpoint
+    "100.64.0.1": (False, True, False),  # carrier-grade NAT
+    "0.0.0.0": (False, False, False),
+    "0": (False, False, False),
+    "::": (False, False, False),
+    "224.0.0.1": (False, False, False),
+    "::1": (False, True, True),
+    "[::1]": (False, True, True),
+    "fe80::1": (False, True, False),
+    "[fe80::1%eth0]": (False, True, False),
+    "fc00::1": (False, True, False),
+    "::ffff:127.0.0.1": (False, True, True),
+    "::ffff:10.0.0.1": (False, True, False),
+    "2002:7f00:1::": (False, True, False),  # 6to4 wrapping 127.0.0.1
+    "64:ff9b::a00:1": (False, True, False),  # NAT64 wrapping 10.0.0.1
+    "::127.0.0.1": (False, True, False),  # IPv4-compatible wrapping 127.0.0.1
+    "2130706433": (False, True, True),  # 127.0.0.1 as one decimal number
+    "0x7f000001": (False, True, True),  # ... as hex
+    "0177.0.0.1": (False, True, True),  # ... with an octal first part
+    "127.1": (False, True, True),
+    "127.0.0.1": (False, True, True),
+    "localhost": (False, True, True),
+    "ill.localhost": (False, True, True),
+    "8.8.8.8": (True, True, False),
+    "2001:4860:4860::8888": (True, True, False),
+    "64:ff9b::808:808": (True, True, False),
+    "demo.example.org": (True, True, False),  # a name: refused before DNS in loopback mode only
+}
+
+
+@pytest.mark.parametrize("host", list(TABLE))
+@pytest.mark.parametrize("policy", [PUBLIC, PRIVATE, LOOPBACK])
+def test_host_problem(host, policy):
+    allowed = TABLE[host][[PUBLIC, PRIVATE, LOOPBACK].index(policy)]
+    problem = host_problem(host, policy)
+    assert (problem is None) == allowed, problem
+    if problem:
+        assert host.strip("[]").split("%")[0] in problem or host in problem
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2130706433", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"),
+    ("::ffff:127.0.0.1", "127.0.0.1"), ("[::1]", "::1"), ("[fe80::1%eth0]", "fe80::1"),
+    ("example.org", None), ("", None), ("1e100", None), ("0x", None),
+])
+def test_parse_ip_reads_legacy_forms_without_lookups(text, expected):
+    ip = parse_ip(text)
+    assert (str(ip) if ip else None) == expected
+
+
+def test_messages_say_why():
+    assert host_problem("169.254.169.254", PUBLIC) == "169.254.169.254 is a link-local address"
+    assert host_problem("0x7f000001", PUBLIC) == "0x7f000001: 127.0.0.1 is a loopback address"
+    assert host_problem("10.0.0.1", PUBLIC) == "10.0.0.1 is a private-network address"
+    assert host_problem("100.64.0.1", PUBLIC) == "100.64.0.1 is not a public address"
+    assert host_problem("demo.example.org", LOOPBACK) == "demo.example.org is not a loopback host (loopback-only mode)"
+    assert address_problem(parse_ip("8.8.8.8"), PUBLIC) is None
+
+
+def guard(policy: Policy, url: str) -> None:
+    """Run the guard middleware on a request. Host names are only used where they are refused
+    before any lookup (loopback-only mode): an allowed name would be resolved."""
+    return asyncio.run(NetworkGuardMiddleware(policy).process_request(Request(url)))
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:text/plain,hello", "ftp://ftp.example.org/x",
+                                 "s3://bucket/key"])
+def test_middleware_never_fetches_other_schemes(url):
+    for policy in Policy:
+        with pytest.raises(GuardRefused, match="URLs are never fetched"):
+            guard(policy, url)
+
+
+def test_middleware_refuses_credentials_and_private_hosts():
+    with pytest.raises(GuardRefused, match="user name or password"):
+        guard(PRIVATE, "https://user:pw@example.org/")
+    with pytest.raises(GuardRefused, match=r"10\.0\.0\.1 is a private-network address \(use --allow-private-network"):
+        guard(PUBLIC, "http://10.0.0.1/feed")
+    with pytest.raises(GuardRefused, match="loopback-only mode"):
+        guard(LOOPBACK, "https://demo.example.org/feed")
+    assert guard(PUBLIC, "https://93.184.215.14/feed") is None
+    assert guard(PRIVATE, "http://10.0.0.1/feed") is None
+    assert guard(LOOPBACK, "http://127.0.0.1:8000/feed") is None
+
+
+@pytest.mark.parametrize("address,policy,blocked", [
+    ("10.0.0.1", PUBLIC, True), ("127.0.0.1", PUBLIC, True), ("169.254.169.254", PUBLIC, True),
+    ("10.0.0.1", PRIVATE, False), ("93.184.215.14", PUBLIC, False), ("93.184.215.14", LOOPBACK, True),
+])
+def test_resolver_checks_the_resolved_address(address, policy, blocked):
+    """A public-looking name that resolves inside the network is refused (DNS rebinding).
+    The answer is planted in Scrapy's DNS cache, so no query is made."""
+    from scrapy.resolver import dnscache
+
+    name = f"rebind-{address.replace('.', '-')}.example.org"
+    dnscache[name] = address
+    # No reactor is needed for a cached answer (and none is installed in the test process,
+    # which would clash with a later in-process crawl's reactor).
+    resolver = GuardedResolver(object(), cache_size=10, timeout=1)
+    resolver.policy = policy
+    results: list = []
+    resolver.getHostByName(name).addBoth(results.append)
+    [result] = results
+    if blocked:
+        assert isinstance(result.value, BlockedAddress)
+        assert f"network guard: {name} resolves to {address}" in str(result.value)
+    else:
+        assert result == address
+
+
+def test_policy_from_env(monkeypatch):
+    from illhub.harvest import policy_from_env
+
+    monkeypatch.setenv("ILLHUB_NETWORK", "")
+    monkeypatch.delenv("ILLHUB_ALLOW_PRIVATE_NETWORK", raising=False)
+    assert policy_from_env() is PUBLIC
+    assert policy_from_env(allow_private=True) is PRIVATE
+    monkeypatch.setenv("ILLHUB_ALLOW_PRIVATE_NETWORK", "1")
+    assert policy_from_env() is PRIVATE
+    monkeypatch.setenv("ILLHUB_NETWORK", "loopback")
+    assert policy_from_env(allow_private=True) is LOOPBACK  # the tests' setting wins
+
+
+def test_settings_are_polite_and_bounded():
+    s = harvest_settings(policy="public")
+    assert s["USER_AGENT"].startswith("illhub/") and "+https://" in s["USER_AGENT"]
+    assert s["CONCURRENT_REQUESTS_PER_DOMAIN"] == 1 and s["DOWNLOAD_DELAY"] == 1.0
+    assert s["DOWNLOAD_TIMEOUT"] == 20 and s["DOWNLOAD_MAXSIZE"] == 5 * 1024 * 1024
+    assert s["RETRY_TIMES"] == 2 and 404 not in s["RETRY_HTTP_CODES"] and 503 in s["RETRY_HTTP_CODES"]
+    assert s["DOWNLOAD_HANDLERS"]["file"] is None and s["DOWNLOAD_HANDLERS"]["data"] is None
+    assert s["TELNETCONSOLE_ENABLED"] is False and s["COOKIES_ENABLED"] is False
+    assert "harvesters.middlewares.PoliteRobotsMiddleware" in s["DOWNLOADER_MIDDLEWARES"]
+    assert s.get("TWISTED_DNS_RESOLVER", s.get("DNS_RESOLVER")) == "harvesters.resolver.GuardedResolver"
+    assert harvest_settings(delay=0)["DOWNLOAD_DELAY"] > 0  # never zero (see DESIGN.md)
