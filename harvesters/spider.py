@@ -243,6 +243,7 @@ class StorePipeline:
             result = store_batch(
                 context.db, item, run_id=state.run_id, source_topics=list(state.source.topics),
                 organization=state.source.organization, taxonomy=context.taxonomy,
+                source_systems=list(getattr(state.source, "systems", None) or []),
             )
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
             logger.exception("storing a batch for %s failed", item.source_id)

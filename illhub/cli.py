@@ -37,11 +37,24 @@ def db_option(f):
     )(f)
 
 
+def load_taxonomy_or_exit():
+    from pipeline.classify import TaxonomyError, default_taxonomy
+
+    try:
+        return default_taxonomy()
+    except TaxonomyError as e:
+        for problem in e.problems:
+            click.echo(problem, err=True)
+        click.echo(f"{len(e.problems)} problem(s) in {e.path}; fix them and run 'illhub validate'.", err=True)
+        sys.exit(2)
+
+
 def load_registry_or_exit(path: Path):
     from illhub.registry import RegistryError, load_registry
 
+    taxonomy = load_taxonomy_or_exit()
     try:
-        return load_registry(path)
+        return load_registry(path, taxonomy)
     except RegistryError as e:
         for problem in e.problems:
             click.echo(problem, err=True)
@@ -66,13 +79,15 @@ def cli() -> None:
 @cli.command()
 @registry_option
 def validate(registry_path: Path) -> None:
-    """Check the registry; list every problem with its source and field."""
+    """Check the registry and the taxonomy; list every problem with its source and field."""
+    taxonomy = load_taxonomy_or_exit()
     registry = load_registry_or_exit(registry_path)
     kinds: dict[str, int] = {}
     for s in registry.sources:
         kinds[s.kind] = kinds.get(s.kind, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     click.echo(f"{registry_path}: {len(registry.sources)} sources OK ({summary})")
+    click.echo(f"{taxonomy.path}: {len(taxonomy.topics)} topics and {len(taxonomy.systems)} systems OK")
 
 
 class RichProgress:
@@ -171,15 +186,25 @@ def serve(db_path, host, port, public) -> None:
 
 @cli.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl", "opml"]), default="csv", show_default=True,
+              help="csv, json or jsonl: resources from the catalog; opml: the registry's feeds, for a feed reader.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of standard output.")
 @click.option("--topic", "topics", multiple=True, help="Only resources with this topic (repeatable: any of them).")
 @click.option("--source", "sources", multiple=True, help="Only resources from this source (repeatable).")
 @click.option("--type", "content_types", multiple=True, help="Only this content type (repeatable).")
 @click.option("--since", default=None, help="Only resources first seen on or after this date (YYYY-MM-DD).")
-def export(db_path, fmt, out_path, topics, sources, content_types, since) -> None:
-    """Export resources as CSV, JSON or JSON lines, with filters."""
+@registry_option
+def export(db_path, fmt, out_path, topics, sources, content_types, since, registry_path) -> None:
+    """Export resources as CSV, JSON or JSON lines, with filters; or the registry's feeds as OPML.
+
+    \b
+    --format opml lists every enabled feed and YouTube source of the registry (grouped by
+    organization) so people can subscribe in their own feed reader; it needs no catalog.
+    """
+    if fmt == "opml":
+        export_opml(registry_path, out_path, topics, sources)
+        return
     from illhub.harvest import default_db_path
     from pipeline.export import ExportFilter, export_resources
     from pipeline.normalize import parse_date
@@ -201,6 +226,89 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since) -> Non
         err.print(f"wrote {n} resources to {out_path}")
     else:
         export_resources(db, sys.stdout, fmt, filt)
+
+
+def export_opml(registry_path: Path, out_path: Path | None, topics, sources) -> None:
+    from illhub.opml import write_opml
+
+    registry = load_registry_or_exit(registry_path)
+    if topics or sources:
+        keep = [s for s in registry.sources if (not topics or set(topics) & set(s.topics))
+                and (not sources or s.id in sources)]
+        registry = registry.model_copy(update={"sources": keep})
+    if out_path:
+        with open(out_path, "w", encoding="utf-8") as fh:
+            n, skipped = write_opml(registry, fh)
+        err.print(f"wrote {n} feeds to {out_path}")
+    else:
+        n, skipped = write_opml(registry, sys.stdout)
+    if skipped:
+        err.print(f"left out (no feed URL known without the network): {', '.join(skipped)}")
+
+
+@cli.command()
+@registry_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def sources(registry_path, db_path, as_json) -> None:
+    """List the registry's sources with each one's last harvest status from the catalog."""
+    import json
+
+    from illhub.harvest import default_db_path
+    from illhub.sources import source_statuses
+
+    registry = load_registry_or_exit(registry_path)
+    rows = source_statuses(registry, db_path or default_db_path())
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} sources in {registry_path}", title_justify="left")
+    for col, kw in (("id", {}), ("kind", {}), ("organization", {}), ("topics", {}), ("status", {}),
+                    ("last run", {}), ("resources", {"justify": "right"}), ("note", {"overflow": "fold"})):
+        table.add_column(col, **kw)
+    for r in rows:
+        style = STATUS_STYLE.get(r["status"], "dim")
+        table.add_row(r["id"], r["kind"], r["organization"] or "", ", ".join(r["topics"]),
+                      f"[{style}]{r['status']}[/]", r["last_run"] or "", str(r["resources"]),
+                      (r["error"] or r["warning"] or "")[:200])
+    out.print(table)
+
+
+@cli.command()
+@db_option
+@click.option("--registry", "registry_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="First copy this registry's source topics, systems and organizations into the catalog "
+                   "(otherwise those recorded by the last harvest are used).")
+def reprocess(db_path, registry_path) -> None:
+    """Rerun normalization and classification over stored raw entries (no network).
+
+    Run it after editing data/taxonomy.yaml: topics, systems and classified_by are
+    recomputed for every resource; last_changed moves only where something changed.
+    """
+    from illhub.harvest import default_db_path
+    from pipeline.reprocess import reprocess as run_reprocess
+    from pipeline.store import open_db, sync_sources
+
+    taxonomy = load_taxonomy_or_exit()
+    db_path = db_path or default_db_path()
+    if not Path(db_path).exists():
+        fail(f"{db_path} does not exist yet: run 'illhub harvest' first")
+    db = open_db(db_path)
+    if registry_path:
+        registry = load_registry_or_exit(registry_path)
+        sync_sources(db, [s.row() for s in registry.sources])
+    result = run_reprocess(db, taxonomy)
+    db.close()
+    out.print(f"reprocessed {result.resources} resources in {db_path}: {result.changed} changed, "
+              f"{result.reasons_only} with new reasons only, {result.unchanged} unchanged")
+    if result.topics_added or result.topics_removed:
+        added = ", ".join(f"{k} +{v}" for k, v in sorted(result.topics_added.items()))
+        removed = ", ".join(f"{k} -{v}" for k, v in sorted(result.topics_removed.items()))
+        out.print("topics: " + "; ".join(x for x in (added, removed) if x))
+    if result.no_raw or result.unusable:
+        out.print(f"{result.no_raw + result.unusable} resources have no usable raw entry and were left as they are")
+    if result.url_changed:
+        out.print(f"{result.url_changed} resources now normalize to another URL; harvest again to move them")
 
 
 @cli.command()

@@ -102,6 +102,8 @@ class SourceBase(Strict):
     url: str | None = None
     organization: str | None = None
     topics: list[str] = Field(default_factory=list)
+    #: Systems every resource of this source is about (ids from data/taxonomy.yaml `systems`).
+    systems: list[str] = Field(default_factory=list)
     schedule: str | None = None
     enabled: bool = True
     notes: str | None = None
@@ -116,13 +118,13 @@ class SourceBase(Strict):
     def _check_url(cls, v: str | None) -> str | None:
         return None if v is None else check_http_url(v)
 
-    @field_validator("topics")
+    @field_validator("topics", "systems")
     @classmethod
     def _check_topics(cls, v: list[str]) -> list[str]:
         for t in v:
             check_slug(t)
         if len(set(v)) != len(v):
-            raise ValueError("lists a topic twice")
+            raise ValueError("lists the same id twice")
         return v
 
     @field_validator("content_type")
@@ -362,7 +364,12 @@ def parse_registry(data: Any, path: str | Path = "registry.yaml", taxonomy: Taxo
             continue
         for t in src.topics:
             if t not in taxonomy.topics:
-                problems.append(f"{path}: {label}: field 'topics': {t!r} is not a topic in data/taxonomy.yaml")
+                problems.append(f"{path}: {label}: field 'topics': {t!r} is not a topic in data/taxonomy.yaml "
+                                f"(known: {', '.join(taxonomy.topics)})")
+        for t in src.systems:
+            if t not in taxonomy.systems:
+                problems.append(f"{path}: {label}: field 'systems': {t!r} is not a system in data/taxonomy.yaml "
+                                f"(known: {', '.join(taxonomy.systems)})")
         for j, entry in enumerate(getattr(src, "entries", None) or []):
             for t in entry.topics:
                 if t not in taxonomy.topics:

@@ -1,4 +1,11 @@
-"""Topics and systems from the ILL vocabulary in ``data/taxonomy.yaml``."""
+"""Topics and systems from the ILL vocabulary in ``data/taxonomy.yaml``.
+
+The vocabulary is validated strictly when loaded (every problem reported at once, each
+naming the term and field). Classification is explainable: every topic and system a
+resource gets comes with the rule that gave it (``classified_by``), for instance
+``keyword "fair use" in title``, ``weak words "statistics" + "turnaround" in description``,
+``registry topic of source 'x'`` or ``curated``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,152 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from pipeline.resource import Resource
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TAXONOMY_PATH = DATA_DIR / "taxonomy.yaml"
+#: The text fields classification reads, in the order their matches are reported.
+FIELDS = ("title", "description", "excerpt")
+#: Topic given to any resource that names a system.
+SYSTEMS_TOPIC = "systems"
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+DEFAULT_MIN_WEAK = 2
+
+
+class TaxonomyError(Exception):
+    """The taxonomy cannot be used; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems))
+
+
+# -- the file format -------------------------------------------------------------------
+
+def _check_words(words: list[str]) -> list[str]:
+    seen: set[str] = set()
+    for i, w in enumerate(words):
+        if not w.strip():
+            raise ValueError(f"item {i} is empty")
+        if w != w.strip():
+            raise ValueError(f"{w!r} has leading or trailing spaces")
+        if "*" in w[:-1]:
+            raise ValueError(f"{w!r}: '*' is only allowed at the end of a keyword")
+        if w == "*" or len(w.rstrip("*")) < 2:
+            raise ValueError(f"{w!r} is too short to match anything useful")
+        if w.lower() in seen:
+            raise ValueError(f"{w!r} is listed twice")
+        seen.add(w.lower())
+    return words
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _TermSpec(_Strict):
+    id: str
+    label: str = Field(min_length=1, max_length=80)
+    description: str = Field(default="", max_length=300)
+    exclude: list[str] = Field(default_factory=list)
+    match_case: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not SLUG.match(v):
+            raise ValueError(f"{v!r} is not a slug (lower-case letters, digits and single hyphens)")
+        return v
+
+    @field_validator("description")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        if "\n" in v:
+            raise ValueError("must be one line")
+        return v
+
+    _words = field_validator("exclude")(classmethod(lambda cls, v: _check_words(v)))
+
+
+class TopicSpec(_TermSpec):
+    description: str = Field(min_length=1, max_length=300)
+    keywords: list[str] = Field(default_factory=list)
+    weak: list[str] = Field(default_factory=list)
+    min_weak: int = Field(default=DEFAULT_MIN_WEAK, ge=1, le=10)
+
+    _kw = field_validator("keywords", "weak")(classmethod(lambda cls, v: _check_words(v)))
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> TopicSpec:
+        if not self.keywords and not self.weak and self.id != SYSTEMS_TOPIC:
+            raise ValueError("has neither keywords nor weak words: nothing could ever match it")
+        both = {w.lower() for w in self.keywords} & {w.lower() for w in self.weak}
+        if both:
+            raise ValueError(f"lists {', '.join(sorted(both))} as both a keyword and a weak word")
+        return self
+
+
+class SystemSpec(_TermSpec):
+    vendor: str | None = None
+    aliases: list[str] = Field(min_length=1)
+
+    _kw = field_validator("aliases")(classmethod(lambda cls, v: _check_words(v)))
+
+
+# -- matching ----------------------------------------------------------------------------
+
+def _word_pattern(word: str) -> str:
+    prefix = word.endswith("*")
+    word = word.rstrip("*")
+    parts = re.split(r"(\s+|-)", word)
+    out = []
+    for p in parts:
+        if not p:
+            continue
+        if p.isspace():
+            out.append(r"[\s\-]+")
+        elif p == "-":
+            out.append(r"[\s\-]?")
+        else:
+            out.append(re.escape(p))
+    body = "".join(out)
+    return body + (r"\w*" if prefix else "")
+
+
+def _is_exact_case(word: str) -> bool:
+    letters = [c for c in word if c.isalpha()]
+    return bool(letters) and not any(c.islower() for c in letters)
+
+
+def compile_words(words: list[str], match_case: bool = False) -> re.Pattern[str] | None:
+    """One regex for a list of keywords, longest first, on word boundaries.
+
+    Keywords with no lower-case letter (acronyms) keep their case even when the others are
+    matched case-insensitively."""
+    words = [w for w in words if w]
+    if not words:
+        return None
+    alternatives = []
+    for w in sorted(words, key=len, reverse=True):
+        pat = _word_pattern(w)
+        if not match_case and _is_exact_case(w):
+            pat = f"(?-i:{pat})"
+        alternatives.append(pat)
+    flags = 0 if match_case else re.IGNORECASE
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", flags)
+
+
+def _mask(text: str, pattern: re.Pattern[str] | None) -> str:
+    if pattern is None or not text:
+        return text
+    return pattern.sub(lambda m: " " * len(m.group(0)), text)
 
 
 @dataclass
@@ -21,50 +167,151 @@ class Term:
     label: str
     description: str = ""
     keywords: list[str] = field(default_factory=list)
+    weak: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    min_weak: int = DEFAULT_MIN_WEAK
+    match_case: bool = False
+    vendor: str | None = None
     pattern: re.Pattern[str] | None = None
+    weak_pattern: re.Pattern[str] | None = None
+    exclude_pattern: re.Pattern[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.pattern = compile_words(self.keywords, self.match_case)
+        self.weak_pattern = compile_words(self.weak, self.match_case)
+        self.exclude_pattern = compile_words(self.exclude, self.match_case)
+
+    def match(self, texts: dict[str, str], noun: str = "keyword") -> str | None:
+        """The reason this term applies to ``texts`` (field → text), or None."""
+        masked = {f: _mask(t, self.exclude_pattern) for f, t in texts.items() if t}
+        if self.pattern is not None:
+            for f in FIELDS:
+                m = self.pattern.search(masked.get(f, ""))
+                if m:
+                    return f'{noun} "{m.group(0)}" in {f}'
+        if self.weak_pattern is not None:
+            found: dict[str, str] = {}
+            for f in FIELDS:
+                for m in self.weak_pattern.finditer(masked.get(f, "")):
+                    key = re.sub(r"[\s\-]+", " ", m.group(0).lower())
+                    found.setdefault(key, f)
+            if len(found) >= self.min_weak:
+                words = list(found)[: max(self.min_weak, 3)]
+                where = sorted({found[w] for w in words}, key=FIELDS.index)
+                return "weak words " + " + ".join(f'"{w}"' for w in words) + " in " + ", ".join(where)
+        return None
+
+
+@dataclass
+class Classification:
+    topics: list[str]
+    systems: list[str]
+    #: "topic" or "system:id" → why it was given
+    reasons: dict[str, str]
 
 
 @dataclass
 class Taxonomy:
     topics: dict[str, Term]
     systems: dict[str, Term]
+    path: str = "data/taxonomy.yaml"
+
+    def match_text(self, texts: dict[str, str]) -> Classification:
+        """Topics and systems that the text alone supports, with the rule for each."""
+        reasons: dict[str, str] = {}
+        systems: list[str] = []
+        for term in self.systems.values():
+            why = term.match(texts, noun="alias")
+            if why:
+                systems.append(term.id)
+                reasons[f"system:{term.id}"] = why
+        topics: list[str] = []
+        for term in self.topics.values():
+            why = term.match(texts)
+            if why:
+                topics.append(term.id)
+                reasons[term.id] = why
+        if systems and SYSTEMS_TOPIC in self.topics and SYSTEMS_TOPIC not in topics:
+            topics.append(SYSTEMS_TOPIC)
+            reasons[SYSTEMS_TOPIC] = "names the system " + ", ".join(self.systems[s].label for s in systems)
+        return Classification(topics, systems, reasons)
 
     def classify(self, resource: Resource) -> tuple[list[str], list[str], dict[str, str]]:
-        """Topics, systems and, for each, the keyword that matched (the reason)."""
-        text = " ".join(filter(None, [resource.title, resource.description, resource.excerpt or ""]))
-        reasons: dict[str, str] = {}
-        topics, systems = [], []
-        for bucket, out, prefix in ((self.topics, topics, ""), (self.systems, systems, "system:")):
-            for term in bucket.values():
-                if term.pattern is None:
-                    continue
-                m = term.pattern.search(text)
-                if m:
-                    out.append(term.id)
-                    reasons[prefix + term.id] = m.group(0)
-        return topics, systems, reasons
+        """Topics, systems and, for each, the rule that matched (the reason)."""
+        texts = {f: getattr(resource, f) or "" for f in FIELDS}
+        c = self.match_text(texts)
+        return c.topics, c.systems, c.reasons
 
 
-def _compile(words: list[str]) -> re.Pattern[str] | None:
-    words = [w for w in words if w]
-    if not words:
-        return None
-    alternatives = sorted((re.escape(w) for w in words), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+def _problems(e: ValidationError, label: str, path: str) -> list[str]:
+    out = []
+    for err in e.errors():
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known field (known: id, label, description, keywords, weak, min_weak, exclude, match_case; systems: aliases, vendor)"
+        elif err["type"] == "missing":
+            msg = "is required"
+        out.append(f"{path}: {label}: field '{loc or '(entry)'}': {msg}")
+    return out
+
+
+def parse_taxonomy(data: Any, path: str | Path = "data/taxonomy.yaml") -> Taxonomy:
+    """Validate already-loaded YAML; raise :class:`TaxonomyError` listing every problem."""
+    path = str(path)
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise TaxonomyError(path, [f"{path}: the top level must be a mapping with 'topics:' and 'systems:' lists"])
+    for k in sorted(set(data) - {"topics", "systems"}):
+        problems.append(f"{path}: top-level field {k!r} is not known (expected 'topics' and 'systems')")
+    terms: dict[str, dict[str, Term]] = {"topics": {}, "systems": {}}
+    for section, spec_cls, noun in (("topics", TopicSpec, "topic"), ("systems", SystemSpec, "system")):
+        raw_list = data.get(section)
+        if not isinstance(raw_list, list) or not raw_list:
+            problems.append(f"{path}: '{section}' must be a non-empty list of {noun}s")
+            continue
+        for i, raw in enumerate(raw_list, start=1):
+            if not isinstance(raw, dict):
+                problems.append(f"{path}: {noun} #{i}: must be a mapping of fields, got {type(raw).__name__}")
+                continue
+            tid = raw.get("id") if isinstance(raw.get("id"), str) else None
+            label = f"{noun} {tid!r} (#{i})" if tid else f"{noun} #{i}"
+            try:
+                spec = spec_cls.model_validate(raw)
+            except ValidationError as e:
+                problems += _problems(e, label, path)
+                continue
+            if spec.id in terms[section]:
+                problems.append(f"{path}: {label}: field 'id': {spec.id!r} is already used by another {noun}")
+                continue
+            if isinstance(spec, TopicSpec):
+                term = Term(spec.id, spec.label, spec.description, list(spec.keywords), list(spec.weak),
+                            list(spec.exclude), spec.min_weak, spec.match_case)
+            else:
+                term = Term(spec.id, spec.label, spec.description, list(spec.aliases), [], list(spec.exclude),
+                            match_case=spec.match_case, vendor=spec.vendor)
+            terms[section][spec.id] = term
+    if not problems and SYSTEMS_TOPIC not in terms["topics"]:
+        problems.append(f"{path}: topics: the {SYSTEMS_TOPIC!r} topic is required (resources naming a system get it)")
+    if problems:
+        raise TaxonomyError(path, problems)
+    return Taxonomy(terms["topics"], terms["systems"], path)
 
 
 def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
-    data = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8")) or {}
-    topics = {}
-    for t in data.get("topics", []):
-        topics[t["id"]] = Term(t["id"], t.get("label", t["id"]), t.get("description", ""),
-                               list(t.get("keywords", [])), _compile(list(t.get("keywords", []))))
-    systems = {}
-    for s in data.get("systems", []):
-        aliases = list(s.get("aliases", [])) or [s.get("label", s["id"])]
-        systems[s["id"]] = Term(s["id"], s.get("label", s["id"]), s.get("description", ""), aliases,
-                                _compile(aliases))
-    return Taxonomy(topics, systems)
+    path = Path(path)
+    shown = "data/taxonomy.yaml" if path == TAXONOMY_PATH else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise TaxonomyError(shown, [f"{shown}: cannot read: {e}"]) from None
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise TaxonomyError(shown, [f"{shown}{line}: not valid YAML: {getattr(e, 'problem', None) or e}"]) from None
+    return parse_taxonomy(data, shown)
 
 
 @lru_cache(maxsize=4)
@@ -73,16 +320,34 @@ def default_taxonomy() -> Taxonomy:
 
 
 def classify_resource(resource: Resource, source_topics: list[str] | None = None,
-                      taxonomy: Taxonomy | None = None) -> Resource:
+                      taxonomy: Taxonomy | None = None, *, source_systems: list[str] | None = None,
+                      source_id: str | None = None) -> Resource:
     """Add topics and systems (in place) and return the resource.
 
-    A source's registry topics always apply; the matched keywords are kept in
-    ``resource.extra["classified_by"]`` so a maintainer can see why.
+    Topics and systems the resource already carries (curated manual entries) are kept as
+    ``curated``; a source's registry topics and systems always apply; the text adds the
+    rest. Each one's reason is kept in ``resource.extra["classified_by"]``.
     """
     taxonomy = taxonomy or default_taxonomy()
-    topics, systems, reasons = taxonomy.classify(resource)
-    resource.topics = sorted(set(resource.topics) | set(topics) | set(source_topics or []))
-    resource.systems = sorted(set(resource.systems) | set(systems))
-    if reasons:
-        resource.extra["classified_by"] = reasons
+    reasons: dict[str, str] = {}
+    for t in resource.topics:
+        reasons[t] = "curated"
+    for s in resource.systems:
+        reasons[f"system:{s}"] = "curated"
+    who = f"source {source_id!r}" if source_id else "the source"
+    for t in source_topics or []:
+        reasons.setdefault(t, f"registry topic of {who}")
+    for s in source_systems or []:
+        reasons.setdefault(f"system:{s}", f"registry system of {who}")
+    topics, systems, matched = taxonomy.classify(resource)
+    for k, v in matched.items():
+        reasons.setdefault(k, v)
+    all_systems = set(resource.systems) | set(source_systems or []) | set(systems)
+    all_topics = set(resource.topics) | set(source_topics or []) | set(topics)
+    if all_systems and SYSTEMS_TOPIC in taxonomy.topics and SYSTEMS_TOPIC not in all_topics:
+        all_topics.add(SYSTEMS_TOPIC)
+        reasons[SYSTEMS_TOPIC] = "names a system"
+    resource.topics = sorted(all_topics)
+    resource.systems = sorted(all_systems)
+    resource.extra["classified_by"] = {k: reasons[k] for k in sorted(reasons)}
     return resource

@@ -129,5 +129,22 @@ def m001_core(db: Database) -> None:
     )
 
 
+@migrations()
+def m0701_classified_by(db: Database) -> None:
+    """Issue 7: why each topic and system was given (a JSON object per resource), and a
+    source's default systems. Reasons kept in ``extra`` by older harvests move over."""
+    run_script(
+        db,
+        """
+        ALTER TABLE resources ADD COLUMN classified_by TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE sources ADD COLUMN systems TEXT NOT NULL DEFAULT '[]';
+        UPDATE resources
+           SET classified_by = coalesce(json_extract(extra, '$.classified_by'), '{}'),
+               extra = json_remove(extra, '$.classified_by')
+         WHERE json_valid(extra) AND json_type(extra, '$.classified_by') = 'object';
+        """,
+    )
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)

@@ -60,6 +60,7 @@ def sync_sources(db: Database, sources: Iterable[dict[str, Any]]) -> None:
             row = {
                 "id": s["id"], "name": s["name"], "kind": s["kind"], "url": s.get("url"),
                 "organization": s.get("organization"), "topics": _json(s.get("topics", [])),
+                "systems": _json(s.get("systems") or []),
                 "schedule": s.get("schedule"), "enabled": 1 if s.get("enabled", True) else 0,
                 "notes": s.get("notes"), "config": _json(s.get("config", {})), "updated_at": now,
             }
@@ -102,6 +103,44 @@ def mark_interrupted_runs(db: Database) -> int:
     return cur.rowcount
 
 
+def prepare_resource(
+    raw: Resource,
+    *,
+    source_id: str,
+    base_url: str | None = None,
+    source_topics: list[str] | None = None,
+    source_systems: list[str] | None = None,
+    organization: str | None = None,
+    taxonomy: Taxonomy | None = None,
+) -> tuple[Resource, dict[str, str]] | None:
+    """Normalize and classify one parsed entry as its source would store it.
+
+    Returns the clean resource and, separately, why each topic and system was given
+    (``classified_by``), or None when the entry has no usable link. Used by harvests and
+    by ``illhub reprocess`` alike, so both give the same result.
+    """
+    r = normalize_resource(raw, base_url=base_url)
+    if r is None:
+        return None
+    r.source_id = source_id
+    if not r.organization and organization:
+        r.organization = organization
+    classify_resource(r, source_topics, taxonomy, source_systems=source_systems, source_id=source_id)
+    reasons = r.extra.pop("classified_by", {})
+    return r, reasons
+
+
+def merge_reasons(topics: list[str], systems: list[str], *reason_maps: dict[str, str]) -> dict[str, str]:
+    """One ``classified_by`` object for the final topics and systems (first reason wins)."""
+    keep = set(topics) | {f"system:{s}" for s in systems}
+    out: dict[str, str] = {}
+    for reasons in reason_maps:
+        for k, v in (reasons or {}).items():
+            if k in keep:
+                out.setdefault(k, v)
+    return {k: out[k] for k in sorted(out)}
+
+
 class StoreResult(dict):
     """Counts of one batch: seen, new, updated, unchanged, skipped."""
 
@@ -115,6 +154,7 @@ def store_batch(
     organization: str | None = None,
     taxonomy: Taxonomy | None = None,
     now: str | None = None,
+    source_systems: list[str] | None = None,
 ) -> StoreResult:
     """Normalize, classify and upsert one batch in a single transaction.
 
@@ -124,24 +164,22 @@ def store_batch(
     """
     now = now or now_iso()
     result = StoreResult(seen=0, new=0, updated=0, unchanged=0, skipped=0)
-    prepared: dict[str, tuple[Resource, dict[str, Any]]] = {}
+    prepared: dict[str, tuple[Resource, dict[str, Any], dict[str, str]]] = {}
     for raw in batch.resources:
         result["seen"] += 1
-        r = normalize_resource(raw, base_url=batch.url)
-        if r is None:
+        done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
+                                source_systems=source_systems, organization=organization, taxonomy=taxonomy)
+        if done is None:
             result["skipped"] += 1
             continue
-        r.source_id = batch.source_id
-        if not r.organization and organization:
-            r.organization = organization
-        classify_resource(r, source_topics, taxonomy)
+        r, reasons = done
         rid = resource_id(r.url)
         if rid in prepared:
             continue
         raw_dict = raw.to_dict()
         raw_dict.pop("raw", None)
         raw_dict["raw"] = raw.raw
-        prepared[rid] = (r, raw_dict)
+        prepared[rid] = (r, raw_dict, reasons)
     if not prepared:
         return result
     ids = list(prepared)
@@ -149,36 +187,40 @@ def store_batch(
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         rows = db.execute(
-            f"SELECT id, source_id, content_hash, topics, systems FROM resources WHERE id IN ({','.join('?' * len(chunk))})",
+            f"SELECT id, source_id, content_hash, topics, systems, classified_by FROM resources "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
             chunk,
         ).fetchall()
         for row in rows:
-            existing[row[0]] = {"source_id": row[1], "content_hash": row[2],
-                                "topics": json.loads(row[3]), "systems": json.loads(row[4])}
+            existing[row[0]] = {"source_id": row[1], "content_hash": row[2], "topics": json.loads(row[3]),
+                                "systems": json.loads(row[4]), "classified_by": json.loads(row[5] or "{}")}
     with db.atomic():
-        for rid, (r, raw_dict) in prepared.items():
+        for rid, (r, raw_dict, reasons) in prepared.items():
             old = existing.get(rid)
             if old is not None:
                 r.topics = sorted(set(r.topics) | set(old["topics"]))
                 r.systems = sorted(set(r.systems) | set(old["systems"]))
+                reasons = merge_reasons(r.topics, r.systems, reasons, old["classified_by"])
+            why = _json(reasons)
             h = content_hash(r)
             if old is None:
                 db.execute(
                     "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
                     "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
-                    "content_hash, first_seen, last_seen, last_changed) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?)",
+                    "content_hash, first_seen, last_seen, last_changed, classified_by) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?,?)",
                     [rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id,
                      r.published, r.updated, _json(r.topics), _json(r.systems), r.author, r.language,
-                     r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now],
+                     r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now, why],
                 )
                 result["new"] += 1
             elif old["source_id"] != batch.source_id:
                 # Another source owns the content; this one only adds topics and attribution.
                 if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
                     db.execute(
-                        "UPDATE resources SET topics = ?, systems = ?, last_seen = ?, last_changed = ?, status = 'active' WHERE id = ?",
-                        [_json(r.topics), _json(r.systems), now, now, rid],
+                        "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, last_seen = ?, last_changed = ?, "
+                        "status = 'active' WHERE id = ?",
+                        [_json(r.topics), _json(r.systems), why, now, now, rid],
                     )
                     result["updated"] += 1
                 else:
@@ -188,16 +230,16 @@ def store_batch(
                 db.execute(
                     "UPDATE resources SET url=?, title=?, description=?, content_type=?, organization=?, "
                     "published=?, updated=?, topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, "
-                    "extra=?, content_hash=?, last_seen=?, last_changed=?, status='active' WHERE id=?",
+                    "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, status='active' WHERE id=?",
                     [r.url, r.title, r.description, r.content_type, r.organization, r.published, r.updated,
                      _json(r.topics), _json(r.systems), r.author, r.language, r.thumbnail, r.excerpt,
-                     _json(r.extra), h, now, now, rid],
+                     _json(r.extra), h, now, now, why, rid],
                 )
                 result["updated"] += 1
             else:
                 db.execute(
-                    "UPDATE resources SET last_seen = ?, extra = ?, status = 'active' WHERE id = ?",
-                    [now, _json(r.extra), rid],
+                    "UPDATE resources SET last_seen = ?, extra = ?, classified_by = ?, status = 'active' WHERE id = ?",
+                    [now, _json(r.extra), why, rid],
                 )
                 result["unchanged"] += 1
             db.execute(

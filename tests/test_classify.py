@@ -1,0 +1,183 @@
+"""The ILL vocabulary (data/taxonomy.yaml) and explainable classification."""
+
+from __future__ import annotations
+
+import pytest
+from ruamel.yaml import YAML
+
+from pipeline.classify import (
+    TAXONOMY_PATH,
+    TaxonomyError,
+    classify_resource,
+    compile_words,
+    load_taxonomy,
+    parse_taxonomy,
+)
+from pipeline.resource import Resource
+
+REQUIRED_TOPICS = {
+    "basics", "borrowing", "lending", "copyright", "licensing", "international", "systems", "interoperability",
+    "reports", "workflows", "best-practices", "searching", "behavioral-skills", "leadership", "saving-money",
+    "conferences", "inspiration", "accessibility", "careers",
+}
+REQUIRED_SYSTEMS = {"illiad", "tipasa", "worldshare-ill", "alma", "rapido", "rapidill", "reshare", "relais", "clio"}
+
+
+@pytest.fixture(scope="module")
+def tax():
+    return load_taxonomy(TAXONOMY_PATH)
+
+
+def topics_of(tax, title, description=""):
+    return set(tax.match_text({"title": title, "description": description}).topics)
+
+
+def test_shipped_taxonomy_is_complete(tax):
+    assert REQUIRED_TOPICS <= set(tax.topics)
+    assert REQUIRED_SYSTEMS <= set(tax.systems)
+    for t in tax.topics.values():
+        assert t.label and t.description and "\n" not in t.description
+    # topic ids used by the registries and the demo still exist
+    for tid in ("committees", "news", "training", "special-collections"):
+        assert tid in tax.topics
+
+
+@pytest.mark.parametrize(("text", "topic"), [
+    ("The CONTU guidelines and the rule of five", "copyright"),
+    ("What Section 108(d) allows a library to copy", "copyright"),
+    ("Fair-use questions from our lending desk", "copyright"),
+    ("ISO 18626 messages between partner systems", "interoperability"),
+    ("Setting up NCIP with your ILS", "interoperability"),
+    ("Shipping to partners abroad with IFLA vouchers", "international"),
+    ("Cross border lending", "international"),
+    ("Supervising student workers at the ILL desk", "leadership"),
+])
+def test_issue_variants_match(tax, text, topic):
+    assert topic in topics_of(tax, text)
+
+
+def test_acronyms_keep_their_case(tax):
+    assert "copyright" in topics_of(tax, "What CONTU means for us")
+    assert "copyright" not in topics_of(tax, "Contu")  # a lower-case word is not the acronym
+    assert "accessibility" in topics_of(tax, "ADA compliance for our scanned PDFs")
+    assert "accessibility" not in topics_of(tax, "Ada Lovelace day at the library")
+    assert "committees" in topics_of(tax, "News from RUSA STARS")
+    assert "committees" not in topics_of(tax, "Five stars for our new ILL form")
+
+
+def test_generic_words_need_more_evidence(tax):
+    # one generic word is not enough ...
+    assert "reports" not in topics_of(tax, "Our report from the holiday party")
+    assert "reports" not in topics_of(tax, "Updating metadata in the catalog")
+    assert "conferences" not in topics_of(tax, "A new program for patrons")
+    # ... two different ones are
+    assert "reports" in topics_of(tax, "A quick report on this year's request data")
+    # strong phrases always count
+    assert "reports" in topics_of(tax, "Turnaround time dashboards in Tableau")
+
+
+def test_exclusions_mask_false_positives(tax):
+    assert "international" not in topics_of(tax, "International Organization for Standardization publishes ISO 18626")
+    got = tax.match_text({"title": "Visiting my alma mater's library"})
+    assert "alma" not in got.systems
+    assert "alma" in tax.match_text({"title": "Alma Resource Sharing partners"}).systems
+    assert "saving-money" not in topics_of(tax, "Free webinar, free of charge: ILL at no cost to attend")
+    assert "leadership" not in topics_of(tax, "Choosing an ILL management system")
+
+
+def test_systems_imply_the_systems_topic_and_explain_it(tax):
+    c = tax.match_text({"title": "Moving from Relais D2D to Tipasa", "description": ""})
+    assert set(c.systems) == {"relais", "tipasa"}
+    assert "systems" in c.topics
+    assert "Relais" in c.reasons["systems"] and c.reasons["system:tipasa"] == 'alias "Tipasa" in title'
+
+
+def test_reasons_name_the_rule_and_field(tax):
+    r = Resource(url="https://example.org/a", title="Lending tips",
+                 description="We explain fair use and the rule of five.")
+    classify_resource(r, ["workflows"], tax, source_id="demo-blog")
+    why = r.extra["classified_by"]
+    assert why["copyright"] == 'keyword "fair use" in description'
+    assert why["lending"] == 'keyword "Lending" in title'
+    assert why["workflows"] == "registry topic of source 'demo-blog'"
+
+
+def test_weak_reason_lists_the_words(tax):
+    c = tax.match_text({"title": "Spreadsheet of request data", "description": ""})
+    assert c.reasons["reports"].startswith('weak words "spreadsheet" + "data"')
+
+
+def test_registry_and_curated_topics_always_apply(tax):
+    r = Resource(url="https://example.org/b", title="Holiday hours", topics=["careers"], systems=["clio"])
+    classify_resource(r, ["news"], tax, source_systems=["tipasa"])
+    assert r.topics == ["careers", "news", "systems"]
+    assert r.systems == ["clio", "tipasa"]
+    assert r.extra["classified_by"]["careers"] == "curated"
+    assert r.extra["classified_by"]["system:tipasa"].startswith("registry system")
+
+
+def test_keyword_syntax_hyphens_spaces_and_wildcards():
+    p = compile_words(["cross border", "supervis*", "e-book"])
+    for text in ("cross-border", "cross  border", "supervisors", "supervision", "e-book", "ebook", "e book"):
+        assert p.search(text), text
+    assert not p.search("supervise"[:6])  # 'superv' is not a match
+    assert not p.search("crossborder")
+
+
+def write(tmp_path, data):
+    path = tmp_path / "taxonomy.yaml"
+    YAML().dump(data, path)
+    return path
+
+
+def minimal():
+    return {"topics": [{"id": "systems", "label": "Systems", "description": "Software.", "keywords": ["ILL system"]}],
+            "systems": [{"id": "tipasa", "label": "Tipasa", "aliases": ["Tipasa"]}]}
+
+
+def test_minimal_taxonomy_loads(tmp_path):
+    tax = load_taxonomy(write(tmp_path, minimal()))
+    assert set(tax.topics) == {"systems"} and set(tax.systems) == {"tipasa"}
+
+
+def test_bad_taxonomy_reports_every_problem(tmp_path):
+    data = minimal()
+    data["topics"] += [
+        {"id": "Bad Id", "label": "x", "description": "y", "keywords": ["a b"]},
+        {"id": "dup", "label": "Dup", "description": "one", "keywords": ["same", "Same"]},
+        {"id": "empty", "label": "Empty", "description": "nothing to match"},
+        {"id": "typo", "label": "Typo", "description": "d", "keyword": ["x"]},
+        {"id": "star", "label": "Star", "description": "d", "keywords": ["sup*ervise"]},
+        {"id": "systems", "label": "Again", "description": "d", "keywords": ["again"]},
+        {"id": "twice", "label": "Twice", "description": "d", "keywords": ["data"], "weak": ["DATA"]},
+    ]
+    data["systems"].append({"id": "nothing", "label": "Nothing"})
+    data["colours"] = []
+    with pytest.raises(TaxonomyError) as e:
+        load_taxonomy(write(tmp_path, data))
+    text = "\n".join(e.value.problems)
+    assert "top-level field 'colours' is not known" in text
+    assert "topic 'Bad Id' (#2): field 'id': 'Bad Id' is not a slug" in text
+    assert "topic 'dup' (#3): field 'keywords': 'Same' is listed twice" in text
+    assert "topic 'empty' (#4)" in text and "nothing could ever match it" in text
+    assert "topic 'typo' (#5): field 'keyword': is not a known field" in text
+    assert "topic 'star' (#6): field 'keywords'" in text and "only allowed at the end" in text
+    assert "topic 'systems' (#7): field 'id': 'systems' is already used" in text
+    assert "topic 'twice' (#8)" in text and "both a keyword and a weak word" in text
+    assert "system 'nothing' (#2): field 'aliases': is required" in text
+    assert all(p.startswith(str(tmp_path)) for p in e.value.problems)
+
+
+def test_taxonomy_errors_name_the_line_for_bad_yaml(tmp_path):
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text("topics:\n  - id: a\n   label: [unclosed\n", encoding="utf-8")
+    with pytest.raises(TaxonomyError) as e:
+        load_taxonomy(path)
+    assert "not valid YAML" in e.value.problems[0] and f"{path}:" in e.value.problems[0]
+
+
+def test_missing_systems_topic_is_an_error():
+    data = minimal()
+    data["topics"][0]["id"] = "software"
+    with pytest.raises(TaxonomyError, match="'systems' topic is required"):
+        parse_taxonomy(data, "t.yaml")
