@@ -55,7 +55,9 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "DOWNLOAD_FAIL_ON_DATALOSS": True,
         "RETRY_ENABLED": True,
         "RETRY_TIMES": 2,
-        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        # 429 is not retried at once: the server asked us to wait (Retry-After), so the source
+        # fails for this run with "rate-limited" instead of hammering the host.
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408],
         "REDIRECT_MAX_TIMES": 5,
         "METAREFRESH_ENABLED": False,
         "HTTPERROR_ALLOWED_CODES": [],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
+import charset_normalizer
 import feedparser
 
 from pipeline.normalize import parse_date
@@ -17,6 +18,15 @@ feedparser.RESOLVE_RELATIVE_URIS = True
 feedparser.SANITIZE_HTML = True
 
 DOCUMENT_SUFFIXES = (".pdf", ".ppt", ".pptx", ".doc", ".docx", ".xls", ".xlsx")
+#: Longest string kept in an entry's raw record. Normalization reads at most 80,000
+#: characters of any field, so the cap loses nothing a reprocess would use.
+RAW_TEXT_MAX = 100_000
+
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+_ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", re.I)
+_HIGH_TEXT = re.compile(rb">([^<]*[\x80-\xff][^<]*)<")
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
 class NotAFeed(ValueError):
@@ -39,9 +49,11 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items() if not str(k).endswith("_parsed")}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, str):
+        return value[:RAW_TEXT_MAX]
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
-    return str(value)
+    return str(value)[:RAW_TEXT_MAX]
 
 
 def _entry_link(entry: Any) -> str | None:
@@ -102,6 +114,9 @@ def bozo_warnings(parsed: Any) -> list[str]:
     return [f"malformed feed ({exc}); recovered {len(parsed.entries)} entries"]
 
 
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}")
+
+
 def entry_date(entry: Any, *names: str) -> Any:
     """The first of the named dates the entry really has.
 
@@ -110,6 +125,10 @@ def entry_date(entry: Any, *names: str) -> Any:
     invent an update time.
     """
     for name in names:
+        raw = dict.get(entry, name)
+        if isinstance(raw, str) and _ISO_DATE.match(raw):
+            # feedparser rolls impossible ISO dates over (month 13 → next year): read them ourselves
+            return raw
         parsed = dict.get(entry, f"{name}_parsed")
         if parsed:
             return parsed
@@ -119,28 +138,114 @@ def entry_date(entry: Any, *names: str) -> Any:
     return None
 
 
+def cut_entries(body: bytes, max_items: int) -> tuple[bytes, int | None]:
+    """The document with only its first ``max_items`` entries (and its closing tags), and
+    how many entry start tags it had; ``(body, None)`` when it has no more than that.
+
+    feedparser reads a whole document; a feed of 100,000 entries would cost seconds and
+    memory for entries that are thrown away, so the bytes are cut before parsing.
+    """
+    starts = _ENTRY_START.finditer(body)
+    cut = None
+    total = 0
+    for total, m in enumerate(starts, start=1):  # noqa: B007 - total is used after the loop
+        if total == max_items + 1:
+            cut = m.start()
+    if cut is None:
+        return body, None
+    last_end = None
+    for last_end in _ENTRY_END.finditer(body, cut):  # noqa: B007 - the last match is wanted
+        pass
+    tail = body[last_end.end():] if last_end is not None else b""
+    return body[:cut] + tail, total
+
+
+def _declared_encoding(body: bytes, http_content_type: str | None) -> str | None:
+    if http_content_type:
+        m = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", http_content_type, re.I)
+        if m:
+            return m.group(1).lower()
+    m = _XML_ENCODING.match(body[:200])
+    return m.group(1).decode("ascii").lower() if m else None
+
+
+def repair_encoding(body: bytes, http_content_type: str | None) -> tuple[bytes, str | None, str | None]:
+    """Bytes feedparser can read, the content type to give it, and a warning, for a feed
+    that claims UTF-8 (or nothing, which means UTF-8) but is not.
+
+    feedparser alone tries UTF-8, then windows-1252, then iso-8859-2, which accepts any
+    bytes: Shift_JIS or UTF-8 with a few invalid bytes would come out as mojibake. Here a
+    document that is mostly valid UTF-8 keeps its text (invalid bytes become U+FFFD), and
+    one that is neither UTF-8 nor windows-1252 is decoded with the encoding
+    charset-normalizer detects. Everything else is left to feedparser.
+    """
+    if body.startswith(_BOMS):
+        return body, http_content_type, None
+    declared = _declared_encoding(body, http_content_type)
+    if declared not in (None, "utf-8", "utf8"):
+        return body, http_content_type, None
+    try:
+        body.decode("utf-8")
+        return body, http_content_type, None
+    except UnicodeDecodeError:
+        pass
+    text = body.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for c in text if c > "\x7f") - bad
+    if good and good >= bad:
+        warning = f"feed is UTF-8 with {bad} invalid byte sequence(s); they were replaced by U+FFFD"
+    else:
+        try:
+            body.decode("cp1252")
+            return body, http_content_type, None  # feedparser reads windows-1252 (and warns)
+        except UnicodeDecodeError:
+            pass
+        # Detect on the text between tags: the ASCII markup would drown a short title.
+        sample = b" ".join(_HIGH_TEXT.findall(body[: 4 * 1024 * 1024]))[:65536]
+        best = charset_normalizer.from_bytes(sample).best() if sample else None
+        if best is None:
+            return body, http_content_type, None
+        try:
+            text = body.decode(best.encoding)
+        except (UnicodeDecodeError, LookupError):
+            return body, http_content_type, None
+        warning = f"feed is not UTF-8 (as declared or implied) but {best.encoding}; read as {best.encoding}"
+    media = (http_content_type or "application/xml").split(";")[0].strip() or "application/xml"
+    data = _XML_ENCODING.sub(lambda m: m.group(0).replace(m.group(1), b"utf-8"), text.encode("utf-8"), count=1)
+    return data, f"{media}; charset=utf-8", warning
+
+
 def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str = "article",
                organization: str | None = None, max_items: int = 1000,
                http_content_type: str | None = None) -> ParsedFeed:
     """Resources from a feed's entries. Raises :class:`NotAFeed` if it is not a feed;
     a malformed feed that could be partly read gives a warning instead."""
+    warnings: list[str] = []
+    body, total = cut_entries(body, max_items)
+    body, http_content_type, encoding_warning = repair_encoding(body, http_content_type)
     parsed = parse_feed_bytes(body, None, http_content_type)
     check_is_feed(parsed, body)
     # Relative entry links mean the site, not the feed's host (as Miniflux resolves them).
     base = absolute_url(parsed.feed.get("link"), url) or url
-    warnings = bozo_warnings(parsed)
+    warnings += bozo_warnings(parsed)
+    if encoding_warning:
+        warnings.append(encoding_warning)
     resources = []
     entries = parsed.entries
-    if len(entries) > max_items:
-        warnings.append(f"feed has {len(entries)} entries; kept the first {max_items} (max_items)")
+    if total is not None or len(entries) > max_items:
+        warnings.append(f"feed has {total or len(entries)} entries; kept the first {max_items} (max_items)")
         entries = entries[:max_items]
-    missing_links = 0
+    missing_links = unsafe_links = 0
     for entry in entries:
-        link = _entry_link(entry)
-        if link and not urlsplit(link).scheme and not link.startswith("//"):
-            link = urljoin(base, link)
-        if not link:
+        raw_link = _entry_link(entry)
+        if not raw_link:
             missing_links += 1
+            continue
+        # http(s) only, made absolute; javascript:, data:, file:, protocol-relative and
+        # credential-bearing links are never kept (see pipeline.urls.absolute_url).
+        link = absolute_url(raw_link, base)
+        if not link:
+            unsafe_links += 1
             continue
         ctype = content_type
         if link.lower().split("?")[0].endswith(DOCUMENT_SUFFIXES):
@@ -164,6 +269,9 @@ def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str 
         )
     if missing_links:
         warnings.append(f"{missing_links} entries had no link and were skipped")
+    if unsafe_links:
+        warnings.append(f"{unsafe_links} entries had a link that is not a plain http(s) URL "
+                        "(javascript:, data:, file:, protocol-relative or with a password) and were skipped")
     return ParsedFeed(
         title=parsed.feed.get("title", ""),
         link=parsed.feed.get("link"),

@@ -1,0 +1,141 @@
+"""Politeness, measured at the server: robots.txt (RFC 9309), Crawl-delay, one request at
+a time per host, the User-Agent on every request, and 429 with Retry-After.
+
+As in every reliability test, a first harvest stores each source while its host allows
+everything; the second harvest runs under the case's rules, and what the first stored
+must still be there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from tests.reliability.faultserver import FaultServer, Sequence, ok, reset_mid_body, slow, status
+from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+
+CRAWL_DELAY = 0.3
+
+
+def feed(source_id: str) -> bytes:
+    return rss(items_for(source_id, 2), title=source_id)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("politeness")
+    hosts = {name: FaultServer(f"127.0.0.{n}").start() for n, name in enumerate(
+        ["robots-rules", "robots-404", "robots-503", "robots-broken", "crawl-delay", "busy", "rate-limited"], start=11)}
+    sources = []
+
+    def add(host: str, sid: str, path: str) -> None:
+        hosts[host].route(path, ok(feed(sid)))
+        sources.append(feed_source(sid, hosts[host].url(path)))
+
+    add("robots-rules", "disallowed", "/private/feed.xml")
+    add("robots-rules", "allowed", "/public/feed.xml")
+    add("robots-404", "no-robots", "/feed.xml")
+    add("robots-503", "robots-503", "/feed.xml")
+    add("robots-broken", "robots-unreachable", "/feed.xml")
+    for i in range(4):
+        add("crawl-delay", f"slow-host-{i}", f"/feed-{i}.xml")
+    for i in range(8):
+        add("busy", f"busy-{i}", f"/feed-{i}.xml")
+    add("rate-limited", "rate-limited", "/feed.xml")
+    add("rate-limited", "rate-limited-neighbour", "/other.xml")
+    registry = write_registry(tmp / "registry.yaml", sources)
+    db = tmp / "catalog.db"
+    first = harvest(registry, db, "--timeout", "5")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {s["id"]: snapshot(db, s["id"]) for s in sources}
+
+    hosts["robots-rules"].route("/robots.txt", ok("User-agent: *\nDisallow: /private/\n", "text/plain"))
+    hosts["robots-503"].route("/robots.txt", status(503, b"maintenance"))
+    hosts["robots-broken"].route("/robots.txt", reset_mid_body(b"User-agent: *\nDisallow:\n" * 50, "text/plain"))
+    hosts["crawl-delay"].route("/robots.txt", ok(f"User-agent: *\nCrawl-delay: {CRAWL_DELAY}\n", "text/plain"))
+    for i in range(8):  # each answer takes a while: parallel requests would overlap at the server
+        hosts["busy"].route(f"/feed-{i}.xml", slow(ok(feed(f"busy-{i}")), 0.15))
+    hosts["rate-limited"].route("/feed.xml", Sequence(status(429, b"slow down", {"Retry-After": "30"}),
+                                                       ok(feed("rate-limited"))))
+    for h in hosts.values():
+        h.reset_counters()
+    second = harvest(registry, db, "--timeout", "3")
+    yield {"hosts": hosts, "db": db, "before": before, "second": second}
+    for h in hosts.values():
+        h.stop()
+
+
+def kept(world, sid: str) -> bool:
+    return len(world["before"][sid]) == 2 and snapshot(world["db"], sid) == world["before"][sid]
+
+
+def test_robots_disallow_is_honoured(world):
+    host = world["hosts"]["robots-rules"]
+    assert host.paths().count("/robots.txt") == 1
+    assert not [p for p in host.paths() if p.startswith("/private/")]  # zero hits
+    assert host.paths().count("/public/feed.xml") == 1
+    latest = runs(world["db"])
+    assert latest["disallowed"]["status"] == "failed"
+    assert "robots.txt disallows http://127.0.0.11:" in latest["disallowed"]["error"]
+    assert latest["allowed"]["status"] == "ok"
+    assert kept(world, "disallowed") and kept(world, "allowed")
+
+
+def test_robots_404_means_allowed(world):
+    host = world["hosts"]["robots-404"]
+    assert host.paths() == ["/robots.txt", "/feed.xml"]
+    assert runs(world["db"])["no-robots"]["status"] == "ok"
+    assert kept(world, "no-robots")
+
+
+@pytest.mark.parametrize(("host_name", "sid", "reason"), [
+    ("robots-503", "robots-503", r"robots\.txt at http://127\.0\.0\.13:\d+/robots\.txt answered HTTP 503; "
+                                 r"host deferred to a later run"),
+    ("robots-broken", "robots-unreachable", r"robots\.txt at http://127\.0\.0\.14:\d+/robots\.txt unreachable "
+                                            r"\(ResponseDataLossError\); host deferred to a later run"),
+])
+def test_robots_5xx_or_unreachable_defers_the_host(world, host_name, sid, reason):
+    host = world["hosts"][host_name]
+    assert set(host.paths()) == {"/robots.txt"}  # the feed itself was never requested
+    assert len(host.paths()) <= 3  # robots.txt tried at most three times
+    run = runs(world["db"])[sid]
+    assert run["status"] == "deferred", run["error"]
+    assert re.fullmatch(reason, run["error"]), run["error"]
+    assert kept(world, sid)
+
+
+def test_crawl_delay_is_honoured(world):
+    host = world["hosts"]["crawl-delay"]
+    hits = sorted(host.hits, key=lambda h: h.started)
+    assert [h.path for h in hits][0] == "/robots.txt" and len(hits) == 5
+    gaps = [b.started - a.started for a, b in itertools.pairwise(hits)]
+    assert min(gaps) >= CRAWL_DELAY * 0.95, gaps
+    assert all(runs(world["db"])[f"slow-host-{i}"]["status"] == "ok" for i in range(4))
+
+
+def test_never_more_than_one_request_at_a_time_per_host(world):
+    host = world["hosts"]["busy"]
+    assert len(host.hits) == 9 and host.max_inflight == 1
+    spans = sorted((h.started, h.finished) for h in host.hits)
+    assert all(b[0] >= a[1] for a, b in itertools.pairwise(spans))  # no overlap at all
+    assert all(kept(world, f"busy-{i}") for i in range(8))
+
+
+def test_user_agent_on_every_request_including_robots(world):
+    hits = [h for host in world["hosts"].values() for h in host.hits]
+    robots = [h for h in hits if h.path == "/robots.txt"]
+    assert len(robots) >= 7
+    for h in hits:
+        assert h.user_agent.startswith("illhub/0") and "(+https://" in h.user_agent, h
+
+
+def test_429_with_retry_after_is_not_retried_sooner(world):
+    host = world["hosts"]["rate-limited"]
+    assert host.paths().count("/feed.xml") == 1  # asked to wait 30 s: no second try in this run
+    run = runs(world["db"])["rate-limited"]
+    assert run["status"] == "failed" and run["http_status"] == 429
+    assert "HTTP 429" in run["error"] and "rate-limited" in run["error"]
+    assert kept(world, "rate-limited")
+    assert runs(world["db"])["rate-limited-neighbour"]["status"] == "ok"
