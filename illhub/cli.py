@@ -172,8 +172,14 @@ def print_summary(result, db_path: Path) -> None:
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8001, show_default=True, type=int)
-@click.option("--public", is_flag=True, help="Serve with the public (internet-facing) profile.")
-def serve(db_path, host, port, public) -> None:
+@click.option("--public", is_flag=True, help="Serve with the public (internet-facing) profile: read-only, no "
+              "arbitrary SQL, no database download, robots rules for crawlers.")
+@click.option("--allow-sql", is_flag=True, help="With --public: allow arbitrary SQL queries anyway.")
+@click.option("--allow-download", is_flag=True, help="With --public: allow downloading the whole database file.")
+@click.option("--robots", type=click.Choice(["allow", "pages", "block"]), default=None,
+              help="robots.txt: allow every crawler, allow only pages for people (not exports or SQL), or "
+              "block all [default: pages with --public, else allow].")
+def serve(db_path, host, port, public, allow_sql, allow_download, robots) -> None:
     """Browse the catalog with Datasette."""
     from illhub.harvest import default_db_path
     from illhub.serve import serve_datasette
@@ -181,7 +187,12 @@ def serve(db_path, host, port, public) -> None:
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist yet: run 'illhub harvest' (or 'illhub demo') first")
-    sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public))
+    if (allow_sql or allow_download) and not public:
+        fail("--allow-sql and --allow-download only apply with --public (the local profile allows both)")
+    profile = "public profile" if public else "local profile"
+    click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
+    sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,
+                             allow_download=allow_download, robots=robots))
 
 
 @cli.command()

@@ -1,11 +1,14 @@
-"""Serving the catalog with Datasette and the settings in ``datasette_config/``."""
+"""Serving the catalog with Datasette and the settings in ``datasette_config/``.
+
+:func:`datasette_kwargs` is the one place that says how Datasette is built (metadata,
+templates, plugins, static files, settings, the public profile); ``illhub serve`` and the
+tests both use it, so what is tested is what is served.
+"""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import tempfile
+import copy
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,45 +17,149 @@ from ruamel.yaml import YAML
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "datasette_config"
 METADATA = CONFIG_DIR / "metadata.yml"
 TEMPLATE_KEY = "illhub"
+PLUGIN_KEY = "illhub"
 
 #: Settings for every serve; the public profile tightens them further. Datasette's time
 #: limits are kept at their defaults; suggested facets are off (they cost more than the
 #: page itself on a large catalog: see benchmarks/catalog.py).
-BASE_SETTINGS = {"default_page_size": "50", "suggest_facets": "off"}
+BASE_SETTINGS: dict[str, Any] = {"default_page_size": 50, "suggest_facets": False}
+#: The public (internet-facing) profile: no arbitrary SQL, no database download. The time
+#: limits (sql_time_limit_ms, facet_time_limit_ms) and max_returned_rows stay as they are.
+PUBLIC_SETTINGS: dict[str, Any] = {"default_allow_sql": False, "allow_download": False}
+ROBOTS_DEFAULT = {False: "allow", True: "pages"}
+
+#: Canned queries added when the catalog has what they need and metadata.yml does not
+#: define them already (events, link health and source health arrive with their issues).
+CONDITIONAL_QUERIES: list[dict[str, Any]] = [
+    {
+        "name": "upcoming_events", "requires": {"resources": ["starts_at"]},
+        "title": "Upcoming events",
+        "description": "Conferences, webinars and sessions that have not started yet, soonest first.",
+        "sql": "select id, title, url, starts_at, {ends_at}{location}{event_name}organization, topics\n"
+               "from resources where content_type = 'event'\n"
+               "  and starts_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')\norder by starts_at limit 500",
+        "optional": {"ends_at": "ends_at, ", "location": "location, ", "event_name": "event_name, "},
+    },
+    {
+        "name": "broken_links", "requires": {"resources": ["link_status"]},
+        "title": "Broken links",
+        "description": "Resources whose link stopped working, by source, with an archived copy where one exists.",
+        "sql": "select id, title, url, link_status, {archived_url}source_id, organization, last_seen\n"
+               "from resources where link_status = 'broken'\norder by source_id, title limit 1000",
+        "optional": {"archived_url": "archived_url, "},
+    },
+    {
+        "name": "source_health", "requires": {"source_health": []},
+        "title": "Source health",
+        "description": "One row per source: last run, status and failures. Sources that keep failing need "
+                       "their registry entry fixed.",
+        "sql": "select * from source_health",
+        "optional": {},
+    },
+]
 
 
-def build_metadata(db_path: str | Path) -> dict[str, Any]:
-    """The metadata with the catalog's section filed under the served database's name."""
+def _schema(db_path: Path) -> dict[str, set[str]]:
+    """Tables and views of the catalog with their columns (empty when the file cannot be read)."""
+    if not Path(db_path).exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        names = [r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")]
+        return {n: {r[1] for r in conn.execute(f"pragma table_info([{n}])")} for n in names}
+    except sqlite3.Error:
+        return {}
+    finally:
+        conn.close()
+
+
+def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | None = None) -> dict[str, Any]:
+    """The metadata with the catalog's section filed under the served database's name.
+
+    Adds the conditional canned queries the catalog's schema supports, the plugin's options,
+    and, in the public profile, drops every canned query that writes.
+    """
     data = YAML(typ="safe").load(METADATA.read_text(encoding="utf-8"))
     name = Path(db_path).stem
-    dbs = data.get("databases", {})
+    dbs = data.setdefault("databases", {})
     if TEMPLATE_KEY in dbs and name != TEMPLATE_KEY:
         dbs[name] = dbs.pop(TEMPLATE_KEY)
+    section = dbs.setdefault(name, {})
+    queries = section.setdefault("queries", {})
+    schema = _schema(Path(db_path))
+    for q in CONDITIONAL_QUERIES:
+        if q["name"] in queries:
+            continue
+        if not all(t in schema and set(cols) <= schema[t] for t, cols in q["requires"].items()):
+            continue
+        have = schema.get("resources", set())
+        fills = {k: (v if k in have else "") for k, v in q["optional"].items()}
+        queries[q["name"]] = {"title": q["title"], "description": q["description"], "sql": q["sql"].format(**fills)}
+    if public:
+        for qname in [k for k, v in queries.items() if isinstance(v, dict) and v.get("write")]:
+            del queries[qname]
+    plugins = data.setdefault("plugins", {})
+    plugins[PLUGIN_KEY] = {
+        **(plugins.get(PLUGIN_KEY) or {}),
+        "public": public,
+        "robots": robots or ROBOTS_DEFAULT[public],
+        "neutralize_csv": True,
+    }
     return data
 
 
-def datasette_args(db_path: Path, metadata_path: Path, *, public: bool = False) -> list[str]:
-    args = [str(db_path), "--metadata", str(metadata_path)]
-    for flag, sub in (("--template-dir", "templates"), ("--plugins-dir", "plugins")):
-        d = CONFIG_DIR / sub
-        if d.is_dir() and any(p.suffix in (".html", ".py") for p in d.iterdir()):
-            args += [flag, str(d)]
-    static = CONFIG_DIR / "static"
-    if static.is_dir() and any(static.iterdir()):
-        args += ["--static", f"static:{static}"]
-    for k, v in BASE_SETTINGS.items():
-        args += ["--setting", k, v]
-    return args
+def datasette_kwargs(db_path: str | Path, *, public: bool = False, allow_sql: bool = False,
+                     allow_download: bool = False, robots: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``datasette.app.Datasette`` serving the catalog at ``db_path``.
+
+    ``public`` selects the internet-facing profile; ``allow_sql`` and ``allow_download``
+    re-enable arbitrary SQL and the database download in it; ``robots`` is ``allow``,
+    ``pages`` or ``block`` (default: ``pages`` when public, else ``allow``).
+    """
+    settings = copy.deepcopy(BASE_SETTINGS)
+    if public:
+        settings.update(PUBLIC_SETTINGS)
+        if allow_sql:
+            settings["default_allow_sql"] = True
+        if allow_download:
+            settings["allow_download"] = True
+    kwargs: dict[str, Any] = {
+        "files": [str(db_path)],
+        "metadata": build_metadata(db_path, public=public, robots=robots),
+        "settings": settings,
+    }
+    templates, plugins, static = CONFIG_DIR / "templates", CONFIG_DIR / "plugins", CONFIG_DIR / "static"
+    if templates.is_dir():
+        kwargs["template_dir"] = str(templates)
+    if plugins.is_dir():
+        kwargs["plugins_dir"] = str(plugins)
+    if static.is_dir():
+        kwargs["static_mounts"] = [("static", str(static))]
+    return kwargs
 
 
-def serve_datasette(db_path: Path, *, host: str = "127.0.0.1", port: int = 8001, public: bool = False) -> int:
-    with tempfile.TemporaryDirectory(prefix="illhub-serve-") as tmp:
-        meta = Path(tmp) / "metadata.json"
-        meta.write_text(json.dumps(build_metadata(db_path)), encoding="utf-8")
-        cmd = [sys.executable, "-m", "datasette", "serve", *datasette_args(db_path, meta, public=public),
-               "--host", host, "--port", str(port)]
-        print(f"illhub: serving {db_path} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
-        try:
-            return subprocess.call(cmd)
-        except KeyboardInterrupt:
-            return 0
+def make_datasette(db_path: str | Path, **options: Any):
+    """A Datasette instance built from :func:`datasette_kwargs` (startup not yet invoked)."""
+    from datasette.app import Datasette
+
+    return Datasette(**datasette_kwargs(db_path, **options))
+
+
+def serve_datasette(db_path: Path, *, host: str = "127.0.0.1", port: int = 8001, public: bool = False,
+                    allow_sql: bool = False, allow_download: bool = False, robots: str | None = None) -> int:
+    """Serve the catalog in this process (uvicorn), as ``datasette serve`` would."""
+    import asyncio
+
+    import uvicorn
+
+    ds = make_datasette(db_path, public=public, allow_sql=allow_sql, allow_download=allow_download, robots=robots)
+    asyncio.run(ds.invoke_startup())
+    config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        return 0
+    return 0
