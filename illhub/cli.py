@@ -175,11 +175,14 @@ def print_summary(result, db_path: Path) -> None:
 @click.option("--public", is_flag=True, help="Serve with the public (internet-facing) profile: read-only, no "
               "arbitrary SQL, no database download, robots rules for crawlers.")
 @click.option("--allow-sql", is_flag=True, help="With --public: allow arbitrary SQL queries anyway.")
-@click.option("--allow-download", is_flag=True, help="With --public: allow downloading the whole database file.")
+@click.option("--allow-download", is_flag=True, help="With --public and --immutable: allow downloading the whole "
+              "database file.")
+@click.option("--immutable", is_flag=True, help="Serve the file as an unchanging snapshot (nothing may write to it "
+              "while it is served; harvest into a copy and restart).")
 @click.option("--robots", type=click.Choice(["allow", "pages", "block"]), default=None,
               help="robots.txt: allow every crawler, allow only pages for people (not exports or SQL), or "
               "block all [default: pages with --public, else allow].")
-def serve(db_path, host, port, public, allow_sql, allow_download, robots) -> None:
+def serve(db_path, host, port, public, allow_sql, allow_download, immutable, robots) -> None:
     """Browse the catalog with Datasette."""
     from illhub.harvest import default_db_path
     from illhub.serve import serve_datasette
@@ -188,11 +191,13 @@ def serve(db_path, host, port, public, allow_sql, allow_download, robots) -> Non
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist yet: run 'illhub harvest' (or 'illhub demo') first")
     if (allow_sql or allow_download) and not public:
-        fail("--allow-sql and --allow-download only apply with --public (the local profile allows both)")
+        fail("--allow-sql and --allow-download only apply with --public (the local profile allows SQL)")
+    if allow_download and not immutable:
+        fail("--allow-download needs --immutable: Datasette offers only files nothing writes to for download")
     profile = "public profile" if public else "local profile"
     click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
     sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,
-                             allow_download=allow_download, robots=robots))
+                             allow_download=allow_download, immutable=immutable, robots=robots))
 
 
 @cli.command()

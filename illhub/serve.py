@@ -112,12 +112,18 @@ def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | N
 
 
 def datasette_kwargs(db_path: str | Path, *, public: bool = False, allow_sql: bool = False,
-                     allow_download: bool = False, robots: str | None = None) -> dict[str, Any]:
+                     allow_download: bool = False, immutable: bool = False,
+                     robots: str | None = None) -> dict[str, Any]:
     """Keyword arguments for ``datasette.app.Datasette`` serving the catalog at ``db_path``.
 
     ``public`` selects the internet-facing profile; ``allow_sql`` and ``allow_download``
-    re-enable arbitrary SQL and the database download in it; ``robots`` is ``allow``,
-    ``pages`` or ``block`` (default: ``pages`` when public, else ``allow``).
+    re-enable arbitrary SQL and the database download in it (Datasette offers only
+    immutable files for download, so that needs ``immutable``: a snapshot nothing writes
+    to while it is served); ``robots`` is ``allow``, ``pages`` or ``block`` (default:
+    ``pages`` when public, else ``allow``).
+
+    Either way Datasette reads the catalog through read-only connections (``mode=ro``),
+    so a harvest may keep writing to it while it is served.
     """
     settings = copy.deepcopy(BASE_SETTINGS)
     if public:
@@ -127,7 +133,8 @@ def datasette_kwargs(db_path: str | Path, *, public: bool = False, allow_sql: bo
         if allow_download:
             settings["allow_download"] = True
     kwargs: dict[str, Any] = {
-        "files": [str(db_path)],
+        "files": [] if immutable else [str(db_path)],
+        "immutables": [str(db_path)] if immutable else [],
         "metadata": build_metadata(db_path, public=public, robots=robots),
         "settings": settings,
     }
@@ -148,14 +155,16 @@ def make_datasette(db_path: str | Path, **options: Any):
     return Datasette(**datasette_kwargs(db_path, **options))
 
 
-def serve_datasette(db_path: Path, *, host: str = "127.0.0.1", port: int = 8001, public: bool = False,
-                    allow_sql: bool = False, allow_download: bool = False, robots: str | None = None) -> int:
-    """Serve the catalog in this process (uvicorn), as ``datasette serve`` would."""
+def serve_datasette(db_path: Path, *, host: str = "127.0.0.1", port: int = 8001, **options: Any) -> int:
+    """Serve the catalog in this process (uvicorn), as ``datasette serve`` would.
+
+    ``options`` are those of :func:`datasette_kwargs`.
+    """
     import asyncio
 
     import uvicorn
 
-    ds = make_datasette(db_path, public=public, allow_sql=allow_sql, allow_download=allow_download, robots=robots)
+    ds = make_datasette(db_path, **options)
     asyncio.run(ds.invoke_startup())
     config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
     try:

@@ -28,7 +28,7 @@ from markupsafe import Markup, escape
 from pipeline.export import neutralize_cell
 
 #: Raw JSON and bookkeeping columns kept out of the default HTML views (exports keep them).
-HIDDEN_COLUMNS = frozenset({"extra", "content_hash", "raw"})
+HIDDEN_COLUMNS = frozenset({"extra", "content_hash", "raw", "classified_by"})
 
 #: Plain-language names for columns, used in headings, facets and row pages.
 COLUMN_LABELS = {
