@@ -143,7 +143,8 @@ def test_serve_and_tests_share_one_construction(catalog):
     assert kwargs["files"] == [str(catalog)]
     assert kwargs["template_dir"].endswith("templates") and kwargs["plugins_dir"].endswith("plugins")
     assert kwargs["static_mounts"][0][0] == "static"
-    assert kwargs["settings"]["sql_time_limit_ms"] == 3000
+    # Datasette's time limits are kept (issue 10 measured them); suggested facets are off
+    assert "sql_time_limit_ms" not in kwargs["settings"] and kwargs["settings"]["suggest_facets"] is False
     # the metadata's `illhub` section is filed under the served file's name
     assert "catalog" in kwargs["metadata"]["databases"] and "illhub" not in kwargs["metadata"]["databases"]
 
@@ -423,7 +424,10 @@ def test_csv_rewriter_handles_any_chunking():
 def test_public_profile(catalog):
     c = Client(catalog, public=True)
     try:
-        assert c.ds.setting("sql_time_limit_ms") == 3000
+        from datasette.app import DEFAULT_SETTINGS
+
+        assert c.ds.setting("sql_time_limit_ms") == DEFAULT_SETTINGS["sql_time_limit_ms"]
+        assert c.ds.setting("facet_time_limit_ms") == DEFAULT_SETTINGS["facet_time_limit_ms"]
         # arbitrary SQL is off; canned queries still work
         c.get("/catalog?sql=select+1", status=403)
         c.get("/catalog.json?sql=select+1", status=403)
