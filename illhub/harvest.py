@@ -59,9 +59,11 @@ def select_sources(registry: Registry, source_ids: list[str] | None) -> list[Sou
     known = {s.id: s for s in registry.sources}
     missing = [i for i in source_ids if i not in known]
     if missing:
+        ids = sorted(known)
+        listed = ", ".join(ids[:12]) + (f", … ({len(ids)} in all)" if len(ids) > 12 else "")
         raise UnknownSource(
-            f"{registry.path}: no source with id {', '.join(repr(m) for m in missing)} "
-            "(run 'illhub sources' or see registry.yaml)"
+            f"{registry.path}: no source with id {', '.join(repr(m) for m in missing)}; "
+            f"known ids: {listed or 'none'} (see 'illhub sources')"
         )
     return [known[i] for i in source_ids]
 

@@ -51,3 +51,53 @@ def test_second_harvest_changes_only_last_seen(demo_server, demo_registry_file, 
     after = conn.execute("select id, content_hash, first_seen, last_changed from resources order by id").fetchall()
     assert before == after and len(before) > 20
     assert conn.execute("select count(*) from harvest_runs").fetchone()[0] == 18
+
+
+ISO_UTC = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+
+
+def test_source_selection_exit_0_and_run_rows(demo_server, demo_registry_file, tmp_path):
+    import re
+
+    db = tmp_path / "catalog.db"
+    result = run_cli("harvest", "--registry", str(demo_registry_file), "--db", str(db), "--delay", "0.01", "--quiet",
+                     "--source", "demo-northwind-blog", "--source", "demo-curated-copyright")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 ok" in result.stdout
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    runs = {r["source_id"]: dict(r) for r in conn.execute("select * from harvest_runs")}
+    assert set(runs) == {"demo-northwind-blog", "demo-curated-copyright"}
+    blog = runs["demo-northwind-blog"]
+    assert blog["status"] == "ok" and blog["http_status"] == 200 and blog["error"] is None
+    assert blog["items_seen"] == blog["items_new"] == 6 and blog["items_updated"] == 0
+    assert blog["requests"] >= 1 and blog["bytes"] > 1000
+    assert re.match(ISO_UTC, blog["started_at"]) and re.match(ISO_UTC, blog["finished_at"])
+    assert blog["run_group"] == runs["demo-curated-copyright"]["run_group"]
+    assert runs["demo-curated-copyright"]["items_new"] == 2
+    # only the chosen sources were fetched (robots.txt aside), but the whole registry is mirrored
+    fetched = {path for path, _ in demo_server.hits if path != "/robots.txt"}
+    assert fetched == {"/feeds/northwind-ill-blog.rss"}
+    assert conn.execute("select count(*) from sources").fetchone()[0] == 9
+    assert {r[0] for r in conn.execute("select distinct source_id from resource_sources")} == set(runs)
+
+
+def test_unknown_source_is_a_usage_error(demo_registry_file, tmp_path):
+    db = tmp_path / "catalog.db"
+    result = run_cli("harvest", "--registry", str(demo_registry_file), "--db", str(db), "--source", "demo-nope",
+                     "--source", "demo-northwind-blog")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {demo_registry_file}: no source with id 'demo-nope'; known ids: ")
+    assert "demo-northwind-blog" in line
+    assert not db.exists()  # nothing was started
+
+
+def test_registry_error_exits_2_and_touches_nothing(tmp_path):
+    registry = tmp_path / "registry.yaml"
+    registry.write_text("sources:\n  - id: x\n    name: X\n    kind: feed\n    url: file:///etc/passwd\n", encoding="utf-8")
+    db = tmp_path / "catalog.db"
+    result = run_cli("harvest", "--registry", str(registry), "--db", str(db))
+    assert result.returncode == 2
+    assert "source 'x' (#1): field 'url': must be an http:// or https:// URL, not file: URL" in result.stderr
+    assert not db.exists()
