@@ -33,6 +33,10 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "DOWNLOADER_MIDDLEWARES": {
             "harvesters.middlewares.NetworkGuardMiddleware": 50,
             "harvesters.middlewares.PoliteRobotsMiddleware": 100,
+            # After the guard, before robots.txt: a still-fresh document asks nothing of the host.
+            "harvesters.conditional.ConditionalGetMiddleware": 75,
+            # Before Scrapy's RetryMiddleware (550) sees the response.
+            "harvesters.conditional.RetryAfterMiddleware": 560,
         },
         "ITEM_PIPELINES": {"harvesters.spider.StorePipeline": 300},
         "EXTENSIONS": {"harvesters.extensions.SpacingFromResponse": 100},

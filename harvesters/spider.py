@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
@@ -29,9 +30,11 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
+from harvesters.conditional import DocumentRecord, FetchState, request_from_spec
 from harvesters.guard import BlockedAddress
 from harvesters.kinds import HANDLERS, load_all
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
+from pipeline.fetchcache import parse_retry_after
 from pipeline.resource import Batch
 from pipeline.store import store_batch
 
@@ -58,9 +61,31 @@ class SourceState:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     deferred: str | None = None
+    #: Documents that needed no parsing: a 304, still fresh, or the same body as last time.
+    unchanged: int = 0
+    #: When a 429/503 said to come back (``Retry-After``).
+    retry_after: datetime | None = None
+    #: Set when the source was not harvested at all (in backoff).
+    skip_reason: str | None = None
+    #: When the next attempt is allowed (set for skipped and failed sources).
+    next_attempt: str | None = None
+    #: The crawl stopped (signal, shutdown) before this source finished.
+    interrupted: bool = False
+    store_failures: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """The whole listing was read and stored in this run: every document fetched and
+        parsed (none unchanged), nothing failed. Only such runs count towards ``stale``."""
+        return (self.status in ("ok", "warning") and not self.errors and not self.deferred
+                and self.unchanged == 0 and self.store_failures == 0 and self.documents > 0)
 
     @property
     def status(self) -> str:
+        if self.skip_reason:
+            return "skipped"
+        if self.interrupted:
+            return "interrupted"
         if self.documents == 0 and self.deferred and not self.errors:
             return "deferred"
         if self.documents == 0 and (self.errors or self.deferred):
@@ -79,6 +104,10 @@ class HarvestContext:
     taxonomy: Any = None
     on_source_done: Callable[[SourceState], None] | None = None
     on_progress: Callable[[SourceState], None] | None = None
+    #: Conditional GET bookkeeping (None: every document is fetched and parsed).
+    fetch: FetchState | None = None
+    #: Why the crawl closed ('finished', 'shutdown', ...).
+    close_reason: str | None = None
 
     def maybe_done(self, state: SourceState) -> None:
         if not state.done and state.start_finished and state.pending <= 0:
@@ -192,20 +221,52 @@ class HarvestSpider(scrapy.Spider):
     def _state(self, request: Request) -> SourceState:
         return self.context.states[request.meta["illhub_source"]]
 
+    def closed(self, reason: str) -> None:
+        self.context.close_reason = reason
+
     def parse_document(self, response: Response) -> Iterable[Any]:
         state = self._state(response.request)
         state.bytes += len(response.body)
-        if state.http_status is None:
-            state.http_status = response.status
-        handler = HANDLERS[state.source.kind]
+        fetch = self.context.fetch
         try:
-            for out in handler.parse(response, state.source):
+            unchanged = fetch.unchanged(response, state.source.id) if fetch is not None else None
+            if unchanged is not None:
+                # Nothing to parse or store: the document's follow-up requests still go out.
+                how, doc = unchanged
+                if state.http_status is None and how != "fresh":
+                    state.http_status = response.status
+                self.crawler.stats.inc_value(f"illhub/unchanged/{how}")
+                state.unchanged += 1
+                state.documents += 1
+                for spec in doc.follow:
+                    yield self._wrap(request_from_spec(spec), state)
+                return
+            if state.http_status is None:
+                state.http_status = response.status
+            handler = HANDLERS[state.source.kind]
+            outputs: list[Any] = []
+            error: Exception | None = None
+            try:
+                for out in handler.parse(response, state.source):
+                    outputs.append(out)
+            except Exception as e:  # noqa: BLE001 - recorded against the source
+                error = e
+            record = fetch.record(response, state.source.id, outputs) if fetch is not None and error is None else None
+            batches = [o for o in outputs if isinstance(o, Batch)]
+            if record is not None:
+                record.pending = len(batches)
+                for b in batches:
+                    b.document = record
+            for out in outputs:
                 yield self._wrap(out, state)
-            state.documents += 1
-        except Exception as e:  # noqa: BLE001 - recorded against the source
-            if not isinstance(e, ValueError):
-                logger.exception("parsing %s for %s failed", response.url, state.source.id)
-            state.errors.append(f"{response.url}: {e}")
+            if record is not None and not batches:
+                yield record
+            if error is not None:
+                if not isinstance(error, ValueError):
+                    logger.error("parsing %s for %s failed", response.url, state.source.id, exc_info=error)
+                state.errors.append(f"{response.url}: {error}")
+            else:
+                state.documents += 1
         finally:
             state.pending -= 1
             self.context.maybe_done(state)
@@ -221,6 +282,11 @@ class HarvestSpider(scrapy.Spider):
         )
         if status is not None and state.http_status is None:
             state.http_status = status
+        if isinstance(failure.value, HttpError) and status in (429, 503):
+            when = parse_retry_after(failure.value.response.headers.get("Retry-After"), datetime.now(UTC))
+            if when is not None:
+                state.retry_after = max(when, state.retry_after or when)
+                reason += f"; the server asks us to retry after {when.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         if deferred:
             state.deferred = reason
         else:
@@ -233,9 +299,12 @@ class StorePipeline:
     """Stores each Batch in one transaction as it arrives."""
 
     def process_item(self, item: Any, spider: HarvestSpider | None = None) -> Any:
+        context: HarvestContext = self.crawler.spider.context if spider is None else spider.context
+        if isinstance(item, DocumentRecord):
+            self._save_record(context, item)
+            return item
         if not isinstance(item, Batch):
             return item
-        context: HarvestContext = self.crawler.spider.context if spider is None else spider.context
         state = context.states.get(item.source_id)
         if state is None:
             return item
@@ -248,7 +317,14 @@ class StorePipeline:
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
             logger.exception("storing a batch for %s failed", item.source_id)
             state.errors.append(f"could not store {len(item.resources)} items: {type(e).__name__}: {e}")
+            state.store_failures += 1
+            if isinstance(item.document, DocumentRecord):
+                item.document.failed = True
             return item
+        if isinstance(item.document, DocumentRecord):
+            item.document.stored += 1
+            if item.document.stored >= item.document.pending:
+                self._save_record(context, item.document)
         state.seen += result["seen"]
         state.new += result["new"]
         state.updated += result["updated"]
@@ -260,6 +336,16 @@ class StorePipeline:
             context.on_progress(state)
         context.maybe_done(state)
         return item
+
+    @staticmethod
+    def _save_record(context: HarvestContext, record: DocumentRecord) -> None:
+        """Remember a document's validators and hash only once all it produced is stored."""
+        if context.fetch is None or record.failed:
+            return
+        try:
+            context.fetch.save(record)
+        except Exception:  # noqa: BLE001 - without the record the document is simply fetched again
+            logger.exception("could not save the fetch record of %s", record.doc.url)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:

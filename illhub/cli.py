@@ -114,7 +114,8 @@ class RichProgress:
         self.progress.stop()
 
 
-STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred": "cyan"}
+STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred": "cyan", "skipped": "cyan",
+                "interrupted": "magenta"}
 
 
 @cli.command()
@@ -127,11 +128,22 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred":
 @click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet) -> None:
+@click.option("--force", is_flag=True, help="Also harvest sources that are backing off after failures, and ask "
+              "again for documents that Cache-Control max-age says are still fresh.")
+@click.option("--respect-backoff", is_flag=True, help="Skip sources that are backing off even when named with "
+              "--source (what 'illhub schedule' uses).")
+@click.option("--refetch", is_flag=True, help="Ignore the fetch cache: no conditional requests, parse every "
+              "document again (after upgrading illhub's parsers, say).")
+def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
+            respect_backoff, refetch) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.
 
-    Exit code 0 when every source succeeded, 1 when some failed, 2 for a usage or
-    registry error. Every source's outcome is kept in the harvest_runs table.
+    Only what changed is fetched and parsed (conditional GET, content hashes). A source
+    that failed recently is backing off and is skipped (recorded as 'skipped' with its next
+    attempt) unless it is named with --source or --force is given.
+
+    Exit code 0 when every source succeeded (or was skipped), 1 when some failed, 2 for a
+    usage or registry error. Every source's outcome is kept in the harvest_runs table.
     """
     from illhub.harvest import UnknownSource, default_db_path, policy_from_env, run_harvest
 
@@ -142,7 +154,8 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
     try:
         result = run_harvest(
             registry, db_path, source_ids=list(source_ids) or None, policy=policy_from_env(allow_private_network),
-            delay=delay, timeout=timeout, log_level=log_level, progress=progress,
+            delay=delay, timeout=timeout, log_level=log_level, progress=progress, force=force,
+            respect_backoff=True if respect_backoff else None, refetch=refetch,
         )
     except UnknownSource as e:
         fail(str(e))
@@ -157,7 +170,8 @@ def print_summary(result, db_path: Path) -> None:
                     ("updated", {"justify": "right"}), ("http", {"justify": "right"}), ("note", {"overflow": "fold"})):
         table.add_column(col, **kw)
     for s in sorted(result.states, key=lambda s: (s.status == "ok", s.source.id)):
-        note = "; ".join(dict.fromkeys(s.errors + ([s.deferred] if s.deferred else []) + s.warnings))
+        note = "; ".join(dict.fromkeys(s.errors + ([s.deferred] if s.deferred else []) + s.warnings
+                                       + ([s.skip_reason] if s.skip_reason else [])))
         style = STATUS_STYLE.get(s.status, "")
         table.add_row(s.source.id, f"[{style}]{s.status}[/]", str(s.seen), str(s.new), str(s.updated),
                       str(s.http_status or ""), note[:300])

@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harvesters.conditional import FetchState
 from harvesters.guard import Policy
 from harvesters.settings import harvest_settings
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
 from illhub.registry import Registry, SourceBase
 from pipeline.classify import default_taxonomy
-from pipeline.normalize import now_iso
+from pipeline.fetchcache import load_cache, source_fingerprint
+from pipeline.health import SourceHealth, after_run, in_backoff, load_health, mark_missed, save_health
+from pipeline.normalize import iso_utc
 from pipeline.store import finish_run, mark_interrupted_runs, open_db, start_run, sync_sources
 from pipeline.version import USER_AGENT, __version__
 
@@ -85,8 +89,18 @@ def run_harvest(
     log_level: str = "ERROR",
     progress: Any = None,
     settings: dict[str, Any] | None = None,
+    force: bool = False,
+    respect_backoff: bool | None = None,
+    refetch: bool = False,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
+
+    A source in backoff (see :mod:`pipeline.health`) is skipped, and recorded as
+    ``skipped`` with its next attempt, unless ``force`` is set or it was named in
+    ``source_ids`` (a person asking for it by name wants it tried now). ``respect_backoff``
+    skips sources in backoff even when named (the scheduler names its sources).
+    ``force`` also fetches documents that ``Cache-Control: max-age`` says are still fresh;
+    ``refetch`` ignores the fetch cache altogether (no validators, every document parsed).
 
     ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
     ``stop()`` (the CLI passes a rich progress bar).
@@ -98,14 +112,35 @@ def run_harvest(
     mark_interrupted_runs(db)
     sync_sources(db, [s.row() for s in registry.sources])
     run_group = uuid.uuid4().hex[:12]
-    started = now_iso()
-    states = {s.id: SourceState(source=s, run_id=start_run(db, s.id, run_group, started)) for s in sources}
-    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy())
+    started_dt = datetime.now(UTC)
+    started = iso_utc(started_dt)
+    health = load_health(db, [s.id for s in sources])
+    if respect_backoff is None:
+        respect_backoff = not source_ids
+    states: dict[str, SourceState] = {}
+    skipped: list[SourceState] = []
+    for s in sources:
+        h = health.get(s.id)
+        if not force and respect_backoff and in_backoff(h, started_dt):
+            assert h is not None
+            skipped.append(SourceState(
+                source=s, run_id=start_run(db, s.id, run_group, started), next_attempt=h.next_attempt,
+                skip_reason=f"backing off after {h.consecutive_failures} failed run(s) in a row "
+                f"(last error: {(h.last_error or '?')[:200]}); next attempt {h.next_attempt}; --force tries now",
+            ))
+        else:
+            states[s.id] = SourceState(source=s, run_id=start_run(db, s.id, run_group, started))
+    fetch = FetchState(
+        db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
+        fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
+    )
+    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
     if progress is not None:
         progress.start(len(states))
         context.on_source_done = progress.advance
     extra = {"USER_AGENT": user_agent(registry)}
     extra.update(settings or {})
+    finished_normally = False
     try:
         if states:
             process = CrawlerProcess(
@@ -113,16 +148,48 @@ def run_harvest(
             )
             process.crawl(HarvestSpider, context=context)
             process.start()
+        finished_normally = context.close_reason in (None, "finished")
     finally:
         if progress is not None:
             progress.stop()
         for state in states.values():
-            finish_run(
-                db, state.run_id, status=state.status, items_seen=state.seen, items_new=state.new,
-                items_updated=state.updated, http_status=state.http_status, requests=state.requests,
-                bytes=state.bytes, warning="; ".join(dict.fromkeys(state.warnings))[:2000] or None,
-                error="; ".join(dict.fromkeys(state.errors + ([state.deferred] if state.deferred else [])))[:2000]
-                or None,
-            )
+            if not finished_normally and not state.done:
+                state.interrupted = True
+        for state in [*skipped, *states.values()]:
+            close_source_run(db, state, health.get(state.source.id), started_dt)
         db.close()
-    return HarvestResult(run_group, list(states.values()))
+    return HarvestResult(run_group, [*skipped, *states.values()])
+
+
+def _cache_config(source: SourceBase) -> dict[str, Any]:
+    """What a cached document depends on: the entry minus fields that do not change parsing."""
+    row = source.row()
+    for k in ("schedule", "enabled", "notes", "name"):
+        row.pop(k, None)
+    return row
+
+
+def close_source_run(db: Any, state: SourceState, prev: SourceHealth | None, started: datetime) -> None:
+    """Finish one source's run, update its health and, after a complete run, its stale
+    bookkeeping, in one transaction."""
+    now = datetime.now(UTC)
+    error = "; ".join(dict.fromkeys(state.errors + ([state.deferred] if state.deferred else [])))[:2000] or None
+    status = state.status
+    warnings = list(dict.fromkeys(state.warnings + ([state.skip_reason] if state.skip_reason else [])))
+    with db.atomic():
+        next_attempt = state.next_attempt
+        if status not in ("skipped", "interrupted"):
+            health = after_run(prev or SourceHealth(state.source.id), status, started_at=started, finished_at=now,
+                               error=error, retry_after=state.retry_after)
+            save_health(db, health, now)
+            next_attempt = health.next_attempt
+        finish_run(
+            db, state.run_id, status=status, items_seen=state.seen, items_new=state.new,
+            items_updated=state.updated, http_status=state.http_status, requests=state.requests,
+            bytes=state.bytes, warning="; ".join(warnings)[:2000] or None, error=error,
+            documents=state.documents, documents_unchanged=state.unchanged, next_attempt=next_attempt,
+            finished_at=iso_utc(now),
+        )
+        if state.complete:
+            windowed = not state.source.complete_listing or state.seen >= state.source.max_items
+            mark_missed(db, state.source.id, state.run_id, windowed=windowed)

@@ -95,6 +95,10 @@ class SourceBase(Strict):
     default_content_type: ClassVar[str] = "page"
     #: Whether this kind fetches anything over the network.
     uses_network: ClassVar[bool] = True
+    #: Whether one complete run lists everything the source offers (a manual list, a
+    #: sitemap). False for windowed listings such as feeds (only the latest entries): an
+    #: entry that falls out of the window is not counted as missing (see README, "stale").
+    complete_listing: ClassVar[bool] = False
 
     id: Slug
     name: str = Field(min_length=1, max_length=200)
@@ -233,6 +237,7 @@ class ManualSource(SourceBase):
 
     kind_name: ClassVar[str] = "manual"
     uses_network: ClassVar[bool] = False
+    complete_listing: ClassVar[bool] = True
     kind: Literal["manual"]
     entries: list[ManualEntry] = Field(min_length=1)
 

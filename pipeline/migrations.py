@@ -146,5 +146,71 @@ def m0701_classified_by(db: Database) -> None:
     )
 
 
+@migrations()
+def m0501_fresh_and_forgiving(db: Database) -> None:
+    """Issue 5: conditional GET cache, per-source health and backoff, stale bookkeeping,
+    and the ``source_health`` view."""
+    run_script(
+        db,
+        """
+        CREATE TABLE fetch_cache (
+            source_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            etag TEXT,
+            last_modified TEXT,
+            body_sha256 TEXT,
+            fingerprint TEXT,
+            follow TEXT NOT NULL DEFAULT '[]',
+            fresh_until TEXT,
+            http_status INTEGER,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            checked_at TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            PRIMARY KEY (source_id, url)
+        );
+        CREATE TABLE source_state (
+            source_id TEXT PRIMARY KEY,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            last_success TEXT,
+            last_failure TEXT,
+            last_error TEXT,
+            next_attempt TEXT,
+            needs_attention INTEGER NOT NULL DEFAULT 0,
+            successful_runs INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT
+        );
+        ALTER TABLE resource_sources ADD COLUMN missed_runs INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE harvest_runs ADD COLUMN documents INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE harvest_runs ADD COLUMN documents_unchanged INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE harvest_runs ADD COLUMN next_attempt TEXT;
+        CREATE INDEX idx_resources_status ON resources(status);
+        CREATE INDEX idx_resource_sources_run ON resource_sources(source_id, last_run_id);
+        CREATE VIEW source_health AS
+        SELECT
+            s.id AS source_id,
+            s.name AS name,
+            s.kind AS kind,
+            s.enabled AS enabled,
+            lr.started_at AS last_run,
+            lr.status AS last_status,
+            coalesce(st.consecutive_failures, 0) AS consecutive_failures,
+            st.last_success AS last_success,
+            st.last_error AS last_error,
+            (SELECT count(*) FROM resource_sources rs WHERE rs.source_id = s.id) AS items,
+            (SELECT count(*) FROM resource_sources rs JOIN resources r ON r.id = rs.resource_id
+              WHERE rs.source_id = s.id AND r.status = 'stale') AS stale_items,
+            (SELECT max(rs.first_seen) FROM resource_sources rs WHERE rs.source_id = s.id) AS last_new,
+            CAST(julianday('now') - julianday(
+              (SELECT max(rs.first_seen) FROM resource_sources rs WHERE rs.source_id = s.id)) AS INTEGER
+            ) AS days_since_new,
+            st.next_attempt AS next_attempt,
+            coalesce(st.needs_attention, 0) AS needs_attention
+        FROM sources s
+        LEFT JOIN source_state st ON st.source_id = s.id
+        LEFT JOIN harvest_runs lr ON lr.id = (SELECT max(id) FROM harvest_runs WHERE source_id = s.id);
+        """
+    )
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)

@@ -63,3 +63,6 @@ class Batch:
     url: str | None = None
     http_status: int | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Set by the harvester: the fetched document this batch came from (its validators are
+    #: remembered only once every batch it produced is stored).
+    document: Any = None

@@ -245,7 +245,7 @@ def store_batch(
             db.execute(
                 "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
                 "VALUES (?,?,?,?,?) ON CONFLICT(resource_id, source_id) DO UPDATE SET "
-                "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id",
+                "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, missed_runs = 0",
                 [rid, batch.source_id, now, now, run_id],
             )
             db.execute(
