@@ -78,7 +78,7 @@ class SourceState:
         """The whole listing was read and stored in this run: every document fetched and
         parsed (none unchanged), nothing failed. Only such runs count towards ``stale``."""
         return (self.status in ("ok", "warning") and not self.errors and not self.deferred
-                and self.unchanged == 0 and self.store_failures == 0 and self.documents > 0)
+                and self.unchanged == 0 and self.store_failures == 0 and self.documents > 0 and self.seen > 0)
 
     @property
     def status(self) -> str:

@@ -129,13 +129,17 @@ def mark_missed(db: Database, source_id: str, run_id: int, *, windowed: bool,
     each of its resources it did not list, and mark ``stale`` those that every source
     listing them has missed ``threshold`` times.
 
-    Only call this for a run that read the whole listing (every document fetched and
+    A run that listed nothing counts nothing. Only call this for a run that read the whole listing (every document fetched and
     parsed: not a 304 or an unchanged body, no errors). ``windowed`` listings (a feed
     shows only its latest entries, a capped listing stops early) count a resource as
     missed only when it is at least as new as the oldest entry the run saw: an entry
     that merely fell out of the window is not missing.
     """
     with db.atomic():
+        listed = db.execute("SELECT count(*) FROM resource_sources WHERE source_id = ? AND last_run_id = ?",
+                            [source_id, run_id]).fetchone()[0]
+        if not listed:  # a run that returned nothing proves nothing
+            return {"missed": 0, "stale": 0}
         params: list[Any] = [source_id, run_id]
         window = ""
         if windowed:
