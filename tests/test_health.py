@@ -194,6 +194,7 @@ def test_failing_source_backs_off_gets_flagged_and_recovers_without_stalling_its
 
 def test_source_health_view_and_canned_query_through_datasette(tmp_path):
     import asyncio
+    from urllib.parse import quote
 
     from datasette.app import Datasette
 
@@ -214,8 +215,9 @@ def test_source_health_view_and_canned_query_through_datasette(tmp_path):
 
     async def fetch():
         ds = Datasette([str(path)], metadata=build_metadata(path))
-        query = await ds.client.get("/catalog/source_health_report.json?_shape=array")
-        view = await ds.client.get("/catalog/source_health.json?_shape=array&source_id=healthy")
+        query = await ds.client.get("/catalog/source_health.json?_shape=array")  # the canned query
+        view = await ds.client.get("/catalog.json?_shape=array&sql="
+                                   + quote("select * from source_health where source_id = 'healthy'"))
         return query, view
 
     query, view = asyncio.run(fetch())
