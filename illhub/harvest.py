@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from harvesters.settings import harvest_settings
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
 from illhub.registry import Registry, SourceBase
 from pipeline.classify import default_taxonomy
+from pipeline.event_links import Link, link_media
 from pipeline.fetchcache import load_cache, source_fingerprint
 from pipeline.health import SourceHealth, after_run, in_backoff, load_health, mark_missed, save_health
 from pipeline.normalize import iso_utc
@@ -22,6 +25,7 @@ from pipeline.store import finish_run, mark_interrupted_runs, open_db, start_run
 from pipeline.version import USER_AGENT, __version__
 
 DEFAULT_DB = Path("data") / "illhub.db"
+logger = logging.getLogger(__name__)
 
 
 def default_db_path() -> Path:
@@ -47,6 +51,8 @@ class UnknownSource(ValueError):
 class HarvestResult:
     run_group: str
     states: list[SourceState]
+    #: Recordings and slides linked to their sessions after this harvest (pipeline.event_links).
+    links: list[Link] = field(default_factory=list)
 
     @property
     def failed(self) -> list[SourceState]:
@@ -141,6 +147,7 @@ def run_harvest(
     extra = {"USER_AGENT": user_agent(registry)}
     extra.update(settings or {})
     finished_normally = False
+    links: list[Link] = []
     try:
         if states:
             process = CrawlerProcess(
@@ -149,6 +156,10 @@ def run_harvest(
             process.crawl(HarvestSpider, context=context)
             process.start()
         finished_normally = context.close_reason in (None, "finished")
+        try:
+            links = link_media(db)
+        except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
+            logger.error("linking recordings and slides to sessions failed: %s", e)
     finally:
         if progress is not None:
             progress.stop()
@@ -158,7 +169,7 @@ def run_harvest(
         for state in [*skipped, *states.values()]:
             close_source_run(db, state, health.get(state.source.id), started_dt)
         db.close()
-    return HarvestResult(run_group, [*skipped, *states.values()])
+    return HarvestResult(run_group, [*skipped, *states.values()], links)
 
 
 def _cache_config(source: SourceBase) -> dict[str, Any]:

@@ -242,6 +242,83 @@ class ManualSource(SourceBase):
     entries: list[ManualEntry] = Field(min_length=1)
 
 
+def check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{value!r} is not an IANA time zone (such as America/Los_Angeles or America/Chicago)") from None
+    return value
+
+
+def check_css(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from cssselect import SelectorError
+    from parsel.csstranslator import css2xpath
+
+    try:
+        css2xpath(value)
+    except SelectorError as e:
+        raise ValueError(f"{value!r} is not a valid CSS selector ({e})") from None
+    return value
+
+
+class EventSourceBase(SourceBase):
+    """Fields shared by the event kinds (``ical``, ``conference``)."""
+
+    default_content_type: ClassVar[str] = "event"
+
+    url: str
+    #: The conference's name, when the calendar or page does not say it well.
+    event_name: str | None = Field(default=None, max_length=200)
+    #: The year, for pages whose day headings leave it out.
+    year: int | None = Field(default=None, ge=1990, le=2100)
+    #: IANA zone of the times on the page or floating times in the calendar.
+    timezone: str | None = None
+    #: Keep breaks (coffee, lunch, registration) as events; they are skipped by default.
+    include_breaks: bool = False
+
+    _check_timezone = field_validator("timezone")(classmethod(lambda cls, v: check_timezone(v)))
+
+
+class ICalSource(EventSourceBase):
+    """An iCalendar feed (a Sched event's ``/all.ics``): one event per VEVENT."""
+
+    kind_name: ClassVar[str] = "ical"
+    kind: Literal["ical"]
+
+
+class ProgramSelectors(Strict):
+    """CSS selectors for a program page; all but ``session`` are read inside each session block."""
+
+    session: str
+    day: str | None = None
+    title: str | None = None
+    time: str | None = None
+    presenters: str | None = None
+    description: str | None = None
+    location: str | None = None
+    type: str | None = None
+    slides: str | None = None
+    recording: str | None = None
+    link: str | None = None
+
+    _check = field_validator("*")(classmethod(lambda cls, v: check_css(v)))
+
+
+class ConferenceSource(EventSourceBase):
+    """A conference program page: schema.org Event JSON-LD when present, else ``selectors``,
+    else sessions found automatically (lines that start with a time)."""
+
+    kind_name: ClassVar[str] = "conference"
+    kind: Literal["conference"]
+    selectors: ProgramSelectors | None = None
+
+
 #: kind name → model. Other kinds register themselves with :func:`register_kind`.
 KINDS: dict[str, type[SourceBase]] = {}
 
@@ -252,6 +329,8 @@ def register_kind(model: type[SourceBase]) -> type[SourceBase]:
 
 
 for _m in (FeedSource, YouTubeSource, ManualSource):
+    register_kind(_m)
+for _m in (ICalSource, ConferenceSource):
     register_kind(_m)
 
 

@@ -214,3 +214,28 @@ def m0501_fresh_and_forgiving(db: Database) -> None:
 
 def apply(db: Database) -> None:
     migrations.apply(db)
+
+
+@migrations()
+def m0401_event_fields(db: Database) -> None:
+    """Event columns on resources (filled for content_type 'event'; see pipeline/events.py), and
+    ``session_id``: the session a recording or slide deck found elsewhere belongs to."""
+    run_script(
+        db,
+        """
+        ALTER TABLE resources ADD COLUMN starts_at TEXT;
+        ALTER TABLE resources ADD COLUMN ends_at TEXT;
+        ALTER TABLE resources ADD COLUMN timezone TEXT;
+        ALTER TABLE resources ADD COLUMN location TEXT;
+        ALTER TABLE resources ADD COLUMN presenters TEXT;
+        ALTER TABLE resources ADD COLUMN event_name TEXT;
+        ALTER TABLE resources ADD COLUMN event_year INTEGER;
+        ALTER TABLE resources ADD COLUMN session_type TEXT;
+        ALTER TABLE resources ADD COLUMN slides_url TEXT;
+        ALTER TABLE resources ADD COLUMN recording_url TEXT;
+        ALTER TABLE resources ADD COLUMN session_id TEXT REFERENCES resources(id);
+        CREATE INDEX idx_resources_starts_at ON resources(starts_at);
+        CREATE INDEX idx_resources_event ON resources(event_name, event_year);
+        CREATE INDEX idx_resources_session_id ON resources(session_id);
+        """,
+    )

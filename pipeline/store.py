@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from pipeline import migrations
 from pipeline.classify import Taxonomy, classify_resource
+from pipeline.events import event_columns
 from pipeline.normalize import normalize_resource, now_iso
 from pipeline.resource import Batch, Resource
 from pipeline.urls import resource_id
@@ -71,6 +72,21 @@ def sync_sources(db: Database, sources: Iterable[dict[str, Any]]) -> None:
                 + ", ".join(f"{c}=excluded.{c}" for c in row if c != "id"),
                 list(row.values()),
             )
+
+
+def write_event_columns(db: Database, rid: str, r: Resource) -> None:
+    """The event columns of an event resource, from its ``extra``. A slides or recording link
+    linked later (:mod:`pipeline.event_links`) is kept while the source names none."""
+    row = event_columns(r.extra)
+    if row is None:
+        return
+    keep = ("slides_url", "recording_url")
+    db.execute(
+        "UPDATE resources SET "
+        + ", ".join(f"{c} = coalesce(?, {c})" if c in keep else f"{c} = ?" for c in row)
+        + " WHERE id = ?",
+        [*row.values(), rid],
+    )
 
 
 def start_run(db: Database, source_id: str, run_group: str, started_at: str | None = None) -> int:
@@ -213,6 +229,7 @@ def store_batch(
                      r.published, r.updated, _json(r.topics), _json(r.systems), r.author, r.language,
                      r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now, why],
                 )
+                write_event_columns(db, rid, r)
                 result["new"] += 1
             elif old["source_id"] != batch.source_id:
                 # Another source owns the content; this one only adds topics and attribution.
@@ -235,6 +252,7 @@ def store_batch(
                      _json(r.topics), _json(r.systems), r.author, r.language, r.thumbnail, r.excerpt,
                      _json(r.extra), h, now, now, why, rid],
                 )
+                write_event_columns(db, rid, r)
                 result["updated"] += 1
             else:
                 db.execute(
