@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from pipeline.classify import Taxonomy, default_taxonomy
 from pipeline.normalize import now_iso
 from pipeline.resource import Resource
-from pipeline.store import _json, content_hash, merge_reasons, prepare_resource
+from pipeline.store import _json, content_hash, merge_reasons, prepare_resource, write_event_columns
 from pipeline.urls import resource_id
 
 CHUNK = 500
@@ -127,6 +127,7 @@ def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_h
             [r.title, r.description, r.content_type, r.organization, r.published, r.updated, _json(r.topics),
              _json(r.systems), r.author, r.language, r.thumbnail, r.excerpt, _json(r.extra), h, why, now, rid],
         )
+        write_event_columns(db, rid, r)
         result.changed += 1
         result.count(result.topics_added, topics - old_topics)
         result.count(result.topics_removed, old_topics - topics)
