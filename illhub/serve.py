@@ -29,17 +29,9 @@ PUBLIC_SETTINGS: dict[str, Any] = {"default_allow_sql": False, "allow_download":
 ROBOTS_DEFAULT = {False: "allow", True: "pages"}
 
 #: Canned queries added when the catalog has what they need and metadata.yml does not
-#: define them already (events, link health and source health arrive with their issues).
+#: define them already (link health and source health arrive with their issues; the event
+#: queries are in metadata.yml, since every catalog has the event columns).
 CONDITIONAL_QUERIES: list[dict[str, Any]] = [
-    {
-        "name": "upcoming_events", "requires": {"resources": ["starts_at"]},
-        "title": "Upcoming events",
-        "description": "Conferences, webinars and sessions that have not started yet, soonest first.",
-        "sql": "select id, title, url, starts_at, {ends_at}{location}{event_name}organization, topics\n"
-               "from resources where content_type = 'event'\n"
-               "  and starts_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')\norder by starts_at limit 500",
-        "optional": {"ends_at": "ends_at, ", "location": "location, ", "event_name": "event_name, "},
-    },
     {
         "name": "broken_links", "requires": {"resources": ["link_status"]},
         "title": "Broken links",
