@@ -1,0 +1,86 @@
+"""Re-harvest of unchanged sources: the second nightly run against the first.
+
+With a server that honours validators (ETag, Last-Modified → 304): bytes transferred and wall
+time of the second run against the first (<= 0.1 and <= 0.3), and zero parses and zero
+content writes. With a server that ignores validators (always 200 with the same body): the
+content hash skips parsing (parses <= 0.05 of the first run's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import tempfile
+from email.utils import formatdate
+from pathlib import Path
+
+from benchmarks.common import Figure, run_illhub
+from benchmarks.content import registry_yaml, rss_feed
+from benchmarks.server import BenchServer, loopback_addresses
+
+LAST_MODIFIED = formatdate(1_764_000_000, usegmt=True)
+
+
+def _handler(feeds: dict[int, bytes], honour: bool):
+    etags = {i: '"' + hashlib.sha1(b).hexdigest()[:16] + '"' for i, b in feeds.items()}
+
+    def handler(host: str, path: str, headers: dict[str, str]):
+        if path == "/robots.txt":
+            return 404, {}, b""
+        i = int(path.rsplit("/", 1)[1].split(".")[0])
+        h = {"Content-Type": "application/rss+xml", "ETag": etags[i], "Last-Modified": LAST_MODIFIED}
+        if honour and (headers.get("if-none-match") == etags[i] or headers.get("if-modified-since") == LAST_MODIFIED):
+            return 304, h, b""
+        return 200, h, feeds[i]
+
+    return handler
+
+
+def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
+    feeds = {i: rss_feed(i) for i in range(n)}
+    addresses = loopback_addresses(50, first=300)
+    out = {}
+    with BenchServer(_handler(feeds, honour), addresses) as server:
+        urls = [server.url(addresses[i % 50], f"/feeds/{i}.rss") for i in range(n)]
+        reg = tmp / f"registry-{honour}.yaml"
+        reg.write_text(registry_yaml(urls))
+        db = tmp / f"r-{honour}.db"
+        for run in (1, 2):
+            before = len(server.stats.hits)
+            result = run_illhub("harvest", "--registry", str(reg), "--db", str(db), "--delay", "0.001", "--quiet")
+            if result.returncode != 0:
+                raise RuntimeError(f"harvest {run} failed: {result.stdout[-800:]} {result.stderr[-800:]}")
+            hits = server.stats.hits[before:]
+            conn = sqlite3.connect(db)
+            group = conn.execute("SELECT run_group FROM harvest_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+            documents, unchanged, updated, new = conn.execute(
+                "SELECT sum(documents), sum(documents_unchanged), sum(items_updated), sum(items_new) "
+                "FROM harvest_runs WHERE run_group = ?", [group]).fetchone()
+            started = conn.execute("SELECT min(started_at) FROM harvest_runs WHERE run_group = ?", [group]).fetchone()[0]
+            changed = conn.execute("SELECT count(*) FROM resources WHERE last_changed >= ?", [started]).fetchone()[0]
+            conn.close()
+            out[run] = {"seconds": result.seconds, "bytes": sum(h.bytes for h in hits), "requests": len(hits),
+                        "parses": documents - unchanged, "writes": (updated or 0) + (new or 0), "changed": changed}
+    return out
+
+
+def run(quick: bool = False) -> list[Figure]:
+    n = 100 if quick else 500
+    with tempfile.TemporaryDirectory() as tmp:
+        honoured = _run_twice(n, True, Path(tmp))
+        ignored = _run_twice(n, False, Path(tmp))
+    a, b = honoured[1], honoured[2]
+    note = (f"second run: {b['requests']} requests, {b['parses']} parses, {b['writes']} content writes, "
+            f"{b['changed']} resources changed (first run: {a['parses']} parses, {a['writes']} writes)")
+    if b["parses"] or b["writes"] or b["changed"]:
+        note += " — EXPECTED ZERO parses and writes"
+    c, d = ignored[1], ignored[2]
+    return [
+        Figure(f"re-harvest of {n} unchanged feeds (validators honoured): bytes vs first run", b["bytes"], a["bytes"],
+               "B", b["bytes"] / a["bytes"], "<= 0.1", note=note),
+        Figure(f"re-harvest of {n} unchanged feeds (validators honoured): wall time vs first run", b["seconds"],
+               a["seconds"], "s", b["seconds"] / a["seconds"], "<= 0.3"),
+        Figure(f"re-harvest of {n} unchanged feeds (validators ignored): parses vs first run", d["parses"],
+               c["parses"], "", d["parses"] / max(c["parses"], 1), "<= 0.05",
+               note=f"second run {d['writes']} content writes, {d['changed']} resources changed"),
+    ]
