@@ -306,7 +306,7 @@ def test_search_ranks_by_relevance_with_matches_and_narrowing(client):
     titles = [unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cards]
     # a title match ranks above a match in the description only
     assert titles.index("Copyright in ILL: the CONTU rule of five") < titles.index("Reading the ILL statistics dashboard")
-    assert "<mark>Copyright</mark>" in html and "<mark>copyright</mark>" in html
+    assert "<mark>copyright</mark>" in html  # the match in the description, highlighted
     assert '<label for="search-q">' in html
     # narrowing facets computed for the same matches
     facets = html.split('aria-label="Narrow the results"')[1]
