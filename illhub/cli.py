@@ -183,6 +183,77 @@ def print_summary(result, db_path: Path) -> None:
 
 
 @cli.command()
+@registry_option
+@db_option
+@click.option("--list", "list_only", is_flag=True, help="Print every source's next run time and exit.")
+@click.option("--misfire-grace", type=float, default=6.0, show_default=True, metavar="HOURS",
+              help="A run that could not start on time still starts up to this many hours late.")
+@click.option("--stop-timeout", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="On SIGTERM/SIGINT: how long a running harvest may go on before it is asked to stop "
+                   "(and as long again before it is killed).")
+@click.option("--reload-interval", type=float, default=30.0, show_default=True, metavar="SECONDS",
+              help="How often to check the registry for changes.")
+@click.option("--allow-private-network", is_flag=True, help="Passed on to every harvest.")
+@click.option("--delay", type=float, default=None, help="Passed on to every harvest.")
+def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, reload_interval,
+             allow_private_network, delay) -> None:
+    """Run harvests on each source's schedule, in the foreground (for systemd or a container).
+
+    Each source's `schedule` (hourly, daily, nightly, weekly or a cron expression, in UTC;
+    the registry's defaults.schedule when unset) becomes a trigger; sources sharing a
+    schedule are harvested together, each harvest in its own subprocess. Runs missed while
+    the scheduler was down are caught up once at start-up. SIGTERM or SIGINT stops it
+    gracefully. The registry is re-read when it changes.
+    """
+    import logging
+    from datetime import UTC, datetime, timedelta
+
+    from illhub.harvest import default_db_path
+    from illhub.scheduler import HarvestRunner, HarvestScheduler, harvest_command, make_scheduler, next_runs
+
+    registry = load_registry_or_exit(registry_path)
+    db_path = db_path or default_db_path()
+    if list_only:
+        print_schedule(registry, db_path, next_runs(registry, datetime.now(UTC)))
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    extra = (["--allow-private-network"] if allow_private_network else []) + (
+        ["--delay", str(delay)] if delay is not None else [])
+    runner = HarvestRunner(lambda ids: harvest_command(registry_path, db_path, ids, extra), db_path=db_path,
+                           stop_timeout=stop_timeout)
+    hs = HarvestScheduler(registry_path, db_path, runner=runner, reload_interval=reload_interval,
+                          scheduler=make_scheduler(misfire_grace=timedelta(hours=misfire_grace)))
+    hs.load()
+    err.print(f"illhub schedule: {len(registry.enabled())} sources, registry {registry_path}, catalog {db_path} "
+              "(Ctrl-C or SIGTERM to stop)")
+    hs.start()
+
+
+def print_schedule(registry, db_path: Path, rows) -> None:
+    health = {}
+    if Path(db_path).exists():
+        from pipeline.health import load_health
+        from pipeline.store import open_db
+
+        db = open_db(db_path)
+        health = load_health(db)
+        db.close()
+    table = Table(title=f"schedule of {registry.path} (UTC)", title_justify="left")
+    for col in ("source", "schedule", "next run", "backing off until", "attention"):
+        table.add_column(col)
+    for sid, sched, when in rows:
+        h = health.get(sid)
+        table.add_row(sid, sched, when.strftime("%Y-%m-%d %H:%M UTC") if when else "never",
+                      (h.next_attempt or "") if h and h.consecutive_failures else "",
+                      f"{h.consecutive_failures} failures" if h and h.needs_attention else "")
+    out.print(table)
+    disabled = [s.id for s in registry.sources if not s.enabled]
+    if disabled:
+        out.print(f"not scheduled (enabled: false): {', '.join(disabled)}")
+
+
+@cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8001, show_default=True, type=int)

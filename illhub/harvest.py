@@ -155,7 +155,7 @@ def run_harvest(
             )
             process.crawl(HarvestSpider, context=context)
             process.start()
-        finished_normally = context.close_reason in (None, "finished")
+        finished_normally = not states or context.close_reason == "finished"
         try:
             links = link_media(db)
         except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
