@@ -8,6 +8,7 @@ robots.txt as "try later" and applies ``Crawl-delay`` to the host's download slo
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from protego import Protego
@@ -108,6 +109,9 @@ class PoliteRobotsMiddleware:
         if parser is not None and not parser.can_fetch(request.url, self.user_agent):
             self.crawler.stats.inc_value("illhub/robots_forbidden")
             raise RobotsForbidden(f"robots.txt disallows {request.url}")
+        if parser is not None:
+            # Handlers that discover links (crawl, sitemap) check them before asking for them.
+            request.meta["illhub_robots_can_fetch"] = partial(parser.can_fetch, user_agent=self.user_agent)
         return None
 
     async def _parser_for(self, request: Request) -> Protego | _Unavailable | None:

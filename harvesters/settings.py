@@ -70,6 +70,10 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "STATS_DUMP": False,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "AUTOTHROTTLE_ENABLED": False,
+        # First in, first out within a priority: crawls (priority = -depth) go breadth first and in
+        # document order, so which pages a max_pages cap keeps is predictable.
+        "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+        "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
     }
     if os.environ.get("ILLHUB_TEST_FAST"):
         settings["DOWNLOAD_TIMEOUT"] = min(settings["DOWNLOAD_TIMEOUT"], 5)

@@ -35,6 +35,7 @@ from harvesters.guard import BlockedAddress
 from harvesters.kinds import HANDLERS, load_all
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
 from pipeline.fetchcache import parse_retry_after
+from pipeline.pages import PagesUnchanged, PageVisit, record_visit, touch_unchanged
 from pipeline.resource import Batch
 from pipeline.store import store_batch
 
@@ -194,6 +195,10 @@ class HarvestSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.context = context
         load_all()
+        for handler in HANDLERS.values():  # kinds that remember pages between runs read the catalog
+            bind = getattr(handler, "bind", None)
+            if bind is not None:
+                bind(context)
 
     # -- requests -------------------------------------------------------------------
 
@@ -303,6 +308,8 @@ class StorePipeline:
         if isinstance(item, DocumentRecord):
             self._save_record(context, item)
             return item
+        if isinstance(item, (PageVisit, PagesUnchanged)):
+            return self._remember_pages(item, context)
         if not isinstance(item, Batch):
             return item
         state = context.states.get(item.source_id)
@@ -346,6 +353,19 @@ class StorePipeline:
             context.fetch.save(record)
         except Exception:  # noqa: BLE001 - without the record the document is simply fetched again
             logger.exception("could not save the fetch record of %s", record.doc.url)
+    def _remember_pages(self, item: PageVisit | PagesUnchanged, context: HarvestContext) -> Any:
+        state = context.states.get(item.source_id)
+        if state is None:
+            return item
+        try:
+            if isinstance(item, PageVisit):
+                record_visit(context.db, item, run_id=state.run_id)
+            else:
+                state.seen += touch_unchanged(context.db, item.source_id, item.urls, run_id=state.run_id)
+        except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
+            logger.exception("remembering pages for %s failed", item.source_id)
+            state.errors.append(f"could not record fetched pages: {type(e).__name__}: {e}")
+        return item
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StorePipeline:

@@ -319,6 +319,165 @@ class ConferenceSource(EventSourceBase):
     selectors: ProgramSelectors | None = None
 
 
+def check_pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise ValueError(f"{value!r} is not a valid regular expression ({e})") from None
+    return value
+
+
+Pattern = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ListingSelectors(Strict):
+    """Selectors for a listing page whose items are the resources (CSS, or XPath when the
+    selector starts with ``/``, ``./`` or ``(``; ``xpath:``/``css:`` prefixes force one)."""
+
+    item: str = Field(min_length=1)
+    title: str | None = None
+    url: str | None = None
+    description: str | None = None
+    date: str | None = None
+    duration: str | None = None
+    author: str | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+    pages: Pattern | None = None
+
+    @model_validator(mode="after")
+    def _compile(self) -> ListingSelectors:
+        from harvesters.parsers.listing import check_selector
+
+        problems = []
+        for name in ("item", "title", "url", "description", "date", "duration", "author"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    check_selector(value)
+                except ValueError as e:
+                    problems.append(f"{name}: {e}")
+        for name, value in self.links.items():
+            if not SLUG.match(name.replace("_", "-")):
+                problems.append(f"links: {name!r} is not a simple name (such as recording, slides, transcript)")
+            try:
+                check_selector(value)
+            except ValueError as e:
+                problems.append(f"links.{name}: {e}")
+        if self.pages is not None:
+            try:
+                check_pattern(self.pages)
+            except ValueError as e:
+                problems.append(f"pages: {e}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class WebSource(SourceBase):
+    """Fields shared by the kinds that fetch HTML pages (sitemap, crawl)."""
+
+    url: str
+    include: list[Pattern] = Field(default_factory=list)
+    exclude: list[Pattern] = Field(default_factory=list)
+    max_pages: int = Field(default=50, ge=1, le=5000)
+    documents: bool = False
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _check_patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            check_pattern(p)
+        return v
+
+    def wants(self, url: str) -> bool:
+        """Whether ``url`` passes the include (any, when given) and exclude (none) patterns."""
+        if self.include and not any(re.search(p, url) for p in self.include):
+            return False
+        return not any(re.search(p, url) for p in self.exclude)
+
+
+class SitemapSource(WebSource):
+    """Pages listed by a sitemap, a sitemap index (gzip or not) or robots.txt's ``Sitemap:``
+    lines; pages whose ``lastmod`` has not changed since the last run are not fetched."""
+
+    kind_name: ClassVar[str] = "sitemap"
+    kind: Literal["sitemap"]
+
+
+class CrawlSource(WebSource):
+    """Pages reached by following links from a start page, on the same site only."""
+
+    kind_name: ClassVar[str] = "crawl"
+    kind: Literal["crawl"]
+    follow: list[Pattern] = Field(default_factory=list)
+    max_depth: int = Field(default=2, ge=0, le=10)
+    selectors: ListingSelectors | None = None
+
+    @field_validator("follow")
+    @classmethod
+    def _check_follow(cls, v: list[str]) -> list[str]:
+        for p in v:
+            check_pattern(p)
+        return v
+
+    def follows(self, url: str) -> bool:
+        """Whether a same-site link is followed: it matches ``follow`` (by default, it lies
+        under the start page's folder) and no ``exclude`` pattern."""
+        if any(re.search(p, url) for p in self.exclude):
+            return False
+        if self.follow:
+            return any(re.search(p, url) for p in self.follow)
+        folder = start_folder(self.url)
+        bare = url.split("#", 1)[0].split("?", 1)[0]
+        if folder.endswith("/"):
+            return bare.startswith(folder)
+        return bare == folder or bare.startswith(folder + "/")
+
+
+def start_folder(url: str) -> str:
+    """``https://h/a/b/page.html`` → ``https://h/a/b/``; ``https://h/a/b`` → ``https://h/a/b``
+    (a MindTouch-style path is its own folder); ``https://h/c.php?g=1`` → ``https://h/``."""
+    base = url.split("#", 1)[0].split("?", 1)[0]
+    last = base.rsplit("/", 1)[-1]
+    if "." in last:
+        return base[: len(base) - len(last)]
+    return base
+
+
+class WordPressSource(SourceBase):
+    """All posts (and optionally pages) of a WordPress site through its REST API; the
+    site's feed (paged with ``?paged=N``) when the API is closed."""
+
+    kind_name: ClassVar[str] = "wordpress"
+    default_content_type: ClassVar[str] = "article"
+    kind: Literal["wordpress"]
+    url: str
+    pages: bool = False
+    per_page: int = Field(default=50, ge=1, le=100)
+    max_pages: int = Field(default=10, ge=1, le=1000)
+    api_url: str | None = None
+
+    _check_api = field_validator("api_url")(classmethod(lambda cls, v: None if v is None else check_http_url(v)))
+
+
+class ZendeskSource(SourceBase):
+    """All public articles of a Zendesk Help Center through its Help Center API."""
+
+    kind_name: ClassVar[str] = "zendesk"
+    default_content_type: ClassVar[str] = "documentation"
+    kind: Literal["zendesk"]
+    url: str
+    locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    per_page: int = Field(default=100, ge=1, le=100)
+    max_pages: int = Field(default=10, ge=1, le=1000)
+
+    @property
+    def help_center_locale(self) -> str:
+        from harvesters.parsers.zendesk import DEFAULT_LOCALE, locale_from_url
+
+        return (self.locale or locale_from_url(self.url) or DEFAULT_LOCALE).lower()
+
+
 #: kind name → model. Other kinds register themselves with :func:`register_kind`.
 KINDS: dict[str, type[SourceBase]] = {}
 
@@ -332,6 +491,12 @@ for _m in (FeedSource, YouTubeSource, ManualSource):
     register_kind(_m)
 for _m in (ICalSource, ConferenceSource):
     register_kind(_m)
+
+# Web kinds (issue 3): sitemap, crawl, WordPress, Zendesk.
+register_kind(SitemapSource)
+register_kind(CrawlSource)
+register_kind(WordPressSource)
+register_kind(ZendeskSource)
 
 
 class Defaults(Strict):

@@ -212,6 +212,30 @@ def m0501_fresh_and_forgiving(db: Database) -> None:
     )
 
 
+@migrations()
+def m0301_web_pages(db: Database) -> None:
+    """Pages fetched by the web kinds (sitemap, crawl): what each gave and the sitemap's
+    ``lastmod`` when it was fetched, so that unchanged pages are not fetched again."""
+    run_script(
+        db,
+        """
+        CREATE TABLE web_pages (
+            source_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            resource_id TEXT,
+            lastmod TEXT,
+            http_status INTEGER,
+            first_fetched TEXT NOT NULL,
+            last_fetched TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            last_run_id INTEGER,
+            PRIMARY KEY (source_id, url)
+        );
+        CREATE INDEX idx_web_pages_resource ON web_pages(resource_id);
+        """
+    )
+
+
 def apply(db: Database) -> None:
     migrations.apply(db)
 

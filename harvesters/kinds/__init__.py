@@ -41,6 +41,6 @@ def response_content_type(response: Response) -> str | None:
 
 def load_all() -> dict[str, KindHandler]:
     """Import every kind module so that each registers its handler."""
-    from harvesters.kinds import conference, feed, ical, manual, youtube  # noqa: F401
+    from harvesters.kinds import conference, crawl, feed, ical, manual, sitemap, wordpress, youtube, zendesk  # noqa: F401
 
     return HANDLERS

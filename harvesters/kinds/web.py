@@ -1,0 +1,220 @@
+"""What the web kinds share: per-source run state (requests deduplicated by the handler,
+since the spider sets ``dont_filter``; the ``max_pages`` budget), robots.txt checks on
+discovered links, and turning a fetched page into resources."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.http import Response
+from w3lib.url import canonicalize_url
+
+from harvesters.kinds import response_content_type
+from harvesters.parsers.listing import parse_listing
+from harvesters.parsers.page import document_title, extract_page, is_document_url, is_slides_url, same_site
+from pipeline.pages import PageVisit, known_lastmods
+from pipeline.resource import Batch, Resource
+
+logger = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+PDF_TYPES = ("application/pdf", "application/vnd.ms-powerpoint",
+             "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+             "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+
+
+def url_key(url: str) -> str:
+    """The form of a URL used to deduplicate requests (w3lib canonical, no fragment)."""
+    try:
+        return canonicalize_url(url, keep_fragments=False)
+    except (ValueError, UnicodeError):
+        return url
+
+
+@dataclass
+class WebRun:
+    """One source's state during one harvest."""
+
+    source: Any
+    requested: set[str] = field(default_factory=set)
+    pages_requested: int = 0
+    documents: set[str] = field(default_factory=set)
+    robots_skipped: int = 0
+    budget_hit: bool = False
+    known: dict[str, str] = field(default_factory=dict)
+    resources: int = 0
+    sitemaps: int = 0
+    api_pages: int = 0
+    fallback: bool = False
+
+    def is_new(self, url: str) -> bool:
+        return url_key(url) not in self.requested
+
+    def mark(self, url: str) -> None:
+        self.requested.add(url_key(url))
+
+    def take_page(self, url: str) -> bool:
+        """Reserve one of ``max_pages`` for ``url`` (and mark it requested); False when spent."""
+        if self.pages_requested >= self.source.max_pages:
+            self.budget_hit = True
+            return False
+        self.pages_requested += 1
+        self.mark(url)
+        return True
+
+
+def robots_allows(response: Response, url: str) -> bool:
+    """What the robots.txt of the response's host says about ``url`` (same scheme and host
+    only; any other URL is checked by the robots middleware when requested)."""
+    can_fetch: Callable[[str], bool] | None = response.meta.get("illhub_robots_can_fetch")
+    if can_fetch is None:
+        return True
+    a, b = urlsplit(response.url), urlsplit(url)
+    if (a.scheme, a.netloc) != (b.scheme, b.netloc):
+        return True
+    return bool(can_fetch(url))
+
+
+def is_html(response: Response) -> bool:
+    ctype = (response_content_type(response) or "").split(";", 1)[0].strip().lower()
+    if ctype:
+        return ctype in HTML_TYPES
+    head = response.body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def is_document_response(response: Response) -> bool:
+    ctype = (response_content_type(response) or "").split(";", 1)[0].strip().lower()
+    return ctype in PDF_TYPES or is_document_url(response.url)
+
+
+class WebHandler:
+    """Base for handlers that fetch HTML pages (sitemap, crawl)."""
+
+    def __init__(self) -> None:
+        self.context: Any = None
+        self.runs: dict[str, WebRun] = {}
+
+    def bind(self, context: Any) -> None:
+        self.context = context
+
+    def new_run(self, source: Any, *, remember_lastmod: bool = False) -> WebRun:
+        run = WebRun(source)
+        if remember_lastmod and self.context is not None and getattr(self.context, "db", None) is not None:
+            run.known = known_lastmods(self.context.db, source.id)
+        self.runs[source.id] = run
+        return run
+
+    def run_for(self, source: Any) -> WebRun:
+        run = self.runs.get(source.id)
+        if run is None or run.source is not source:
+            run = self.new_run(source)
+        return run
+
+    # -- resources -------------------------------------------------------------------
+
+    def document_resource(self, run: WebRun, url: str, text: str, *, linked_from: str | None,
+                          page_title: str = "", updated: str | None = None) -> Resource | None:
+        key = url_key(url)
+        if key in run.documents:
+            return None
+        run.documents.add(key)
+        extra: dict[str, Any] = {"format": "slides" if is_slides_url(url) else "document"}
+        if linked_from:
+            extra["linked_from"] = linked_from
+        return Resource(
+            url=url, title=document_title(url, text),
+            description=f"Linked from “{page_title}”." if page_title else "",
+            content_type="document", source_id=run.source.id, organization=run.source.organization,
+            updated=updated, extra=extra, raw={"url": url, "link_text": text, "linked_from": linked_from},
+        )
+
+    def page_resources(self, response: Response, run: WebRun) -> tuple[list[Resource], dict[str, Any] | None]:
+        """The page itself (metadata from :func:`extract_page`), its listing items when the
+        source has ``selectors``, and its same-site documents when ``documents`` is set."""
+        source = run.source
+        if is_document_response(response):
+            doc = self.document_resource(run, response.url, "", linked_from=None)
+            return ([doc] if doc else []), None
+        if not is_html(response):
+            return [], None
+        meta = extract_page(response.body, response.url, http_content_type=response_content_type(response))
+        url = meta["canonical_url"] or response.url
+        if meta["canonical_url"]:
+            run.mark(meta["canonical_url"])
+        run.mark(response.url)
+        extra: dict[str, Any] = {}
+        for key in ("publisher", "site_name", "generator"):
+            if meta.get(key):
+                extra[key] = meta[key]
+        if meta["tags"]:
+            extra["tags"] = meta["tags"]
+        if response.meta.get("illhub_depth") is not None:
+            extra["depth"] = response.meta["illhub_depth"]
+        page = Resource(
+            url=url, title=meta["title"], description=meta["description"],
+            content_type=source.content_type or meta["content_type"], source_id=source.id,
+            organization=source.organization or meta["publisher"], published=meta["published"],
+            updated=meta["modified"], author=meta["author"], language=meta["language"],
+            thumbnail=meta["thumbnail"], excerpt=meta["excerpt"], extra=extra,
+            raw={k: v for k, v in meta.items() if k not in ("excerpt",)},
+        )
+        resources = [page]
+        selectors = getattr(source, "selectors", None)
+        if selectors is not None:
+            if selectors.pages is None or re.search(selectors.pages, response.url):
+                items, warnings = parse_listing(
+                    response.body, response.url, selectors.model_dump(exclude_none=True), source_id=source.id,
+                    organization=source.organization, content_type=source.content_type,
+                    http_content_type=response_content_type(response),
+                )
+                resources.extend(items)
+                if warnings:
+                    meta.setdefault("warnings", []).extend(warnings)
+        if source.documents:
+            for doc in meta["documents"]:
+                r = self.document_resource(run, doc["url"], doc["text"], linked_from=url, page_title=meta["title"])
+                if r is not None:
+                    resources.append(r)
+        return resources, meta
+
+    def page_items(self, response: Response, run: WebRun, *, lastmod: str | None = None) -> Iterable[Any]:
+        resources, meta = self.page_resources(response, run)
+        room = max(run.source.max_items - run.resources, 0)
+        warnings = list((meta or {}).get("warnings", []))
+        if len(resources) > room:
+            warnings.append(f"max_items ({run.source.max_items}) reached; later resources dropped")
+            resources = resources[:room]
+        run.resources += len(resources)
+        if not resources and meta is None:
+            warnings.append(f"{response.url}: not an HTML page or document "
+                            f"({response_content_type(response) or 'no Content-Type'}); skipped")
+        yield Batch(run.source.id, resources, url=response.url, http_status=response.status, warnings=warnings)
+        if resources:
+            listed = response.meta.get("illhub_listed_url") or response.url
+            yield PageVisit(run.source.id, listed, resources[0].url, lastmod=lastmod, http_status=response.status)
+
+    def page_request(self, run: WebRun, url: str, *, depth: int = 0, lastmod: str | None = None,
+                     listed_url: str | None = None) -> Request | None:
+        if not run.take_page(url):
+            return None
+        meta: dict[str, Any] = {"illhub_step": "page", "illhub_depth": depth}
+        if lastmod:
+            meta["illhub_lastmod"] = lastmod
+        if listed_url:
+            meta["illhub_listed_url"] = listed_url
+        return Request(url, priority=-depth, meta=meta)
+
+    def finish_notes(self, run: WebRun) -> None:
+        if run.robots_skipped:
+            logger.info("%s: %d links disallowed by robots.txt were not requested", run.source.id, run.robots_skipped)
+
+
+def on_same_site(url: str, source: Any) -> bool:
+    return same_site(url, source.url)

@@ -1,0 +1,146 @@
+"""Page metadata extraction (pure): one page per metadata style, and pages with none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harvesters.parsers.page import extract_links, extract_page, same_site
+
+PAGES = Path(__file__).parent / "fixtures" / "web" / "pages"
+
+
+def page(name: str, url: str, **kw) -> dict:
+    return extract_page((PAGES / name).read_bytes(), url, http_content_type="text/html", **kw)
+
+
+def test_opengraph_wins_the_title_and_json_ld_gives_dates_author_publisher():
+    url = "https://help.demo-lakeside.example.org/Resource_Sharing/Lakeside_ILL/Borrowing/Borrowing_requests?mt-learningpath=x"
+    m = page("mindtouch-article.html", url)
+    assert m["title"] == "Borrowing requests" and m["title_from"] == "og"  # not the JSON-LD headline
+    assert m["description"] == "Create, edit and track borrowing requests in the Lakeside resource sharing system."
+    assert m["description_from"] == "meta"
+    assert m["canonical_url"] == ("https://help.demo-lakeside.example.org/Resource_Sharing/Lakeside_ILL/Borrowing/"
+                                  "Borrowing_requests")
+    assert (m["published"], m["modified"]) == ("2024-02-01T14:30:00Z", "2025-10-14T16:00:00Z")
+    assert m["language"] == "en-US"
+    assert m["author"] == "Lakeside Documentation Team" and m["publisher"] == "Lakeside Systems (DEMO)"
+    assert m["content_type"] == "documentation"  # TechArticle on a help site, despite the embedded video
+    assert m["thumbnail"] == "https://help.demo-lakeside.example.org/@api/deki/files/12/borrowing.png"
+    # the excerpt is the main content's text: no header, breadcrumbs or footer
+    assert m["excerpt"].startswith("Borrowing requests Short intro. Borrowing requests are created")
+    assert "Terms of use" not in m["excerpt"] and "Resource Sharing" not in m["excerpt"]
+    # same-site PDFs and slides only
+    assert [d["url"].rsplit("/", 1)[-1] for d in m["documents"]] == ["borrowing-quick-guide.pdf", "Borrowing_Workflow.pptx"]
+    assert m["structured"] == ["json-ld", "opengraph"]
+
+
+def test_excerpt_is_capped():
+    m = page("mindtouch-article.html", "https://help.demo-lakeside.example.org/x", excerpt_chars=80)
+    assert len(m["excerpt"]) <= 80 and m["excerpt"].endswith("…")
+
+
+def test_json_ld_graph_with_references_yoast_style():
+    m = page("wordpress-yoast.html", "https://demo-northwind.example.edu/ill/2025/05/five-things/?utm_source=x")
+    assert m["title"] == "Five things we learned migrating to a new ILL system" and m["title_from"] == "json-ld"
+    assert m["author"] == "Sam Okafor"  # resolved through the @graph's @id
+    assert m["publisher"] == "Northwind University Libraries (DEMO)"
+    assert (m["published"], m["modified"]) == ("2025-05-20T14:05:00Z", "2025-06-01T08:00:00Z")
+    assert m["language"] == "en-GB" and m["content_type"] == "article"
+    assert m["tags"] == ["migration", "workflows"]
+    assert m["thumbnail"].endswith("/2025/05/boxes.jpg")
+    assert m["generator"] == "WordPress 6.6.2"
+    assert m["feeds"] == [{"url": "https://demo-northwind.example.edu/ill/feed/", "title": "Northwind ILL Blog » Feed",
+                           "type": "application/rss+xml"}]
+    # no meta description: the first meaningful paragraph of the main content (not the masthead's)
+    assert m["description_from"] == "paragraph"
+    assert m["description"].startswith("Last spring our office moved every open request")
+
+
+def test_microdata_video_page():
+    m = page("microdata-video.html", "http://127.0.0.1:9/webinaires/peb-30-minutes")
+    assert m["title"] == "Le prêt entre bibliothèques en 30 minutes" and m["title_from"] == "microdata"
+    assert m["description"].startswith("Un webinaire d'introduction au PEB")
+    assert m["author"] == "Camille Tremblay"
+    assert (m["published"], m["modified"]) == ("2024-09-12T00:00:00Z", "2024-10-01T12:00:00Z")
+    assert m["language"] == "fr-CA"  # from the Content-Language meta
+    assert m["content_type"] == "video"
+    assert m["structured"] == ["microdata"]
+
+
+def test_libguides_visible_last_updated_and_same_site_canonical():
+    m = page("libguides-page.html", "https://libguides.demo-council.example.org/c.php?g=123&p=456")
+    assert m["canonical_url"] == "https://libguides.demo-council.example.org/ILL-Resources/toolbox"
+    assert m["modified"] == "2025-10-03T10:12:00Z" and m["published"] is None
+    assert m["title"] == "Toolbox - ILL Resources - LibGuides at Hudson Valley Council (DEMO)" and m["title_from"] == "title"
+    assert m["author"] == "Jordan Rivera"
+    assert m["description"].startswith("New to interlibrary loan?")  # the empty meta description is skipped
+    assert m["video_links"] == ["https://www.youtube.com/watch?v=dEmOvid0101"]
+    assert m["content_type"] == "page"
+    assert "Skip to Main Content" not in (m["excerpt"] or "")
+
+
+def test_cross_site_canonical_is_ignored_and_time_and_visible_dates_are_read():
+    m = page("cross-site-canonical.html", "http://127.0.0.1:9/policies/lending")
+    assert m["canonical_url"] is None
+    assert m["title"] == "Lending policies" and m["title_from"] == "title"
+    assert m["published"] == "2022-01-05T00:00:00Z"  # the first <time> of the main content
+    assert m["modified"] == "2023-03-14T00:00:00Z"  # "Page last updated on 14 March 2023"
+    assert m["description"].startswith("Member libraries lend returnables")
+
+
+def test_page_with_no_metadata_at_all():
+    m = page("bare.html", "http://127.0.0.1:9/x")
+    assert m["title"] == "" and m["title_from"] is None
+    assert m["description"] == "" and m["description_from"] is None
+    for key in ("canonical_url", "published", "modified", "language", "author", "publisher", "thumbnail", "generator"):
+        assert m[key] is None, key
+    assert m["content_type"] == "page" and m["structured"] == [] and m["documents"] == [] and m["feeds"] == []
+    assert m["excerpt"] == "Home | About | Contact Welcome."
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00\x00", "<p>only text</p>", b"<html><head><title>T</title>",
+                                  b"\xff\xfe\x00<\x00h\x00t\x00m\x00l\x00>"])
+def test_odd_markup_never_raises(body):
+    m = extract_page(body, "http://127.0.0.1:9/odd")
+    assert set(m) >= {"title", "description", "content_type", "excerpt"}
+
+
+def test_broken_json_ld_is_ignored_and_the_rest_still_read():
+    m = extract_page(b'<html><head><script type="application/ld+json">{not json</script><title>Broken LD</title>'
+                     b'<meta property="og:description" content="Still read."></head></html>', "http://127.0.0.1:9/b")
+    assert (m["title"], m["description"], m["structured"]) == ("Broken LD", "Still read.", ["opengraph"])
+
+
+def test_title_falls_back_to_first_h1_and_encoding_comes_from_meta_charset():
+    html = ('<html><head><meta charset="windows-1252"></head><body><h1>Pr\xeat entre biblioth\xe8ques</h1>'
+            '<p>x</p></body></html>').encode("cp1252")
+    m = extract_page(html, "http://127.0.0.1:9/h1")
+    assert m["title"] == "Prêt entre bibliothèques" and m["title_from"] == "h1"
+
+
+def test_content_types_from_urls_and_hosts():
+    pdf = extract_page(b"<html><title>x</title></html>", "http://127.0.0.1:9/files/guide.PDF")
+    assert pdf["content_type"] == "document"
+    docs = extract_page(b"<html><title>x</title></html>", "https://docs.demo.example.org/illiad/start")
+    assert docs["content_type"] == "documentation"
+    hc = extract_page(b"<html><title>x</title></html>", "https://demo.example.org/hc/en-us/articles/1")
+    assert hc["content_type"] == "documentation"
+    embedded = extract_page(b'<html><title>x</title><body><iframe src="https://player.vimeo.com/video/1"></iframe>'
+                            b"</body></html>", "https://demo.example.org/webinar")
+    assert embedded["content_type"] == "video"
+
+
+def test_links_are_absolute_unique_and_fragment_free():
+    html = ('<base href="http://127.0.0.1:9/guide/"><a href="a.html#x">A</a><a href="a.html">A again</a>'
+            '<a href="javascript:alert(1)">js</a><a href="mailto:x@y">mail</a><a href="/b"><img alt="B pic"></a>')
+    links = extract_links(html, "http://127.0.0.1:9/other/page")
+    assert [(lk.url, lk.text) for lk in links] == [("http://127.0.0.1:9/guide/a.html", "A"),
+                                                   ("http://127.0.0.1:9/b", "B pic")]
+
+
+def test_same_site():
+    assert same_site("https://www.oclc.org/a", "http://oclc.org/b")
+    assert not same_site("https://help.oclc.org/a", "https://www.oclc.org/b")
+    assert not same_site("http://127.0.0.1:8000/a", "http://127.0.0.1:8001/a")
