@@ -243,8 +243,18 @@ class HarvestSpider(scrapy.Spider):
                 self.crawler.stats.inc_value(f"illhub/unchanged/{how}")
                 state.unchanged += 1
                 state.documents += 1
-                for spec in doc.follow:
-                    yield self._wrap(request_from_spec(spec), state)
+                follow = [request_from_spec(spec) for spec in doc.follow]
+                # Kinds that budget and deduplicate their own requests (crawl, sitemap) see the
+                # follow-ups first; the others get them replayed as they were.
+                on_unchanged = getattr(HANDLERS[state.source.kind], "unchanged", None)
+                try:
+                    outputs = list(on_unchanged(response, state.source, follow)) if on_unchanged else follow
+                except Exception as e:  # noqa: BLE001 - recorded against the source
+                    logger.error("replaying %s for %s failed", response.url, state.source.id, exc_info=e)
+                    state.errors.append(f"{response.url}: {e}")
+                    outputs = []
+                for out in outputs:
+                    yield self._wrap(out, state)
                 return
             if state.http_status is None:
                 state.http_status = response.status
@@ -361,7 +371,8 @@ class StorePipeline:
             if isinstance(item, PageVisit):
                 record_visit(context.db, item, run_id=state.run_id)
             else:
-                state.seen += touch_unchanged(context.db, item.source_id, item.urls, run_id=state.run_id)
+                state.seen += touch_unchanged(context.db, item.source_id, item.urls, run_id=state.run_id,
+                                              lastmods=item.lastmods)
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
             logger.exception("remembering pages for %s failed", item.source_id)
             state.errors.append(f"could not record fetched pages: {type(e).__name__}: {e}")

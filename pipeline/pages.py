@@ -30,6 +30,8 @@ class PagesUnchanged:
 
     source_id: str
     urls: list[str] = field(default_factory=list)
+    #: New ``lastmod`` values of pages fetched again but found unchanged (same body, 304).
+    lastmods: dict[str, str] = field(default_factory=dict)
 
 
 def known_lastmods(db: Database, source_id: str) -> dict[str, str]:
@@ -59,9 +61,11 @@ def record_visit(db: Database, visit: PageVisit, *, run_id: int | None = None, n
 
 
 def touch_unchanged(db: Database, source_id: str, urls: Iterable[str], *, run_id: int | None = None,
-                    now: str | None = None) -> int:
-    """Mark unchanged pages and their resources as seen now; returns how many resources."""
+                    now: str | None = None, lastmods: dict[str, str] | None = None) -> int:
+    """Mark unchanged pages and their resources as seen now (and remember a page's new
+    ``lastmod`` when given); returns how many resources."""
     now = now or now_iso()
+    lastmods = lastmods or {}
     touched = 0
     with db.atomic():
         for url in urls:
@@ -69,8 +73,8 @@ def touch_unchanged(db: Database, source_id: str, urls: Iterable[str], *, run_id
                              [source_id, url]).fetchone()
             if not row or not row[0]:
                 continue
-            db.execute("UPDATE web_pages SET last_seen = ?, last_run_id = ? WHERE source_id = ? AND url = ?",
-                       [now, run_id, source_id, url])
+            db.execute("UPDATE web_pages SET last_seen = ?, last_run_id = ?, lastmod = coalesce(?, lastmod) "
+                       "WHERE source_id = ? AND url = ?", [now, run_id, lastmods.get(url), source_id, url])
             cur = db.execute("UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?", [now, row[0]])
             db.execute("UPDATE resource_sources SET last_seen = ?, last_run_id = ? WHERE resource_id = ? AND source_id = ?",
                        [now, run_id, row[0], source_id])

@@ -86,7 +86,7 @@ class SitemapHandler(WebHandler):
                 run.mark(url)
                 unchanged.append(url)
                 continue
-            request = self.page_request(run, url, lastmod=entry.lastmod, listed_url=url)
+            request = self.page_request(run, url, lastmod=entry.lastmod)
             if request is not None:
                 yield request
         if off_site and off_site == len(parsed.pages):

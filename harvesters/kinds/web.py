@@ -18,7 +18,7 @@ from w3lib.url import canonicalize_url
 from harvesters.kinds import response_content_type
 from harvesters.parsers.listing import parse_listing
 from harvesters.parsers.page import document_title, extract_page, is_document_url, is_slides_url, same_site
-from pipeline.pages import PageVisit, known_lastmods
+from pipeline.pages import PagesUnchanged, PageVisit, known_lastmods
 from pipeline.resource import Batch, Resource
 
 logger = logging.getLogger(__name__)
@@ -197,19 +197,50 @@ class WebHandler:
                             f"({response_content_type(response) or 'no Content-Type'}); skipped")
         yield Batch(run.source.id, resources, url=response.url, http_status=response.status, warnings=warnings)
         if resources:
-            listed = response.meta.get("illhub_listed_url") or response.url
+            listed = response.meta.get("illhub_listed_url") or response.request.url
             yield PageVisit(run.source.id, listed, resources[0].url, lastmod=lastmod, http_status=response.status)
 
-    def page_request(self, run: WebRun, url: str, *, depth: int = 0, lastmod: str | None = None,
-                     listed_url: str | None = None) -> Request | None:
+    def page_request(self, run: WebRun, url: str, *, depth: int = 0, lastmod: str | None = None) -> Request | None:
         if not run.take_page(url):
             return None
-        meta: dict[str, Any] = {"illhub_step": "page", "illhub_depth": depth}
+        meta: dict[str, Any] = {"illhub_step": "page", "illhub_depth": depth, "illhub_listed_url": url}
         if lastmod:
             meta["illhub_lastmod"] = lastmod
-        if listed_url:
-            meta["illhub_listed_url"] = listed_url
         return Request(url, priority=-depth, meta=meta)
+
+    def unchanged(self, response: Response, source: Any, follow: list[Request]) -> Iterable[Any]:
+        """A document the fetch cache found unchanged (a 304, or the same body as last time):
+        its page, if it gave one, is seen again; the follow-up requests it made last time pass
+        the same checks as new links (deduplicated, robots.txt, ``max_pages``, ``lastmod``)."""
+        run = self.run_for(source)
+        if response.meta.get("illhub_step") == "page":
+            listed = response.meta.get("illhub_listed_url") or response.url
+            run.mark(listed)
+            lastmod = response.meta.get("illhub_lastmod")
+            yield PagesUnchanged(source.id, [listed], lastmods={listed: lastmod} if lastmod else {})
+        unchanged: list[str] = []
+        for request in follow:
+            url = request.url
+            if not run.is_new(url):
+                continue
+            if request.meta.get("illhub_step") != "page":
+                run.mark(url)
+                yield request
+                continue
+            if not robots_allows(response, url):
+                run.robots_skipped += 1
+                run.mark(url)
+                continue
+            lastmod = request.meta.get("illhub_lastmod")
+            if lastmod and run.known.get(url) == lastmod:
+                run.mark(url)
+                unchanged.append(url)
+                continue
+            again = self.page_request(run, url, depth=int(request.meta.get("illhub_depth", 0)), lastmod=lastmod)
+            if again is not None:
+                yield again
+        if unchanged:
+            yield PagesUnchanged(source.id, unchanged)
 
     def finish_notes(self, run: WebRun) -> None:
         if run.robots_skipped:
