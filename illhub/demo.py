@@ -2,6 +2,9 @@
 
 ``data/demo/site/`` holds feeds in each format the harvester reads; :class:`DemoServer`
 serves it (with YouTube's URL shapes) on a free loopback port. The tests reuse it.
+
+A file ``NAME.tmpl`` is served as ``NAME`` with dates filled in relative to the server's
+``today`` (:func:`render_template`), so the demo calendar always has upcoming events.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import os
 import re
 import threading
 import time
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -55,7 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         self.server.hits.append((self.path, self.headers.get("User-Agent", "")))
         target = self._resolve()
-        if target is None or not target.is_file():
+        template = target.with_name(target.name + ".tmpl") if target is not None else None
+        if target is not None and not target.is_file() and template is not None and template.is_file():
+            body = render_template(template.read_text(encoding="utf-8"), self.server.today).encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
+        elif target is None or not target.is_file():
             body = b"not found"
             self.send_response(404)
             self.send_header("Content-Type", "text/plain")
@@ -72,16 +81,38 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
 
+_TOKEN = re.compile(r"\{\{(day|date|year)([+-]\d+)?\}\}")
+
+
+def render_template(text: str, today: date) -> str:
+    """Fill ``{{day+N}}`` (YYYYMMDD, as iCalendar wants), ``{{date+N}}`` ("Saturday, December 12,
+    2026") and ``{{year+N}}`` with dates N days (or years) from ``today``."""
+
+    def fill(m: re.Match[str]) -> str:
+        kind, offset = m.group(1), int(m.group(2) or 0)
+        if kind == "year":
+            return str(today.year + offset)
+        day = today + timedelta(days=offset)
+        return day.strftime("%Y%m%d") if kind == "day" else f"{day:%A, %B} {day.day}, {day.year}"
+
+    return _TOKEN.sub(fill, text)
+
+
 class DemoHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     hits: list[tuple[str, str]]
+    today: date
 
 
 class DemoServer:
-    """Serve the demo web on 127.0.0.1 on a free port, in a background thread."""
+    """Serve the demo web on 127.0.0.1 on a free port, in a background thread.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    ``today`` (default: the UTC date when the server starts) anchors the templated demo
+    files; it stays fixed while the server runs, so two harvests see the same calendar."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, today: date | None = None):
         self.httpd = DemoHTTPServer((host, port), _Handler)
+        self.httpd.today = today or datetime.now(UTC).date()
         self.httpd.hits = []
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

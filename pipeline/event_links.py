@@ -11,7 +11,7 @@ session (a resource of content type ``event`` with an ``event_name``):
 1. **Same link**: a session whose ``recording_url``/``slides_url`` is the media's URL is its
    session (no further checks).
 2. **Same conference**: the media's title or description names the conference (its name
-   without years, with or without words such as "Conference" and "Annual"; an upper-case
+   without years and parenthesized remarks, with or without words such as "Conference" and "Annual"; an upper-case
    word of it of four letters or more, such as "NWILL"; or the initials of its words when
    there are four or more, such as "GLRSC" for "Great Lakes Resource Sharing Conference"),
    or it comes from the same organization as the session.
@@ -76,7 +76,7 @@ def conference_keys(event_name: str) -> list[str]:
     """Ways a media title may name the conference: its name without years, its upper-case
     words (NWILL), the initials of its words (GLRSC)."""
     keys: list[str] = []
-    name = _YEAR.sub(" ", event_name or "")
+    name = _YEAR.sub(" ", re.sub(r"\([^)]*\)", " ", event_name or ""))  # "(DEMO)", "(virtual)" are no part
     words = _words(name)
     if words:
         keys.append(" ".join(words))

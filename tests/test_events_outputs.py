@@ -133,3 +133,15 @@ def test_ical_feed_of_upcoming_events(catalog):
 def test_presenters_are_json_in_the_catalog(catalog):
     rows = fetch(catalog, "/catalog/upcoming_events.json?_shape=objects").json()["rows"]
     assert json.loads(rows[0]["presenters"]) == []
+
+
+def test_feeds_of_an_empty_catalog(tmp_path):
+    path = tmp_path / "catalog.db"
+    open_db(path).close()
+    r = fetch(path, "/catalog/new_resources_feed.atom")
+    assert r.status_code == 200, r.text[:300]
+    feed = feedparser.parse(r.content)
+    assert not feed.bozo and [e.title for e in feed.entries] == ["The catalog has no resources yet"]
+    r = fetch(path, "/catalog/upcoming_events_calendar.ics")
+    assert r.status_code == 200
+    assert icalendar.Calendar.from_ical(r.content).walk("VEVENT") == []

@@ -17,7 +17,8 @@ Three ways to read a page, tried in this order:
 The year comes from the day heading, else the source's ``year``, else the page's title; the
 time zone from a label on the session's own time ("10:00 am PT"), else the source's
 ``timezone``, else the page's statement ("All times are Pacific"). A session without a link
-of its own gets ``PAGE?session=DATE-title-slug`` (see :func:`pipeline.events.session_link`).
+of its own gets ``PAGE?session=DATE-title-slug`` (see :func:`pipeline.events.session_link`),
+where PAGE is the page's ``<link rel="canonical">`` if it has one, else its URL.
 """
 
 from __future__ import annotations
@@ -465,7 +466,8 @@ def _auto_sessions(candidates: list[Any], base: str) -> list[Any]:
 # -- the parser -------------------------------------------------------------------------
 
 
-_GENERIC = re.compile(r"\s*[-–—:|]?\s*\b(conference\s+)?(program(me)?|schedule|agenda|sessions?)\s*$", re.IGNORECASE)
+_GENERIC = re.compile(r"\s*[-–—:|]?\s*\b(conference\s+)?(program(me)?|schedule|agenda|sessions?)\b\s*"
+                      r"(?=(\([^)]*\))?\s*$)", re.IGNORECASE)
 
 
 def event_name_from(heading: str, title: str) -> str | None:
@@ -473,7 +475,7 @@ def event_name_from(heading: str, title: str) -> str | None:
     that is more than a word such as "Schedule", with a trailing "Program"/"Schedule" removed."""
     candidates = [heading] + [p for p in re.split(r"\s+[|–—-]\s+", title)]
     for text in candidates:
-        name = _GENERIC.sub("", text).strip(" -–—:|")
+        name = re.sub(r"\s+", " ", _GENERIC.sub(" ", text)).strip(" -–—:|")
         if name and name.lower() not in ("home", "past conferences") and len(name) > 3:
             return name
     return None
@@ -485,7 +487,9 @@ def page_context(sel: Selector, url: str, event_name: str | None, year: int | No
     title = clean_text(sel.css("title::text").get() or "", 200)
     body_text = clean_text(" ".join(sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]")
                                     .getall())[:20000])
-    return Page(url=url, event_name=event_name or event_name_from(heading, title),
+    # session links hang off the page's canonical address when it declares one
+    canonical = absolute_url(sel.xpath('//link[@rel="canonical"]/@href').get(), url)
+    return Page(url=canonical or url, event_name=event_name or event_name_from(heading, title),
                 year=year or find_year(heading) or find_year(title),
                 tz=timezone or page_timezone(body_text))
 
