@@ -251,7 +251,10 @@ def make_scheduler(cls: type[BaseScheduler] = BlockingScheduler, misfire_grace: 
     misfire grace time of hours."""
     return cls(
         timezone=UTC,
-        executors={"default": executor if executor is not None else ThreadPoolExecutor(max_workers=1)},
+        # "default" runs the harvests, one at a time; "control" re-reads the registry even
+        # while a long harvest is running.
+        executors={"default": executor if executor is not None else ThreadPoolExecutor(max_workers=1),
+                   "control": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1,
                       "misfire_grace_time": int(misfire_grace.total_seconds())},
         **kwargs,
@@ -349,7 +352,7 @@ class HarvestScheduler:
             self.load()
         self.sync_jobs()
         self.scheduler.add_job(self.check_registry, "interval", seconds=self.reload_interval, id=RELOAD_JOB,
-                               replace_existing=True, misfire_grace_time=None, coalesce=True)
+                               replace_existing=True, misfire_grace_time=None, coalesce=True, executor="control")
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.scheduler.start()  # blocks until shutdown

@@ -116,3 +116,22 @@ def test_refetch_ignores_the_cache_and_force_ignores_freshness(server, tmp_path)
     assert [(h.status, h.if_none_match) for h in server.hits("/feed.rss")] == [(200, None), (304, '"x"'), (200, None)]
     conn = sqlite3.connect(db)
     assert [r[0] for r in conn.execute("select documents_unchanged from harvest_runs order by id")] == [0, 1, 0]
+
+
+def test_an_unchanged_page_still_leads_to_its_follow_up_requests(demo_server, demo_registry_file, tmp_path):
+    """The demo's @handle page is fetched to find the channel feed: when the page is
+    unchanged, its feed is still requested (and is itself recognised as unchanged)."""
+    db = tmp_path / "catalog.db"
+    for _ in range(2):
+        harvest(demo_registry_file, db, "--source", "demo-prairie-youtube", "--source", "demo-northwind-blog")
+    paths = [p for p, _ in demo_server.hits if p != "/robots.txt"]
+    assert paths.count("/@prairiestatelibrarydemo") == 2
+    assert sum(p.startswith("/feeds/videos.xml?channel_id=") for p in paths) == 2
+    conn = sqlite3.connect(db)
+    runs = conn.execute("select source_id, status, documents, documents_unchanged, items_seen from harvest_runs "
+                        "order by id").fetchall()
+    first, second = runs[:2], runs[2:]
+    assert sorted(first) == [("demo-northwind-blog", "ok", 1, 0, 6), ("demo-prairie-youtube", "ok", 2, 0, 1)]
+    assert sorted(second) == [("demo-northwind-blog", "ok", 1, 1, 0), ("demo-prairie-youtube", "ok", 2, 2, 0)]
+    follow = conn.execute("select follow from fetch_cache where url like '%/@prairiestatelibrarydemo'").fetchone()[0]
+    assert json.loads(follow) == [{"url": f"{demo_server.base}/feeds/videos.xml?channel_id=UCdemoPrairieStateLib001"}]

@@ -230,3 +230,23 @@ def test_source_health_view_and_canned_query_through_datasette(tmp_path):
     healthy = view.json()[0]
     assert healthy["items"] == 2 and healthy["last_status"] == "running" and healthy["days_since_new"] == 0
     assert healthy["last_success"] and healthy["consecutive_failures"] == 0 and healthy["needs_attention"] == 0
+
+
+def test_an_entry_dropped_from_a_complete_listing_goes_stale_on_the_third_harvest_without_it(tmp_path):
+    def write(slugs):
+        entries = "".join(f"      - url: https://ill.example.org/{s}/\n        title: Entry {s}\n" for s in slugs)
+        registry.write_text("sources:\n  - id: curated\n    name: Curated\n    kind: manual\n    entries:\n" + entries)
+
+    registry = tmp_path / "registry.yaml"
+    db = tmp_path / "catalog.db"
+    args = ("harvest", "--registry", str(registry), "--db", str(db), "--quiet")
+    write(["a", "b", "c"])
+    assert run_cli(*args).returncode == 0
+    write(["a", "b"])  # a curator removed c
+    conn = sqlite3.connect(db)
+    for n in range(1, 4):
+        assert run_cli(*args).returncode == 0
+        status = conn.execute("select status from resources where url like '%/c/'").fetchone()[0]
+        assert status == ("stale" if n == 3 else "active"), n
+    assert conn.execute("select count(*) from resources").fetchone()[0] == 3
+    assert conn.execute("select items, stale_items from source_health").fetchone() == (3, 1)
