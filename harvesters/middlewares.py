@@ -36,7 +36,14 @@ class RobotsForbidden(IgnoreRequest):
 
 class RobotsDeferred(IgnoreRequest):
     """robots.txt could not be read (5xx, 429, timeout, refused): RFC 9309 says treat
-    the whole host as disallowed for now; the source is deferred, not failed."""
+    the whole host as disallowed for now; the source is deferred, not failed.
+
+    ``cause`` is the download error when robots.txt could not be fetched at all (the
+    host refused the connection, timed out, does not resolve), None when it answered."""
+
+    def __init__(self, *args: Any, cause: BaseException | None = None):
+        super().__init__(*args)
+        self.cause = cause
 
 
 class NetworkGuardMiddleware:
@@ -81,9 +88,10 @@ class NetworkGuardMiddleware:
 
 
 class _Unavailable:
-    def __init__(self, reason: str, blocked: bool = False):
+    def __init__(self, reason: str, blocked: bool = False, cause: BaseException | None = None):
         self.reason = reason
         self.blocked = blocked
+        self.cause = cause
 
 
 class PoliteRobotsMiddleware:
@@ -105,7 +113,7 @@ class PoliteRobotsMiddleware:
         if isinstance(parser, _Unavailable):
             if parser.blocked:
                 raise GuardRefused(parser.reason)
-            raise RobotsDeferred(parser.reason)
+            raise RobotsDeferred(parser.reason, cause=parser.cause)
         if parser is not None and not parser.can_fetch(request.url, self.user_agent):
             self.crawler.stats.inc_value("illhub/robots_forbidden")
             raise RobotsForbidden(f"robots.txt disallows {request.url}")
@@ -134,7 +142,8 @@ class PoliteRobotsMiddleware:
                 result = _Unavailable(str(e), blocked=True)
             except Exception as e:  # noqa: BLE001 - any failure means "unreachable" (RFC 9309 2.3.1.4)
                 reason = str(e) or type(e).__name__
-                result = _Unavailable(f"robots.txt at {robots_url} unreachable ({reason}); host deferred to a later run")
+                result = _Unavailable(f"robots.txt at {robots_url} unreachable ({reason}); host deferred to a later run",
+                                      cause=e)
             self._parsers[netloc] = result
             waiter.callback(result)
             return result

@@ -182,6 +182,115 @@ def print_summary(result, db_path: Path) -> None:
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no sources harvested")
 
 
+class LinkProgress:
+    """Progress display for link checks (on stderr; transient)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True,
+        )
+        self.task = None
+
+    def start(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("checking links", total=total)
+
+    def advance(self, record) -> None:
+        self.progress.update(self.task, advance=1, description=f"{record.outcome}: {record.url[:60]}")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+OUTCOME_STYLE = {"ok": "green", "redirected": "cyan", "blocked": "yellow", "failed": "red", "skipped": "dim"}
+
+
+@cli.command("check-links")
+@registry_option
+@db_option
+@click.option("--source", "source_id", default=None, metavar="ID",
+              help="Check only the links this source lists.")
+@click.option("--older-than", "older_than", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              metavar="DAYS", help="Check only links not checked in the last DAYS days (0: every link).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Check at most N links (never-checked first, then the longest unchecked).")
+@click.option("--allow-private-network", is_flag=True, help="Also check links on loopback and private-network "
+              "hosts (env ILLHUB_ALLOW_PRIVATE_NETWORK=1).")
+@click.option("--delay", type=float, default=None, help="Seconds between requests to one host [default: 1.0].")
+@click.option("--timeout", type=float, default=None, help="Seconds before a request is abandoned [default: 20].")
+@click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
+              help="Retries after a timeout, a broken connection, a 5xx or a 429.")
+@click.option("--backoff", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Seconds before the first retry; doubled for each further retry.")
+@click.option("--max-retry-after", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Longest Retry-After (seconds) waited for; a longer one skips the host for this run.")
+@click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def check_links(registry_path, db_path, source_id, older_than, limit, allow_private_network, delay, timeout,
+                retries, backoff, max_retry_after, verbose, quiet) -> None:
+    """Check catalogued links: HEAD (GET where HEAD is refused), politely, with retries.
+
+    Every check is kept in the link_checks table and each resource's link_status is
+    derived from its history: ok, redirected, blocked (the site refuses robots; the
+    link probably works for a person), broken (3 failed checks in a row, in separate
+    runs) or unchecked. Broken and blocked links get an archived_url (Wayback Machine).
+    Exit code 0 when the run completed (broken links are data, not an error), 2 for
+    a usage error.
+    """
+    from harvesters.linkcheck import LinkCheckOptions
+    from illhub.harvest import default_db_path, policy_from_env, user_agent
+    from illhub.linkcheck import UnknownLinkSource, run_link_check
+    from pipeline.version import USER_AGENT
+
+    db_path = db_path or default_db_path()
+    if not Path(db_path).exists():
+        fail(f"{db_path} does not exist yet: run 'illhub harvest' first")
+    agent = USER_AGENT
+    if Path(registry_path).exists():
+        from illhub.registry import RegistryError, load_registry
+
+        try:
+            agent = user_agent(load_registry(registry_path))
+        except RegistryError as e:
+            err.print(f"warning: {registry_path} has {len(e.problems)} problem(s) (run 'illhub validate'); "
+                      "checking links with the default User-Agent")
+    log_level = {0: "ERROR", 1: "INFO"}.get(verbose, "DEBUG")
+    try:
+        result = run_link_check(
+            db_path, source_id=source_id, older_than_days=older_than, limit=limit,
+            policy=policy_from_env(allow_private_network), delay=delay, timeout=timeout,
+            options=LinkCheckOptions(retries=retries, backoff=backoff, max_retry_after=max_retry_after),
+            user_agent=agent, log_level=log_level, progress=None if quiet else LinkProgress(err),
+        )
+    except UnknownLinkSource as e:
+        fail(f"--source {source_id}: {e}")
+        return
+    print_link_summary(result, db_path)
+    sys.exit(0)
+
+
+def print_link_summary(result, db_path: Path) -> None:
+    if not result.selected:
+        out.print(f"link check {result.run_id} → {db_path}: no links due (all checked recently; "
+                  "use --older-than 0 to check them anyway)")
+        return
+    counts = ", ".join(f"[{OUTCOME_STYLE.get(k, '')}]{n} {k}[/]" for k, n in result.counts.items() if n)
+    out.print(f"link check {result.run_id} → {db_path}: checked {result.checked} of {result.selected} links "
+              f"({result.requests} requests): {counts or 'nothing'}")
+    for title, transitions in (("now broken", result.newly_broken), ("recovered", result.recovered)):
+        if transitions:
+            table = Table(title=f"{len(transitions)} {title}", title_justify="left")
+            table.add_column("resource")
+            table.add_column("url", overflow="fold")
+            for t in transitions[:50]:
+                table.add_row(t.resource_id, t.url)
+            out.print(table)
+    for e in result.errors:
+        out.print(f"[red]{e}[/]")
+
+
 @cli.command()
 @registry_option
 @db_option

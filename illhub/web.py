@@ -37,7 +37,8 @@ COLUMN_LABELS = {
     "topics": "Topics", "systems": "Systems", "author": "Author", "language": "Language",
     "thumbnail": "Thumbnail", "excerpt": "Excerpt", "status": "Status", "first_seen": "First harvested",
     "last_seen": "Last seen", "last_changed": "Last changed", "link_status": "Link status",
-    "archived_url": "Archived copy", "starts_at": "Starts", "ends_at": "Ends", "location": "Location",
+    "archived_url": "Archived copy", "link_checked_at": "Link checked", "link_failures": "Failed checks in a row",
+    "link_recovered_at": "Link recovered", "starts_at": "Starts", "ends_at": "Ends", "location": "Location",
     "event_name": "Event", "session_type": "Session type", "presenters": "Presenters",
     "slides_url": "Slides", "recording_url": "Recording", "snippet": "Match",
     "started_at": "Started", "finished_at": "Finished", "items_seen": "Items seen", "items_new": "New items",
@@ -53,6 +54,7 @@ CONTENT_TYPE_LABELS = {
 DATE_COLUMNS = frozenset({
     "published", "updated", "first_seen", "last_seen", "last_changed", "starts_at", "ends_at", "started_at",
     "finished_at", "updated_at", "checked_at", "last_checked", "last_success", "next_attempt", "fetched_at",
+    "link_checked_at", "link_recovered_at",
 })
 #: Columns shown as chips that narrow the resources table to that value.
 CHIP_COLUMNS = {"content_type": "content_type", "organization": "organization", "source_id": "source_id"}

@@ -263,3 +263,59 @@ def m0401_event_fields(db: Database) -> None:
         CREATE INDEX idx_resources_session_id ON resources(session_id);
         """,
     )
+
+
+@migrations()
+def m0601_link_health(db: Database) -> None:
+    """Link health (issue 6): the history of link checks, the check runs, and each
+    resource's derived link status with an archived-copy pointer."""
+    run_script(
+        db,
+        """
+        CREATE TABLE link_check_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            source_id TEXT,
+            selected INTEGER NOT NULL DEFAULT 0,
+            checked INTEGER NOT NULL DEFAULT 0,
+            ok INTEGER NOT NULL DEFAULT 0,
+            redirected INTEGER NOT NULL DEFAULT 0,
+            blocked INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            newly_broken INTEGER NOT NULL DEFAULT 0,
+            recovered INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE TABLE link_checks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES link_check_runs(id),
+            resource_id TEXT NOT NULL REFERENCES resources(id),
+            url TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            method TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            http_status INTEGER,
+            final_url TEXT,
+            outcome TEXT NOT NULL,
+            error TEXT,
+            elapsed_ms INTEGER,
+            link_status TEXT NOT NULL
+        );
+        CREATE INDEX idx_link_checks_resource ON link_checks(resource_id, id);
+        CREATE INDEX idx_link_checks_run ON link_checks(run_id);
+        ALTER TABLE resources ADD COLUMN link_status TEXT NOT NULL DEFAULT 'unchecked';
+        ALTER TABLE resources ADD COLUMN link_checked_at TEXT;
+        ALTER TABLE resources ADD COLUMN link_http_status INTEGER;
+        ALTER TABLE resources ADD COLUMN link_final_url TEXT;
+        ALTER TABLE resources ADD COLUMN link_failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE resources ADD COLUMN link_error TEXT;
+        ALTER TABLE resources ADD COLUMN link_recovered_at TEXT;
+        ALTER TABLE resources ADD COLUMN archived_url TEXT;
+        CREATE INDEX idx_resources_link_status ON resources(link_status);
+        CREATE INDEX idx_resources_link_checked_at ON resources(link_checked_at);
+        """
+    )

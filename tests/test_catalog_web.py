@@ -66,8 +66,8 @@ def build_catalog(path, *, future_columns: bool = False):
     db.execute("insert into harvest_runs (run_group, source_id, started_at, finished_at, status, items_seen) "
                "values ('g1', 'blog', ?, ?, 'ok', 5)", [RECENT, RECENT])
     if future_columns:
-        # what the link-health and source-health issues add to the schema (the event columns
-        # already come with the migrations)
+        # what the source-health issue adds to the schema (the event and link-health
+        # columns already come with the migrations)
         have = {c.name for c in db["resources"].columns}
         for col in ("starts_at", "ends_at", "location", "event_name", "link_status", "archived_url"):
             if col not in have:
@@ -81,7 +81,7 @@ def build_catalog(path, *, future_columns: bool = False):
         db.execute("update resources set link_status = 'broken', archived_url = ? where url = ?",
                    ["https://web.archive.org/web/2026/https://blog.example.edu/statistics/",
                     "https://blog.example.edu/statistics/"])
-        db.execute("update resources set link_status = 'ok' where link_status is null")
+        db.execute("update resources set link_status = 'ok' where link_status = 'unchecked'")
     db.conn.commit()
     db.close()
     return path
@@ -178,8 +178,9 @@ def test_front_page_for_a_practitioner(client, catalog):
     # maintainers: only links that exist
     maint = html.split('id="maint-title"')[1].split("</section>")[0]
     assert 'href="/catalog/harvest_health"' in maint and 'href="/-/add-a-source"' in maint
-    # source health ships with the schema (migration m0501); link health does not yet
-    assert 'href="/catalog/source_health"' in maint and "broken_links" not in maint
+    # source health (migration m0501) and link health (m0601) ship with the schema
+    assert 'href="/catalog/source_health"' in maint
+    assert 'href="/catalog/broken_links"' in maint and 'href="/catalog/recovered_links"' in maint
     # every catalog has the event columns; this one has no upcoming event
     events = html.split('id="events-title"')[1].split("</section>")[0]
     assert "No upcoming events in the catalog." in events
@@ -199,9 +200,9 @@ def test_front_page_folds_in_events_link_and_source_health(future_client):
 
 def test_conditional_queries_follow_the_schema(catalog, future_client):
     plain = build_metadata(catalog)["databases"]["catalog"]["queries"]
-    assert "broken_links" not in plain
     assert "source_health" in plain  # defined in metadata.yml, over the view from migration m0501
     assert "upcoming_events" in plain  # events are part of every catalog (metadata.yml)
+    assert {"broken_links", "recovered_links"} <= set(plain)  # link health: in metadata.yml
     html = future_client.get("/hub/upcoming_events").text
     assert "Keynote: resource sharing after the wiki" in html
     html = future_client.get("/hub/broken_links").text

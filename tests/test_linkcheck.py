@@ -1,0 +1,376 @@
+"""Link health: `illhub check-links` against a loopback server that answers every case,
+run several times, with assertions on the link_checks history and the derived status."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from ruamel.yaml import YAML
+
+from illhub.demo import wait_ready
+from pipeline.linkhealth import BROKEN_AFTER
+from pipeline.resource import Batch, Resource
+from pipeline.store import open_db, store_batch, sync_sources
+from pipeline.urls import canonical_url, resource_id
+from tests.conftest import ROOT, run_cli
+
+BIG_BODY = 32 * 1024 * 1024
+CHALLENGE_PAGE = (b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+                  b"<script src=\"/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1\"></script></body></html>")
+
+
+class LinkLab(ThreadingHTTPServer):
+    """A loopback web where every path is one link-check case. ``phase`` (the run number)
+    switches /toggle and /was-ok between runs."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _LabHandler)
+        self.phase = 1
+        self.hits: list[tuple[float, str, str, str, str]] = []  # time, host, method, path, user agent
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
+        self.release = threading.Event()
+        self.big_written = 0
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+
+class _LabHandler(BaseHTTPRequestHandler):
+    server: LinkLab
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Type" not in (headers or {}):
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_case(self) -> None:
+        lab, path, head = self.server, self.path, self.command == "HEAD"
+        host = self.headers.get("Host", "").split(":")[0]
+        with lab.lock:
+            lab.hits.append((time.monotonic(), host, self.command, path, self.headers.get("User-Agent", "")))
+            key = f"{self.command} {host}{path}"
+            lab.counts[key] = lab.counts.get(key, 0) + 1
+            seen = sum(n for k, n in lab.counts.items() if k.endswith(f"{host}{path}"))
+        page = b"<html><head><title>A page</title></head><body>ILL</body></html>"
+        if path == "/robots.txt":
+            return self._reply(200, b"User-agent: *\nDisallow: /private/\n", {"Content-Type": "text/plain"})
+        if path in ("/ok", "/ok-b", "/final", "/after-pause"):
+            return self._reply(200, page)
+        if path == "/chain/1":
+            return self._reply(301, headers={"Location": "/chain/2"})
+        if path == "/chain/2":
+            return self._reply(302, headers={"Location": f"http://127.0.0.1:{lab.port}/chain/3"})
+        if path == "/chain/3":
+            return self._reply(301, headers={"Location": "/final"})
+        if path == "/forbidden":
+            return self._reply(403, b"<title>Forbidden</title>")
+        if path == "/challenge":
+            if head:  # Cloudflare answers HEAD with a bare 403
+                return self._reply(403, headers={"Server": "cloudflare"})
+            return self._reply(403, CHALLENGE_PAGE, {"Server": "cloudflare"})
+        if path == "/head-forbidden":
+            return self._reply(403) if head else self._reply(200, page)
+        if path == "/missing":
+            return self._reply(404, b"not found")
+        if path == "/gone":
+            return self._reply(410, b"gone")
+        if path == "/rate-limited":
+            return self._reply(429, b"slow down", {"Retry-After": "3600"})
+        if path == "/rate-once":
+            if seen == 1:
+                return self._reply(429, b"slow down", {"Retry-After": "1"})
+            return self._reply(200, page)
+        if path == "/flaky":
+            return self._reply(503 if seen == 1 else 200, page)
+        if path == "/no-head":
+            return self._reply(405, headers={"Allow": "GET"}) if head else self._reply(200, page)
+        if path == "/no-head-big":
+            if head:
+                return self._reply(405, headers={"Allow": "GET"})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Connection", "close")
+            self.end_headers()  # no Content-Length: the body runs until the connection closes
+            chunk = b"%PDF" + b"x" * (64 * 1024 - 4)
+            try:
+                for _ in range(BIG_BODY // len(chunk)):
+                    self.wfile.write(chunk)
+                    with lab.lock:
+                        lab.big_written += len(chunk)
+            except OSError:
+                pass
+            return None
+        if path == "/toggle":
+            return self._reply(404 if lab.phase < 4 else 200, page)
+        if path == "/was-ok":
+            return self._reply(200 if lab.phase == 1 else 404, page)
+        return self._reply(404, b"no such case")
+
+    def _handle(self) -> None:
+        if self.path == "/no-head-big" and self.command == "GET":
+            return self.handle_case()  # abandoned by the checker after its first bytes: not counted
+        if self.path == "/slow":
+            with self.server.lock:
+                self.server.hits.append((time.monotonic(), "", self.command, self.path, ""))
+            self.server.release.wait(10)  # far longer than the checker's timeout
+            try:
+                self._reply(200, b"too late")
+            except OSError:
+                pass
+            return
+        lab = self.server
+        host = self.headers.get("Host", "").split(":")[0]
+        with lab.lock:
+            lab.in_flight[host] = lab.in_flight.get(host, 0) + 1
+            lab.max_in_flight[host] = max(lab.max_in_flight.get(host, 0), lab.in_flight[host])
+        try:
+            self.handle_case()
+        finally:
+            with lab.lock:
+                lab.in_flight[host] -= 1
+
+    do_GET = _handle  # noqa: N815
+    do_HEAD = _handle  # noqa: N815
+
+
+@pytest.fixture
+def lab():
+    server = LinkLab()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    wait_ready(f"http://127.0.0.1:{server.port}/robots.txt")
+    server.hits.clear()
+    server.counts.clear()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+CASES_A = ["/ok", "/chain/1", "/forbidden", "/challenge", "/missing", "/gone", "/slow", "/no-head", "/no-head-big",
+           "/rate-once", "/flaky", "/toggle", "/was-ok", "/private/page"]
+# On the host "localhost", in this order (first_seen): the HEAD-only 403, then a host
+# that asks for an hour's pause, then a link that must not be asked in that run.
+CASES_B = ["/head-forbidden", "/rate-limited", "/after-pause"]
+
+
+def make_catalog(db_path, lab: LinkLab, refused_port: int) -> dict[str, str]:
+    """Store the test links through the normal pipeline; returns case → url."""
+    a = f"http://127.0.0.1:{lab.port}"
+    b = f"http://localhost:{lab.port}"
+    urls = {p: a + p for p in CASES_A}
+    urls["refused"] = f"http://127.0.0.1:{refused_port}/nobody-home"
+    urls.update({"B" + p: b + p for p in CASES_B})
+    urls["/ok-b"] = a + "/ok-b"
+    db = open_db(db_path)
+    sync_sources(db, [{"id": "loop-a", "name": "Loop A", "kind": "manual"},
+                      {"id": "loop-b", "name": "Loop B", "kind": "manual"}])
+    main = [Resource(url=u, title=k) for k, u in urls.items() if not k.startswith("B") and k != "/ok-b"]
+    store_batch(db, Batch("loop-a", main), now="2026-11-01T08:00:00Z")
+    for i, p in enumerate(CASES_B):
+        store_batch(db, Batch("loop-a", [Resource(url=urls["B" + p], title=p)]), now=f"2026-11-01T08:00:0{i + 1}Z")
+    store_batch(db, Batch("loop-b", [Resource(url=urls["/ok-b"], title="only in b")]), now="2026-11-01T08:00:00Z")
+    db.close()
+    return {k: canonical_url(u) for k, u in urls.items()}
+
+
+def check_links(db_path, *extra: str):
+    result = run_cli("check-links", "--db", str(db_path), "--older-than", "0", "--delay", "0.01", "--timeout", "0.4",
+                     "--retries", "1", "--backoff", "0.05", "--quiet", *extra, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def status_of(conn, url: str) -> dict:
+    conn.row_factory = sqlite3.Row
+    row = conn.execute("select * from resources where url = ?", [url]).fetchone()
+    return dict(row)
+
+
+def history(conn, url: str) -> list[dict]:
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute("select c.* from link_checks c join resources r on r.id = c.resource_id "
+                        "where r.url = ? order by c.id", [url]).fetchall()
+    return [dict(r) for r in rows]
+
+
+def canned(conn, name: str) -> list[dict]:
+    meta = YAML(typ="safe").load((ROOT / "datasette_config" / "metadata.yml").read_text(encoding="utf-8"))
+    sql = meta["databases"]["illhub"]["queries"][name]["sql"]
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute(sql).fetchall()]
+
+
+def test_check_links_history_and_status_over_runs(lab, tmp_path):
+    db_path = tmp_path / "catalog.db"
+    urls = make_catalog(db_path, lab, closed_port())
+    conn = sqlite3.connect(db_path)
+    a_host = f"127.0.0.1:{lab.port}"
+
+    # -- run 1: only source loop-a -----------------------------------------------------
+    out = check_links(db_path, "--source", "loop-a").stdout
+    assert "checked 18 of 18 links" in out, out
+    s = {k: status_of(conn, u) for k, u in urls.items()}
+    assert s["/ok"]["link_status"] == "ok" and s["/ok"]["link_http_status"] == 200 and s["/ok"]["archived_url"] is None
+    # the 301 → 302 → 301 chain is followed and the final URL recorded
+    assert s["/chain/1"]["link_status"] == "redirected"
+    assert s["/chain/1"]["link_final_url"] == f"http://{a_host}/final"
+    [chain] = history(conn, urls["/chain/1"])
+    assert chain["final_url"] == f"http://{a_host}/final" and chain["http_status"] == 200
+    # 403 and a bot challenge: blocked (not dead), with an archived copy
+    assert s["/forbidden"]["link_status"] == "blocked" and s["/forbidden"]["link_http_status"] == 403
+    assert s["/forbidden"]["archived_url"] == f"https://web.archive.org/web/20261101080000/{urls['/forbidden']}"
+    assert s["/challenge"]["link_status"] == "blocked" and "Cloudflare" in s["/challenge"]["link_error"]
+    # HEAD refused (405) → GET; HEAD 403 only → GET succeeds
+    assert s["/no-head"]["link_status"] == "ok" and history(conn, urls["/no-head"])[0]["method"] == "GET"
+    assert s["B/head-forbidden"]["link_status"] == "ok"
+    b_calls = [(m, p) for _, h, m, p, _ in lab.hits if h == "localhost" and p == "/head-forbidden"]
+    assert b_calls == [("HEAD", "/head-forbidden"), ("GET", "/head-forbidden")]
+    # after the first 405 to HEAD, the host is asked with GET only
+    a_calls = [(m, p) for _, h, m, p, _ in lab.hits if h == "127.0.0.1" and p != "/slow"]
+    first_405 = next(i for i, c in enumerate(a_calls) if c in (("HEAD", "/no-head"), ("HEAD", "/no-head-big")))
+    assert a_calls[first_405 + 1][0] == "GET" and all(m == "GET" for m, _ in a_calls[first_405 + 1:])
+    assert ("GET", "/no-head") in a_calls and ("GET", "/no-head-big") in a_calls
+    # a GET of a huge body stops early (the 5 MB size cap would otherwise fail it)
+    assert s["/no-head-big"]["link_status"] == "ok"
+    assert lab.big_written < BIG_BODY
+    # 429 with Retry-After: 1 is waited for, then retried (and the whole host paused)
+    rate = history(conn, urls["/rate-once"])[0]
+    assert rate["outcome"] == "ok" and rate["attempts"] == 2
+    times = [t for t, h, m, p, _ in lab.hits if p == "/rate-once"]
+    assert len(times) == 2 and times[1] - times[0] >= 0.95
+    # a 503 is retried after a backoff
+    flaky = history(conn, urls["/flaky"])[0]
+    assert flaky["outcome"] == "ok" and flaky["attempts"] == 2
+    # a Retry-After of an hour is not waited for: blocked, and the host's next link is skipped
+    assert s["B/rate-limited"]["link_status"] == "blocked" and "Retry-After 3600" in s["B/rate-limited"]["link_error"]
+    assert s["B/after-pause"]["link_status"] == "unchecked"
+    assert history(conn, urls["B/after-pause"])[0]["outcome"] == "skipped"
+    assert not [p for _, h, m, p, _ in lab.hits if p == "/after-pause"]
+    # robots.txt disallows /private/: skipped, never requested
+    assert history(conn, urls["/private/page"])[0]["outcome"] == "skipped"
+    assert s["/private/page"]["link_status"] == "unchecked"
+    assert not [p for _, h, m, p, _ in lab.hits if p.startswith("/private/")]
+    # one failure never marks a link broken
+    for case in ("/missing", "/gone", "/slow", "refused", "/toggle"):
+        assert s[case]["link_status"] == "unchecked" and s[case]["link_failures"] == 1, (case, s[case])
+        assert s[case]["archived_url"] is None
+    assert s["/missing"]["link_http_status"] == 404 and s["/gone"]["link_http_status"] == 410
+    slow = history(conn, urls["/slow"])[0]
+    assert slow["outcome"] == "failed" and "timed out" in slow["error"] and slow["attempts"] == 2
+    assert slow["elapsed_ms"] >= 300
+    assert "refused" in history(conn, urls["refused"])[0]["error"]
+    # --source: the link only loop-b lists was not checked
+    assert s["/ok-b"]["link_status"] == "unchecked" and not history(conn, urls["/ok-b"])
+    # politeness: one request at a time, every one with the illhub User-Agent
+    assert lab.max_in_flight == {"127.0.0.1": 1, "localhost": 1}
+    assert all(ua.startswith("illhub/") for _, h, m, p, ua in lab.hits if ua or p != "/slow")
+
+    # -- run 2 ---------------------------------------------------------------------------
+    lab.phase = 2
+    check_links(db_path)
+    s = {k: status_of(conn, u) for k, u in urls.items()}
+    assert s["/ok-b"]["link_status"] == "ok"
+    assert s["/missing"]["link_status"] == "unchecked" and s["/missing"]["link_failures"] == 2
+    # a link that worked keeps its status through fewer than 3 failures
+    assert s["/was-ok"]["link_status"] == "ok" and s["/was-ok"]["link_failures"] == 1
+    assert s["/was-ok"]["link_http_status"] == 404
+
+    # -- run 3: the third failure in a row makes a link broken ----------------------------
+    lab.phase = 3
+    out = check_links(db_path).stdout
+    assert "now broken" in out
+    s = {k: status_of(conn, u) for k, u in urls.items()}
+    for case in ("/missing", "/gone", "/slow", "refused", "/toggle"):
+        assert s[case]["link_status"] == "broken" and s[case]["link_failures"] == BROKEN_AFTER, (case, s[case])
+        assert s[case]["archived_url"] == f"https://web.archive.org/web/20261101080000/{urls[case]}"
+    assert [h["link_status"] for h in history(conn, urls["/missing"])] == ["unchecked", "unchecked", "broken"]
+    assert [h["outcome"] for h in history(conn, urls["/missing"])] == ["failed"] * 3
+    assert s["/was-ok"]["link_status"] == "ok" and s["/was-ok"]["link_failures"] == 2
+    assert s["/ok"]["link_status"] == "ok" and s["/forbidden"]["link_status"] == "blocked"
+    broken = canned(conn, "broken_links")
+    assert {r["url"] for r in broken} == {urls[c] for c in ("/missing", "/gone", "/slow", "refused", "/toggle")}
+    assert all(r["source_id"] == "loop-a" and r["archived_url"].startswith("https://web.archive.org/web/")
+               for r in broken)
+
+    # -- run 4: /toggle answers again; /was-ok fails a third time ------------------------
+    lab.phase = 4
+    out = check_links(db_path).stdout
+    assert "recovered" in out
+    s = {k: status_of(conn, u) for k, u in urls.items()}
+    assert s["/toggle"]["link_status"] == "ok" and s["/toggle"]["link_failures"] == 0
+    assert s["/toggle"]["archived_url"] is None and s["/toggle"]["link_recovered_at"]
+    assert [r["url"] for r in canned(conn, "recovered_links")] == [urls["/toggle"]]
+    # the archived copy of a link that once worked points at the time it last worked
+    was_ok = s["/was-ok"]
+    assert was_ok["link_status"] == "broken"
+    first_ok = history(conn, urls["/was-ok"])[0]["checked_at"]
+    stamp = first_ok.replace("-", "").replace(":", "").replace("T", "").rstrip("Z")
+    assert was_ok["archived_url"] == f"https://web.archive.org/web/{stamp}/{urls['/was-ok']}"
+    # the runs are logged
+    runs = conn.execute("select id, status, selected, checked, newly_broken, recovered from link_check_runs "
+                        "order by id").fetchall()
+    assert [r[1] for r in runs] == ["ok"] * 4
+    assert runs[0][2:4] == (18, 18) and runs[1][2:4] == (19, 19)
+    assert runs[2][4] == 5 and runs[3][4] == 1 and runs[3][5] == 1
+    assert conn.execute("select count(*) from link_checks").fetchone()[0] == 18 + 19 * 3
+
+
+def test_nothing_due_and_unknown_source(lab, tmp_path):
+    db_path = tmp_path / "catalog.db"
+    db = open_db(db_path)
+    sync_sources(db, [{"id": "loop-a", "name": "Loop A", "kind": "manual"}])
+    store_batch(db, Batch("loop-a", [Resource(url=f"http://127.0.0.1:{lab.port}/ok", title="ok")]))
+    rid = resource_id(canonical_url(f"http://127.0.0.1:{lab.port}/ok"))
+    db.execute("update resources set link_checked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') where id = ?", [rid])
+    db.conn.commit()
+    db.close()
+    # checked a moment ago: not due with the default --older-than 1
+    result = run_cli("check-links", "--db", str(db_path), "--quiet")
+    assert result.returncode == 0 and "no links due" in result.stdout, result.stdout + result.stderr
+    assert not lab.hits
+    result = run_cli("check-links", "--db", str(db_path), "--source", "nope", "--quiet")
+    assert result.returncode == 2
+    assert "--source nope: no resources from source 'nope'" in result.stderr and "loop-a" in result.stderr
+
+
+def test_schedule_hook_follows_the_registry(tmp_path):
+    from illhub.linkcheck import link_check_argv, link_check_schedule
+    from illhub.registry import RegistryError, parse_registry
+
+    source = {"id": "s", "name": "S", "kind": "manual", "entries": [{"url": "https://ill.example.org/", "title": "t"}]}
+    assert link_check_schedule(parse_registry({"sources": [source]})) == "weekly"
+    registry = parse_registry({"defaults": {"link_check_schedule": "30 4 * * 0"}, "sources": [source]})
+    assert link_check_schedule(registry) == "30 4 * * 0"
+    with pytest.raises(RegistryError, match="defaults.link_check_schedule"):
+        parse_registry({"defaults": {"link_check_schedule": "fortnightly"}, "sources": [source]})
+    argv = link_check_argv(tmp_path / "registry.yaml", tmp_path / "c.db")
+    assert argv[1:4] == ["-m", "illhub", "check-links"] and str(tmp_path / "c.db") in argv
