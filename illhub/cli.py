@@ -180,6 +180,8 @@ def print_summary(result, db_path: Path) -> None:
     for s in result.states:
         counts[s.status] = counts.get(s.status, 0) + 1
     out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no sources harvested")
+    if result.links:
+        out.print(f"{len(result.links)} recording(s) or slide deck(s) linked to their conference sessions")
 
 
 class LinkProgress:

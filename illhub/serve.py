@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+# datasette-ics serializes with str(Calendar), which the `ics` library it pins (0.7.2) warns
+# about on every .ics request; the output is right, the warning is noise in the server log.
+warnings.filterwarnings("ignore", message=r"Behaviour of str\(Component\) will change", category=FutureWarning)
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "datasette_config"
 METADATA = CONFIG_DIR / "metadata.yml"

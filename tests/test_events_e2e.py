@@ -24,6 +24,7 @@ def test_harvest_program_calendar_and_recordings(demo_server, demo_registry_file
     db = tmp_path / "catalog.db"
     result = harvest(demo_registry_file, db)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 recording(s) or slide deck(s) linked to their conference sessions" in result.stdout
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     runs = {r["source_id"]: r for r in conn.execute("select * from harvest_runs")}
@@ -66,7 +67,8 @@ def test_harvest_program_calendar_and_recordings(demo_server, demo_registry_file
     # a second harvest changes nothing but last_seen
     before = conn.execute("select id, content_hash, first_seen, last_changed, recording_url, session_id "
                           "from resources order by id").fetchall()
-    assert harvest(demo_registry_file, db).returncode == 0
+    again = harvest(demo_registry_file, db)
+    assert again.returncode == 0 and "linked to their conference sessions" not in again.stdout
     after = conn.execute("select id, content_hash, first_seen, last_changed, recording_url, session_id "
                          "from resources order by id").fetchall()
     assert [tuple(r) for r in before] == [tuple(r) for r in after]

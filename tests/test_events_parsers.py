@@ -307,6 +307,8 @@ def test_program_without_sessions_is_a_clear_error():
                       selectors={"session": "div.session"})
     with pytest.raises(NoSessions, match="empty"):
         parse_program(b"", "https://x.example.org/p")
+    with pytest.raises(NoSessions, match="could not be applied"):
+        parse_program(b"<p>9:00 am | A</p>", "https://x.example.org/p", selectors={"session": "div[["})
 
 
 def test_program_garbage_never_crashes():
@@ -322,3 +324,23 @@ def test_program_garbage_never_crashes():
 def test_event_name_from_page():
     assert event_name_from("Schedule", "Schedule – Piedmont RSC 2027") == "Piedmont RSC 2027"
     assert event_name_from("NWILL 2026 Conference Program", "") == "NWILL 2026"
+
+
+def test_program_single_event_json_ld_names_the_conference():
+    html = b"""<html><head><title>Program</title>
+    <script type="application/ld+json">{"@context": "https://schema.org", "@type": "Event",
+      "name": "Tri-State ILL Forum 2027", "startDate": "2027-05-06", "location": "Harbor Library"}</script>
+    </head><body><h1>Program</h1><p>All times Eastern.</p>
+    <h2>Thursday, May 6</h2>
+    <p>9:00 - 9:50 am | Hard Citations Clinic | Ann Lee, River College</p>
+    <p>10:00 - 10:50 am | ILL Statistics That Matter | Bo Kim</p></body></html>"""
+    parsed = parse_program(html, "https://forum.example.org/program")
+    assert parsed.method == "automatic"
+    assert [r.title for r in parsed.resources] == ["Hard Citations Clinic", "ILL Statistics That Matter"]
+    assert {r.extra["event_name"] for r in parsed.resources} == {"Tri-State ILL Forum 2027"}
+    assert parsed.resources[0].extra["starts_at"] == "2027-05-06T13:00:00Z"  # the year from the JSON-LD
+    # with no sessions in the HTML, the one Event is kept
+    only = parse_program(html.replace(b"<p>9:00", b"<p>x").replace(b"<p>10:00", b"<p>y"),
+                         "https://forum.example.org/program")
+    assert only.method == "json-ld" and [r.title for r in only.resources] == ["Tri-State ILL Forum 2027"]
+    assert only.resources[0].extra["location"] == "Harbor Library"

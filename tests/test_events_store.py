@@ -150,3 +150,18 @@ def test_matching_rule_details():
     org_sessions = [Session("e", "Borrowing 101", "NWILL 2020", 2020, "NWILL", ["nwill"], "borrowing 101")]
     assert best_session({"title": "Borrowing 101", "published": "2020-10-05T00:00:00Z", "organization": "NWILL"},
                         org_sessions)[0].id == "e"
+
+
+def test_reprocess_keeps_event_columns(db):
+    from pipeline.reprocess import reprocess
+
+    store_batch(db, program_batch(), now="2026-11-20T00:00:00Z")
+    before = [dict(r) for r in db["resources"].rows]
+    result = reprocess(db, now="2026-11-21T00:00:00Z")
+    assert result.resources == 8 and result.changed == 0
+    assert [dict(r) for r in db["resources"].rows] == before
+    # a changed stored entry is rebuilt with its event columns
+    db.execute("update resources set content_hash = 'stale', starts_at = null where title like 'Keynote:%'")
+    result = reprocess(db, now="2026-11-22T00:00:00Z")
+    assert result.changed == 1
+    assert row(db, "Keynote: Resource Sharing After the Pandemic")["starts_at"] == "2026-10-31T16:00:00Z"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from cssselect import SelectorError
 from lxml import etree
 from parsel import Selector
 from parsel.csstranslator import css2xpath
@@ -255,19 +256,25 @@ def draft_from_jsonld(node: dict[str, Any], page: Page, out: ParsedEvents, paren
     return draft
 
 
-def drafts_from_jsonld(objects: list[dict[str, Any]], page: Page, out: ParsedEvents) -> list[Draft]:
+def drafts_from_jsonld(objects: list[dict[str, Any]], page: Page,
+                       out: ParsedEvents) -> tuple[list[Draft], dict[str, Any] | None]:
+    """Sessions from JSON-LD: the ``subEvent``s of a conference, or two or more Events. A
+    single Event without sub-events is returned apart: it usually describes the conference
+    itself, and the sessions are then read from the HTML."""
     events = [o for o in objects if is_event(o)]
     drafts: list[Draft] = []
+    alone = []
     for ev in events:
         subs = [s for s in _as_list(ev.get("subEvent")) if is_event(s)]
         if subs:
             parent = _name(ev.get("name")) or page.event_name
             drafts.extend(d for d in (draft_from_jsonld(s, page, out, parent) for s in subs) if d)
         else:
-            d = draft_from_jsonld(ev, page, out, None)
-            if d:
-                drafts.append(d)
-    return drafts
+            alone.append(ev)
+    if not drafts and len(alone) == 1:
+        return [], alone[0]
+    drafts.extend(d for d in (draft_from_jsonld(ev, page, out, None) for ev in alone) if d)
+    return drafts, None
 
 
 # -- HTML: selectors or automatic ---------------------------------------------------------
@@ -551,15 +558,27 @@ def parse_program(body: bytes, url: str, *, source_id: str = "", organization: s
         raise NoSessions(f"the page could not be read as HTML ({e})") from None
     page = page_context(sel, url, event_name, year, timezone)
     out = ParsedEvents(title=page.event_name or "", resources=[])
-    drafts = drafts_from_jsonld(jsonld_objects(sel, out), page, out)
+    drafts, conference = drafts_from_jsonld(jsonld_objects(sel, out), page, out)
     method = "json-ld"
     if not drafts:
+        if conference is not None:
+            # the page's one Event is the conference: its name and year for the sessions below
+            page.event_name = event_name or _name(conference.get("name")) or page.event_name
+            start = _iso(conference.get("startDate"))
+            page.year = year or (start.year if start else None) or page.year
+            out.title = page.event_name or out.title
         sels = {k: (selectors or {}).get(k) for k in SELECTOR_FIELDS}
         auto = not sels.get("session")
         if auto:
             sels["day"] = sels.get("day") or AUTO_DAY
-        drafts = drafts_from_html(sel, sels, page, out, auto)
+        try:
+            drafts = drafts_from_html(sel, sels, page, out, auto)
+        except (ValueError, SelectorError) as e:  # selectors not checked by the registry
+            raise NoSessions(f"the selectors could not be applied ({e})") from None
         method = "automatic" if auto else "selectors"
+        if not drafts and conference is not None:
+            drafts = [d for d in (draft_from_jsonld(conference, page, out, None),) if d]
+            method = "json-ld"
     if not drafts:
         how = ("the selectors matched no session; check selectors.session against the page" if method == "selectors"
                else "no schema.org Event JSON-LD and no line starting with a time; set selectors (see README)")
