@@ -234,7 +234,12 @@ class HarvestSpider(scrapy.Spider):
         state.bytes += len(response.body)
         fetch = self.context.fetch
         try:
-            unchanged = fetch.unchanged(response, state.source.id) if fetch is not None else None
+            unchanged = None
+            if fetch is not None:
+                try:
+                    unchanged = fetch.unchanged(response, state.source.id)
+                except Exception:  # noqa: BLE001 - the cache is an optimisation: parse the document instead
+                    logger.exception("fetch cache check for %s failed; parsing it", response.url)
             if unchanged is not None:
                 # Nothing to parse or store: the document's follow-up requests still go out.
                 how, doc = unchanged
