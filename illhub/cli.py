@@ -314,7 +314,8 @@ def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, rel
     the registry's defaults.schedule when unset) becomes a trigger; sources sharing a
     schedule are harvested together, each harvest in its own subprocess. Runs missed while
     the scheduler was down are caught up once at start-up. SIGTERM or SIGINT stops it
-    gracefully. The registry is re-read when it changes.
+    gracefully. The registry is re-read when it changes. Links are checked (illhub
+    check-links) on defaults.link_check_schedule, weekly unless set.
     """
     import logging
     from datetime import UTC, datetime, timedelta
@@ -334,7 +335,8 @@ def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, rel
     runner = HarvestRunner(lambda ids: harvest_command(registry_path, db_path, ids, extra), db_path=db_path,
                            stop_timeout=stop_timeout)
     hs = HarvestScheduler(registry_path, db_path, runner=runner, reload_interval=reload_interval,
-                          scheduler=make_scheduler(misfire_grace=timedelta(hours=misfire_grace)))
+                          scheduler=make_scheduler(misfire_grace=timedelta(hours=misfire_grace)),
+                          link_check_args=extra)
     hs.load()
     err.print(f"illhub schedule: {len(registry.enabled())} sources, registry {registry_path}, catalog {db_path} "
               "(Ctrl-C or SIGTERM to stop)")
@@ -362,6 +364,15 @@ def print_schedule(registry, db_path: Path, rows) -> None:
     disabled = [s.id for s in registry.sources if not s.enabled]
     if disabled:
         out.print(f"not scheduled (enabled: false): {', '.join(disabled)}")
+    from datetime import UTC, datetime
+
+    from illhub.linkcheck import link_check_schedule
+    from illhub.scheduler import trigger_for
+
+    sched = link_check_schedule(registry)
+    when = trigger_for(sched).get_next_fire_time(None, datetime.now(UTC))
+    out.print(f"link checks (defaults.link_check_schedule): {sched}, next run "
+              f"{when.strftime('%Y-%m-%d %H:%M UTC') if when else 'never'}")
 
 
 @cli.command()

@@ -18,6 +18,11 @@
   ``interrupted``, by itself or, after SIGKILL, by the scheduler.
 * The registry is re-read when it changes on disk; a registry with errors is reported and
   the previous one kept.
+* Link checks (``illhub check-links``, as its own subprocess) run on the registry's
+  ``defaults.link_check_schedule`` (weekly by default), on the same single worker, so a
+  link check never runs at the same time as a harvest. A link check missed while the
+  scheduler was down is caught up once at start-up (a catalog that has never had one
+  gets one at start-up as soon as it has resources).
 
 The decisions are pure functions of explicit times (:func:`trigger_for`, :func:`plan`,
 :func:`next_runs`, :func:`missed_since`) so that they are tested without waiting.
@@ -67,6 +72,9 @@ DEFAULT_STOP_TIMEOUT = 30.0
 
 JOB_PREFIX = "harvest:"
 RELOAD_JOB = "reload-registry"
+LINK_CHECK_JOB = "link-check"
+#: The runner's key for a running link check (source ids never contain a colon).
+LINK_CHECK_KEY = ":link-check"
 
 
 # -- pure decisions ---------------------------------------------------------------------
@@ -139,6 +147,20 @@ def harvest_command(registry_path: Path, db_path: Path, source_ids: Sequence[str
     return cmd
 
 
+def link_check_command(registry_path: Path, db_path: Path, extra: Sequence[str] = ()) -> list[str]:
+    """The subprocess a due link check runs (``illhub check-links`` with its defaults)."""
+    from illhub.linkcheck import link_check_argv
+
+    return [*link_check_argv(registry_path, db_path), *extra]
+
+
+def last_link_check(db: Any) -> tuple[datetime | None, bool]:
+    """When the latest link check run started, and whether the catalog has resources."""
+    ts = db.execute("SELECT max(started_at) FROM link_check_runs").fetchone()[0]
+    has = db.execute("SELECT EXISTS (SELECT 1 FROM resources)").fetchone()[0]
+    return (datetime.fromisoformat(ts.replace("Z", "+00:00")) if ts else None), bool(has)
+
+
 # -- running harvests -------------------------------------------------------------------
 
 @dataclass
@@ -197,6 +219,32 @@ class HarvestRunner:
         if launch.interrupted:
             self._record_interrupted(ids, started, launch.returncode)
         logger.info("harvest %s finished with exit code %s", schedule, launch.returncode)
+        self.launches.append(launch)
+        return launch
+
+    def run_link_check(self, command: list[str]) -> Launch | None:
+        """Run one link check subprocess and wait for it (never two at once). A link check
+        stopped early records its run as ``incomplete`` itself; after SIGKILL the next
+        one marks it ``interrupted``."""
+        with self.lock:
+            if self.stopping.is_set():
+                logger.info("not starting the link check: stopping")
+                return None
+            if LINK_CHECK_KEY in self.running:
+                logger.warning("the previous link check is still running; not started again")
+                return None
+            started = iso_utc(datetime.now(UTC))
+            logger.info("link check: %s", " ".join(command))
+            proc = subprocess.Popen(command, env=self.env)
+            self.running[LINK_CHECK_KEY] = proc
+        launch = Launch("link-check", [], None, started)
+        try:
+            launch.returncode = proc.wait()
+        finally:
+            with self.lock:
+                self.running.pop(LINK_CHECK_KEY, None)
+        launch.interrupted = launch.returncode is not None and launch.returncode < 0
+        logger.info("link check finished with exit code %s", launch.returncode)
         self.launches.append(launch)
         return launch
 
@@ -264,9 +312,11 @@ def make_scheduler(cls: type[BaseScheduler] = BlockingScheduler, misfire_grace: 
 class HarvestScheduler:
     def __init__(self, registry_path: Path, db_path: Path, *, runner: HarvestRunner | None = None,
                  scheduler: BaseScheduler | None = None, reload_interval: float = DEFAULT_RELOAD_INTERVAL,
-                 harvest_args: Sequence[str] = (), clock: Callable[[], datetime] | None = None):
+                 harvest_args: Sequence[str] = (), clock: Callable[[], datetime] | None = None,
+                 link_check_args: Sequence[str] = ()):
         self.registry_path = Path(registry_path)
         self.db_path = Path(db_path)
+        self.link_check_args = list(link_check_args)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.runner = runner or HarvestRunner(
             lambda ids: harvest_command(self.registry_path, self.db_path, ids, harvest_args), db_path=self.db_path)
@@ -344,7 +394,36 @@ class HarvestScheduler:
                                    name=f"harvest {schedule}", replace_existing=True, **kw)
         for job_id in existing:
             self.scheduler.remove_job(job_id)
+        self.sync_link_check_job(catch_up=catch_up)
         return wanted
+
+    def sync_link_check_job(self, *, catch_up: bool = True) -> str:
+        """One job for link checks on ``defaults.link_check_schedule``; returns the schedule."""
+        from illhub.linkcheck import link_check_schedule
+
+        assert self.registry is not None
+        schedule = link_check_schedule(self.registry)
+        name = f"link check {schedule}"
+        job = self.scheduler.get_job(LINK_CHECK_JOB)
+        if job is not None and job.name == name:
+            return schedule
+        trigger = trigger_for(schedule)
+        kw: dict[str, Any] = {}
+        if catch_up and self.db_path.exists():
+            from pipeline.store import open_db
+
+            db = open_db(self.db_path)
+            try:
+                last, has_resources = last_link_check(db)
+            finally:
+                db.close()
+            if (last is None and has_resources) or (last is not None and missed_since(trigger, last, self.clock())):
+                kw["next_run_time"] = self.clock()
+                logger.info("link check (%s): a run was missed (or never happened): checking links now", schedule)
+        command = link_check_command(self.registry_path, self.db_path, self.link_check_args)
+        self.scheduler.add_job(self.runner.run_link_check, trigger, args=(command,), id=LINK_CHECK_JOB, name=name,
+                               replace_existing=True, **kw)
+        return schedule
 
     def start(self) -> None:
         """Run in the foreground until SIGTERM or SIGINT (blocks)."""

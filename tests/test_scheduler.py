@@ -19,10 +19,12 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from illhub.registry import parse_registry
 from illhub.scheduler import (
+    LINK_CHECK_JOB,
     HarvestRunner,
     HarvestScheduler,
     group_last_run,
     harvest_command,
+    link_check_command,
     make_scheduler,
     missed_since,
     next_runs,
@@ -141,11 +143,16 @@ class RecordingRunner:
         self.clock, self.block, self.calls = clock, block, []
         self.started = threading.Event()
 
+        self.link_calls = []
+
     def run(self, schedule, ids):
         self.calls.append((schedule, list(ids), self.clock()))
         self.started.set()
         if self.block is not None:
             self.block.wait(10)
+
+    def run_link_check(self, command):
+        self.link_calls.append((command, self.clock()))
 
 
 def stepped(clock, runner, tmp_path, reg, executor=None):
@@ -160,7 +167,8 @@ def test_a_backlog_is_coalesced_into_one_run_and_a_run_past_the_grace_time_is_sk
     runner = RecordingRunner(clock)
     hs, sched = stepped(clock, runner, tmp_path, registry(a=None, b=None))
     missed = []
-    sched.add_listener(lambda e: missed.append(e.scheduled_run_time), EVENT_JOB_MISSED)
+    sched.add_listener(lambda e: missed.append(e.scheduled_run_time) if e.job_id.startswith("harvest:") else None,
+                       EVENT_JOB_MISSED)
     hs.sync_jobs(catch_up=False)
     sched.start()
     job = sched.get_job("harvest:nightly")
@@ -310,15 +318,15 @@ def test_the_registry_is_reread_when_it_changes_and_a_broken_one_is_ignored(cloc
     assert hs.check_registry() is False  # unchanged
     path.write_text(registry_text(a=None, b=None, h="hourly"))
     assert hs.check_registry() is True
-    jobs = {j.id: list(j.args[1]) for j in sched.get_jobs()}
+    jobs = {j.id: list(j.args[1]) for j in sched.get_jobs() if j.id.startswith("harvest:")}
     assert jobs == {"harvest:nightly": ["a", "b"], "harvest:hourly": ["h"]}
     path.write_text(registry_text(a=None) + "  - id: Bad Id\n")
     assert hs.check_registry() is False
     assert "keeping the previous schedule" in caplog.text and "Bad Id" in caplog.text
-    assert {j.id for j in sched.get_jobs()} == {"harvest:nightly", "harvest:hourly"}
+    assert {j.id for j in sched.get_jobs()} == {"harvest:nightly", "harvest:hourly", "link-check"}
     path.write_text(registry_text(a=None))
     assert hs.check_registry() is True
-    assert {j.id: list(j.args[1]) for j in sched.get_jobs()} == {"harvest:nightly": ["a"]}
+    assert {j.id: list(j.args[1]) for j in sched.get_jobs() if j.id != "link-check"} == {"harvest:nightly": ["a"]}
     sched.shutdown(wait=False)
 
 
@@ -333,4 +341,74 @@ def test_schedule_list_prints_next_runs_without_starting_anything(tmp_path):
     assert "nightly" in lines["a"] and " 07:00 UTC" in lines["a"]
     assert "hourly" in lines["h"] and ":07 UTC" in lines["h"]
     assert "0 3 * * mon" in lines["c"] and " 03:00 UTC" in lines["c"]
+    assert "link checks (defaults.link_check_schedule): weekly, next run" in result.stdout
     assert not db.exists()  # nothing was started, not even the catalog
+
+
+# -- link checks ----------------------------------------------------------------------------
+
+def test_link_checks_run_on_the_registry_link_check_schedule(clock, tmp_path):
+    path = tmp_path / "registry.yaml"
+    path.write_text(registry_text(a=None))
+    runner = RecordingRunner(clock)
+    sched = make_scheduler(SteppedScheduler, executor=DebugExecutor())
+    hs = HarvestScheduler(path, tmp_path / "catalog.db", runner=runner, scheduler=sched, clock=clock,
+                          link_check_args=["--delay", "2"])
+    hs.load()
+    hs.sync_jobs()
+    sched.start()
+    job = sched.get_job(LINK_CHECK_JOB)
+    assert job.next_run_time == datetime(2026, 11, 29, 8, 30, tzinfo=UTC)  # weekly (the default): Sunday 08:30
+    [command] = job.args
+    assert command == link_check_command(path, tmp_path / "catalog.db", ["--delay", "2"])
+    assert command[1:4] == ["-m", "illhub", "check-links"] and command[-2:] == ["--delay", "2"]
+    clock.now = datetime(2026, 11, 29, 8, 30, 1, tzinfo=UTC)
+    sched.step()
+    assert runner.link_calls == [(command, clock.now)]
+    assert job.id and sched.get_job(LINK_CHECK_JOB).next_run_time == datetime(2026, 12, 6, 8, 30, tzinfo=UTC)
+    # a new defaults.link_check_schedule takes effect when the registry is re-read
+    path.write_text(registry_text(a=None).replace("  schedule: nightly\n", "  schedule: nightly\n"
+                                                  "  link_check_schedule: \"0 4 * * *\"\n"))
+    assert hs.check_registry() is True
+    assert sched.get_job(LINK_CHECK_JOB).next_run_time == datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+    sched.shutdown(wait=False)
+
+
+def test_a_missed_link_check_is_caught_up_once_and_an_empty_catalog_waits(clock, tmp_path):
+    from pipeline.linkhealth import start_link_run
+    from pipeline.resource import Batch, Resource
+    from pipeline.store import store_batch
+
+    db = open_db(tmp_path / "catalog.db")
+    sync_sources(db, [{"id": "a", "name": "a", "kind": "feed"}])
+    db.close()
+    reg = registry(a=None)
+    for has_resources, last_check, due_now in ((False, None, False), (True, None, True),
+                                               (True, "2026-11-22T08:30:05Z", False),  # last Sunday, on time
+                                               (True, "2026-11-22T08:20:00Z", True),  # before last Sunday's run
+                                               (True, "2026-11-08T08:30:05Z", True),  # weeks ago: one run owed
+                                               (True, "2026-11-28T09:00:00Z", False)):
+        db = open_db(tmp_path / "catalog.db")
+        db.execute("delete from link_check_runs")
+        if has_resources:
+            store_batch(db, Batch("a", [Resource(url="https://a.example.org/x", title="x")]))
+        if last_check:
+            start_link_run(db, started_at=last_check)
+        db.conn.commit()
+        db.close()
+        runner = RecordingRunner(clock)
+        hs, sched = stepped(clock, runner, tmp_path, reg)
+        hs.sync_jobs()
+        sched.start()
+        expected = NOW if due_now else datetime(2026, 11, 29, 8, 30, tzinfo=UTC)
+        assert sched.get_job(LINK_CHECK_JOB).next_run_time == expected, (has_resources, last_check)
+        sched.shutdown(wait=False)
+
+
+def test_the_runner_runs_a_link_check_subprocess_and_stop_reaches_it(tmp_path):
+    runner = HarvestRunner(lambda ids: [], stop_timeout=5)
+    done = tmp_path / "done"
+    launch = runner.run_link_check([sys.executable, "-c", f"open({str(done)!r}, 'w').write('ok')"])
+    assert launch.returncode == 0 and done.read_text() == "ok" and not runner.busy()
+    runner.stopping.set()
+    assert runner.run_link_check([sys.executable, "-c", "pass"]) is None  # stopping: nothing new starts
