@@ -12,6 +12,7 @@ from sqlite_utils import Database
 EXPORT_COLUMNS = (
     "id", "url", "title", "description", "content_type", "organization", "source_id", "published",
     "updated", "topics", "systems", "author", "thumbnail", "status", "first_seen", "last_seen", "last_changed",
+    "link_status", "archived_url",
 )
 JSON_COLUMNS = ("topics", "systems")
 #: Spreadsheet programs run cells that begin with these as formulas (CSV injection).

@@ -150,3 +150,20 @@ def test_record_check_keeps_history_and_archive_pointer(db):
     assert row == ("ok", None, "2026-11-20T10:00:00Z")
     with pytest.raises(ValueError):
         record_check(db, runs[0], CheckRecord(rid, url, "fine"))
+
+
+def test_exports_carry_link_status_and_archived_copy(db):
+    import csv
+    import io
+
+    from pipeline.export import export_resources
+
+    rid, url = db.execute("select id, url from resources where url like '%/2'").fetchone()
+    for _ in range(BROKEN_AFTER):
+        record_check(db, start_link_run(db), CheckRecord(rid, url, "failed", http_status=410))
+    buf = io.StringIO()
+    export_resources(db, buf, "csv")
+    rows = {r["url"]: r for r in csv.DictReader(io.StringIO(buf.getvalue()))}
+    assert rows[url]["link_status"] == "broken"
+    assert rows[url]["archived_url"] == f"https://web.archive.org/web/20261101000000/{url}"
+    assert rows["https://ill.example.org/0"]["link_status"] == "unchecked" and not rows["https://ill.example.org/0"]["archived_url"]
