@@ -1,0 +1,93 @@
+"""The Scrapy side of ``illhub add-source``: fetch the URL and whatever the proposal asks
+for next, through the same downloader, settings, network guard and robots policy as a
+harvest. All reading happens in :mod:`harvesters.discover`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import scrapy
+from scrapy import Request
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from harvesters.discover import NothingHarvestable, Proposal, apply_probe, discover
+from harvesters.spider import describe_failure
+from pipeline.classify import Taxonomy
+
+
+class DiscoverySpider(scrapy.Spider):
+    name = "illhub-discover"
+
+    def __init__(self, url: str, result: dict[str, Any], taxonomy: Taxonomy | None = None,
+                 kind: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.start_url = url
+        self.result = result
+        self.taxonomy = taxonomy
+        self.forced_kind = kind
+        self.proposal: Proposal | None = None
+        self.page_url = url
+
+    async def start(self) -> AsyncIterator[Any]:
+        yield Request(self.start_url, callback=self.parse_page, errback=self.page_failed, dont_filter=True)
+
+    def _timeout(self) -> float:
+        return self.settings.getfloat("DOWNLOAD_TIMEOUT")
+
+    def page_failed(self, failure: Failure) -> None:
+        reason, _status, deferred = describe_failure(failure, self._timeout())
+        self.result["error"] = reason
+        self.result["deferred"] = deferred
+
+    def parse_page(self, response: Response) -> Iterable[Request]:
+        self.page_url = response.url
+        self.result["final_url"] = response.url
+        try:
+            proposal = discover(response.body, response.url, dict(response.headers), taxonomy=self.taxonomy)
+        except NothingHarvestable as e:
+            self.result["error"] = str(e)
+            return
+        if self.forced_kind:
+            proposal.restrict(self.forced_kind)
+        self.proposal = self.result["proposal"] = proposal
+        yield from self._next()
+
+    def _next(self) -> Iterable[Request]:
+        assert self.proposal is not None
+        c = self.proposal.next_probe()
+        if c is not None:
+            yield Request(c.probe, callback=self.parse_probe, errback=self.probe_failed, dont_filter=True,
+                          meta={"handle_httpstatus_all": True})
+
+    def parse_probe(self, response: Response) -> Iterable[Request]:
+        assert self.proposal is not None
+        apply_probe(self.proposal, response.status, response.body, dict(response.headers), page_url=self.page_url)
+        yield from self._next()
+
+    def probe_failed(self, failure: Failure) -> Iterable[Request]:
+        assert self.proposal is not None
+        reason, status, _deferred = describe_failure(failure, self._timeout())
+        apply_probe(self.proposal, None, b"", error=reason, page_url=self.page_url)
+        yield from self._next()
+
+
+def run_discovery(url: str, *, policy: str = "public", delay: float | None = None, timeout: float | None = None,
+                  kind: str | None = None, taxonomy: Taxonomy | None = None, user_agent: str | None = None,
+                  log_level: str = "ERROR") -> dict[str, Any]:
+    """Fetch and discover in one short crawl. Returns ``{"proposal": Proposal}`` or
+    ``{"error": "one line"}`` (and ``final_url`` after redirects)."""
+    from scrapy.crawler import CrawlerProcess
+
+    from harvesters.settings import harvest_settings
+
+    extra: dict[str, Any] = {"ITEM_PIPELINES": {}, "RETRY_TIMES": 1, "LOG_INSTALL_ROOT_HANDLER": True}
+    if user_agent:
+        extra["USER_AGENT"] = user_agent
+    result: dict[str, Any] = {}
+    process = CrawlerProcess(harvest_settings(policy=policy, delay=delay, timeout=timeout, log_level=log_level,
+                                              extra=extra))
+    process.crawl(DiscoverySpider, url=url, result=result, taxonomy=taxonomy, kind=kind)
+    process.start()
+    return result

@@ -1,0 +1,370 @@
+"""`illhub add-source`: discovery against loopback sites shaped like the real platforms, and
+a registry that is appended to, or left byte-for-byte untouched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from ruamel.yaml import YAML
+
+from harvesters.discover import NothingHarvestable, apply_probe, discover, section_of
+from illhub.add_source import AddSourceError, insert_entry, prepare, render_entry, url_key
+from illhub.registry import KINDS, load_registry
+from pipeline.classify import default_taxonomy
+from tests.conftest import ROOT, run_cli
+
+RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+  <title>Lakeside Resource Sharing Blog</title>
+  <link>{base}/blog/</link>
+  <description>Interlibrary loan news and copyright tips from the Lakeside consortium</description>
+  <item><title>Copyright and the rule of five, explained</title><link>{base}/blog/rule-of-five</link></item>
+  <item><title>Fair use questions from the borrowing desk</title><link>{base}/blog/fair-use</link></item>
+  <item><title>CONTU reporting at the end of the year</title><link>{base}/blog/contu</link></item>
+  <item><title>Holiday closing</title><link>{base}/blog/holiday</link></item>
+</channel></rss>"""
+
+PAGE = """<!doctype html><html lang="en"><head><title>{title}</title>{head}</head>
+<body><h1>{title}</h1><p>{text}</p><a href="{base}/other">More</a></body></html>"""
+
+
+def page(title, text="Interlibrary loan resources.", head="", base=""):
+    return PAGE.format(title=title, text=text, head=head, base=base)
+
+
+class Site:
+    """A loopback web site: path (with query) → (status, content type, body, headers)."""
+
+    def __init__(self):
+        self.routes: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
+        self.hits: list[str] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802
+                site.hits.append(self.path)
+                status, ctype, body, headers = site.routes.get(self.path, (404, "text/plain", b"not found", {}))
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def add(self, path, body, ctype="text/html; charset=utf-8", status=200, headers=None):
+        if isinstance(body, str):
+            body = body.replace("{base}", self.base).encode("utf-8")
+        self.routes[path] = (status, ctype, body, headers or {})
+        return self
+
+    def __enter__(self):
+        self.thread.start()
+        with socket.create_connection(("127.0.0.1", self.server.server_address[1]), timeout=5):
+            pass  # ready
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site():
+    s = Site()
+    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    with s:
+        yield s
+
+
+@pytest.fixture
+def registry_file(tmp_path):
+    path = tmp_path / "registry.yaml"
+    shutil.copy(ROOT / "registry.yaml", path)
+    return path
+
+
+def add(registry_file, url, *args):
+    return run_cli("add-source", url, "--registry", str(registry_file), "--delay", "0.01", "--timeout", "5", *args)
+
+
+def last_source(path):
+    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))["sources"][-1]
+
+
+# -- end to end, through the CLI ------------------------------------------------------------
+
+def test_feed_url_is_added_as_feed_keeping_the_file(site, registry_file):
+    site.add("/blog/feed.xml", RSS, "application/rss+xml")
+    before = registry_file.read_text(encoding="utf-8")
+    result = add(registry_file, f"{site.base}/blog/feed.xml")
+    assert result.returncode == 0, result.stderr
+    after = registry_file.read_text(encoding="utf-8")
+    assert after.startswith(before)  # every existing byte, comments included, kept in place
+    added = after[len(before):]
+    assert added.lstrip("\n").startswith("  # Lakeside Resource Sharing Blog: the URL is a feed (rss20, 4 entries).")
+    assert "  - id: lakeside-resource-sharing-blog\n    name: Lakeside Resource Sharing Blog\n    kind: feed\n" in added
+    assert "    topics: [copyright, committees, news]\n" in added  # description: copyright, consortium, news
+    assert added.lstrip("\n") in result.stdout  # the printed entry is the appended one
+    entry = last_source(registry_file)
+    assert entry["url"] == f"{site.base}/blog/feed.xml"
+    assert load_registry(registry_file).get("lakeside-resource-sharing-blog").kind == "feed"
+    assert 'topic copyright: keyword "copyright" in description' in result.stderr
+    # adding the same URL again is refused before any request, and changes nothing
+    hits = len(site.hits)
+    again = add(registry_file, f"{site.base}/blog/feed.xml/")
+    assert again.returncode == 2 and "already harvests" in again.stderr and "lakeside-resource-sharing-blog" in again.stderr
+    assert registry_file.read_text(encoding="utf-8") == after and len(site.hits) == hits
+
+
+def test_html_page_with_alternate_feed_link(site, registry_file):
+    head = ('<meta property="og:site_name" content="Lakeside Library Consortium">'
+            '<meta name="description" content="Resource sharing for the Lakeside libraries.">'
+            '<link rel="alternate" type="application/rss+xml" title="Comments Feed" href="/blog/comments/feed/">'
+            '<link rel="alternate" type="application/rss+xml" title="Lakeside blog" href="/blog/feed.xml">')
+    site.add("/blog/", page("Lakeside blog", head=head))
+    site.add("/blog/feed.xml", RSS, "application/rss+xml")
+    result = add(registry_file, f"{site.base}/blog/", "--id", "lakeside-blog", "--topics", "lending,news")
+    assert result.returncode == 0, result.stderr
+    entry = last_source(registry_file)
+    assert entry == {"id": "lakeside-blog", "name": "Lakeside Library Consortium: Lakeside blog", "kind": "feed",
+                     "url": f"{site.base}/blog/feed.xml", "organization": "Lakeside Library Consortium",
+                     "topics": ["lending", "news"]}
+    assert "the page links its feed (Lakeside blog) (4 entries)" in " ".join(result.stdout.replace("#", "").split())
+    assert "/blog/comments/feed/" not in site.hits  # the comments feed is never considered
+
+
+def test_wordpress_site(site, registry_file):
+    head = ('<link rel="https://api.w.org/" href="{base}/next/wp-json/">'
+            '<meta name="generator" content="WordPress 6.6.2">'
+            '<link rel="alternate" type="application/rss+xml" title="Feed" href="{base}/next/feed/">')
+    site.add("/next/", page("OCLC Next-like blog", head=head, base=site.base))
+    site.add("/next/wp-json/wp/v2/posts?per_page=1", json.dumps([{"id": 1, "title": {"rendered": "Hello"}}]),
+             "application/json", headers={"X-WP-Total": "212", "X-WP-TotalPages": "212"})
+    before = registry_file.read_bytes()
+    result = add(registry_file, f"{site.base}/next/")
+    if "wordpress" in KINDS:
+        assert result.returncode == 0, result.stderr
+        entry = last_source(registry_file)
+        assert entry["kind"] == "wordpress" and entry["url"] == f"{site.base}/next/"
+        assert "212 posts" in result.stdout
+    else:  # the wordpress kind has not landed: a clear refusal, and nothing written
+        assert result.returncode == 2
+        assert "proposes kind 'wordpress'" in result.stderr and "has no 'wordpress' kind yet" in result.stderr
+        assert "--kind" in result.stderr and "Nothing was written" in result.stderr
+        assert registry_file.read_bytes() == before
+    assert "/next/wp-json/wp/v2/posts?per_page=1" in site.hits
+
+
+def test_zendesk_help_center(site, registry_file):
+    head = '<script src="https://static.zdassets.com/hc/assets/hc_enduser.js"></script>'
+    site.add("/hc/en-us", page("Atlas-like Support", head=head))
+    site.add("/api/v2/help_center/en-us/articles.json?per_page=1",
+             json.dumps({"articles": [{"id": 1}], "count": 57, "next_page": None}), "application/json")
+    before = registry_file.read_bytes()
+    result = add(registry_file, f"{site.base}/hc/en-us", "--dry-run")
+    assert "/api/v2/help_center/en-us/articles.json?per_page=1" in site.hits
+    if "zendesk" in KINDS:
+        assert result.returncode == 0, result.stderr
+        assert "kind: zendesk" in result.stdout and "locale: en-us" in result.stdout
+        assert "57 public articles" in result.stdout and "dry run" in result.stderr
+    else:
+        assert result.returncode == 2 and "has no 'zendesk' kind yet" in result.stderr
+    assert registry_file.read_bytes() == before  # --dry-run (or a refusal) never writes
+
+
+def test_sitemap_from_robots_txt(site, registry_file):
+    site.add("/robots.txt", "User-agent: *\nDisallow: /private/\nSitemap: {base}/sitemap.xml\n", "text/plain")
+    site.add("/docs/illiad/", page("ILLiad documentation"))
+    site.add("/sitemap.xml", '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             "<url><loc>{base}/docs/illiad/addons</loc></url></urlset>", "application/xml")
+    result = add(registry_file, f"{site.base}/docs/illiad/", "--dry-run")
+    assert "/sitemap.xml" in site.hits
+    if "sitemap" in KINDS:
+        assert result.returncode == 0, result.stderr
+        assert f"url: {site.base}/sitemap.xml" in result.stdout
+        assert "include: ['^http://127\\.0\\.0\\.1:" in result.stdout and "/docs/illiad/']" in result.stdout
+    else:
+        assert result.returncode == 2 and "has no 'sitemap' kind yet" in result.stderr
+
+
+def test_plain_page_is_crawled(site, registry_file):
+    site.add("/guides/ill-basics", page("Interlibrary loan basics", text="Borrowing 101 for new staff."))
+    before = registry_file.read_bytes()
+    result = add(registry_file, f"{site.base}/guides/ill-basics")
+    assert "/robots.txt" in site.hits  # looked for a sitemap first
+    if "crawl" in KINDS:
+        assert result.returncode == 0, result.stderr
+        entry = last_source(registry_file)
+        assert entry["kind"] == "crawl" and entry["url"] == f"{site.base}/guides/ill-basics"
+        assert "basics" in entry["topics"]
+    else:
+        assert result.returncode == 2 and "has no 'crawl' kind yet" in result.stderr
+        assert registry_file.read_bytes() == before
+
+
+def test_youtube_handle_page(demo_server, registry_file):
+    result = add(registry_file, f"{demo_server.base}/@prairiestatelibrarydemo", "--id", "prairie-youtube")
+    assert result.returncode == 0, result.stderr
+    entry = last_source(registry_file)
+    assert entry["kind"] == "youtube"
+    assert entry["url"] == f"{demo_server.base}/feeds/videos.xml?channel_id=UCdemoPrairieStateLib001"
+    assert load_registry(registry_file).get("prairie-youtube").kind == "youtube"
+
+
+def test_unreachable_and_failing_urls_leave_the_registry_untouched(site, registry_file):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    before = registry_file.read_bytes()
+    result = add(registry_file, f"http://127.0.0.1:{dead_port}/feed/")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") <= 3 and "could not add" in result.stderr
+    assert "unreachable" in result.stderr or "refused" in result.stderr
+    assert "Nothing was written" in result.stderr
+    assert registry_file.read_bytes() == before
+    # a page that is neither HTML nor a feed
+    site.add("/report.pdf", b"%PDF-1.7 ...", "application/pdf")
+    pdf = add(registry_file, f"{site.base}/report.pdf")
+    assert pdf.returncode == 1 and "neither a web page nor a feed (it serves application/pdf)" in pdf.stderr
+    assert registry_file.read_bytes() == before
+
+
+# -- the pure parts ---------------------------------------------------------------------------
+
+def test_discover_pure_feed_and_topics():
+    body = RSS.replace("{base}", "https://lakeside.example.org").encode()
+    p = discover(body, "https://lakeside.example.org/blog/feed.xml", {b"Content-Type": [b"application/rss+xml"]},
+                 taxonomy=default_taxonomy())
+    assert p.kind == "feed" and p.fields == {"url": "https://lakeside.example.org/blog/feed.xml"}
+    assert p.topics == ["copyright", "committees", "news"]  # from the description (and 3 of 4 items: copyright)
+    assert p.topic_reasons["copyright"] == 'keyword "copyright" in description'
+
+
+def test_discover_pure_probe_sequence_falls_back():
+    html = page("Help", head='<link rel="alternate" type="application/atom+xml" href="/atom.xml">').encode()
+    p = discover(html, "https://help.example.org/Resource_Sharing/Tipasa", {"Content-Type": "text/html"})
+    assert [c.kind for c in p.candidates] == ["feed", "sitemap", "crawl"]
+    assert p.next_probe().probe == "https://help.example.org/atom.xml"
+    apply_probe(p, 200, b"<html>an error page</html>", {"Content-Type": "text/html"})
+    assert p.next_probe().probe == "https://help.example.org/robots.txt"
+    apply_probe(p, 200, b"User-agent: *\nSitemap: https://help.example.org/sitemap.xml\n"
+                        b"Sitemap: https://elsewhere.example.com/sitemap.xml\n")
+    assert p.next_probe().probe == "https://help.example.org/sitemap.xml"
+    apply_probe(p, None, b"", error="timed out")
+    assert p.kind == "crawl" and p.fields == {"url": "https://help.example.org/Resource_Sharing/Tipasa"}
+    assert any("not an RSS or Atom feed" in t for t in p.tried) and any("timed out" in t for t in p.tried)
+
+
+def test_discover_pure_forced_kind_and_gzip_sitemap():
+    import gzip
+
+    html = page("Docs").encode()
+    p = discover(html, "https://docs.example.org/docs/illiad/", {"Content-Type": "text/html"})
+    p.restrict("sitemap")
+    apply_probe(p, 200, b"Sitemap: https://docs.example.org/sitemap.xml.gz\n")
+    apply_probe(p, 200, gzip.compress(b'<?xml version="1.0"?><sitemapindex></sitemapindex>'))
+    assert p.kind == "sitemap"
+    assert p.fields == {"url": "https://docs.example.org/sitemap.xml.gz",
+                        "include": [r"^https://docs\.example\.org/docs/illiad/"]}
+    assert "sitemap index" in p.evidence
+    forced = discover(html, "https://docs.example.org/docs/illiad/", {"Content-Type": "text/html"})
+    forced.restrict("wordpress")
+    assert forced.next_probe() is None and forced.kind == "wordpress"
+    assert "not confirmed" in forced.evidence
+
+
+def test_discover_refuses_empty_and_binary():
+    with pytest.raises(NothingHarvestable, match="empty page"):
+        discover(b"<html><head><title></title></head><body></body></html>", "https://e.org/", {})
+    with pytest.raises(NothingHarvestable, match="image/png"):
+        discover(b"\x89PNG...", "https://e.org/logo.png", {"Content-Type": "image/png"})
+
+
+def test_section_and_url_key():
+    assert section_of("https://h.org/a/b/page.html") == "https://h.org/a/b/"
+    assert section_of("https://h.org/Resource_Sharing/Tipasa") == "https://h.org/Resource_Sharing/Tipasa"
+    assert section_of("https://h.org") == "https://h.org/"
+    assert url_key("https://www.Example.org/feed/") == url_key("http://example.org/feed")
+
+
+REG_WITH_DEFAULTS_LAST = """\
+# top comment
+sources:
+    # indented four
+    - id: one
+      name: One
+      kind: feed
+      url: https://one.example.org/feed   # trailing comment
+
+# defaults come last here
+defaults:
+  schedule: weekly
+"""
+
+
+def test_insert_entry_before_a_later_key_keeps_every_line(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(REG_WITH_DEFAULTS_LAST, encoding="utf-8")
+    from harvesters.discover import Candidate, Proposal
+
+    p = Proposal(url="https://two.example.org/feed", name="Two", topics=["news"])
+    p.accept(Candidate("feed", {"url": "https://two.example.org/feed"}, "the URL is a feed"))
+    entry, text = prepare(path, p)
+    assert text.startswith(REG_WITH_DEFAULTS_LAST.split("\n# defaults")[0])
+    assert "    # Two: the URL is a feed." in text and "    - id: two\n      name: Two\n" in text
+    assert text.endswith("# defaults come last here\ndefaults:\n  schedule: weekly\n")
+    data = YAML(typ="safe").load(text)
+    assert [s["id"] for s in data["sources"]] == ["one", "two"] and data["defaults"] == {"schedule": "weekly"}
+    assert path.read_text(encoding="utf-8") == REG_WITH_DEFAULTS_LAST  # prepare never writes
+
+
+def test_insert_into_an_empty_sources_list():
+    text = "defaults:\n  schedule: nightly\nsources: []\n"
+    out = insert_entry(text, {"id": "x", "name": "X", "kind": "feed", "url": "https://x.org/feed"}, ["X"])
+    assert YAML(typ="safe").load(out)["sources"][0]["id"] == "x"
+    assert out.startswith("defaults:\n  schedule: nightly\nsources:\n  # X\n  - id: x\n")
+
+
+def test_render_entry_quotes_what_needs_quoting():
+    block = render_entry({"id": "a", "name": "RUSA: STARS # news", "kind": "feed", "url": "https://a.org/?a=1#x",
+                          "topics": ["news"]}, ["what it is"])
+    data = YAML(typ="safe").load("sources:\n" + block)
+    assert data["sources"][0]["name"] == "RUSA: STARS # news" and data["sources"][0]["topics"] == ["news"]
+
+
+def test_prepare_refuses_duplicates_by_normalized_url(tmp_path):
+    path = tmp_path / "r.yaml"
+    shutil.copy(ROOT / "registry.yaml", path)
+    from harvesters.discover import Candidate, Proposal
+
+    p = Proposal(url="http://www.hangingtogether.org/feed", name="HT")
+    p.accept(Candidate("feed", {"url": "http://www.hangingtogether.org/feed"}, "feed"))
+    with pytest.raises(AddSourceError, match="'hanging-together' .* already harvests"):
+        prepare(path, p)
+    assert url_key("https://hangingtogether.org/feed/") == "hangingtogether.org/feed"
+    # a duplicate id, and a topic the taxonomy does not have, are refused the same way
+    p2 = Proposal(url="https://new.example.org/feed", name="New")
+    p2.accept(Candidate("feed", {"url": "https://new.example.org/feed"}, "feed"))
+    with pytest.raises(AddSourceError, match="already has a source with id 'hanging-together'"):
+        prepare(path, p2, source_id="hanging-together")
+    with pytest.raises(AddSourceError, match="'gardening' is not a topic in data/taxonomy.yaml"):
+        prepare(path, p2, topics=["copyright", "gardening"])
+    with pytest.raises(AddSourceError, match="--id 'Bad Id' is not a slug"):
+        prepare(path, p2, source_id="Bad Id")
+    assert path.read_bytes() == (ROOT / "registry.yaml").read_bytes()
