@@ -192,7 +192,13 @@ class Term:
         self.pattern = compile_words(self.keywords, self.match_case)
         self.weak_pattern = compile_words(self.weak, self.match_case)
         self.exclude_pattern = compile_words(self.exclude, self.match_case)
-        triggers = {_trigger(w): w.endswith("*") for w in self.keywords + self.weak if w and _trigger(w)}
+        # A hyphen is optional in matching ("e-book" also matches "ebook"), so the pieces of a
+        # hyphenated keyword are looked for as substrings, never as whole words.
+        triggers: dict[str, bool] = {}
+        for w in self.keywords + self.weak:
+            t = _trigger(w) if w else ""
+            if t:
+                triggers[t] = triggers.get(t, False) or w.endswith("*") or "-" in w
         # A piece made only of word characters, not a prefix, stands as a whole token in any
         # text the keyword matches (the patterns match on word boundaries): a set lookup.
         self.word_triggers = frozenset(t for t, prefix in triggers.items() if not prefix and _WORD.fullmatch(t))

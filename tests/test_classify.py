@@ -124,6 +124,15 @@ def test_keyword_syntax_hyphens_spaces_and_wildcards():
     assert not p.search("crossborder")
 
 
+def test_hyphen_optional_keywords_survive_the_prefilter():
+    tax = parse_taxonomy({"topics": [
+        {"id": "systems", "label": "Systems", "description": "d", "keywords": ["ILL system"]},
+        {"id": "licensing", "label": "Licensing", "description": "d", "keywords": ["e-book lending"]}],
+        "systems": [{"id": "x", "label": "X", "aliases": ["X-Ray"]}]}, "t.yaml")
+    c = tax.match_text({"title": "Ebook lending terms for Xray users"})
+    assert c.topics == ["licensing", "systems"] and c.systems == ["x"]
+
+
 def write(tmp_path, data):
     path = tmp_path / "taxonomy.yaml"
     YAML().dump(data, path)
