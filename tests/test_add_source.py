@@ -4,6 +4,7 @@ a registry that is appended to, or left byte-for-byte untouched."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -162,7 +163,7 @@ def test_wordpress_site(site, registry_file):
         assert result.returncode == 0, result.stderr
         entry = last_source(registry_file)
         assert entry["kind"] == "wordpress" and entry["url"] == f"{site.base}/next/"
-        assert "212 posts" in result.stdout
+        assert "212 posts" in " ".join(result.stdout.replace("#", "").split())
     else:  # the wordpress kind has not landed: a clear refusal, and nothing written
         assert result.returncode == 2
         assert "proposes kind 'wordpress'" in result.stderr and "has no 'wordpress' kind yet" in result.stderr
@@ -182,7 +183,8 @@ def test_zendesk_help_center(site, registry_file):
     if "zendesk" in KINDS:
         assert result.returncode == 0, result.stderr
         assert "kind: zendesk" in result.stdout and "locale: en-us" in result.stdout
-        assert "57 public articles" in result.stdout and "dry run" in result.stderr
+        assert "57 public articles" in " ".join(result.stdout.replace("#", "").split())
+        assert "dry run" in result.stderr
     else:
         assert result.returncode == 2 and "has no 'zendesk' kind yet" in result.stderr
     assert registry_file.read_bytes() == before  # --dry-run (or a refusal) never writes
@@ -197,8 +199,9 @@ def test_sitemap_from_robots_txt(site, registry_file):
     assert "/sitemap.xml" in site.hits
     if "sitemap" in KINDS:
         assert result.returncode == 0, result.stderr
-        assert f"url: {site.base}/sitemap.xml" in result.stdout
-        assert "include: ['^http://127\\.0\\.0\\.1:" in result.stdout and "/docs/illiad/']" in result.stdout
+        entry = YAML(typ="safe").load("sources:\n" + result.stdout)["sources"][0]
+        assert entry["kind"] == "sitemap" and entry["url"] == f"{site.base}/sitemap.xml"
+        assert entry["include"] == ["^" + re.escape(f"{site.base}/docs/illiad/")]
     else:
         assert result.returncode == 2 and "has no 'sitemap' kind yet" in result.stderr
 
