@@ -202,6 +202,22 @@ def _row_keys(row: Any) -> set[str]:
         return set()
 
 
+def presenter_names(value: Any) -> str:
+    """"Jane Doe (Univ. of X), John Roe" from an event's presenters JSON; "" when there are none."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return ""
+    if not isinstance(value, list):
+        return ""
+    names = []
+    for p in value:
+        if isinstance(p, dict) and p.get("name"):
+            names.append(f"{p['name']} ({p['affiliation']})" if p.get("affiliation") else str(p["name"]))
+    return ", ".join(names)
+
+
 def render_cell(*, row: Any, value: Any, column: str, table: str | None, database: str,
                 table_url: Callable[[str], str], source_names: Mapping[str, str] | None = None) -> Markup | None:
     """The HTML for one cell of a catalog page, or None to let Datasette render it.
@@ -268,6 +284,9 @@ def render_cell(*, row: Any, value: Any, column: str, table: str | None, databas
     if column == "link_status" and isinstance(value, str):
         return clean_html(f'<span class="link-status link-status-{escape(value)}">'
                           f"{escape(value_label(column, value))}</span>")
+    if column == "presenters" and isinstance(value, str):
+        names = presenter_names(value)
+        return clean_html(f'<span class="presenters">{escape(names)}</span>' if names else '<span class="none">—</span>')
     if column in HIDDEN_COLUMNS and isinstance(value, str):
         return clean_html(f'<span class="raw-json">{escape(value)}</span>')
     return None

@@ -145,3 +145,33 @@ def test_feeds_of_an_empty_catalog(tmp_path):
     r = fetch(path, "/catalog/upcoming_events_calendar.ics")
     assert r.status_code == 200
     assert icalendar.Calendar.from_ical(r.content).walk("VEVENT") == []
+
+
+def test_event_cards_show_conference_presenters_and_media_links(catalog):
+    from illhub.serve import make_datasette
+
+    async def go(path):
+        ds = make_datasette(catalog)
+        await ds.invoke_startup()
+        return await ds.client.get(path)
+
+    html = asyncio.run(go("/catalog/past_sessions_with_media")).text
+    card = html.split('<ol class="cards">')[1].split("</ol>")[0]
+    assert '<span class="event-name">Test Summit 2026</span>' in card
+    assert '<a class="recording" href="https://www.youtube.com/watch?v=tEsTsUmMit1">Recording' in card
+    html = asyncio.run(go("/catalog/upcoming_events")).text
+    assert '<span class="location">Room 1</span>' in html
+    # the calendar query offers its .ics link
+    html = asyncio.run(go("/catalog/upcoming_events_calendar")).text
+    assert "upcoming_events_calendar.ics" in html
+
+
+def test_presenters_render_as_escaped_names():
+    from illhub import web
+
+    value = json.dumps([{"name": "Ann Lee", "affiliation": "River College"}, {"name": "<script>x</script>"}])
+    assert web.presenter_names(value) == "Ann Lee (River College), <script>x</script>"
+    html = str(web.render_cell(row={"presenters": value}, value=value, column="presenters", table="resources",
+                               database="catalog", table_url=lambda name: f"/catalog/{name}"))
+    assert html == '<span class="presenters">Ann Lee (River College), &lt;script&gt;x&lt;/script&gt;</span>'
+    assert web.presenter_names("[]") == "" and web.presenter_names("not json") == ""

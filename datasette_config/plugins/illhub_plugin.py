@@ -43,6 +43,7 @@ def prepare_jinja2_environment(env, datasette):
     env.filters["value_label"] = lambda value, column: web.value_label(column, value)
     env.filters["readable_date"] = web.readable_date
     env.filters["http_url"] = web.http_url
+    env.filters["presenter_names"] = web.presenter_names
     env.globals["illhub_hidden_columns"] = web.HIDDEN_COLUMNS
 
 
