@@ -76,7 +76,8 @@ def touch_unchanged(db: Database, source_id: str, urls: Iterable[str], *, run_id
             db.execute("UPDATE web_pages SET last_seen = ?, last_run_id = ?, lastmod = coalesce(?, lastmod) "
                        "WHERE source_id = ? AND url = ?", [now, run_id, lastmods.get(url), source_id, url])
             cur = db.execute("UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?", [now, row[0]])
-            db.execute("UPDATE resource_sources SET last_seen = ?, last_run_id = ? WHERE resource_id = ? AND source_id = ?",
+            db.execute("UPDATE resource_sources SET last_seen = ?, last_run_id = ?, missed_runs = 0 "
+                       "WHERE resource_id = ? AND source_id = ?",
                        [now, run_id, row[0], source_id])
             touched += cur.rowcount
     return touched

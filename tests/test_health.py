@@ -143,6 +143,22 @@ def test_an_entry_that_falls_out_of_a_feed_window_is_not_stale_but_one_removed_f
     assert _status(db) == {"old": "active", "mid": "active", "removed": "stale", "new": "active", "newer": "active"}
 
 
+def test_a_page_skipped_as_unchanged_counts_as_seen_and_resets_its_missed_runs():
+    from pipeline.pages import PageVisit, record_visit, touch_unchanged
+
+    db = _db()
+    _run(db, "blog", {"a": 1, "b": 2})
+    record_visit(db, PageVisit("blog", "https://ill.example.org/b/", "https://ill.example.org/b/"))
+    for _ in range(2):
+        _run(db, "blog", {"a": 1})
+    # the sitemap says b is unchanged: not fetched, but listed in this run
+    run_id = _run(db, "blog", {"a": 1}, complete=False)
+    assert touch_unchanged(db, "blog", ["https://ill.example.org/b/"], run_id=run_id) == 1
+    mark_missed(db, "blog", run_id, windowed=False)
+    _run(db, "blog", {"a": 1})
+    assert _status(db)["b"] == "active"  # missed twice, seen, missed once: not three in a row
+
+
 def test_a_resource_listed_by_another_source_stays_active():
     db = _db()
     _run(db, "blog", {"shared": 5, "solo": 6})
