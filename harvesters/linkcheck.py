@@ -6,8 +6,10 @@ checks are as polite as harvests: one request at a time per host with a delay be
 requests (the spider also releases a host's links one after the other, so a pause or a
 HEAD refusal learnt from one link applies to the next). For each link it asks
 
-1. ``HEAD``; a ``403``, ``405`` or ``501`` answer to HEAD is asked again with ``GET``
-   (after a 405 or 501 the host is asked with GET straight away for the rest of the run);
+1. ``HEAD``; a ``400``, ``403``, ``404``, ``405``, ``406``, ``410``, ``500`` or ``501``
+   answer to HEAD is asked again with ``GET`` (servers that refuse or mishandle HEAD; a
+   dead link is confirmed by GET); after a 405 or 501 the host is asked with GET straight
+   away for the rest of the run;
 2. a ``GET`` reads at most :data:`BODY_CAP` bytes of the body (enough to recognise a bot
    challenge page) and then stops the download;
 3. redirects are followed (each hop passes the network guard) and the final URL is kept;
@@ -152,8 +154,9 @@ class LinkCheckSpider(scrapy.Spider):
         if LINK in request.meta:
             request.meta[REACHED] = monotonic()
 
-    def _on_headers(self, headers: Any, body_length: int, request: Request, spider: Any = None) -> None:
-        if LINK in request.meta and request.method == "GET" and body_length is not None:
+    def _on_headers(self, headers: Any, body_length: Any, request: Request, spider: Any = None) -> None:
+        # body_length is Twisted's UNKNOWN_LENGTH (a string) when there is no Content-Length
+        if LINK in request.meta and request.method == "GET" and isinstance(body_length, int):
             if body_length > self.options.body_cap:
                 raise StopDownload(fail=False)
 

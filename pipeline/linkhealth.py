@@ -37,8 +37,9 @@ BLOCKED_STATUSES = {401: "needs a login", 403: "forbidden to robots", 407: "prox
                     429: "rate-limited", 451: "unavailable for legal reasons", 999: "refused to robots"}
 #: Answers that mean the page is not there.
 GONE_STATUSES = {404: "not found", 410: "gone"}
-#: A HEAD answered with one of these is tried again with GET (the server may refuse HEAD only).
-HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
+#: A HEAD answered with one of these is tried again with GET: the server may refuse or
+#: mishandle HEAD only, and a dead link is confirmed with GET before it counts as failed.
+HEAD_FALLBACK_STATUSES = frozenset({400, 403, 404, 405, 406, 410, 500, 501})
 #: ...and after one of these the host is asked with GET straight away for the rest of the run.
 HEAD_REFUSED_STATUSES = frozenset({405, 501})
 #: Worth asking again within the same run (after a pause).

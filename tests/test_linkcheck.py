@@ -82,6 +82,8 @@ class _LabHandler(BaseHTTPRequestHandler):
             return self._reply(302, headers={"Location": f"http://127.0.0.1:{lab.port}/chain/3"})
         if path == "/chain/3":
             return self._reply(301, headers={"Location": "/final"})
+        if path == "/loop":
+            return self._reply(301, headers={"Location": "/loop"})
         if path == "/forbidden":
             return self._reply(403, b"<title>Forbidden</title>")
         if path == "/challenge":
@@ -90,6 +92,8 @@ class _LabHandler(BaseHTTPRequestHandler):
             return self._reply(403, CHALLENGE_PAGE, {"Server": "cloudflare"})
         if path == "/head-forbidden":
             return self._reply(403) if head else self._reply(200, page)
+        if path == "/head-404":  # a server that mishandles HEAD
+            return self._reply(404) if head else self._reply(200, page)
         if path == "/missing":
             return self._reply(404, b"not found")
         if path == "/gone":
@@ -117,6 +121,25 @@ class _LabHandler(BaseHTTPRequestHandler):
                     self.wfile.write(chunk)
                     with lab.lock:
                         lab.big_written += len(chunk)
+            except OSError:
+                pass
+            return None
+        if path in ("/big-declared", "/no-head-big-declared"):  # a large file with a Content-Length
+            if head:
+                if path == "/no-head-big-declared":
+                    return self._reply(405, headers={"Allow": "GET"})
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(BIG_BODY))
+                self.end_headers()
+                return None
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(BIG_BODY))
+            self.end_headers()
+            try:
+                for _ in range(BIG_BODY // 65536):
+                    self.wfile.write(b"v" * 65536)
             except OSError:
                 pass
             return None
@@ -175,11 +198,11 @@ def closed_port() -> int:
     return port
 
 
-CASES_A = ["/ok", "/chain/1", "/forbidden", "/challenge", "/missing", "/gone", "/slow", "/no-head", "/no-head-big",
+CASES_A = ["/ok", "/chain/1", "/loop", "/no-head-big-declared", "/forbidden", "/challenge", "/missing", "/gone", "/slow", "/no-head", "/no-head-big",
            "/rate-once", "/flaky", "/toggle", "/was-ok", "/private/page"]
-# On the host "localhost", in this order (first_seen): the HEAD-only 403, then a host
-# that asks for an hour's pause, then a link that must not be asked in that run.
-CASES_B = ["/head-forbidden", "/rate-limited", "/after-pause"]
+# On the host "localhost", in this order (first_seen): a HEAD-only 403 and a HEAD-only 404,
+# then a host that asks for an hour's pause, then a link that must not be asked in that run.
+CASES_B = ["/head-forbidden", "/head-404", "/big-declared", "/rate-limited", "/after-pause"]
 
 
 def make_catalog(db_path, lab: LinkLab, refused_port: int) -> dict[str, str]:
@@ -206,6 +229,7 @@ def check_links(db_path, *extra: str):
     result = run_cli("check-links", "--db", str(db_path), "--older-than", "0", "--delay", "0.01", "--timeout", "0.4",
                      "--retries", "1", "--backoff", "0.05", "--quiet", *extra, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr
     return result
 
 
@@ -237,7 +261,7 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
 
     # -- run 1: only source loop-a -----------------------------------------------------
     out = check_links(db_path, "--source", "loop-a").stdout
-    assert "checked 18 of 18 links" in out, out
+    assert "checked 22 of 22 links" in out, out
     s = {k: status_of(conn, u) for k, u in urls.items()}
     assert s["/ok"]["link_status"] == "ok" and s["/ok"]["link_http_status"] == 200 and s["/ok"]["archived_url"] is None
     # the 301 → 302 → 301 chain is followed and the final URL recorded
@@ -245,6 +269,9 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     assert s["/chain/1"]["link_final_url"] == f"http://{a_host}/final"
     [chain] = history(conn, urls["/chain/1"])
     assert chain["final_url"] == f"http://{a_host}/final" and chain["http_status"] == 200
+    # a redirect loop is a failure (never followed forever)
+    [loop] = history(conn, urls["/loop"])
+    assert loop["outcome"] == "failed" and "too many redirects" in loop["error"]
     # 403 and a bot challenge: blocked (not dead), with an archived copy
     assert s["/forbidden"]["link_status"] == "blocked" and s["/forbidden"]["link_http_status"] == 403
     assert s["/forbidden"]["archived_url"] == f"https://web.archive.org/web/20261101080000/{urls['/forbidden']}"
@@ -254,13 +281,19 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     assert s["B/head-forbidden"]["link_status"] == "ok"
     b_calls = [(m, p) for _, h, m, p, _ in lab.hits if h == "localhost" and p == "/head-forbidden"]
     assert b_calls == [("HEAD", "/head-forbidden"), ("GET", "/head-forbidden")]
+    # a 404 to HEAD is confirmed with GET before it counts: here GET finds the page
+    assert s["B/head-404"]["link_status"] == "ok" and history(conn, urls["B/head-404"])[0]["method"] == "GET"
     # after the first 405 to HEAD, the host is asked with GET only
     a_calls = [(m, p) for _, h, m, p, _ in lab.hits if h == "127.0.0.1" and p != "/slow"]
-    first_405 = next(i for i, c in enumerate(a_calls) if c in (("HEAD", "/no-head"), ("HEAD", "/no-head-big")))
+    first_405 = next(i for i, (m, p) in enumerate(a_calls) if m == "HEAD" and p.startswith("/no-head"))
     assert a_calls[first_405 + 1][0] == "GET" and all(m == "GET" for m, _ in a_calls[first_405 + 1:])
     assert ("GET", "/no-head") in a_calls and ("GET", "/no-head-big") in a_calls
     # a GET of a huge body stops early (the 5 MB size cap would otherwise fail it)
     assert s["/no-head-big"]["link_status"] == "ok"
+    # ... also when its Content-Length says so up front (and a HEAD of a large file is fine)
+    assert s["/no-head-big-declared"]["link_status"] == "ok"
+    assert history(conn, urls["/no-head-big-declared"])[0]["method"] == "GET"
+    assert s["B/big-declared"]["link_status"] == "ok" and history(conn, urls["B/big-declared"])[0]["method"] == "HEAD"
     assert lab.big_written < BIG_BODY
     # 429 with Retry-After: 1 is waited for, then retried (and the whole host paused)
     rate = history(conn, urls["/rate-once"])[0]
@@ -309,7 +342,7 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     out = check_links(db_path).stdout
     assert "now broken" in out
     s = {k: status_of(conn, u) for k, u in urls.items()}
-    for case in ("/missing", "/gone", "/slow", "refused", "/toggle"):
+    for case in ("/missing", "/gone", "/slow", "refused", "/toggle", "/loop"):
         assert s[case]["link_status"] == "broken" and s[case]["link_failures"] == BROKEN_AFTER, (case, s[case])
         assert s[case]["archived_url"] == f"https://web.archive.org/web/20261101080000/{urls[case]}"
     assert [h["link_status"] for h in history(conn, urls["/missing"])] == ["unchecked", "unchecked", "broken"]
@@ -317,7 +350,7 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     assert s["/was-ok"]["link_status"] == "ok" and s["/was-ok"]["link_failures"] == 2
     assert s["/ok"]["link_status"] == "ok" and s["/forbidden"]["link_status"] == "blocked"
     broken = canned(conn, "broken_links")
-    assert {r["url"] for r in broken} == {urls[c] for c in ("/missing", "/gone", "/slow", "refused", "/toggle")}
+    assert {r["url"] for r in broken} == {urls[c] for c in ("/missing", "/gone", "/slow", "refused", "/toggle", "/loop")}
     assert all(r["source_id"] == "loop-a" and r["archived_url"].startswith("https://web.archive.org/web/")
                for r in broken)
 
@@ -339,9 +372,9 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     runs = conn.execute("select id, status, selected, checked, newly_broken, recovered from link_check_runs "
                         "order by id").fetchall()
     assert [r[1] for r in runs] == ["ok"] * 4
-    assert runs[0][2:4] == (18, 18) and runs[1][2:4] == (19, 19)
-    assert runs[2][4] == 5 and runs[3][4] == 1 and runs[3][5] == 1
-    assert conn.execute("select count(*) from link_checks").fetchone()[0] == 18 + 19 * 3
+    assert runs[0][2:4] == (22, 22) and runs[1][2:4] == (23, 23)
+    assert runs[2][4] == 6 and runs[3][4] == 1 and runs[3][5] == 1
+    assert conn.execute("select count(*) from link_checks").fetchone()[0] == 22 + 23 * 3
 
 
 def test_nothing_due_and_unknown_source(lab, tmp_path):
