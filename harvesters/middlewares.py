@@ -149,7 +149,10 @@ class PoliteRobotsMiddleware:
             return result
         parser = self._parsers[netloc]
         if isinstance(parser, Deferred):
-            return await maybe_deferred_to_future(parser)
+            # Only the first waiter receives the Deferred's result (each callback passes on what it
+            # returns, and the first returns None); the result is stored before it fires, so read it.
+            await maybe_deferred_to_future(parser)
+            return self._parsers[netloc]
         return parser
 
     def _interpret(self, response: Any, netloc: str) -> Protego | _Unavailable | None:

@@ -9,6 +9,8 @@ A file ``NAME.tmpl`` is served as ``NAME`` with dates filled in relative to the 
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import threading
@@ -27,6 +29,11 @@ CONTENT_TYPES = {
     ".xml": "application/xml", ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8",
     ".ics": "text/calendar; charset=utf-8", ".json": "application/json", ".pdf": "application/pdf",
 }
+
+
+TEXT_SUFFIXES = {".html", ".xml", ".json", ".txt", ".rss", ".atom", ".rdf"}
+WP_API = re.compile(r"^(?P<site>/[A-Za-z0-9_/-]*?)/wp-json/wp/v2/(?P<collection>posts|pages)$")
+ZENDESK_API = re.compile(r"^/api/v2/help_center/(?P<locale>[a-z]{2}(?:-[a-z]{2})?)/articles\.json$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,11 +63,62 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return target
 
+    def _base(self) -> bytes:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}".encode()
+
+    def _read(self, target: Path) -> bytes:
+        """A file's bytes, ``{base}`` replaced by the server's address in text files."""
+        body = target.read_bytes()
+        if target.suffix in TEXT_SUFFIXES:
+            body = body.replace(b"{base}", self._base())
+        return body
+
+    def _web_api(self) -> tuple[int, dict[str, str], bytes] | None:
+        """The URL shapes of the web kinds' platforms: a WordPress REST API paged with
+        ``page`` (files ``…/wp-json/wp/v2/posts/page-N.json``, ``X-WP-TotalPages`` counted
+        from them), a Zendesk Help Center API (``articles-page-N.json``) and gzip sitemaps
+        (``X.xml.gz`` made from ``X.xml``)."""
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        page = query.get("page", ["1"])[0]
+        page = int(page) if page.isdigit() else 1
+        m = WP_API.match(parts.path)
+        if m:
+            folder = (SITE_DIR / m.group("site").lstrip("/") / "wp-json" / "wp" / "v2" / m.group("collection")).resolve()
+            if SITE_DIR.resolve() not in folder.parents or not folder.is_dir():
+                return None
+            total = len(list(folder.glob("page-*.json")))
+            target = folder / f"page-{page}.json"
+            if not target.is_file():
+                error = b'{"code":"rest_post_invalid_page_number","message":"The page number requested is larger than the number of pages available.","data":{"status":400}}'
+                return 400, {"Content-Type": "application/json"}, error
+            count = sum(len(json.loads(f.read_bytes())) for f in folder.glob("page-*.json"))
+            return 200, {"Content-Type": "application/json; charset=UTF-8", "X-WP-TotalPages": str(total),
+                         "X-WP-Total": str(count)}, self._read(target)
+        m = ZENDESK_API.match(parts.path)
+        if m:
+            target = SITE_DIR / "api" / "v2" / "help_center" / m.group("locale") / f"articles-page-{page}.json"
+            if target.is_file():
+                return 200, {"Content-Type": "application/json; charset=utf-8"}, self._read(target)
+            return None
+        if parts.path.endswith(".xml.gz"):
+            plain = (SITE_DIR / parts.path.lstrip("/")[:-3]).resolve()
+            if SITE_DIR.resolve() in plain.parents and plain.is_file():
+                return 200, {"Content-Type": "application/x-gzip"}, gzip.compress(self._read(plain), mtime=0)
+        return None
+
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         self.server.hits.append((self.path, self.headers.get("User-Agent", "")))
-        target = self._resolve()
+        api = self._web_api()
+        target = None if api else self._resolve()
         template = target.with_name(target.name + ".tmpl") if target is not None else None
-        if target is not None and not target.is_file() and template is not None and template.is_file():
+        if api is not None:
+            status, headers, body = api
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+        elif target is not None and not target.is_file() and template is not None and template.is_file():
             body = render_template(template.read_text(encoding="utf-8"), self.server.today).encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
@@ -69,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(404)
             self.send_header("Content-Type", "text/plain")
         else:
-            body = target.read_bytes()
+            body = self._read(target)
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPES.get(target.suffix, "application/octet-stream"))
         self.send_header("Content-Length", str(len(body)))

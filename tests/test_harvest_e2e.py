@@ -39,6 +39,13 @@ def test_harvest_demo_web_end_to_end(demo_server, demo_registry_file, tmp_path):
     # every request carried the identifying User-Agent, robots.txt included
     assert demo_server.hits and all(ua.startswith("illhub/") for _, ua in demo_server.hits)
     assert any(path == "/robots.txt" for path, _ in demo_server.hits)
+    # the web kinds of the demo: a crawl, a listing, a sitemap, WordPress and Zendesk APIs
+    counts = dict(conn.execute("select source_id, count(*) from resources group by source_id"))
+    for source_id, n in {"demo-lakeside-help": 5, "demo-lakeside-training": 4, "demo-riverbend-docs": 4,
+                         "demo-harbor-wordpress": 6, "demo-lakeside-support": 4}.items():
+        assert runs[source_id] == "ok" and counts[source_id] == n, (source_id, runs[source_id], counts.get(source_id))
+    assert not any(path.startswith("/help/Lakeside_ILL/Internal/") for path, _ in demo_server.hits)
+    assert not any(path.startswith("/docs/company/") for path, _ in demo_server.hits)
 
 
 def test_second_harvest_changes_only_last_seen(demo_server, demo_registry_file, tmp_path):

@@ -448,3 +448,25 @@ def test_second_crawl_of_unchanged_pages_keeps_the_cap_and_fetches_each_page_onc
     status, seen = rows(web["db"], "select status, items_seen from harvest_runs where source_id = 'mt-capped' "
                                    "order by id desc limit 1")[0]
     assert status == "ok" and seen == 4  # every page seen again, none parsed
+
+
+def test_robots_txt_holds_for_every_request_that_waited_for_it(tmp_path):
+    """Several sources start on one host at once: every request that waited for the host's
+    robots.txt is checked against it (not only the first), so disallowed pages get no hit."""
+    with RouteServer() as srv:
+        srv.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
+        for n in range(4):
+            srv.add_file(f"/private/page-{n}", WEB / "mindtouch" / "internal.html")
+            srv.add_file(f"/public/page-{n}", WEB / "mindtouch" / "pull-slips.html")
+        sources = "".join(
+            f"  - {{id: start-{n}, name: Start {n}, kind: crawl, url: '{srv.base}/{where}/page-{n}', max_depth: 0}}\n"
+            for n, where in enumerate(["public", "private", "private", "public"]))
+        registry = tmp_path / "registry.yaml"
+        registry.write_text("sources:\n" + sources, encoding="utf-8")
+        result = run_cli("harvest", "--registry", str(registry), "--db", str(tmp_path / "c.db"), "--delay", "0.005",
+                         "--quiet")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert srv.count("/private/") == 0, srv.hits
+        assert sorted(h for h in srv.hits if h.startswith("/public/")) == ["/public/page-0", "/public/page-3"]
+    status = dict(rows(tmp_path / "c.db", "select source_id, status from harvest_runs"))
+    assert status == {"start-0": "ok", "start-1": "failed", "start-2": "failed", "start-3": "ok"}
