@@ -1,0 +1,159 @@
+"""Measure classification against the hand-labelled set: precision and recall per topic.
+
+    python -m illhub.evaluate [--labelled tests/data/labelled.yaml] [--split dev|test|all]
+                              [--taxonomy data/taxonomy.yaml] [--markdown] [--errors]
+
+Each labelled item has a title, a description, the topics a careful ILL practitioner
+would give it and the systems it names; classification sees the text alone (no source
+defaults). ``--errors`` lists every false positive and false negative with the rule
+that fired, which is how the taxonomy is tuned (on the ``dev`` split only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from pipeline.classify import TAXONOMY_PATH, Taxonomy, load_taxonomy
+
+LABELLED_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "labelled.yaml"
+
+
+@dataclass
+class Score:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def support(self) -> int:
+        return self.tp + self.fn
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass
+class Report:
+    items: int
+    topics: dict[str, Score]
+    systems: dict[str, Score]
+    errors: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def _micro(scores: dict[str, Score]) -> Score:
+        total = Score()
+        for s in scores.values():
+            total.tp += s.tp
+            total.fp += s.fp
+            total.fn += s.fn
+        return total
+
+    @property
+    def micro(self) -> Score:
+        return self._micro(self.topics)
+
+    @property
+    def systems_micro(self) -> Score:
+        return self._micro(self.systems)
+
+    @property
+    def macro_precision(self) -> float:
+        used = [s for s in self.topics.values() if s.tp + s.fp]
+        return sum(s.precision for s in used) / len(used) if used else 1.0
+
+    @property
+    def macro_recall(self) -> float:
+        used = [s for s in self.topics.values() if s.support]
+        return sum(s.recall for s in used) / len(used) if used else 1.0
+
+
+def load_labelled(path: str | Path = LABELLED_PATH) -> list[dict[str, Any]]:
+    data = YAML(typ="safe", pure=True).load(Path(path).read_text(encoding="utf-8"))
+    return list(data["items"])
+
+
+def evaluate(items: list[dict[str, Any]], taxonomy: Taxonomy) -> Report:
+    topics = {t: Score() for t in taxonomy.topics}
+    systems = {s: Score() for s in taxonomy.systems}
+    errors: list[str] = []
+    for item in items:
+        got = taxonomy.match_text({"title": item.get("title") or "", "description": item.get("description") or ""})
+        want_t, got_t = set(item.get("topics") or []), set(got.topics)
+        want_s, got_s = set(item.get("systems") or []), set(got.systems)
+        unknown = (want_t - set(topics)) | (want_s - set(systems))
+        if unknown:
+            raise ValueError(f"labelled item {item.get('title')!r}: unknown topic or system {sorted(unknown)}")
+        for bucket, want, have, prefix in ((topics, want_t, got_t, ""), (systems, want_s, got_s, "system:")):
+            for t in want & have:
+                bucket[t].tp += 1
+            for t in have - want:
+                bucket[t].fp += 1
+                errors.append(f"FP {prefix}{t:<18} {got.reasons.get(prefix + t, '')}  <- {item['title']}")
+            for t in want - have:
+                bucket[t].fn += 1
+                errors.append(f"FN {prefix}{t:<18} <- {item['title']} | {item.get('description', '')}")
+    return Report(len(items), topics, systems, errors)
+
+
+def format_report(report: Report, taxonomy: Taxonomy, *, markdown: bool = False, title: str = "") -> str:
+    lines = []
+    if markdown:
+        lines += [f"**{title}** ({report.items} items)" if title else f"{report.items} items", "",
+                  "| topic | support | precision | recall | F1 |", "|---|---:|---:|---:|---:|"]
+        for tid, s in report.topics.items():
+            lines.append(f"| {taxonomy.topics[tid].label} | {s.support} | {s.precision:.2f} | {s.recall:.2f} | {s.f1:.2f} |")
+        m, sm = report.micro, report.systems_micro
+        lines.append(f"| **all topics (micro)** | {m.support} | {m.precision:.2f} | {m.recall:.2f} | {m.f1:.2f} |")
+        lines.append(f"| all topics (macro) | | {report.macro_precision:.2f} | {report.macro_recall:.2f} | |")
+        lines.append(f"| **systems (micro)** | {sm.support} | {sm.precision:.2f} | {sm.recall:.2f} | {sm.f1:.2f} |")
+        return "\n".join(lines)
+    lines.append(f"{title + ': ' if title else ''}{report.items} labelled items")
+    lines.append(f"{'topic':<22}{'support':>8}{'tp':>5}{'fp':>5}{'fn':>5}{'precision':>11}{'recall':>8}{'F1':>7}")
+    for tid, s in report.topics.items():
+        lines.append(f"{tid:<22}{s.support:>8}{s.tp:>5}{s.fp:>5}{s.fn:>5}{s.precision:>11.2f}{s.recall:>8.2f}{s.f1:>7.2f}")
+    for name, s in (("ALL TOPICS (micro)", report.micro), ("SYSTEMS (micro)", report.systems_micro)):
+        lines.append(f"{name:<22}{s.support:>8}{s.tp:>5}{s.fp:>5}{s.fn:>5}{s.precision:>11.2f}{s.recall:>8.2f}{s.f1:>7.2f}")
+    lines.append(f"{'all topics (macro)':<22}{'':>8}{'':>15}{report.macro_precision:>11.2f}{report.macro_recall:>8.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m illhub.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--labelled", default=str(LABELLED_PATH), help="the labelled set (YAML)")
+    ap.add_argument("--taxonomy", default=str(TAXONOMY_PATH), help="the taxonomy to evaluate")
+    ap.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table (as in README.md)")
+    ap.add_argument("--errors", action="store_true", help="list false positives and negatives")
+    args = ap.parse_args(argv)
+    taxonomy = load_taxonomy(args.taxonomy)
+    items = load_labelled(args.labelled)
+    splits = ("dev", "test", "all") if args.split == "all" else (args.split,)
+    out = []
+    for split in splits:
+        chosen = [i for i in items if split == "all" or i.get("split") == split]
+        report = evaluate(chosen, taxonomy)
+        out.append(format_report(report, taxonomy, markdown=args.markdown, title=f"split {split}"))
+        if args.errors:
+            out.append("\n".join(report.errors))
+    sys.stdout.write("\n\n".join(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Classification measured on the hand-labelled set (tests/data/labelled.yaml), with floors.
+
+The figures are in README.md ("How well it classifies"); `python -m illhub.evaluate` prints them.
+"""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+
+import pytest
+
+from illhub.evaluate import LABELLED_PATH, evaluate, load_labelled, main
+from pipeline.classify import Taxonomy, Term, default_taxonomy
+
+#: Floors: micro-averaged over every topic. The test split was never used to tune the taxonomy.
+FLOORS = {"all": (0.85, 0.78), "test": (0.80, 0.72)}
+
+
+@pytest.fixture(scope="module")
+def items():
+    return load_labelled(LABELLED_PATH)
+
+
+def test_labelled_set_is_large_varied_and_valid(items):
+    tax = default_taxonomy()
+    assert len(items) >= 150
+    assert sum(1 for i in items if i["split"] == "test") >= 50
+    assert sum(1 for i in items if not i["topics"]) >= 15  # negatives
+    assert len({i["title"] for i in items}) == len(items)
+    labelled = {t for i in items for t in i["topics"]}
+    assert labelled == set(tax.topics)  # every topic is measured
+    for i in items:
+        assert set(i) <= {"split", "title", "description", "topics", "systems"}
+        assert set(i["topics"]) <= set(tax.topics) and set(i.get("systems", [])) <= set(tax.systems)
+
+
+@pytest.mark.parametrize("split", ["all", "test"])
+def test_precision_and_recall_floors(items, split):
+    chosen = [i for i in items if split == "all" or i["split"] == split]
+    report = evaluate(chosen, default_taxonomy())
+    precision, recall = FLOORS[split]
+    assert report.micro.precision >= precision, report.errors
+    assert report.micro.recall >= recall, report.errors
+    assert report.systems_micro.precision >= 0.95 and report.systems_micro.recall >= 0.95
+
+
+def test_every_well_supported_topic_is_usable(items):
+    report = evaluate(items, default_taxonomy())
+    for tid, score in report.topics.items():
+        if score.support >= 8:
+            assert score.f1 >= 0.6, (tid, score)
+
+
+def test_floors_catch_a_careless_taxonomy(items):
+    """Treating every generic word as decisive must fail the precision floor."""
+    tax = default_taxonomy()
+    careless = Taxonomy(
+        {t.id: Term(t.id, t.label, t.description, t.keywords + t.weak, [], t.exclude) for t in tax.topics.values()},
+        tax.systems,
+    )
+    assert evaluate(items, careless).micro.precision < FLOORS["all"][0]
+
+
+def test_evaluate_script_prints_the_table():
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["--split", "test", "--markdown"]) == 0
+    text = buf.getvalue()
+    assert "| Copyright and fair use |" in text and "**all topics (micro)**" in text
