@@ -19,3 +19,67 @@ def test_every_source_has_a_comment_saying_what_it_is():
         if re.match(r"^\s*- id: ", line) and line.startswith("  - "):
             above = lines[i - 1].strip()
             assert above.startswith("#") and len(above) > 10, f"registry.yaml:{i + 1}: add a comment above {line.strip()}"
+
+
+#: Every real source and curated reference of the project's source list (SOURCES.md), by URL,
+#: with the kind it is harvested with.
+REAL_SOURCES = {
+    "https://help.oclc.org/Resource_Sharing/WorldShare_Interlibrary_Loan": "crawl",
+    "https://help.oclc.org/Resource_Sharing/Tipasa": "crawl",
+    "https://help.oclc.org/Resource_Sharing/Relais_D2D": "crawl",
+    "https://help.oclc.org/Librarian_Toolbox/OCLC_training/Watch_self-paced_training/"
+    "WorldShare_Interlibrary_Loan_self-paced_training": "crawl",
+    "https://www.oclc.org/research/activities/shares.html": "crawl",
+    "https://hangingtogether.org/feed/": "feed",
+    "https://blog.oclc.org/next/": "wordpress",
+    "https://www.ala.org/rusa/sections/stars/resources": "crawl",
+    "https://www.ala.org/rusa/interlibrary-loan-code-united-states-explanatory-text": "manual",
+    "https://rusaupdate.org/feed/": "feed",
+    "https://idsproject.org/": "crawl",
+    "https://rethinkingresourcesharing.org/": "wordpress",
+    "https://support.atlas-sys.com/hc/en-us": "zendesk",
+    "https://docs.atlas-sys.com/docs/illiad/": "crawl",
+    "https://knowledge.exlibrisgroup.com/Alma/Product_Documentation/010Alma_Online_Help_(English)/"
+    "030Fulfillment/050Resource_Sharing": "crawl",
+    "https://knowledge.exlibrisgroup.com/Rapido/Product_Documentation": "crawl",
+    "https://projectreshare.org/": "crawl",
+    "https://nwill.org/2020-conference-program": "conference",
+    "https://nwill2020.sched.com/all.ics": "ical",
+    "http://glrsc.org/past-conferences/": "conference",
+    "https://sites.google.com/view/sers-sc-conference/schedule": "conference",
+    "https://libguides.senylrc.org/ILL-Resources/toolbox": "crawl",
+    "https://www.tenn-share.org/firefly/best-practices-and-resources-for-interlibrary-loan-in-tennessee": "crawl",
+    "http://www.ncip.info/": "manual",
+    "http://illtransactions.org/opencode": "manual",
+    # curated references
+    "https://www.copyright.gov/circs/circ21.pdf": "manual",
+    "https://www.law.cornell.edu/uscode/text/17/108": "manual",
+    "https://www.copyright.gov/policy/section108": "manual",
+    "https://web.archive.org/web/20170511220010/http://old.cni.org/docs/infopols/CONTU.html": "manual",
+    "https://guides.himmelfarb.gwu.edu/copyright/ill": "manual",
+    "https://publications.arl.org/rli275/17": "manual",
+    "https://hangingtogether.org/the-international-ill-toolkit-a-classic-community-working-together-story/": "manual",
+    "https://www.youtube.com/watch?v=Rh7QRjlltdY": "manual",
+    "https://www.youtube.com/watch?v=7X2u2WVNq9k": "manual",
+    "https://www.youtube.com/watch?v=zJUc5LX4Mpk": "manual",
+}
+
+
+def test_registry_carries_every_real_source_with_its_kind():
+    registry = load_registry(ROOT / "registry.yaml")
+    found: dict[str, str] = {}
+    for s in registry.sources:
+        if s.url:
+            found[s.url] = s.kind
+        for e in getattr(s, "entries", None) or []:
+            found[e.url] = "manual"
+    missing = {u: k for u, k in REAL_SOURCES.items() if found.get(u) != k}
+    assert not missing, f"registry.yaml lacks (or has the wrong kind for): {missing}"
+
+
+def test_real_sources_have_organization_and_topics():
+    registry = load_registry(ROOT / "registry.yaml")
+    for s in registry.sources:
+        assert s.organization, f"{s.id}: organization"
+        entries = getattr(s, "entries", None) or []
+        assert s.topics or all(e.topics for e in entries), f"{s.id}: topics"
