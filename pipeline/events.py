@@ -216,7 +216,12 @@ def parse_clock(text: str, *, anchored: bool = True) -> Clock | None:
     (conference sessions at 2:00 are at 14:00).
     """
     text = text.strip()
-    m = TIME_RANGE.match(text) if anchored else TIME_RANGE.search(text)
+    if anchored:
+        m = TIME_RANGE.match(text)
+    else:  # the first time in the text ("Room 101, 9:00 am": not 10, but 9:00 am)
+        m = next((c for c in TIME_RANGE.finditer(text)
+                  if c.group("all").strip() and (c.group("sm") or c.group("sap") or c.group("sw")
+                                                 or c.group("em") or c.group("eap") or c.group("ew"))), None)
     if not m or not m.group("all").strip():
         if re.match(r"^\s*\d{1,2}[:.]\d", text):
             raise BadTime(f"unreadable time {text[:30]!r}")

@@ -49,6 +49,12 @@ def test_parse_clock(text, start, end):
     assert (clock.start, clock.end) == (start, end)
 
 
+def test_parse_clock_finds_the_first_time_in_text():
+    clock = parse_clock("Room 101, 9:00 am – 10:15 am CT", anchored=False)
+    assert (clock.start, clock.end, clock.tz) == (time(9), time(10, 15), "CT")
+    assert parse_clock("Room 101", anchored=False) is None
+
+
 def test_parse_clock_labels_and_non_times():
     assert parse_clock("10:30am-12pm PT").tz == "PT"
     assert parse_clock("Session 2") is None
@@ -173,6 +179,8 @@ def test_ical_options_and_errors():
     assert len(parsed.resources) == 3 and parsed.resources[0].extra["event_name"] == "NWILL 2026"
     assert parsed.resources[0].extra["timezone"] == "America/Denver"
     assert any(r.extra["session_type"] == "break" for r in parsed.resources)
+    repeating = body.replace(b"UID:7f3c1a9e2b1d4c5e8a9b0c1d2e3f4a5b", b"UID:7f3c1a9e2b1d4c5e8a9b0c1d2e3f4a5b\r\nRRULE:FREQ=WEEKLY;COUNT=3")
+    assert any("repeats (RRULE)" in w for w in parse_ical(repeating, "https://x.example/all.ics").warnings)
     with pytest.raises(NotACalendar, match="HTML page"):
         parse_ical(b"<!DOCTYPE html><html><body>Sched</body></html>", "https://x.example/all.ics")
     with pytest.raises(NotACalendar, match="empty"):

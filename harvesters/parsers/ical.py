@@ -138,6 +138,8 @@ def parse_ical(body: bytes, url: str, *, source_id: str = "", organization: str 
             out.warn(w)
         if start is None:
             out.warn(f"{label}: no readable start time; kept without one")
+        if ev.get("RRULE") is not None or ev.get("RDATE") is not None:
+            out.warn(f"{label}: repeats (RRULE); stored once, at its first occurrence")
         if not uid:
             uid = hashlib.sha1(f"{title}|{times.starts_at}".encode()).hexdigest()[:16]
             out.warn(f"{label}: no UID; derived one from its title and start")
