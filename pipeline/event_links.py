@@ -92,11 +92,6 @@ def conference_keys(event_name: str) -> list[str]:
     return list(dict.fromkeys(k for k in keys if k))
 
 
-def names_conference(text: str, keys: list[str]) -> bool:
-    haystack = " " + " ".join(_words(text)) + " "
-    return any(f" {k} " in haystack for k in keys)
-
-
 def normalize_title(title: str, keys: list[str] = ()) -> str:
     """A title reduced to the words that identify the talk."""
     text = " " + " ".join(_words(_YEAR.sub(" ", title or ""))) + " "
@@ -125,26 +120,50 @@ def year_matches(session_year: int | None, text: str, published: str | None) -> 
     return False
 
 
+class SessionIndex:
+    """Sessions grouped by conference and organization, so that a media item is compared only
+    with the sessions of conferences it names (or of its own organization)."""
+
+    def __init__(self, sessions: list[Session]):
+        self.by_keys: dict[tuple[str, ...], list[Session]] = {}
+        self.by_org: dict[str, list[Session]] = {}
+        for s in sessions:
+            self.by_keys.setdefault(tuple(s.keys), []).append(s)
+            if s.organization:
+                self.by_org.setdefault(s.organization, []).append(s)
+
+    def candidates(self, text: str, organization: str | None) -> list[Session]:
+        haystack = " " + " ".join(_words(text)) + " "
+        found: dict[str, Session] = {}
+        for keys, group in self.by_keys.items():
+            if any(f" {k} " in haystack for k in keys):
+                found.update((s.id, s) for s in group)
+        for s in self.by_org.get(organization or "", []):
+            found.setdefault(s.id, s)
+        return list(found.values())
+
+    def best(self, media: dict[str, Any]) -> tuple[Session | None, float]:
+        """The session a media item belongs to under the rule above, and its score."""
+        text = f"{media.get('title') or ''} {media.get('description') or ''}"
+        scored: list[tuple[float, Session]] = []
+        for s in self.candidates(text, media.get("organization")):
+            if not year_matches(s.event_year, text, media.get("published")):
+                continue
+            score = similarity(s.norm, normalize_title(media.get("title") or "", s.keys))
+            if score >= THRESHOLD:
+                scored.append((score, s))
+        if not scored:
+            return None, 0.0
+        scored.sort(key=lambda pair: (-pair[0], pair[1].id))
+        best_score, best = scored[0]
+        if len(scored) > 1 and best_score - scored[1][0] < AMBIGUITY_MARGIN:
+            return None, best_score
+        return best, best_score
+
+
 def best_session(media: dict[str, Any], sessions: list[Session]) -> tuple[Session | None, float]:
     """The session a media item belongs to under the rule above, and its score."""
-    text = f"{media.get('title') or ''} {media.get('description') or ''}"
-    scored: list[tuple[float, Session]] = []
-    for s in sessions:
-        same_org = bool(media.get("organization")) and media.get("organization") == s.organization
-        if not (same_org or names_conference(text, s.keys)):
-            continue
-        if not year_matches(s.event_year, text, media.get("published")):
-            continue
-        score = similarity(s.norm, normalize_title(media.get("title") or "", s.keys))
-        if score >= THRESHOLD:
-            scored.append((score, s))
-    if not scored:
-        return None, 0.0
-    scored.sort(key=lambda pair: pair[0], reverse=True)
-    best_score, best = scored[0]
-    if len(scored) > 1 and best_score - scored[1][0] < AMBIGUITY_MARGIN and scored[1][1].id != best.id:
-        return None, best_score
-    return best, best_score
+    return SessionIndex(sessions).best(media)
 
 
 def load_sessions(db: Database) -> list[Session]:
@@ -174,13 +193,14 @@ def link_media(db: Database) -> list[Link]:
         sessions = load_sessions(db)
         if not sessions:
             return links
+        index = SessionIndex(sessions)
         media_rows = db.execute(
             "SELECT id, url, title, description, content_type, published, organization FROM resources "
             "WHERE session_id IS NULL AND content_type IN ('video', 'document') AND status = 'active'"
         ).fetchall()
         for mid, url, title, description, ctype, published, org in media_rows:
             media = {"title": title, "description": description, "published": published, "organization": org}
-            session, score = best_session(media, sessions)
+            session, score = index.best(media)
             if session is None:
                 continue
             db.execute("UPDATE resources SET session_id = ? WHERE id = ?", [session.id, mid])
