@@ -145,6 +145,10 @@ def describe_failure(failure: Failure, timeout: float | None = None,
         status = exc.response.status
         hint = {404: "not found: check the URL", 410: "gone: the page was removed", 403: "forbidden: the site refuses us",
                 401: "needs a login", 429: "too many requests: rate-limited"}.get(status, "")
+        location = exc.response.headers.get(b"Location") if 300 <= status < 400 else None
+        if location is not None:
+            target = location.decode("latin-1")[:120]
+            hint = f"redirect to {target!r} not followed: only http(s) locations are"
         return f"HTTP {status} from {exc.response.url}" + (f" ({hint})" if hint else ""), status, False
     if isinstance(exc, RobotsDeferred):
         return str(exc), None, True

@@ -1,0 +1,109 @@
+"""The network guard in real harvests: loopback in every spelling refused under the default
+(public) policy, and every redirect hop checked again.
+
+The address rules themselves are unit-tested without sockets in tests/test_guard.py, and
+a name that resolves to loopback (DNS rebinding) in tests/test_harvest_failures.py. Here
+the CLI runs as a user would, and the fault server counts what reached it: nothing that
+the guard refused. Only loopback URLs appear, so nothing else can be contacted even with
+ILLHUB_NETWORK unset.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.faultserver import FaultServer, ok, redirect
+from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+
+
+def good(sid: str) -> bytes:
+    return rss(items_for(sid, 2))
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FaultServer("127.0.0.31") as s:
+        yield s
+
+
+def test_public_policy_refuses_loopback_in_every_spelling(server, tmp_path):
+    port = server.base.rsplit(":", 1)[1]
+    spellings = {
+        "plain": "127.0.0.31", "localhost": "localhost", "decimal": "2130706433", "hex": "0x7f000001",
+        "octal": "0177.0.0.1", "short": "127.1", "mapped": "[::ffff:127.0.0.31]", "ipv6": "[::1]",
+        "sub-localhost": "feeds.localhost",
+    }
+    server.route("/feed.xml", ok(good("spelled")))
+    sources = [feed_source(sid, f"http://{host}:{port}/feed.xml") for sid, host in spellings.items()]
+    registry = write_registry(tmp_path / "registry.yaml", sources)
+    db = tmp_path / "catalog.db"
+    # First harvest with loopback allowed (as the tests and the demo run); only the source on
+    # the server's own address can be reached, and that is all we need stored.
+    first = harvest(registry, db, "--source", "plain")
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = snapshot(db, "plain")
+    assert len(before) == 2
+    server.reset_counters()
+
+    second = harvest(registry, db, env={"ILLHUB_NETWORK": None})  # the default policy: public
+    assert second.returncode == 1
+    assert server.hits == []  # nothing reached the server, not even robots.txt
+    latest = runs(db)
+    for sid, host in spellings.items():
+        run = latest[sid]
+        assert run["status"] == "failed", (sid, run["error"])
+        assert run["error"].startswith("network guard: "), run["error"]
+        assert "loopback" in run["error"] and "--allow-private-network" in run["error"]
+    assert snapshot(db, "plain") == before
+
+
+#: Where a loopback server redirects, and what the guard must say about the next hop.
+REDIRECTS = {
+    "to-unspecified": ("http://0.0.0.0:{port}/target", "0.0.0.0 is the unspecified address"),
+    "to-metadata": ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is not a loopback address"),
+    "to-private": ("http://10.0.0.1/admin", "10.0.0.1 is not a loopback address"),
+    "to-name": ("http://intranet.example/feed", "intranet.example is not a loopback host"),
+    "to-file": ("file:///etc/passwd", "redirect to 'file:///etc/passwd' not followed: only http(s) locations are"),
+    "to-credentials": ("http://admin:secret@127.0.0.31:{port}/target", "user name or password"),
+    "to-mapped-unspecified": ("http://[::ffff:0.0.0.0]:{port}/target", "0.0.0.0 is the unspecified address"),
+}
+
+
+def test_every_redirect_hop_is_checked(server, tmp_path):
+    port = server.base.rsplit(":", 1)[1]
+    server.route("/target", ok(good("target")))
+    sources = []
+    for sid in REDIRECTS:
+        server.route(f"/{sid}", ok(good(sid)))
+        sources.append(feed_source(sid, server.url(f"/{sid}")))
+    registry = write_registry(tmp_path / "registry.yaml", sources)
+    db = tmp_path / "catalog.db"
+    first = harvest(registry, db)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = {sid: snapshot(db, sid) for sid in REDIRECTS}
+
+    for sid, (location, _) in REDIRECTS.items():
+        server.route(f"/{sid}", redirect(location.format(port=port), 301))
+    server.reset_counters()
+    second = harvest(registry, db)  # loopback-only mode: every other address is forbidden
+    assert second.returncode == 1
+    latest = runs(db)
+    for sid, (_, reason) in REDIRECTS.items():
+        assert latest[sid]["status"] == "failed"
+        assert reason in latest[sid]["error"], latest[sid]["error"]
+        if sid != "to-file":  # Scrapy itself never follows a redirect to a non-http(s) URL
+            assert latest[sid]["error"].startswith("network guard: "), latest[sid]["error"]
+        assert snapshot(db, sid) == before[sid] and len(before[sid]) == 2
+    # 0.0.0.0 reaches this machine on Linux: had the guard let the hop through, /target would show a hit
+    assert server.hits_for("/target") == []
+    assert sorted(server.paths()) == sorted(["/robots.txt", *(f"/{sid}" for sid in REDIRECTS)])
+
+    # --allow-private-network permits loopback and private hosts, never the unspecified address
+    server.reset_counters()
+    third = harvest(registry, db, "--source", "to-unspecified", "--source", "to-mapped-unspecified",
+                    "--allow-private-network", env={"ILLHUB_NETWORK": None})
+    assert third.returncode == 1
+    latest = runs(db)
+    assert "0.0.0.0 is the unspecified address" in latest["to-unspecified"]["error"]
+    assert "0.0.0.0 is the unspecified address" in latest["to-mapped-unspecified"]["error"]
+    assert server.hits_for("/target") == []
