@@ -28,7 +28,9 @@ RFC822_ZONES = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST"
                 "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
 _TZINFOS = {name: hours * 3600 for name, hours in RFC822_ZONES.items()}
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+#: C0 and C1 control characters, zero-width space, BOM and the bidirectional overrides
+#: (U+202A-202E, U+2066-2069) that can make harvested text display reversed or spoofed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 
 

@@ -31,14 +31,14 @@ from tests.reliability.faultserver import (
 )
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
 
-TIMEOUT = 1.5  # --timeout for the fault harvest (seconds)
+TIMEOUT = 2.0  # --timeout for the fault harvest (seconds)
 GOOD = [f"good-{i:02d}" for i in range(40)]  # good-00 gets 500, 500, then 200
 
 # source id → (status in harvest_runs, pattern its error must match)
 BROKEN = {
     "never-answers": ("failed", r"timed out fetching http://127\.0\.0\.2:\d+/never-answers: no complete response "
-                                r"within the 1\.5 s limit"),
-    "drips": ("failed", r"timed out fetching http://127\.0\.0\.3:\d+/drips: no complete response within the 1\.5 s"),
+                                r"within the 2 s limit"),
+    "drips": ("failed", r"timed out fetching http://127\.0\.0\.3:\d+/drips: no complete response within the 2 s"),
     "host-down": ("deferred", r"robots\.txt at http://127\.0\.0\.1:\d+/robots\.txt unreachable \(.*refused.*\); "
                               r"host deferred to a later run"),
     "reset-mid-body": ("failed", r"the response from http://127\.0\.0\.4:\d+/reset-mid-body was cut off before its "
@@ -171,7 +171,7 @@ def test_timeouts_are_a_deadline_and_bounded(world):
         # the drip never pauses long enough for an idle timeout: only a whole-download deadline ends it
         assert h.finished is not None and h.finished - h.started < TIMEOUT + 1.0
     assert world["servers"][3].sent["/drips"] < len(dripping) * (TIMEOUT / 0.2 + 2)
-    assert world["second"].seconds < 3 * (TIMEOUT + 0.5) + 15
+    assert world["second"].seconds < 3 * (TIMEOUT + 0.5) + 30  # three tries of the slowest source, plus start-up
 
 
 def test_endless_body_stopped_at_the_cap_with_bounded_memory(world):

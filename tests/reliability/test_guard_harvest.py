@@ -49,7 +49,7 @@ def test_public_policy_refuses_loopback_in_every_spelling(server, tmp_path):
     assert second.returncode == 1
     assert server.hits == []  # nothing reached the server, not even robots.txt
     latest = runs(db)
-    for sid, host in spellings.items():
+    for sid in spellings:
         run = latest[sid]
         assert run["status"] == "failed", (sid, run["error"])
         assert run["error"].startswith("network guard: "), run["error"]
