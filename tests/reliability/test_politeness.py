@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -45,6 +48,7 @@ def world(tmp_path_factory):
         add("busy", f"busy-{i}", f"/feed-{i}.xml")
     add("rate-limited", "rate-limited", "/feed.xml")
     add("rate-limited", "rate-limited-neighbour", "/other.xml")
+    add("rate-limited", "unavailable", "/maintenance.xml")
     registry = write_registry(tmp / "registry.yaml", sources)
     db = tmp / "catalog.db"
     first = harvest(registry, db, "--timeout", "5")
@@ -59,10 +63,14 @@ def world(tmp_path_factory):
         hosts["busy"].route(f"/feed-{i}.xml", slow(ok(feed(f"busy-{i}")), 0.15))
     hosts["rate-limited"].route("/feed.xml", Sequence(status(429, b"slow down", {"Retry-After": "30"}),
                                                        ok(feed("rate-limited"))))
+    back = datetime.now(UTC) + timedelta(days=4)
+    hosts["rate-limited"].route("/maintenance.xml", Sequence(
+        status(503, b"down for maintenance", {"Retry-After": format_datetime(back, usegmt=True)}),
+        ok(feed("unavailable"))))
     for h in hosts.values():
         h.reset_counters()
     second = harvest(registry, db, "--timeout", "3")
-    yield {"hosts": hosts, "db": db, "before": before, "second": second}
+    yield {"hosts": hosts, "db": db, "before": before, "second": second, "registry": registry}
     for h in hosts.values():
         h.stop()
 
@@ -139,3 +147,29 @@ def test_429_with_retry_after_is_not_retried_sooner(world):
     assert "HTTP 429" in run["error"] and "rate-limited" in run["error"]
     assert kept(world, "rate-limited")
     assert runs(world["db"])["rate-limited-neighbour"]["status"] == "ok"
+
+
+def test_retry_after_is_honoured_across_runs(world, tmp_path):
+    """A Retry-After longer than the backoff cap (2 days) wins; the next harvest skips the
+    source without a request (per-source backoff, issue 5), its neighbours are harvested."""
+    latest = runs(world["db"])
+    started = datetime.fromisoformat(latest["rate-limited"]["started_at"])
+    assert latest["unavailable"]["status"] == "failed" and "HTTP 503" in latest["unavailable"]["error"]
+    assert world["hosts"]["rate-limited"].paths().count("/maintenance.xml") == 1  # not retried at once
+    next_503 = datetime.fromisoformat(latest["unavailable"]["next_attempt"])
+    assert next_503 >= started + timedelta(days=4) - timedelta(minutes=5)
+    next_429 = datetime.fromisoformat(latest["rate-limited"]["next_attempt"])
+    assert next_429 >= started + timedelta(seconds=30)
+    host = world["hosts"]["rate-limited"]
+    host.reset_counters()
+    copy = tmp_path / "catalog.db"  # the next night, on a copy: the other tests keep their catalog
+    with sqlite3.connect(world["db"]) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    third = harvest(world["registry"], copy, "--timeout", "3")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "/feed.xml" not in host.paths() and "/maintenance.xml" not in host.paths()
+    assert "/other.xml" in host.paths()
+    latest = runs(copy)
+    assert latest["rate-limited"]["status"] == "skipped" and latest["unavailable"]["status"] == "skipped"
+    for sid in ("rate-limited", "unavailable"):
+        assert snapshot(copy, sid) == world["before"][sid]
