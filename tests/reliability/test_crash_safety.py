@@ -130,7 +130,7 @@ def live_harvest(big_web, tmp_path_factory):
             for path in paths + ([f"/{name}/resources"] if rounds % 5 == 0 else []):
                 r = loop.run_until_complete(ds.client.get(path))
                 seen += 1
-                if r.status_code != 200 or "locked" in r.text.lower():
+                if r.status_code != 200 or "database is locked" in r.text.lower():
                     failures.append((path, r.status_code, r.text[:200]))
                 elif "sql=" in path:
                     counts.append(r.json()[0]["n"])

@@ -10,10 +10,17 @@ ILLHUB_NETWORK unset.
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from tests.reliability.faultserver import FaultServer, ok, redirect
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+
+
+def run_count(db) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select count(*) from harvest_runs").fetchone()[0]
 
 
 def good(sid: str) -> bytes:
@@ -107,3 +114,42 @@ def test_every_redirect_hop_is_checked(server, tmp_path):
     assert "0.0.0.0 is the unspecified address" in latest["to-unspecified"]["error"]
     assert "0.0.0.0 is the unspecified address" in latest["to-mapped-unspecified"]["error"]
     assert server.hits_for("/target") == []
+
+
+def test_hostile_registry_is_rejected_at_load_before_any_request(server, tmp_path):
+    """Bad URLs and YAML tags never reach the harvester: `illhub harvest` stops at load with
+    one line per problem (exit 2), fetches nothing, runs no code and adds no run."""
+    server.route("/feed.xml", ok(good("kept")))
+    db = tmp_path / "catalog.db"
+    registry = write_registry(tmp_path / "good.yaml", [feed_source("kept", server.url("/feed.xml"))])
+    assert harvest(registry, db).returncode == 0
+    before, runs_before = snapshot(db), run_count(db)
+    server.reset_counters()
+    port = server.base.rsplit(":", 1)[1]
+    bad_urls = {
+        "file-url": "file:///etc/passwd", "ftp-url": f"ftp://127.0.0.31:{port}/feed.xml",
+        "gopher-url": f"gopher://127.0.0.31:{port}/1", "data-url": "data:application/rss+xml,<rss/>",
+        "password-url": f"http://admin:secret@127.0.0.31:{port}/feed.xml",
+        "token-url": f"http://token@127.0.0.31:{port}/feed.xml",
+    }
+    bad = write_registry(tmp_path / "bad.yaml", [feed_source("kept", server.url("/feed.xml"))]
+                         + [feed_source(sid, url) for sid, url in bad_urls.items()])
+    result = harvest(bad, db)
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith(str(bad))]
+    assert len(problems) == len(bad_urls), result.stderr
+    for sid in bad_urls:
+        assert any(f"source '{sid}'" in p and "field 'url'" in p for p in problems), (sid, problems)
+    canary = tmp_path / "pwned.txt"
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(
+        "sources:\n"
+        f"  - !!python/object/apply:os.system [\"echo pwned > {canary}\"]\n"
+        "  - id: kept\n    name: Kept\n    kind: feed\n"
+        f"    url: !!python/object/apply:builtins.str [\"{server.url('/feed.xml')}\"]\n",
+        encoding="utf-8")
+    result = harvest(tagged, db)
+    assert result.returncode == 2 and "not valid YAML" in result.stderr and "python/object" in result.stderr
+    assert not canary.exists()  # the tag was never constructed, let alone run
+    assert server.hits == []  # nothing fetched, not even robots.txt
+    assert snapshot(db) == before and run_count(db) == runs_before
