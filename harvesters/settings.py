@@ -46,6 +46,9 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "COOKIES_ENABLED": False,
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        # Scrapy starts this many asyncio tasks for every response's output (default 100);
+        # the store pipeline is synchronous, so a few are plenty (benchmarks/crawl.py).
+        "CONCURRENT_ITEMS": 8,
         # Never zero: with no delay Scrapy has been seen sending several requests at once to one host.
         "DOWNLOAD_DELAY": max(delay, 0.001),
         "DOWNLOAD_DELAY_JITTER": 0,

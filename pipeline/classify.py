@@ -25,6 +25,8 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TAXONOMY_PATH = DATA_DIR / "taxonomy.yaml"
 #: The text fields classification reads, in the order their matches are reported.
 FIELDS = ("title", "description", "excerpt")
+#: How much of a page's body excerpt classification reads.
+EXCERPT_CHARS = 1000
 #: Topic given to any resource that names a system.
 SYSTEMS_TOPIC = "systems"
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -165,6 +167,30 @@ def _trigger(word: str) -> str:
     return max(parts, key=len).lower() if parts else ""
 
 
+class _Triggers:
+    """The literal pieces that must occur for any of some keywords to match.
+
+    A piece made only of word characters (and not a ``prefix*``) stands as a whole token in
+    any text the keyword matches, since the patterns match on word boundaries: a set lookup.
+    Other pieces are looked for as substrings of the lower-cased text."""
+
+    def __init__(self, keywords: list[str]):
+        # A hyphen is optional in matching ("e-book" also matches "ebook"), so the pieces of a
+        # hyphenated keyword are looked for as substrings, never as whole words.
+        pieces: dict[str, bool] = {}
+        for w in keywords:
+            t = _trigger(w) if w else ""
+            if t:
+                pieces[t] = pieces.get(t, False) or w.endswith("*") or "-" in w
+        self.words = frozenset(t for t, prefix in pieces.items() if not prefix and _WORD.fullmatch(t))
+        self.substrings = tuple(t for t in pieces if t not in self.words)
+
+    def present(self, lowered: str, words: frozenset[str] | set[str] | None) -> bool:
+        if words is None:
+            return True
+        return not self.words.isdisjoint(words) or any(t in lowered for t in self.substrings)
+
+
 def _mask(text: str, pattern: re.Pattern[str] | None) -> str:
     if pattern is None or not text:
         return text
@@ -185,50 +211,47 @@ class Term:
     pattern: re.Pattern[str] | None = None
     weak_pattern: re.Pattern[str] | None = None
     exclude_pattern: re.Pattern[str] | None = None
-    triggers: tuple[str, ...] = ()
-    word_triggers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.pattern = compile_words(self.keywords, self.match_case)
         self.weak_pattern = compile_words(self.weak, self.match_case)
         self.exclude_pattern = compile_words(self.exclude, self.match_case)
-        # A hyphen is optional in matching ("e-book" also matches "ebook"), so the pieces of a
-        # hyphenated keyword are looked for as substrings, never as whole words.
-        triggers: dict[str, bool] = {}
-        for w in self.keywords + self.weak:
-            t = _trigger(w) if w else ""
-            if t:
-                triggers[t] = triggers.get(t, False) or w.endswith("*") or "-" in w
-        # A piece made only of word characters, not a prefix, stands as a whole token in any
-        # text the keyword matches (the patterns match on word boundaries): a set lookup.
-        self.word_triggers = frozenset(t for t, prefix in triggers.items() if not prefix and _WORD.fullmatch(t))
-        self.triggers = tuple(t for t in triggers if t not in self.word_triggers)
+        self._strong = _Triggers(self.keywords)
+        self._weak = _Triggers(self.weak)
 
     def could_match(self, lowered: str, words: frozenset[str] | set[str]) -> bool:
         """False when no keyword can match (none of their literal pieces occurs in the
         lower-cased text or its set of words): the regular expressions are skipped, which
-        makes classifying many times faster (benchmarks/storage.py) without changing any
-        result (tests/test_classify_prefilter.py)."""
-        return not self.word_triggers.isdisjoint(words) or any(t in lowered for t in self.triggers)
+        makes classifying many times faster (benchmarks/storage.py, benchmarks/crawl.py)
+        without changing any result (tests/test_classify_prefilter.py)."""
+        return self._strong.present(lowered, words) or self._weak.present(lowered, words)
 
-    def match(self, texts: dict[str, str], noun: str = "keyword") -> str | None:
-        """The reason this term applies to ``texts`` (field → text), or None."""
+    def match(self, texts: dict[str, str], noun: str = "keyword", *, lowered: str | None = None,
+              words: frozenset[str] | set[str] | None = None) -> str | None:
+        """The reason this term applies to ``texts`` (field → text), or None.
+
+        ``lowered`` and ``words`` (the lower-cased texts and their set of words) let the
+        strong and the weak patterns be skipped when their keywords cannot occur."""
+        strong = self.pattern is not None and (lowered is None or self._strong.present(lowered, words))
+        weak = self.weak_pattern is not None and (lowered is None or self._weak.present(lowered, words))
+        if not strong and not weak:
+            return None
         masked = {f: _mask(t, self.exclude_pattern) for f, t in texts.items() if t}
-        if self.pattern is not None:
+        if strong:
             for f in FIELDS:
                 m = self.pattern.search(masked.get(f, ""))
                 if m:
                     return f'{noun} "{m.group(0)}" in {f}'
-        if self.weak_pattern is not None:
+        if weak:
             found: dict[str, str] = {}
             for f in FIELDS:
                 for m in self.weak_pattern.finditer(masked.get(f, "")):
                     key = re.sub(r"[\s\-]+", " ", m.group(0).lower())
                     found.setdefault(key, f)
             if len(found) >= self.min_weak:
-                words = list(found)[: max(self.min_weak, 3)]
-                where = sorted({found[w] for w in words}, key=FIELDS.index)
-                return "weak words " + " + ".join(f'"{w}"' for w in words) + " in " + ", ".join(where)
+                words_found = list(found)[: max(self.min_weak, 3)]
+                where = sorted({found[w] for w in words_found}, key=FIELDS.index)
+                return "weak words " + " + ".join(f'"{w}"' for w in words_found) + " in " + ", ".join(where)
         return None
 
 
@@ -255,7 +278,7 @@ class Taxonomy:
         for term in self.systems.values():
             if not term.could_match(lowered, words):
                 continue
-            why = term.match(texts, noun="alias")
+            why = term.match(texts, noun="alias", lowered=lowered, words=words)
             if why:
                 systems.append(term.id)
                 reasons[f"system:{term.id}"] = why
@@ -263,7 +286,7 @@ class Taxonomy:
         for term in self.topics.values():
             if not term.could_match(lowered, words):
                 continue
-            why = term.match(texts)
+            why = term.match(texts, lowered=lowered, words=words)
             if why:
                 topics.append(term.id)
                 reasons[term.id] = why
@@ -275,6 +298,9 @@ class Taxonomy:
     def classify(self, resource: Resource) -> tuple[list[str], list[str], dict[str, str]]:
         """Topics, systems and, for each, the rule that matched (the reason)."""
         texts = {f: getattr(resource, f) or "" for f in FIELDS}
+        # The body excerpt counts only for its opening: keywords deep in a page are weak
+        # evidence, and matching whole excerpts dominated the cost of a crawl.
+        texts["excerpt"] = texts["excerpt"][:EXCERPT_CHARS]
         c = self.match_text(texts)
         return c.topics, c.systems, c.reasons
 

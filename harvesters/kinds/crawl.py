@@ -15,7 +15,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from harvesters.kinds import register
-from harvesters.kinds.web import WebHandler, is_html, on_same_site, robots_allows
+from harvesters.kinds.web import WebHandler, is_html, on_same_site, page_selector, robots_allows
 from harvesters.parsers.page import extract_links, is_document_url
 
 
@@ -35,7 +35,7 @@ class CrawlHandler(WebHandler):
             return
         if not on_same_site(response.url, source):
             return  # redirected off the site: keep the page, follow nothing from it
-        for link in extract_links(response.body, response.url):
+        for link in extract_links(page_selector(response), response.url):
             url = link.url
             if not on_same_site(url, source) or not run.is_new(url) or is_document_url(url):
                 continue

@@ -37,6 +37,13 @@ def url_key(url: str) -> str:
         return url
 
 
+def page_selector(response: Response) -> Any:
+    """The response's parsed HTML, built once and shared by every extractor (Scrapy decodes
+    it as a browser would, like :func:`harvesters.parsers.page.to_selector`)."""
+    selector = getattr(response, "selector", None)
+    return selector if selector is not None else response.body
+
+
 @dataclass
 class WebRun:
     """One source's state during one harvest."""
@@ -144,7 +151,7 @@ class WebHandler:
             return ([doc] if doc else []), None
         if not is_html(response):
             return [], None
-        meta = extract_page(response.body, response.url, http_content_type=response_content_type(response))
+        meta = extract_page(page_selector(response), response.url, http_content_type=response_content_type(response))
         url = meta["canonical_url"] or response.url
         if meta["canonical_url"]:
             run.mark(meta["canonical_url"])
@@ -170,7 +177,7 @@ class WebHandler:
         if selectors is not None:
             if selectors.pages is None or re.search(selectors.pages, response.url):
                 items, warnings = parse_listing(
-                    response.body, response.url, selectors.model_dump(exclude_none=True), source_id=source.id,
+                    page_selector(response), response.url, selectors.model_dump(exclude_none=True), source_id=source.id,
                     organization=source.organization, content_type=source.content_type,
                     http_content_type=response_content_type(response),
                 )
