@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -39,8 +40,12 @@ def test_second_harvest_fetches_only_what_changed(server, tmp_path):
     for name, kw in feeds.items():
         server.route(f"/{name}.rss", body=rss([(f"{name}-{s}", f"{name} {t}", d) for s, t, d in ITEMS]), **kw)
     server.route("/limited.rss", status=429, headers={"Retry-After": "7200"}, body=b"slow down")
+    busy_until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    server.route("/busy.rss", status=503, headers={"Retry-After": format_datetime(busy_until, usegmt=True)},
+                 body=b"maintenance")
     registry = tmp_path / "registry.yaml"
-    registry.write_text(registry_yaml(server.base, [(f"src-{n}", f"/{n}.rss") for n in [*feeds, "limited"]]))
+    registry.write_text(registry_yaml(server.base, [(f"src-{n}", f"/{n}.rss")
+                                                    for n in [*feeds, "limited", "busy"]]))
     db = tmp_path / "catalog.db"
 
     first = harvest(registry, db)
@@ -57,6 +62,10 @@ def test_second_harvest_fetches_only_what_changed(server, tmp_path):
     assert status == "failed" and "HTTP 429" in error and "retry after" in error
     wait = datetime.fromisoformat(next_attempt) - datetime.now(UTC)
     assert timedelta(minutes=110) < wait <= timedelta(hours=2)  # Retry-After (2 h) beats the 1 h backoff
+    # 503 is normally retried at once; with Retry-After (an HTTP date) it is not, and the date is kept
+    assert [h.status for h in server.hits("/busy.rss")] == [503]
+    assert conn.execute("select next_attempt from harvest_runs where source_id = 'src-busy'").fetchone()[0] == (
+        busy_until.strftime("%Y-%m-%dT%H:%M:%SZ"))
     before = conn.execute("select id, last_seen, last_changed, status from resources order by id").fetchall()
     raw_before = conn.execute("select resource_id, fetched_at from raw_entries order by 1").fetchall()
     sizes = {n: server.hits(f"/{n}.rss")[0].body_bytes for n in feeds}
@@ -74,13 +83,13 @@ def test_second_harvest_fetches_only_what_changed(server, tmp_path):
     # no validators: the whole body comes again, but its hash says it is unchanged
     assert [(h.status, h.body_bytes) for h in server.hits("/neither.rss")] == [(200, sizes["neither"])]
     # still fresh per max-age: not asked at all; the source in backoff: skipped, not asked
-    assert server.hits("/fresh.rss") == [] and server.hits("/limited.rss") == []
+    assert server.hits("/fresh.rss") == [] and server.hits("/limited.rss") == [] and server.hits("/busy.rss") == []
     # nothing parsed, nothing written but the check
     assert conn.execute("select id, last_seen, last_changed, status from resources order by id").fetchall() == before
     assert conn.execute("select resource_id, fetched_at from raw_entries order by 1").fetchall() == raw_before
     runs = {r[0]: r[1:] for r in conn.execute(
         "select source_id, status, documents, documents_unchanged, items_seen from harvest_runs "
-        "where id > (select max(id) from harvest_runs) - 6")}
+        "where id > (select max(id) from harvest_runs) - 7")}
     for name in feeds:
         assert runs[f"src-{name}"] == ("ok", 1, 1, 0), name
     skipped = conn.execute("select status, next_attempt, warning from harvest_runs where source_id = 'src-limited' "
