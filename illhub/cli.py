@@ -73,6 +73,7 @@ def cli() -> None:
       illhub validate          check registry.yaml
       illhub harvest           harvest every enabled source into data/illhub.db
       illhub serve             browse the catalog with Datasette
+      illhub check-links       find dead links (history and status in the catalog)
     """
 
 
@@ -232,14 +233,14 @@ OUTCOME_STYLE = {"ok": "green", "redirected": "cyan", "blocked": "yellow", "fail
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def check_links(registry_path, db_path, source_id, older_than, limit, allow_private_network, delay, timeout,
                 retries, backoff, max_retry_after, verbose, quiet) -> None:
-    """Check catalogued links: HEAD (GET where HEAD is refused), politely, with retries.
+    """Find dead links: check catalogued links politely (HEAD, GET where needed, retries).
 
     Every check is kept in the link_checks table and each resource's link_status is
     derived from its history: ok, redirected, blocked (the site refuses robots; the
     link probably works for a person), broken (3 failed checks in a row, in separate
     runs) or unchecked. Broken and blocked links get an archived_url (Wayback Machine).
-    Exit code 0 when the run completed (broken links are data, not an error), 2 for
-    a usage error.
+    Exit code 0 when the run completed (broken links are data, not an error), 1 when
+    the crawl stopped before every selected link was checked, 2 for a usage error.
     """
     from harvesters.linkcheck import LinkCheckOptions
     from illhub.harvest import default_db_path, policy_from_env, user_agent
@@ -270,7 +271,7 @@ def check_links(registry_path, db_path, source_id, older_than, limit, allow_priv
         fail(f"--source {source_id}: {e}")
         return
     print_link_summary(result, db_path)
-    sys.exit(0)
+    sys.exit(1 if result.errors else 0)
 
 
 def print_link_summary(result, db_path: Path) -> None:

@@ -407,3 +407,45 @@ def test_schedule_hook_follows_the_registry(tmp_path):
         parse_registry({"defaults": {"link_check_schedule": "fortnightly"}, "sources": [source]})
     argv = link_check_argv(tmp_path / "registry.yaml", tmp_path / "c.db")
     assert argv[1:4] == ["-m", "illhub", "check-links"] and str(tmp_path / "c.db") in argv
+
+
+def test_a_stopped_link_check_records_an_incomplete_run(lab, tmp_path):
+    """SIGTERM (the scheduler stopping) while a link is in flight: what was checked is kept,
+    the run is recorded as incomplete and the exit code says so."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    db_path = tmp_path / "catalog.db"
+    db = open_db(db_path)
+    sync_sources(db, [{"id": "loop-a", "name": "Loop A", "kind": "manual"}])
+    base = f"http://127.0.0.1:{lab.port}"
+    store_batch(db, Batch("loop-a", [Resource(url=base + "/ok", title="ok")]), now="2026-11-01T08:00:00Z")
+    store_batch(db, Batch("loop-a", [Resource(url=base + "/slow", title="slow")]), now="2026-11-01T08:00:01Z")
+    store_batch(db, Batch("loop-a", [Resource(url=base + "/gone", title="gone")]), now="2026-11-01T08:00:02Z")
+    db.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ILLHUB_NETWORK": "loopback"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "illhub", "check-links", "--db", str(db_path), "--older-than", "0", "--delay", "0.01",
+         "--timeout", "3", "--retries", "0", "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p == "/slow" for _, _, _, p, _ in lab.hits):
+            assert time.monotonic() < deadline and proc.poll() is None, "the check never reached /slow"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    conn = sqlite3.connect(db_path)
+    status, selected, checked, error = conn.execute(
+        "select status, selected, checked, error from link_check_runs").fetchone()
+    assert (status, selected) == ("incomplete", 3) and checked < 3 and "not checked" in error
+    assert conn.execute("select outcome from link_checks c join resources r on r.id = c.resource_id "
+                        "where r.url like '%/ok'").fetchone() == ("ok",)
+    assert not [p for _, _, _, p, _ in lab.hits if p == "/gone"]
