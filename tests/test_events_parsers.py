@@ -352,3 +352,26 @@ def test_program_single_event_json_ld_names_the_conference():
                          "https://forum.example.org/program")
     assert only.method == "json-ld" and [r.title for r in only.resources] == ["Tri-State ILL Forum 2027"]
     assert only.resources[0].extra["location"] == "Harbor Library"
+
+
+def test_program_time_on_its_own_line_and_date_paragraphs():
+    # the shape of a Google Sites schedule: bold date paragraphs, the time on a line of its
+    # own, the title and presenters on the lines after it
+    html = b"""<html><head><title>Schedule - Southeast RS Conference 2026</title></head><body>
+    <p>All times Eastern. Registration closes on October 1, 2026 for everyone.</p>
+    <p><strong>Thursday, October 15, 2026</strong></p>
+    <p><b>9:00 - 9:50 AM</b></p><p>Interlibrary Loan and Accessibility</p><p>Presented by Ann Lee, River College</p>
+    <p><b>10:00 - 10:50 AM</b></p><p>Shipping Costs Without Tears</p>
+    <p><strong>Friday, October 16, 2026</strong></p>
+    <p><b>9:00 - 9:50 AM</b></p><p>Closing Keynote: What Comes Next</p></body></html>"""
+    parsed = parse_program(html, "https://sites.example.org/view/serc/schedule")
+    s = by_title(parsed.resources)
+    assert list(s) == ["Interlibrary Loan and Accessibility", "Shipping Costs Without Tears",
+                       "Closing Keynote: What Comes Next"]
+    assert s["Interlibrary Loan and Accessibility"].extra["starts_at"] == "2026-10-15T13:00:00Z"
+    assert s["Interlibrary Loan and Accessibility"].description == "Presented by Ann Lee, River College"
+    assert s["Interlibrary Loan and Accessibility"].extra["presenters"] == [
+        {"name": "Ann Lee", "affiliation": "River College"}]
+    assert s["Closing Keynote: What Comes Next"].extra["starts_at"] == "2026-10-16T13:00:00Z"
+    assert s["Closing Keynote: What Comes Next"].extra["session_type"] == "keynote"
+    assert s["Shipping Costs Without Tears"].extra["event_name"] == "Southeast RS Conference 2026"

@@ -10,7 +10,8 @@ Three ways to read a page, tried in this order:
    sessions after them. Without a ``title`` selector a session block is read as a line
    "time | title | presenters", and its description is the text after it up to the next
    session or day heading.
-3. **automatic**: day headings are h1–h6/dt whose text is a date (or just a year); sessions are
+3. **automatic**: day headings are h1–h6/dt whose text is a date (or just a year), or a paragraph
+   that is nothing but a date; sessions are
    paragraphs, list items, table rows and headings that start with a time, or list items
    with a slides link; each is read as a line, as above.
 
@@ -59,11 +60,15 @@ from pipeline.urls import absolute_url, canonical_url
 
 SELECTOR_FIELDS = ("day", "session", "title", "time", "presenters", "description", "location", "type", "slides",
                    "recording", "link")
-AUTO_DAY = "h1, h2, h3, h4, h5, h6, dt"
+AUTO_DAY = "h1, h2, h3, h4, h5, h6, dt, p"
 AUTO_SESSION = "p, li, tr, dt, h2, h3, h4, h5, h6"
 BLOCK_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 MAX_DESCRIPTION_SIBLINGS = 8
 _SEPARATORS = " \t|–—-:,;·•"
+
+
+_PRESENTED_BY = re.compile(r"^\s*(?:presented by|presenters?\s*:|speakers?\s*:|panelists?\s*:)\s*(.+)$",
+                           re.IGNORECASE | re.MULTILINE)
 
 
 class NoSessions(ValueError):
@@ -392,6 +397,16 @@ def draft_from_block(node: Any, sels: dict[str, str | None], day: date | None, y
             if text and draft.title.endswith(text):
                 draft.title = draft.title[: -len(text)]
         draft.title = draft.title.strip(_SEPARATORS + "()[] ")
+        if not draft.title and draft.clock and draft.description:
+            # a time on a line of its own: the title is the next line, the rest describes it
+            first, _, rest = draft.description.partition("\n")
+            draft.title = first.strip(_SEPARATORS)
+            draft.description = rest.strip()
+        if not draft.presenters:
+            # "Presented by …", "Speakers: …" on a line of the description
+            m = _PRESENTED_BY.search(draft.description)
+            if m:
+                draft.presenters = parse_presenters(m.group(1))
     if not draft.title:
         out.warn(f"{label}: no title found; skipped")
         return None
@@ -425,6 +440,8 @@ def drafts_from_html(sel: Selector, sels: dict[str, str | None], page: Page, out
         sessions = _auto_sessions(sessions, page.url)
     session_roots = {s.root for s in sessions}
     days = sel.xpath(day_xp) if day_xp else []
+    if auto:  # only paragraphs that are nothing but a date stand as day headings
+        days = [d for d in days if d.root.tag in BLOCK_TAGS or d.root.tag == "dt" or _is_date_line(_text(d))]
     day_roots = {d.root for d in days if d.root not in session_roots}
     stop = session_roots | day_roots
     position = {el: i for i, el in enumerate(sel.root.getroottree().iter())}
@@ -438,7 +455,7 @@ def drafts_from_html(sel: Selector, sels: dict[str, str | None], page: Page, out
             found, found_year, _ = find_day(text, page.year)
             if found:
                 day, year = found, found_year
-            elif find_year(text) and len(text) < 60:
+            elif find_year(text) and len(text) < 60 and (not auto or node.root.tag in BLOCK_TAGS):
                 day, year = None, find_year(text)
             elif not auto:
                 out.warn(f"day heading {text[:40]!r} states no date; sessions after it have no date")
@@ -448,6 +465,11 @@ def drafts_from_html(sel: Selector, sels: dict[str, str | None], page: Page, out
         if draft:
             drafts.append(draft)
     return drafts
+
+
+def _is_date_line(text: str) -> bool:
+    found, _, rest = find_day(text, 2000)
+    return found is not None and len(text) <= 50 and len(rest) <= 20
 
 
 def _auto_sessions(candidates: list[Any], base: str) -> list[Any]:
