@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo run check lint bench clean
+.PHONY: install test demo run check lint docs bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ check: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+## make docs: regenerate README.md's generated sections (CLI help, registry fields, schema, ...)
+docs: $(STAMP)
+	$(BIN)/python -m illhub.docs
 
 ## make bench: ratio benchmarks (see benchmarks/)
 bench: $(STAMP)

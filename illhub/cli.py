@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harvesters.settings import DEFAULT_DELAY, DEFAULT_TIMEOUT
 from pipeline.version import __version__
 
 REGISTRY_DEFAULT = "registry.yaml"
@@ -125,8 +126,8 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred":
 @click.option("--source", "source_ids", multiple=True, metavar="ID", help="Harvest only this source (repeatable).")
 @click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts "
               "(env ILLHUB_ALLOW_PRIVATE_NETWORK=1).")
-@click.option("--delay", type=float, default=None, help="Seconds between requests to one host [default: 1.0].")
-@click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
+@click.option("--delay", type=float, default=None, help=f"Seconds between requests to one host [default: {DEFAULT_DELAY:g}].")
+@click.option("--timeout", type=float, default=None, help=f"Seconds before a download is abandoned [default: {DEFAULT_TIMEOUT:g}].")
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--force", is_flag=True, help="Also harvest sources that are backing off after failures, and ask "

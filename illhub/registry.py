@@ -84,7 +84,9 @@ def check_schedule(value: str | None) -> str | None:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # A docstring under a field is its description: README.md's field tables are generated
+    # from them (python -m illhub.docs), so document every new field that way.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_attribute_docstrings=True)
 
 
 class SourceBase(Strict):
@@ -101,18 +103,32 @@ class SourceBase(Strict):
     complete_listing: ClassVar[bool] = False
 
     id: Slug
+    """Unique slug naming the source (lower-case letters, digits, single hyphens), e.g. `oclc-next-blog`.
+    Resources, runs and `--source ID` refer to it: do not rename it lightly."""
     name: str = Field(min_length=1, max_length=200)
+    """Human-readable name shown in the catalog."""
     kind: str
+    """How the source is harvested: one of the kinds below."""
     url: str | None = None
+    """The `http://` or `https://` address to fetch (no user name or password in it). What it must point at
+    depends on the kind."""
     organization: str | None = None
+    """Who publishes it; becomes each resource's `organization` unless the entry names its own."""
     topics: list[str] = Field(default_factory=list)
-    #: Systems every resource of this source is about (ids from data/taxonomy.yaml `systems`).
+    """Topic ids from `data/taxonomy.yaml` given to every resource of this source (classification adds more)."""
     systems: list[str] = Field(default_factory=list)
+    """System ids from `data/taxonomy.yaml` every resource of this source is about."""
     schedule: str | None = None
+    """When to harvest it: `hourly`, `daily`, `nightly`, `weekly` or a 5-field cron expression (UTC);
+    default: the registry's `defaults.schedule`."""
     enabled: bool = True
+    """`false` keeps the source in the registry but out of harvests (unless named with `--source`)."""
     notes: str | None = None
+    """Free text for maintainers (why it is here, quirks); not used by the harvester."""
     content_type: str | None = None
+    """Content type of its resources when the feed or page says nothing better (default per kind)."""
     max_items: int = Field(default=1000, ge=1, le=100_000)
+    """Most resources taken from one document (feed, page) of this source."""
 
     _check_id = field_validator("id")(classmethod(lambda cls, v: check_slug(v)))
     _check_schedule = field_validator("schedule")(classmethod(lambda cls, v: check_schedule(v)))
@@ -158,8 +174,20 @@ class FeedSource(SourceBase):
 
     kind_name: ClassVar[str] = "feed"
     default_content_type: ClassVar[str] = "article"
+    #: An example entry (shown in README.md and validated by the tests).
+    example: ClassVar[str] = """
+- id: oclc-next-blog
+  name: OCLC Next blog
+  kind: feed
+  url: https://blog.oclc.org/next/feed/
+  organization: OCLC
+  topics: [news]
+  notes: A WordPress blog; its feed is at /feed/.
+"""
     kind: Literal["feed"]
     url: str
+    """The feed's own address (RSS 0.9x, 1.0 or 2.0, or Atom), not the web page that links to it:
+    look for the page's RSS link (WordPress: `/feed/`)."""
 
 
 class YouTubeSource(SourceBase):
@@ -168,9 +196,31 @@ class YouTubeSource(SourceBase):
 
     kind_name: ClassVar[str] = "youtube"
     default_content_type: ClassVar[str] = "video"
+    example: ClassVar[str] = """
+# one of channel_id, playlist_id or url (the ids here are placeholders)
+- id: consortium-youtube
+  name: Our consortium on YouTube
+  kind: youtube
+  channel_id: UCxxxxxxxxxxxxxxxxxxxxxx
+  organization: Our Consortium
+  topics: [training]
+- id: consortium-webinars
+  name: Our consortium's webinar playlist
+  kind: youtube
+  playlist_id: PLxxxxxxxxxxxxxxxx
+- id: state-library-youtube
+  name: State Library on YouTube
+  kind: youtube
+  url: https://www.youtube.com/@statelibrary
+"""
     kind: Literal["youtube"]
+    url: str | None = None
+    """Instead of an id: a channel page (`https://www.youtube.com/@handle`, `/channel/UC…`; a handle page is
+    fetched once per harvest to find the channel's feed) or the feed itself (`/feeds/videos.xml?channel_id=…`)."""
     channel_id: str | None = None
+    """A channel id (`UC` + 22 characters); the feed URL is derived from it."""
     playlist_id: str | None = None
+    """A playlist id (`PL…`, `UU…`); the feed URL is derived from it."""
 
     @field_validator("channel_id")
     @classmethod
@@ -208,14 +258,24 @@ class YouTubeSource(SourceBase):
 
 
 class ManualEntry(Strict):
+    """One curated link of a `manual` source."""
+
     url: str
+    """The link (`http://` or `https://`)."""
     title: str = Field(min_length=1)
+    """Its title."""
     description: str = ""
+    """A sentence or two on what it is."""
     content_type: str = "page"
+    """One of the content types (see the schema)."""
     topics: list[str] = Field(default_factory=list)
+    """Topic ids from `data/taxonomy.yaml` (kept as curated; the source's topics are added)."""
     systems: list[str] = Field(default_factory=list)
+    """System ids from `data/taxonomy.yaml`."""
     published: str | None = None
+    """Publication date, e.g. `2024-05-01` (read as UTC)."""
     organization: str | None = None
+    """Who published it (default: the source's organization)."""
 
     _check_url = field_validator("url")(classmethod(lambda cls, v: check_http_url(v)))
 
@@ -238,8 +298,25 @@ class ManualSource(SourceBase):
     kind_name: ClassVar[str] = "manual"
     uses_network: ClassVar[bool] = False
     complete_listing: ClassVar[bool] = True
+    example: ClassVar[str] = """
+- id: curated-copyright
+  name: Copyright and ILL references
+  kind: manual
+  organization: illhub curators
+  topics: [copyright]
+  entries:
+    - url: https://www.copyright.gov/circs/circ21.pdf
+      title: "Circular 21: Reproduction of Copyrighted Works by Educators and Librarians"
+      description: U.S. Copyright Office circular on library copying, including Section 108.
+      content_type: document
+      organization: U.S. Copyright Office
+    - url: https://www.law.cornell.edu/uscode/text/17/108
+      title: "17 U.S.C. § 108: reproduction by libraries and archives"
+      published: 2024-05-01
+"""
     kind: Literal["manual"]
     entries: list[ManualEntry] = Field(min_length=1)
+    """The curated links (at least one); each entry's fields are listed below."""
 
 
 def check_timezone(value: str | None) -> str | None:
@@ -500,9 +577,14 @@ register_kind(ZendeskSource)
 
 
 class Defaults(Strict):
+    """The registry's optional top-level `defaults:` mapping."""
+
     schedule: str = "nightly"
+    """Schedule of every source that gives none."""
     link_check_schedule: str = "weekly"
+    """When stored links are checked."""
     contact: str | None = None
+    """A URL or e-mail address for site owners, sent in the User-Agent instead of the project URL."""
 
     _check_schedule = field_validator("schedule", "link_check_schedule")(
         classmethod(lambda cls, v: check_schedule(v))

@@ -1,0 +1,368 @@
+"""README sections generated from the code, so that they cannot drift (DESIGN.md habit 9).
+
+    python -m illhub.docs            rewrite the generated sections of README.md
+    python -m illhub.docs --check    exit 1 if README.md is out of date (the tests run this)
+
+A generated section sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers;
+everything outside the markers is written by hand and left alone. Sections:
+
+- ``cli``: the ``--help`` of every command (click);
+- ``registry-fields``: the registry's fields, from the pydantic models of every kind (a
+  docstring under a field is its description; a model's ``example`` is its example);
+- ``content-types``: the content-type vocabulary (``pipeline.resource.CONTENT_TYPES``);
+- ``schema``: every table, view and column of a catalog created by the migrations, with the
+  descriptions from ``datasette_config/metadata.yml``;
+- ``politeness``: the harvester's defaults (``harvesters.settings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+WIDTH = 100
+MARKER = re.compile(r"<!-- BEGIN ([a-z0-9-]+) -->\n(.*?)<!-- END \1 -->", re.S)
+
+
+# -- CLI -------------------------------------------------------------------------------
+
+
+def _help(command: click.Command, name: str, parent: click.Context | None) -> str:
+    ctx = click.Context(command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH)
+    return command.get_help(ctx)
+
+
+def cli_section() -> str:
+    from illhub.cli import cli
+
+    root = click.Context(cli, info_name="illhub", terminal_width=WIDTH, max_content_width=WIDTH,
+                         **(cli.context_settings or {}))
+    parts = ["```text", "$ illhub --help", cli.get_help(root), "```", ""]
+
+    def walk(group: click.Group, ctx: click.Context, prefix: str) -> None:
+        for name in sorted(group.list_commands(ctx)):
+            command = group.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            full = f"{prefix} {name}"
+            parts.extend([f"#### `{full}`", "", "```text", f"$ {full} --help", _help(command, name, ctx), "```", ""])
+            if isinstance(command, click.Group):
+                walk(command, click.Context(command, info_name=name, parent=ctx), full)
+
+    walk(cli, root, "illhub")
+    return "\n".join(parts)
+
+
+# -- registry fields -------------------------------------------------------------------
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(names)
+    if origin is typing.Literal:
+        return " or ".join(f"`{a}`" for a in args)
+    if origin in (list, tuple, set):
+        return f"list of {_type_name(args[0]) if args else 'values'}"
+    if origin is dict:
+        return "mapping"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "mapping (fields below)"
+    return {str: "text", int: "integer", float: "number", bool: "`true`/`false`"}.get(annotation, str(annotation))
+
+
+def _bounds(field: Any) -> str:
+    lo = hi = None
+    for m in field.metadata:
+        lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else lo
+        hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else hi
+    if lo is not None and hi is not None:
+        return f" ({lo}–{hi:,})".replace(",", " ")
+    return ""
+
+
+def _default(field: Any) -> str:
+    if field.is_required():
+        return "**required**"
+    if field.default_factory is not None:
+        value = field.default_factory()
+        return "`[]`" if value == [] else "`{}`" if value == {} else f"`{value}`"
+    value = field.default
+    if value is None or value is PydanticUndefined:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if value == "":
+        return '`""`'
+    return f"`{value}`"
+
+
+def _cell(text: str | None) -> str:
+    return " ".join((text or "").split()).replace("|", "\\|")
+
+
+def _submodels(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for a in typing.get_args(annotation):
+        found += _submodels(a)
+    return found
+
+
+def _field_table(rows: list[tuple[str, Any, str | None]]) -> list[str]:
+    lines = ["| field | type | default | what it is |", "|---|---|---|---|"]
+    for name, field, description in rows:
+        lines.append(f"| `{name}` | {_type_name(field.annotation)}{_bounds(field)} | {_default(field)} | "
+                     f"{_cell(description)} |")
+    return lines
+
+
+def _model_doc(model: type[BaseModel]) -> str:
+    return " ".join((model.__doc__ or "").split()).replace("``", "`")
+
+
+def _nested(model: type[BaseModel], path: str, seen: set[type[BaseModel]]) -> list[str]:
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        for sub in _submodels(field.annotation):
+            if sub in seen:
+                continue
+            seen.add(sub)
+            many = typing.get_origin(field.annotation) in (list, tuple) or "list" in _type_name(field.annotation)
+            label = f"{path}{name}[]" if many else f"{path}{name}"
+            out += ["", f"Fields of each `{label}` item:" if many else f"Fields of `{label}`:", ""]
+            if _model_doc(sub):
+                out += [_model_doc(sub), ""]
+            out += _field_table([(n, f, f.description) for n, f in sub.model_fields.items()])
+            out += _nested(sub, f"{label}.", seen)
+    return out
+
+
+def load_kinds() -> dict[str, type]:
+    from illhub.registry import KINDS
+
+    try:  # kinds registered next to their harvester module, if any
+        from harvesters.kinds import load_all
+
+        load_all()
+    except ImportError:
+        pass
+    return KINDS
+
+
+def registry_section() -> str:
+    from illhub.registry import Defaults, SourceBase
+
+    kinds = load_kinds()
+    base = SourceBase.model_fields
+    out = ["Every source has these fields (the kinds below add their own):", ""]
+    out += _field_table([(n, f, f.description) for n, f in base.items()])
+    out += ["", "The optional top-level `defaults:` mapping:", ""]
+    out += _field_table([(n, f, f.description) for n, f in Defaults.model_fields.items()])
+    first = ("feed", "youtube", "manual")
+    for name in sorted(kinds, key=lambda k: (first.index(k) if k in first else len(first), k)):
+        model = kinds[name]
+        out += ["", f"#### Kind `{name}`", ""]
+        if _model_doc(model):
+            out += [_model_doc(model), ""]
+        network = "fetches over the network" if getattr(model, "uses_network", True) else "no network"
+        out += [f"Default content type: `{getattr(model, 'default_content_type', 'page')}`; {network}.", ""]
+        rows = []
+        for fname, field in model.model_fields.items():
+            if fname == "kind":
+                continue
+            inherited = base.get(fname)
+            if inherited is not None and field.is_required() == inherited.is_required() and (
+                    field.description in (None, inherited.description)):
+                continue  # same as the common field
+            description = field.description or (inherited.description if inherited else None)
+            rows.append((fname, field, description))
+        if rows:
+            out += ["Fields of this kind (besides the common ones):" if len(rows) > 1 else
+                    "Field of this kind (besides the common ones):", ""]
+            out += _field_table(rows)
+        else:
+            out += ["No fields besides the common ones."]
+        out += _nested(model, "", set())
+        example = getattr(model, "example", None)
+        if isinstance(example, str) and example.strip():
+            out += ["", "Example:", "", "```yaml", example.strip("\n"), "```"]
+    return "\n".join(out) + "\n"
+
+
+# -- content types ----------------------------------------------------------------------
+
+
+def content_types_section() -> str:
+    from pipeline.resource import CONTENT_TYPES
+
+    lines = ["| content type | what it is |", "|---|---|"]
+    lines += [f"| `{k}` | {_cell(v)} |" for k, v in CONTENT_TYPES.items()]
+    return "\n".join(lines) + "\n"
+
+
+# -- schema -----------------------------------------------------------------------------
+
+FTS_SHADOW = re.compile(r"_(data|idx|content|docsize|config)$")
+
+
+def schema_section() -> str:
+    from ruamel.yaml import YAML
+
+    from illhub.serve import METADATA, TEMPLATE_KEY
+    from pipeline.store import open_db
+
+    meta = YAML(typ="safe").load(METADATA.read_text(encoding="utf-8"))
+    tables_meta = ((meta.get("databases") or {}).get(TEMPLATE_KEY) or {}).get("tables") or {}
+    db = open_db(":memory:")
+    objects = db.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'view') "
+        "AND name NOT LIKE 'sqlite_%' ORDER BY type, name"
+    ).fetchall()
+    virtual = {name for kind, name, sql in objects if (sql or "").upper().startswith("CREATE VIRTUAL TABLE")}
+    shadow = {name for _, name, _ in objects if any(name.startswith(v + "_") and FTS_SHADOW.search(name)
+                                                   for v in virtual)}
+    order = ["resources", "resource_sources", "sources", "harvest_runs", "raw_entries"]
+    tables = [(k, n) for k, n, _ in objects if n not in shadow and n not in virtual and n != "_sqlite_migrations"]
+    tables.sort(key=lambda t: (t[0] == "view", order.index(t[1]) if t[1] in order else len(order), t[1]))
+    out: list[str] = []
+    for kind, name in tables:
+        tmeta = tables_meta.get(name) or {}
+        out += [f"#### `{name}`" + (" (view)" if kind == "view" else ""), ""]
+        if tmeta.get("description"):
+            out += [_cell(tmeta["description"]), ""]
+        columns = tmeta.get("columns") or {}
+        out += ["| column | type | what it holds |", "|---|---|---|"]
+        for _cid, col, ctype, notnull, default, pk in db.execute(f"PRAGMA table_info([{name}])").fetchall():
+            flags = []
+            if pk:
+                flags.append("primary key")
+            if notnull and not pk:
+                flags.append("not null")
+            if default is not None:
+                flags.append(f"default {default}")
+            type_text = (ctype or "any").lower() + (f" ({', '.join(flags)})" if flags else "")
+            out.append(f"| `{col}` | {type_text} | {_cell(columns.get(col)) or '—'} |")
+        out.append("")
+    for name in sorted(virtual):
+        cols = [r[1] for r in db.execute(f"PRAGMA table_info([{name}])").fetchall()]
+        out.append(f"`{name}` is the FTS5 full-text index over {', '.join(f'`{c}`' for c in cols)}, kept in step "
+                   "by triggers.")
+    out += ["", "`_sqlite_migrations` records which migrations have been applied."]
+    db.close()
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# -- politeness -------------------------------------------------------------------------
+
+
+def politeness_section() -> str:
+    from harvesters import settings as hs
+    from harvesters.middlewares import MAX_CRAWL_DELAY
+
+    saved = os.environ.pop("ILLHUB_TEST_FAST", None)
+    try:
+        s = hs.harvest_settings(policy="public")
+    finally:
+        if saved is not None:
+            os.environ["ILLHUB_TEST_FAST"] = saved
+    codes = ", ".join(str(c) for c in sorted(s["RETRY_HTTP_CODES"]))
+    rows = [
+        ("User-Agent", f"`{s['USER_AGENT']}` (with `defaults.contact` in the registry, that contact instead of "
+                       "the project URL)"),
+        ("requests per host at a time", str(s["CONCURRENT_REQUESTS_PER_DOMAIN"])),
+        ("delay between requests to one host", f"{hs.DEFAULT_DELAY:g} s (`--delay`); a longer robots.txt "
+                                               f"`Crawl-delay` wins (up to {MAX_CRAWL_DELAY:g} s)"),
+        ("download timeout", f"{s['DOWNLOAD_TIMEOUT']:g} s (`--timeout`)"),
+        ("largest response", f"{s['DOWNLOAD_MAXSIZE'] // (1024 * 1024)} MiB; larger ones are stopped and reported"),
+        ("retries", f"{s['RETRY_TIMES']}, only for connection failures and HTTP {codes}"),
+        ("redirects followed", str(s["REDIRECT_MAX_TIMES"])),
+        ("cookies", "off" if not s["COOKIES_ENABLED"] else "on"),
+        ("robots.txt", "obeyed (RFC 9309): a 4xx robots.txt means no rules; 5xx, 429 or unreachable defers "
+                       "the host to a later run"),
+        ("schemes", "`http` and `https` only; `file:`, `data:`, `ftp:` and `s3:` are never fetched"),
+    ]
+    lines = ["| what | default |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in rows]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "cli": cli_section,
+    "registry-fields": registry_section,
+    "content-types": content_types_section,
+    "schema": schema_section,
+    "politeness": politeness_section,
+}
+
+
+def render(text: str) -> str:
+    """``text`` with every generated section this module knows rewritten (others untouched)."""
+    cache: dict[str, str] = {}
+
+    def replace(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in SECTIONS:
+            return m.group(0)
+        if name not in cache:
+            cache[name] = SECTIONS[name]()
+        return f"<!-- BEGIN {name} -->\n{cache[name]}<!-- END {name} -->"
+
+    return MARKER.sub(replace, text)
+
+
+def missing_sections(text: str) -> list[str]:
+    present = {m.group(1) for m in MARKER.finditer(text)}
+    return [name for name in SECTIONS if name not in present]
+
+
+def stale_sections(text: str) -> list[str]:
+    new = {m.group(1): m.group(0) for m in MARKER.finditer(render(text))}
+    old = {m.group(1): m.group(0) for m in MARKER.finditer(text)}
+    return [name for name in SECTIONS if name in old and old[name] != new.get(name)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m illhub.docs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if the README is out of date")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    missing = missing_sections(text)
+    if missing:
+        print(f"{args.readme}: no markers for {', '.join(missing)} (add <!-- BEGIN name --> / <!-- END name -->)",
+              file=sys.stderr)
+        return 1
+    if args.check:
+        stale = stale_sections(text)
+        if stale:
+            print(f"{args.readme}: generated sections out of date: {', '.join(stale)}; "
+                  "run 'python -m illhub.docs' (or 'make docs') and commit README.md", file=sys.stderr)
+            return 1
+        return 0
+    new = render(text)
+    if new != text:
+        args.readme.write_text(new, encoding="utf-8")
+        print(f"{args.readme.name}: updated {', '.join(stale_sections(text))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
