@@ -151,6 +151,12 @@ def describe_failure(failure: Failure, timeout: float | None = None,
             hint = f"redirect to {target!r} not followed: only http(s) locations are"
         return f"HTTP {status} from {exc.response.url}" + (f" ({hint})" if hint else ""), status, False
     if isinstance(exc, RobotsDeferred):
+        if isinstance(exc.cause, _DNS) and "network guard" not in str(exc.cause):
+            # The host name does not resolve (offline, or a typo): nothing can be fetched from it
+            # now or later, so the source failed; "deferred" would hide it and exit 0.
+            host = request and scrapy.utils.httpobj.urlparse_cached(request).hostname
+            return f"DNS lookup failed for {host or url}: the host name does not resolve (offline, or a typo?)", \
+                None, False
         return str(exc), None, True
     if isinstance(exc, (RobotsForbidden, GuardRefused)):
         return str(exc), None, False

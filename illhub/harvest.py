@@ -153,6 +153,11 @@ def run_harvest(
             process = CrawlerProcess(
                 harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level, extra=extra),
             )
+            if logging.getLevelName(log_level) == logging.ERROR:
+                # Without -v, each failure is reported once, per source (the summary, harvest_runs);
+                # Scrapy's "Gave up retrying" lines would only repeat it, one per request, on stderr.
+                # (Set after CrawlerProcess configured logging, which resets existing loggers.)
+                logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
             process.crawl(HarvestSpider, context=context)
             process.start()
         finished_normally = not states or context.close_reason == "finished"

@@ -29,6 +29,18 @@ def failure_for(exc: BaseException, url: str = "https://feeds.example.org/ill.rs
     return f
 
 
+def test_robots_txt_of_a_host_that_does_not_resolve_fails_the_source():
+    """Offline, robots.txt cannot be fetched because the name does not resolve: that is a
+    failure of the source (exit 1), not 'try later'; a refused connection stays deferred."""
+    dns = RobotsDeferred("robots.txt at https://feeds.example.org/robots.txt unreachable (DNS lookup failed)",
+                         cause=DNSLookupError("no results for hostname lookup: feeds.example.org."))
+    reason, _, deferred = describe_failure(failure_for(dns))
+    assert reason == ("DNS lookup failed for feeds.example.org: the host name does not resolve "
+                      "(offline, or a typo?)") and deferred is False
+    refused = RobotsDeferred("robots.txt unreachable (connection refused)", cause=ConnectionRefusedError())
+    assert describe_failure(failure_for(refused))[2] is True
+
+
 def test_dns_failure_is_one_clear_line():
     reason, status, deferred = describe_failure(failure_for(DNSLookupError("no results for hostname lookup")))
     assert reason == ("DNS lookup failed for feeds.example.org: the host name does not resolve "
@@ -169,3 +181,50 @@ def test_size_cap(tmp_path):
     status, error = proc.stdout.strip().splitlines()[-1].split("\t")
     assert status == "failed"
     assert error.startswith("response from http://127.0.0.1:") and "larger than the size cap" in error
+
+
+OFFLINE = textwrap.dedent("""
+    import ipaddress, socket, sys
+    def numeric_only(real):
+        def lookup(host, *args, **kwargs):
+            ipaddress.ip_address(host)  # a host name raises: no DNS query may be made
+            return real(host, *args, **kwargs)
+        return lookup
+    socket.getaddrinfo = numeric_only(socket.getaddrinfo)
+    socket.gethostbyname = numeric_only(socket.gethostbyname)
+    from twisted.internet import defer
+    from twisted.internet.error import DNSLookupError
+    from harvesters import resolver
+    def offline(self, name, timeout=()):  # what a machine without a network answers
+        return defer.fail(DNSLookupError(f"address {name!r} not found: [Errno -3] Temporary failure in name resolution"))
+    resolver.GuardedResolver.getHostByName = offline
+    from illhub.cli import main
+    sys.argv = ["illhub", "harvest", "--db", sys.argv[1], "--delay", "0.01", "--quiet"]
+    main()
+""")
+
+
+def test_real_registry_without_a_network_fails_source_by_source(tmp_path):
+    """`make run` offline with the default (public) policy: every network source fails with
+    'DNS lookup failed for HOST', the curated ones are stored, exit code 1, a quiet stderr.
+    Every lookup is answered 'not found' in the process: no DNS query is made."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "250"}
+    env.pop("ILLHUB_NETWORK", None)
+    db = tmp_path / "illhub.db"
+    proc = subprocess.run([sys.executable, "-c", OFFLINE, str(db)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == "", proc.stderr  # no tracebacks, no per-request Scrapy log lines
+    from illhub.registry import load_registry
+
+    registry = load_registry(ROOT / "registry.yaml")
+    conn = sqlite3.connect(db)
+    runs = {r[0]: (r[1], r[2]) for r in conn.execute("select source_id, status, error from harvest_runs")}
+    for source in registry.enabled():
+        status, error = runs[source.id]
+        if source.uses_network:
+            assert status == "failed", (source.id, status, error)
+            assert error.startswith("DNS lookup failed for ") and error.endswith("(offline, or a typo?)"), error
+        else:
+            assert status == "ok", (source.id, error)
+    assert "failed" in proc.stdout and "DNS lookup failed for" in proc.stdout
