@@ -292,6 +292,14 @@ def render_cell(*, row: Any, value: Any, column: str, table: str | None, databas
     return None
 
 
+#: How export formats are named in the pages' export links.
+RENDERER_LABELS = {"json": "JSON", "csv": "CSV", "atom": "Atom feed", "ics": "iCal (calendar)"}
+
+
+def renderer_label(name: str) -> str:
+    return RENDERER_LABELS.get(name, name.upper())
+
+
 def _short_url(url: str, limit: int = 60) -> str:
     text = re.sub(r"^https?://(www\.)?", "", url)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -319,7 +327,11 @@ MAINTAINER_LINKS = (
     ("table", "sources", "Sources", "The registry as last loaded"),
 )
 #: Canned queries for people browsing, shown on the front page when they exist.
-BROWSE_QUERIES = ("new_this_week", "videos", "copyright_and_fair_use", "by_topic", "upcoming_events", "events")
+BROWSE_QUERIES = ("new_this_week", "videos", "copyright_and_fair_use", "by_topic", "upcoming_events",
+                  "past_sessions_with_media", "sessions_by_conference")
+#: Feeds people can subscribe to: (canned query, format, label), shown when the query exists.
+SUBSCRIBE_FEEDS = (("new_resources_feed", "atom", "New resources (Atom feed for a feed reader)"),
+                   ("upcoming_events_calendar", "ics", "Upcoming events (iCal, for a calendar)"))
 EVENT_COLUMNS = ("starts_at",)
 
 
@@ -420,8 +432,9 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
         extra = ", ".join(c for c in ("location", "event_name", "ends_at") if c in columns)
         rows = await db.execute(
             f"select id, title, url, starts_at{', ' + extra if extra else ''} from resources "
-            "where content_type = 'event' and starts_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
-            "order by starts_at limit 6")
+            "where content_type = 'event' and status = 'active' "
+            "and coalesce(ends_at, starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+            "order by starts_at, title limit 6")
         events = []
         for r in rows:
             e = dict(r)
@@ -446,6 +459,8 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
                            "description": description, "url": href})
     browse = [{"name": q, "title": queries[q].get("title") or q, "description": queries[q].get("description"),
                "url": urls.query(name, q)} for q in BROWSE_QUERIES if q in queries]
+    subscribe = [{"label": label, "url": urls.query(name, q, format=fmt)}
+                 for q, fmt, label in SUBSCRIBE_FEEDS if q in queries]
     last_harvest = None
     if "harvest_runs" in tables:
         last_harvest = (await db.execute("select max(finished_at) from harvest_runs")).first()[0]
@@ -453,7 +468,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     return {"hub": {
         "database": name, "resources_url": resources_url, "total": total, "topics": topics, "systems": systems,
         "types": types, "new_this_week": new_rows, "new_count": new_count, "events": events,
-        "maintainer_links": maintainer, "browse_queries": browse, "search_url": urls.query(name, "search")
+        "maintainer_links": maintainer, "browse_queries": browse, "subscribe": subscribe, "search_url": urls.query(name, "search")
         if "search" in queries else resources_url, "search_param": "q" if "search" in queries else "_search",
         "new_url": urls.query(name, "new_this_week") if "new_this_week" in queries else None,
         "last_harvest": readable_date(last_harvest), "sources": sources,

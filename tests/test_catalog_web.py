@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -76,8 +77,11 @@ def build_catalog(path, *, future_columns: bool = False):
         store_batch(db, Batch("blog", [Resource(url="https://conf.example.org/2027/keynote",
                                                  title="Keynote: resource sharing after the wiki",
                                                  content_type="event")]), now=RECENT)
-        db.execute("update resources set starts_at = ?, location = 'Ballroom A', event_name = 'ILL Summit 2027' "
-                   "where url = 'https://conf.example.org/2027/keynote'", [iso_utc(NOW + timedelta(days=30))])
+        db.execute("update resources set starts_at = ?, location = 'Ballroom A', event_name = 'ILL Summit 2027', "
+                   "presenters = ? where url = 'https://conf.example.org/2027/keynote'",
+                   [iso_utc(NOW + timedelta(days=30)),
+                    json.dumps([{"name": "Jane Doe", "affiliation": "Univ. of X"},
+                                {"name": "<script>alert('p')</script>", "affiliation": None}])])
         db.execute("update resources set link_status = 'broken', archived_url = ? where url = ?",
                    ["https://web.archive.org/web/2026/https://blog.example.edu/statistics/",
                     "https://blog.example.edu/statistics/"])
@@ -205,6 +209,16 @@ def test_conditional_queries_follow_the_schema(catalog, future_client):
     assert {"broken_links", "recovered_links"} <= set(plain)  # link health: in metadata.yml
     html = future_client.get("/hub/upcoming_events").text
     assert "Keynote: resource sharing after the wiki" in html
+    # event details on the card; presenters read as names, escaped
+    card = html.split('<ol class="cards">')[1]
+    assert "ILL Summit 2027" in card and "Ballroom A" in card
+    assert "Jane Doe (Univ. of X), &lt;script&gt;alert(&#39;p&#39;)&lt;/script&gt;" in card
+    assert_safe(html)
+    # the event queries keep their calendar and feed exports, named for people
+    cal = future_client.get("/hub/upcoming_events_calendar").text
+    assert re.search(r'<a href="/hub/upcoming_events_calendar\.ics">iCal \(calendar\)</a>', cal)
+    front = future_client.get("/").text.split('id="subscribe-title"')[1].split("</section>")[0]
+    assert 'href="/hub/upcoming_events_calendar.ics"' in front and 'href="/hub/new_resources_feed.atom"' in front
     html = future_client.get("/hub/broken_links").text
     assert "Reading the ILL statistics dashboard" in html
     assert 'href="https://web.archive.org/web/2026/https://blog.example.edu/statistics/"' in html

@@ -44,6 +44,7 @@ def prepare_jinja2_environment(env, datasette):
     env.filters["readable_date"] = web.readable_date
     env.filters["http_url"] = web.http_url
     env.filters["presenter_names"] = web.presenter_names
+    env.filters["renderer_label"] = web.renderer_label
     env.globals["illhub_hidden_columns"] = web.HIDDEN_COLUMNS
 
 
