@@ -504,3 +504,12 @@ def test_cli_serve_rejects_public_only_options(catalog):
     assert r.returncode == 2 and "only apply with --public" in r.stderr
     r = run_cli("serve", "--db", str(catalog), "--public", "--allow-download", "--port", "1")
     assert r.returncode == 2 and "--allow-download needs --immutable" in r.stderr
+
+
+def test_event_cards_in_the_table_view(future_client):
+    html = future_client.get("/hub/resources?content_type=event").text
+    card = html.split('<ol class="cards">')[1]
+    event = card.split('<p class="card-event">')[1].split("</p>")[0]
+    assert "ILL Summit 2027" in event and "Ballroom A" in event and "Jane Doe (Univ. of X)" in event
+    assert "&lt;script&gt;" in event
+    assert_safe(html)
