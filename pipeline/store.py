@@ -161,6 +161,147 @@ class StoreResult(dict):
     """Counts of one batch: seen, new, updated, unchanged, skipped."""
 
 
+Prepared = dict[str, tuple[Resource, dict[str, Any], dict[str, str]]]
+
+
+def prepare_batch(
+    batch: Batch,
+    *,
+    source_topics: list[str] | None = None,
+    organization: str | None = None,
+    taxonomy: Taxonomy | None = None,
+    source_systems: list[str] | None = None,
+) -> tuple[Prepared, StoreResult]:
+    """The CPU stage of storing: normalize and classify every entry, derive its id, drop
+    entries without a usable link and duplicates within the batch. Touches no database."""
+    result = StoreResult(seen=0, new=0, updated=0, unchanged=0, skipped=0)
+    prepared: Prepared = {}
+    for raw in batch.resources:
+        result["seen"] += 1
+        done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
+                                source_systems=source_systems, organization=organization, taxonomy=taxonomy)
+        if done is None:
+            result["skipped"] += 1
+            continue
+        r, reasons = done
+        rid = resource_id(r.url)
+        if rid in prepared:
+            continue
+        raw_dict = raw.to_dict()
+        raw_dict.pop("raw", None)
+        raw_dict["raw"] = raw.raw
+        prepared[rid] = (r, raw_dict, reasons)
+    return prepared, result
+
+
+_INSERT_RESOURCE = (
+    "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
+    "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
+    "content_hash, first_seen, last_seen, last_changed, classified_by) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?,?)"
+)
+_UPDATE_ATTRIBUTION = (
+    "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, last_seen = ?, last_changed = ?, "
+    "status = 'active' WHERE id = ?"
+)
+_TOUCH = "UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?"
+_UPDATE_CONTENT = (
+    "UPDATE resources SET url=?, title=?, description=?, content_type=?, organization=?, "
+    "published=?, updated=?, topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, "
+    "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, status='active' WHERE id=?"
+)
+_TOUCH_UNCHANGED = "UPDATE resources SET last_seen = ?, extra = ?, classified_by = ?, status = 'active' WHERE id = ?"
+_UPSERT_ATTRIBUTION = (
+    "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
+    "VALUES (?,?,?,?,?) ON CONFLICT(resource_id, source_id) DO UPDATE SET "
+    "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, missed_runs = 0"
+)
+_UPSERT_RAW = (
+    "INSERT INTO raw_entries (resource_id, source_id, raw, base_url, fetched_at) VALUES (?,?,?,?,?) "
+    "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
+    "base_url = excluded.base_url, fetched_at = excluded.fetched_at WHERE raw_entries.raw != excluded.raw"
+)
+
+
+def write_prepared(
+    db: Database,
+    source_id: str,
+    prepared: Prepared,
+    *,
+    base_url: str | None = None,
+    run_id: int | None = None,
+    now: str | None = None,
+    result: StoreResult | None = None,
+) -> StoreResult:
+    """The database stage of storing: upsert prepared resources in one transaction, each
+    statement run once per batch with ``executemany``."""
+    now = now or now_iso()
+    if result is None:
+        result = StoreResult(seen=len(prepared), new=0, updated=0, unchanged=0, skipped=0)
+    if not prepared:
+        return result
+    ids = list(prepared)
+    existing: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = db.execute(
+            f"SELECT id, source_id, content_hash, topics, systems, classified_by FROM resources "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        for row in rows:
+            existing[row[0]] = {"source_id": row[1], "content_hash": row[2], "topics": json.loads(row[3]),
+                                "systems": json.loads(row[4]), "classified_by": json.loads(row[5] or "{}")}
+    inserts: list[list[Any]] = []
+    attribution_updates: list[list[Any]] = []
+    touches: list[list[Any]] = []
+    content_updates: list[list[Any]] = []
+    unchanged: list[list[Any]] = []
+    events: list[tuple[str, Resource]] = []
+    for rid, (r, _raw, reasons) in prepared.items():
+        old = existing.get(rid)
+        if old is not None:
+            r.topics = sorted(set(r.topics) | set(old["topics"]))
+            r.systems = sorted(set(r.systems) | set(old["systems"]))
+            reasons = merge_reasons(r.topics, r.systems, reasons, old["classified_by"])
+        why = _json(reasons)
+        h = content_hash(r)
+        if old is None:
+            inserts.append([rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id,
+                            r.published, r.updated, _json(r.topics), _json(r.systems), r.author, r.language,
+                            r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now, why])
+            events.append((rid, r))
+            result["new"] += 1
+        elif old["source_id"] != source_id:
+            # Another source owns the content; this one only adds topics and attribution.
+            if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
+                attribution_updates.append([_json(r.topics), _json(r.systems), why, now, now, rid])
+                result["updated"] += 1
+            else:
+                touches.append([now, rid])
+                result["unchanged"] += 1
+        elif h != old["content_hash"]:
+            content_updates.append([r.url, r.title, r.description, r.content_type, r.organization, r.published,
+                                    r.updated, _json(r.topics), _json(r.systems), r.author, r.language, r.thumbnail,
+                                    r.excerpt, _json(r.extra), h, now, now, why, rid])
+            events.append((rid, r))
+            result["updated"] += 1
+        else:
+            unchanged.append([now, _json(r.extra), why, rid])
+            result["unchanged"] += 1
+    with db.atomic():
+        for sql, rows in ((_INSERT_RESOURCE, inserts), (_UPDATE_ATTRIBUTION, attribution_updates),
+                          (_TOUCH, touches), (_UPDATE_CONTENT, content_updates), (_TOUCH_UNCHANGED, unchanged)):
+            if rows:
+                db.conn.executemany(sql, rows)
+        for rid, r in events:
+            write_event_columns(db, rid, r)
+        db.conn.executemany(_UPSERT_ATTRIBUTION, [[rid, source_id, now, now, run_id] for rid in prepared])
+        db.conn.executemany(_UPSERT_RAW, [[rid, source_id, _json(raw), base_url, now]
+                                          for rid, (_r, raw, _w) in prepared.items()])
+    return result
+
+
 def store_batch(
     db: Database,
     batch: Batch,
@@ -178,26 +319,9 @@ def store_batch(
     content belongs to the source that found it first; other sources add themselves in
     ``resource_sources`` and their topics.
     """
-    now = now or now_iso()
-    result = StoreResult(seen=0, new=0, updated=0, unchanged=0, skipped=0)
-    prepared: dict[str, tuple[Resource, dict[str, Any], dict[str, str]]] = {}
-    for raw in batch.resources:
-        result["seen"] += 1
-        done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
-                                source_systems=source_systems, organization=organization, taxonomy=taxonomy)
-        if done is None:
-            result["skipped"] += 1
-            continue
-        r, reasons = done
-        rid = resource_id(r.url)
-        if rid in prepared:
-            continue
-        raw_dict = raw.to_dict()
-        raw_dict.pop("raw", None)
-        raw_dict["raw"] = raw.raw
-        prepared[rid] = (r, raw_dict, reasons)
-    if not prepared:
-        return result
+    prepared, result = prepare_batch(batch, source_topics=source_topics, organization=organization,
+                                     taxonomy=taxonomy, source_systems=source_systems)
+    return write_prepared(db, batch.source_id, prepared, base_url=batch.url, run_id=run_id, now=now, result=result)
     ids = list(prepared)
     existing: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), 500):
