@@ -449,3 +449,29 @@ def test_a_stopped_link_check_records_an_incomplete_run(lab, tmp_path):
     assert conn.execute("select outcome from link_checks c join resources r on r.id = c.resource_id "
                         "where r.url like '%/ok'").fetchone() == ("ok",)
     assert not [p for _, _, _, p, _ in lab.hits if p == "/gone"]
+
+
+def test_scheduled_link_check_runs_with_the_registry_user_agent(lab, tmp_path):
+    """The in-process entry point for schedulers (run in its own process, as Scrapy needs)."""
+    import os
+    import subprocess
+    import sys
+
+    db_path = tmp_path / "catalog.db"
+    db = open_db(db_path)
+    sync_sources(db, [{"id": "loop-a", "name": "Loop A", "kind": "manual"}])
+    store_batch(db, Batch("loop-a", [Resource(url=f"http://127.0.0.1:{lab.port}/ok", title="ok")]))
+    db.close()
+    registry = tmp_path / "registry.yaml"
+    registry.write_text("defaults:\n  contact: https://ill.example.org/about-the-hub\n"
+                        "sources:\n  - id: loop-a\n    name: Loop A\n    kind: manual\n    entries:\n"
+                        "      - url: https://ill.example.org/guide\n        title: A guide\n")
+    code = ("import sys; from illhub.registry import load_registry; from illhub.linkcheck import scheduled_link_check; "
+            "r = scheduled_link_check(load_registry(sys.argv[1]), sys.argv[2]); print(r.counts['ok'], r.selected)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ILLHUB_NETWORK": "loopback"}
+    result = subprocess.run([sys.executable, "-c", code, str(registry), str(db_path)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.split() == ["1", "1"], result.stdout + result.stderr
+    assert sqlite3.connect(db_path).execute("select link_status from resources").fetchone() == ("ok",)
+    agents = {ua for _, _, _, p, ua in lab.hits if p == "/ok"}
+    assert agents and all("+https://ill.example.org/about-the-hub" in ua for ua in agents)
