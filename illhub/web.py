@@ -51,6 +51,11 @@ CONTENT_TYPE_LABELS = {
     "page": "Web page", "video": "Video",
 }
 
+CONTENT_TYPE_PLURALS = {
+    "article": "articles", "document": "documents", "documentation": "documentation pages", "event": "events",
+    "page": "web pages", "video": "videos",
+}
+
 DATE_COLUMNS = frozenset({
     "published", "updated", "first_seen", "last_seen", "last_changed", "starts_at", "ends_at", "started_at",
     "finished_at", "updated_at", "checked_at", "last_checked", "last_success", "next_attempt", "fetched_at",
@@ -321,7 +326,8 @@ MAINTAINER_LINKS = (
     ("table", "source_health", "Source health", "Which registry entries need fixing"),
     ("query", "harvest_health", "Harvest health", "The latest harvest of every source"),
     ("query", "broken_links", "Broken links", "Links that stopped working, with archived copies"),
-    ("query", "broken_links_by_source", "Broken links by source", "Dead links, grouped for maintainers"),
+    ("query", "link_health_by_source", "Link health by source", "Working, blocked and broken links per source"),
+    ("query", "blocked_links", "Blocked links", "Links that refuse robots but probably work for a person"),
     ("query", "recovered_links", "Recovered links", "Links that work again"),
     ("table", "harvest_runs", "Harvest runs", "Every run of every source"),
     ("table", "sources", "Sources", "The registry as last loaded"),
@@ -412,6 +418,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
                 "url": filter_url(resources_url, "systems", s.id)}
                for s in tax.systems.values() if system_counts.get(s.id)]
     types = [{"id": t, "label": value_label("content_type", t), "count": n,
+              "plural": CONTENT_TYPE_PLURALS.get(t, f"{t} resources"),
               "url": filter_url(resources_url, "content_type", t)} for t, n in type_counts]
     new_rows = [dict(r) for r in await db.execute(
         "select id, title, url, content_type, organization, published, first_seen from resources "

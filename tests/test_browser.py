@@ -134,6 +134,9 @@ def shoot(driver, name: str) -> None:
         set_width(driver, size)
         driver.refresh()
         WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        # the whole page in one picture (capped), as a person would scroll through it
+        full = min(driver.execute_script("return document.documentElement.scrollHeight"), 5000)
+        set_width(driver, (size[0], max(size[1], full)))
         driver.save_screenshot(str(ARTIFACTS / f"{name}-{label}.png"))
         # nothing may make the phone page wider than the phone
         assert driver.execute_script("return document.documentElement.scrollWidth") <= size[0], (name, label)
@@ -242,8 +245,8 @@ def test_front_page_search_facet_and_row_page(served_catalog, browser):
 
     # contrast of the text people read (WCAG AA: 4.5:1)
     d.get(served_catalog + "/demo/resources")
-    for selector in ("a.resource-title", ".card-meta .date", ".card-desc", "a.chip", ".hub-brand", ".facet-info a",
-                     ".ft"):
+    for selector in ("a.resource-title", ".card-meta .date", ".card-desc", "a.chip", "a.chip-content_type",
+                     ".hub-brand", ".facet-info a", ".ft", ".ft a", "input[type=submit]"):
         el = d.find_element(By.CSS_SELECTOR, selector)
         fg = el.value_of_css_property("color")
         bg = d.execute_script(BACKGROUND_JS, el)
