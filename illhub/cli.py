@@ -136,8 +136,10 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred":
               "--source (what 'illhub schedule' uses).")
 @click.option("--refetch", is_flag=True, help="Ignore the fetch cache: no conditional requests, parse every "
               "document again (after upgrading illhub's parsers, say).")
+@click.option("--shard", metavar="K/N", default=None, help="Harvest only shard K of N (sources split by host, so "
+              "one host is always in one shard); for parallel harvest processes, see 'illhub merge'.")
 def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
-            respect_backoff, refetch) -> None:
+            respect_backoff, refetch, shard) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.
 
     Only what changed is fetched and parsed (conditional GET, content hashes). A source
@@ -149,6 +151,12 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
     """
     from illhub.harvest import UnknownSource, default_db_path, policy_from_env, run_harvest
 
+    shard_kn = None
+    if shard is not None:
+        k, _, n = shard.partition("/")
+        if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+            fail(f"--shard {shard!r} is not K/N with 1 <= K <= N (for example --shard 2/4)")
+        shard_kn = (int(k), int(n))
     registry = load_registry_or_exit(registry_path)
     db_path = db_path or default_db_path()
     log_level = {0: "ERROR", 1: "INFO"}.get(verbose, "DEBUG")
@@ -157,13 +165,46 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
         result = run_harvest(
             registry, db_path, source_ids=list(source_ids) or None, policy=policy_from_env(allow_private_network),
             delay=delay, timeout=timeout, log_level=log_level, progress=progress, force=force,
-            respect_backoff=True if respect_backoff else None, refetch=refetch,
+            respect_backoff=True if respect_backoff else None, refetch=refetch, shard=shard_kn,
         )
     except UnknownSource as e:
         fail(str(e))
         return
     print_summary(result, db_path)
     sys.exit(result.exit_code)
+
+
+@cli.command()
+@db_option
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def merge(db_path, shards) -> None:
+    """Fold catalogs harvested by other processes or machines into this one.
+
+    \b
+    For example, four harvest processes, then one catalog:
+      illhub harvest --shard 1/4 --db data/shard-1.db &   (… up to --shard 4/4)
+      wait; illhub merge data/shard-*.db
+
+    A resource keeps its earliest first_seen and latest last_seen, and its content from the
+    newer copy; run logs are appended once. Merging the same shard twice changes nothing.
+    """
+    from illhub.harvest import default_db_path
+    from pipeline.merge import merge_catalog
+    from pipeline.store import open_db
+
+    db_path = db_path or default_db_path()
+    db = open_db(db_path)
+    for shard in shards:
+        if shard.resolve() == Path(db_path).resolve():
+            fail(f"{shard} is the catalog itself; name the shards to merge into {db_path}")
+        open_db(shard).close()  # bring the shard to this version's schema
+        try:
+            counts = merge_catalog(db, shard)
+        except ValueError as e:
+            fail(str(e))
+        click.echo(f"{shard} → {db_path}: {counts.get('resources', 0)} resources, "
+                   f"{counts.get('harvest_runs', 0)} harvest runs merged")
+    db.close()
 
 
 def print_summary(result, db_path: Path) -> None:

@@ -98,6 +98,7 @@ def run_harvest(
     force: bool = False,
     respect_backoff: bool | None = None,
     refetch: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -114,6 +115,11 @@ def run_harvest(
     from scrapy.crawler import CrawlerProcess
 
     sources = select_sources(registry, source_ids)
+    if shard is not None:
+        from pipeline.merge import shard_of
+
+        k, n = shard
+        sources = [s for s in sources if shard_of(s, n) == k]
     db = open_db(db_path)
     mark_interrupted_runs(db)
     sync_sources(db, [s.row() for s in registry.sources])
