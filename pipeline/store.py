@@ -340,7 +340,10 @@ def store_batch(
             if old is not None:
                 r.topics = sorted(set(r.topics) | set(old["topics"]))
                 r.systems = sorted(set(r.systems) | set(old["systems"]))
-                reasons = merge_reasons(r.topics, r.systems, reasons, old["classified_by"])
+                # The owning source's reasons come first (as `illhub reprocess` orders them).
+                first, second = ((reasons, old["classified_by"]) if old["source_id"] == batch.source_id
+                                 else (old["classified_by"], reasons))
+                reasons = merge_reasons(r.topics, r.systems, first, second)
             why = _json(reasons)
             h = content_hash(r)
             if old is None:

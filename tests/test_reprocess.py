@@ -135,3 +135,24 @@ def test_reprocess_cli(catalog, tmp_path):
     assert "reprocessed 3 resources" in result.stdout and "0 changed" in result.stdout
     missing = run_cli("reprocess", "--db", str(tmp_path / "nope.db"))
     assert missing.returncode == 2 and "does not exist yet" in missing.stderr
+
+
+def test_reprocess_right_after_a_real_harvest_changes_nothing(demo_registry_file, tmp_path):
+    db_path = tmp_path / "demo.db"
+    harvest = run_cli("harvest", "--registry", str(demo_registry_file), "--db", str(db_path), "--delay", "0.01",
+                      "--quiet")
+    assert harvest.returncode in (0, 1), harvest.stderr  # the demo has a source that fails on purpose
+    db = Database(db_path)
+    before = list(db.query("select id, topics, systems, classified_by, content_hash, last_changed from resources"))
+    assert len(before) > 20
+    why = {r["id"]: json.loads(r["classified_by"]) for r in before}
+    assert all(why[r["id"]] for r in before if json.loads(r["topics"]))  # every topic has its reason
+    db.close()
+    result = run_cli("reprocess", "--db", str(db_path))
+    assert result.returncode == 0, result.stderr
+    assert f"reprocessed {len(before)} resources" in result.stdout
+    assert "0 changed, 0 with new reasons only" in result.stdout
+    after = list(Database(db_path).query(
+        "select id, topics, systems, classified_by, content_hash, last_changed from resources"))
+    assert [(r["id"], r["topics"], r["classified_by"], r["last_changed"]) for r in after] == [
+        (r["id"], r["topics"], r["classified_by"], r["last_changed"]) for r in before]
