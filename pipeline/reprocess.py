@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from pipeline.classify import Taxonomy, default_taxonomy
 from pipeline.normalize import now_iso
 from pipeline.resource import Resource
-from pipeline.store import CONTENT_FIELDS, _json, content_hash, merge_reasons, prepare_resource, write_event_columns
+from pipeline.store import _json, content_hash, merge_reasons, prepare_resource, write_event_columns
 from pipeline.urls import resource_id
 
 CHUNK = 500
@@ -64,10 +64,8 @@ def reprocess(db: Database, taxonomy: Taxonomy | None = None, *, now: str | None
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i : i + CHUNK]
             marks = ",".join("?" * len(chunk))
-            cols = ", ".join(f for f in CONTENT_FIELDS if f != "url")
             rows = db.execute(
-                f"SELECT id, source_id, url, content_hash, topics, systems, classified_by, extra, {cols} "
-                f"FROM resources WHERE id IN ({marks})",
+                f"SELECT id, source_id, url, content_hash, topics, systems, classified_by FROM resources WHERE id IN ({marks})",
                 chunk,
             ).fetchall()
             raws: dict[str, list[tuple[str, str, str | None]]] = {}
@@ -77,29 +75,16 @@ def reprocess(db: Database, taxonomy: Taxonomy | None = None, *, now: str | None
                 chunk,
             ).fetchall():
                 raws.setdefault(rid, []).append((sid, raw, base))
-            for row in rows:
-                rid, owner_id, url, old_hash, old_topics, old_systems, old_why = row[:7]
+            for rid, owner_id, url, old_hash, old_topics, old_systems, old_why in rows:
                 result.resources += 1
-                stored = _stored_hash(url, row[7], row[8:])
-                _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, (old_hash, stored),
+                _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_hash,
                                set(json.loads(old_topics)), set(json.loads(old_systems)), old_why,
                                raws.get(rid, []))
     return result
 
 
-def _stored_hash(url: str, extra: str, values: tuple[Any, ...]) -> str:
-    """The content hash of the row as stored. The ``content_hash`` column can lag behind it:
-    when a second source adds topics to a resource another source owns, only the topics move."""
-    names = [f for f in CONTENT_FIELDS if f != "url"]
-    r = Resource(url=url, extra=json.loads(extra or "{}"))
-    for name, value in zip(names, values, strict=True):
-        setattr(r, name, json.loads(value) if name in ("topics", "systems") else value)
-    return content_hash(r)
-
-
-def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, hashes, old_topics, old_systems,
+def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_hash, old_topics, old_systems,
                    old_why, entries) -> None:
-    old_hash, stored_hash = hashes
     if not entries:
         result.no_raw += 1
         return
@@ -134,7 +119,7 @@ def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, hashe
     r.topics, r.systems = sorted(topics), sorted(systems)
     why = _json(merge_reasons(r.topics, r.systems, *(b[2] for b in built)))
     h = content_hash(r)
-    if h != stored_hash:
+    if h != old_hash:
         db.execute(
             "UPDATE resources SET title=?, description=?, content_type=?, organization=?, published=?, updated=?, "
             "topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, extra=?, content_hash=?, "
@@ -146,11 +131,8 @@ def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, hashe
         result.changed += 1
         result.count(result.topics_added, topics - old_topics)
         result.count(result.topics_removed, old_topics - topics)
-    elif why != old_why or h != old_hash:
-        db.execute("UPDATE resources SET classified_by = ?, content_hash = ? WHERE id = ?", [why, h, rid])
-        if why != old_why:
-            result.reasons_only += 1
-        else:
-            result.unchanged += 1
+    elif why != old_why:
+        db.execute("UPDATE resources SET classified_by = ? WHERE id = ?", [why, rid])
+        result.reasons_only += 1
     else:
         result.unchanged += 1

@@ -53,6 +53,17 @@ def content_hash(r: Resource) -> str:
     return hashlib.sha1(_json(data).encode("utf-8")).hexdigest()
 
 
+def stored_hash(db: Database, rid: str, topics: list[str], systems: list[str]) -> str:
+    """The content hash of a stored resource once its topics and systems are these: the
+    content stays the owning source's, so the hash is computed from the row itself."""
+    names = [f for f in CONTENT_FIELDS if f not in ("topics", "systems")]
+    row = db.execute(f"SELECT extra, {', '.join(names)} FROM resources WHERE id = ?", [rid]).fetchone()
+    r = Resource(url="", extra=json.loads(row[0] or "{}"), topics=list(topics), systems=list(systems))
+    for name, value in zip(names, row[1:], strict=True):
+        setattr(r, name, value)
+    return content_hash(r)
+
+
 def sync_sources(db: Database, sources: Iterable[dict[str, Any]]) -> None:
     """Mirror registry sources into the ``sources`` table (never deletes: old runs keep their source)."""
     now = now_iso()
@@ -362,9 +373,10 @@ def store_batch(
                 # Another source owns the content; this one only adds topics and attribution.
                 if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
                     db.execute(
-                        "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, last_seen = ?, last_changed = ?, "
-                        "status = 'active' WHERE id = ?",
-                        [_json(r.topics), _json(r.systems), why, now, now, rid],
+                        "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, content_hash = ?, "
+                        "last_seen = ?, last_changed = ?, status = 'active' WHERE id = ?",
+                        [_json(r.topics), _json(r.systems), why, stored_hash(db, rid, r.topics, r.systems),
+                         now, now, rid],
                     )
                     result["updated"] += 1
                 else:
