@@ -212,8 +212,8 @@ _INSERT_RESOURCE = (
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?,?)"
 )
 _UPDATE_ATTRIBUTION = (
-    "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, last_seen = ?, last_changed = ?, "
-    "status = 'active' WHERE id = ?"
+    "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, content_hash = ?, last_seen = ?, "
+    "last_changed = ?, status = 'active' WHERE id = ?"
 )
 _TOUCH = "UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?"
 _UPDATE_CONTENT = (
@@ -274,7 +274,10 @@ def write_prepared(
         if old is not None:
             r.topics = sorted(set(r.topics) | set(old["topics"]))
             r.systems = sorted(set(r.systems) | set(old["systems"]))
-            reasons = merge_reasons(r.topics, r.systems, reasons, old["classified_by"])
+            # The owning source's reasons come first (as `illhub reprocess` orders them).
+            first, second = ((reasons, old["classified_by"]) if old["source_id"] == source_id
+                             else (old["classified_by"], reasons))
+            reasons = merge_reasons(r.topics, r.systems, first, second)
         why = _json(reasons)
         h = content_hash(r)
         if old is None:
@@ -286,7 +289,9 @@ def write_prepared(
         elif old["source_id"] != source_id:
             # Another source owns the content; this one only adds topics and attribution.
             if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
-                attribution_updates.append([_json(r.topics), _json(r.systems), why, now, now, rid])
+                # The content stays the owner's: its hash is computed from the stored row.
+                attribution_updates.append([_json(r.topics), _json(r.systems), why,
+                                            stored_hash(db, rid, r.topics, r.systems), now, now, rid])
                 result["updated"] += 1
             else:
                 touches.append([now, rid])
@@ -333,82 +338,3 @@ def store_batch(
     prepared, result = prepare_batch(batch, source_topics=source_topics, organization=organization,
                                      taxonomy=taxonomy, source_systems=source_systems)
     return write_prepared(db, batch.source_id, prepared, base_url=batch.url, run_id=run_id, now=now, result=result)
-    ids = list(prepared)
-    existing: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        rows = db.execute(
-            f"SELECT id, source_id, content_hash, topics, systems, classified_by FROM resources "
-            f"WHERE id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ).fetchall()
-        for row in rows:
-            existing[row[0]] = {"source_id": row[1], "content_hash": row[2], "topics": json.loads(row[3]),
-                                "systems": json.loads(row[4]), "classified_by": json.loads(row[5] or "{}")}
-    with db.atomic():
-        for rid, (r, raw_dict, reasons) in prepared.items():
-            old = existing.get(rid)
-            if old is not None:
-                r.topics = sorted(set(r.topics) | set(old["topics"]))
-                r.systems = sorted(set(r.systems) | set(old["systems"]))
-                # The owning source's reasons come first (as `illhub reprocess` orders them).
-                first, second = ((reasons, old["classified_by"]) if old["source_id"] == batch.source_id
-                                 else (old["classified_by"], reasons))
-                reasons = merge_reasons(r.topics, r.systems, first, second)
-            why = _json(reasons)
-            h = content_hash(r)
-            if old is None:
-                db.execute(
-                    "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
-                    "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
-                    "content_hash, first_seen, last_seen, last_changed, classified_by) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?,?)",
-                    [rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id,
-                     r.published, r.updated, _json(r.topics), _json(r.systems), r.author, r.language,
-                     r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now, why],
-                )
-                write_event_columns(db, rid, r)
-                result["new"] += 1
-            elif old["source_id"] != batch.source_id:
-                # Another source owns the content; this one only adds topics and attribution.
-                if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
-                    db.execute(
-                        "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, content_hash = ?, "
-                        "last_seen = ?, last_changed = ?, status = 'active' WHERE id = ?",
-                        [_json(r.topics), _json(r.systems), why, stored_hash(db, rid, r.topics, r.systems),
-                         now, now, rid],
-                    )
-                    result["updated"] += 1
-                else:
-                    db.execute("UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?", [now, rid])
-                    result["unchanged"] += 1
-            elif h != old["content_hash"]:
-                db.execute(
-                    "UPDATE resources SET url=?, title=?, description=?, content_type=?, organization=?, "
-                    "published=?, updated=?, topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, "
-                    "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, status='active' WHERE id=?",
-                    [r.url, r.title, r.description, r.content_type, r.organization, r.published, r.updated,
-                     _json(r.topics), _json(r.systems), r.author, r.language, r.thumbnail, r.excerpt,
-                     _json(r.extra), h, now, now, why, rid],
-                )
-                write_event_columns(db, rid, r)
-                result["updated"] += 1
-            else:
-                db.execute(
-                    "UPDATE resources SET last_seen = ?, extra = ?, classified_by = ?, status = 'active' WHERE id = ?",
-                    [now, _json(r.extra), why, rid],
-                )
-                result["unchanged"] += 1
-            db.execute(
-                "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
-                "VALUES (?,?,?,?,?) ON CONFLICT(resource_id, source_id) DO UPDATE SET "
-                "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, missed_runs = 0",
-                [rid, batch.source_id, now, now, run_id],
-            )
-            db.execute(
-                "INSERT INTO raw_entries (resource_id, source_id, raw, base_url, fetched_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
-                "base_url = excluded.base_url, fetched_at = excluded.fetched_at WHERE raw_entries.raw != excluded.raw",
-                [rid, batch.source_id, _json(raw_dict), batch.url, now],
-            )
-    return result
