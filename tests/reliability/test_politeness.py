@@ -9,6 +9,7 @@ must still be there.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.reliability.faultserver import FaultServer, Sequence, ok, reset_mid_body, slow, status
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
 
@@ -173,3 +175,65 @@ def test_retry_after_is_honoured_across_runs(world, tmp_path):
     assert latest["rate-limited"]["status"] == "skipped" and latest["unavailable"]["status"] == "skipped"
     for sid in ("rate-limited", "unavailable"):
         assert snapshot(copy, sid) == world["before"][sid]
+
+
+def test_robots_unreachable_by_cause():
+    """Refused, timed out, reset: deferred (RFC 9309). A name that does not resolve is a
+    failure: deferring it would hide a typo or a dead domain forever."""
+    from scrapy import Request
+    from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, DownloadTimeoutError
+    from twisted.python.failure import Failure
+
+    from harvesters.middlewares import RobotsDeferred
+    from harvesters.spider import describe_failure
+
+    def failure(cause):
+        f = Failure(RobotsDeferred("robots.txt at http://gone.localhost:8/robots.txt unreachable (x); "
+                                   "host deferred to a later run", cause=cause))
+        f.request = Request("http://gone.localhost:8/feed.xml")
+        return f
+
+    for cause in (DownloadConnectionRefusedError("refused"), DownloadTimeoutError("slow"), None):
+        reason, status, deferred = describe_failure(failure(cause))
+        assert deferred and reason.endswith("host deferred to a later run")
+    reason, status, deferred = describe_failure(failure(CannotResolveHostError("no results for hostname lookup")))
+    assert not deferred and status is None
+    assert reason == "DNS lookup failed for gone.localhost: the host name does not resolve (offline, or a typo?)"
+
+
+NO_DNS = """
+import socket
+def _numeric_only(real):
+    def lookup(host, *args, **kwargs):
+        if host in ("localhost", "127.0.0.71") or host.replace(".", "").isdigit():
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (test: no DNS)")
+    return lookup
+socket.getaddrinfo = _numeric_only(socket.getaddrinfo)
+socket.gethostbyname = _numeric_only(socket.gethostbyname)
+"""
+
+
+def test_unresolvable_host_fails_and_keeps_old_data(tmp_path):
+    """`gone.localhost` passes the loopback-only guard (a *.localhost name), then does not
+    resolve: the test process answers every lookup of a name with "unknown" without asking
+    any DNS server (a sitecustomize in the harvest subprocess)."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_DNS, encoding="utf-8")
+    with FaultServer("127.0.0.71") as server:
+        server.route("/feed.xml", ok(feed("gone")))
+        port = server.base.rsplit(":", 1)[1]
+        registry = write_registry(tmp_path / "registry.yaml", [feed_source("gone", server.url("/feed.xml"))])
+        db = tmp_path / "catalog.db"
+        assert harvest(registry, db).returncode == 0
+        before = snapshot(db, "gone")
+        write_registry(registry, [feed_source("gone", f"http://gone.localhost:{port}/feed.xml")])
+        server.reset_counters()
+        env = {"PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"}
+        result = harvest(registry, db, "--timeout", "3", env=env)
+        assert server.hits == []
+    assert result.returncode == 1, result.stdout + result.stderr
+    run = runs(db)["gone"]
+    assert run["status"] == "failed"
+    assert run["error"] == "DNS lookup failed for gone.localhost: the host name does not resolve (offline, or a typo?)"
+    assert len(before) == 2 and snapshot(db, "gone") == before
