@@ -433,7 +433,10 @@ def print_schedule(registry, db_path: Path, rows) -> None:
               help="robots.txt: allow every crawler, allow only pages for people (not exports or SQL), or "
               "block all [default: pages with --public, else allow].")
 def serve(db_path, host, port, public, allow_sql, allow_download, immutable, robots) -> None:
-    """Browse the catalog with Datasette."""
+    """Browse the catalog with Datasette.
+
+    The catalog's schema is brought up to date first (as a harvest would), unless --immutable.
+    """
     from illhub.harvest import default_db_path
     from illhub.serve import serve_datasette
 
@@ -444,6 +447,10 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
         fail("--allow-sql and --allow-download only apply with --public (the local profile allows SQL)")
     if allow_download and not immutable:
         fail("--allow-download needs --immutable: Datasette offers only files nothing writes to for download")
+    if not immutable:
+        from illhub.serve import prepare_catalog
+
+        prepare_catalog(Path(db_path))
     profile = "public profile" if public else "local profile"
     click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
     sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,

@@ -145,6 +145,14 @@ def datasette_kwargs(db_path: str | Path, *, public: bool = False, allow_sql: bo
     return kwargs
 
 
+def prepare_catalog(db_path: str | Path) -> None:
+    """Bring the catalog's schema up to date (the harvest's migrations), so a catalog made by
+    an older illhub serves every page and canned query. Never used for ``--immutable``."""
+    from pipeline.store import open_db
+
+    open_db(db_path).close()
+
+
 def make_datasette(db_path: str | Path, **options: Any):
     """A Datasette instance built from :func:`datasette_kwargs` (startup not yet invoked)."""
     from datasette.app import Datasette

@@ -513,3 +513,20 @@ def test_event_cards_in_the_table_view(future_client):
     assert "ILL Summit 2027" in event and "Ballroom A" in event and "Jane Doe (Univ. of X)" in event
     assert "&lt;script&gt;" in event
     assert_safe(html)
+
+
+def test_serve_brings_an_old_catalog_up_to_date(tmp_path):
+    from illhub.serve import prepare_catalog
+
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("create table unrelated (x)")  # a catalog file from before any migration ran
+    conn.close()
+    prepare_catalog(old)
+    c = Client(old)
+    try:
+        cols = {r[1] for r in sqlite3.connect(old).execute("pragma table_info(resources)")}
+        assert {"link_status", "starts_at", "classified_by"} <= cols
+        assert "message-error" not in c.get("/old/search?q=copyright").text
+    finally:
+        c.close()
