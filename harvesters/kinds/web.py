@@ -59,6 +59,8 @@ class WebRun:
     sitemaps: int = 0
     api_pages: int = 0
     fallback: bool = False
+    #: Entry links already taken from a feed (the WordPress fallback's archive pages).
+    seen_links: set[str] = field(default_factory=set)
 
     def is_new(self, url: str) -> bool:
         return url_key(url) not in self.requested
@@ -248,10 +250,6 @@ class WebHandler:
                 yield again
         if unchanged:
             yield PagesUnchanged(source.id, unchanged)
-
-    def finish_notes(self, run: WebRun) -> None:
-        if run.robots_skipped:
-            logger.info("%s: %d links disallowed by robots.txt were not requested", run.source.id, run.robots_skipped)
 
 
 def on_same_site(url: str, source: Any) -> bool:

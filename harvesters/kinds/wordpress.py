@@ -44,7 +44,6 @@ class WordPressHandler(WebHandler):
 
     def start(self, source: Any) -> Iterable[Request]:
         run = self.new_run(source)
-        run.seen_links = set()  # type: ignore[attr-defined]
         for collection in ("posts", "pages") if source.pages else ("posts",):
             request = self._api_request(run, collection, 1)
             if request is not None:
@@ -120,7 +119,7 @@ class WordPressHandler(WebHandler):
             if page > 1:
                 return  # the archive page is not a feed: the archive ended
             raise NotAFeed(f"{response.url}: the REST API is closed and {e}") from None
-        seen: set[str] = run.seen_links  # type: ignore[attr-defined]
+        seen = run.seen_links
         fresh = [r for r in parsed.resources if r.url not in seen]
         seen.update(r.url for r in fresh)
         warnings = list(parsed.warnings)
