@@ -319,3 +319,43 @@ def m0601_link_health(db: Database) -> None:
         CREATE INDEX idx_resources_link_checked_at ON resources(link_checked_at);
         """
     )
+
+
+@migrations()
+def m1001_tag_counts(db: Database) -> None:
+    """Issue 10: precomputed counts of every topic and system, kept by triggers, so the
+    catalog's unfiltered topics and systems facets cost a lookup instead of a pass over every
+    resource's JSON (benchmarks/catalog.py)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE tag_counts (
+            col TEXT NOT NULL,
+            value TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (col, value)
+        );
+        INSERT INTO tag_counts (col, value, n)
+            SELECT 'topics', j.value, count(*) FROM resources, json_each(resources.topics) j GROUP BY j.value;
+        INSERT INTO tag_counts (col, value, n)
+            SELECT 'systems', j.value, count(*) FROM resources, json_each(resources.systems) j GROUP BY j.value;
+        CREATE TRIGGER tag_counts_ai AFTER INSERT ON resources BEGIN
+            INSERT INTO tag_counts (col, value, n) SELECT 'topics', value, 1 FROM json_each(new.topics) WHERE true
+                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
+            INSERT INTO tag_counts (col, value, n) SELECT 'systems', value, 1 FROM json_each(new.systems) WHERE true
+                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER tag_counts_ad AFTER DELETE ON resources BEGIN
+            UPDATE tag_counts SET n = n - 1 WHERE col = 'topics' AND value IN (SELECT value FROM json_each(old.topics));
+            UPDATE tag_counts SET n = n - 1 WHERE col = 'systems' AND value IN (SELECT value FROM json_each(old.systems));
+        END;
+        CREATE TRIGGER tag_counts_au AFTER UPDATE OF topics, systems ON resources BEGIN
+            UPDATE tag_counts SET n = n - 1 WHERE col = 'topics' AND value IN (SELECT value FROM json_each(old.topics));
+            UPDATE tag_counts SET n = n - 1 WHERE col = 'systems' AND value IN (SELECT value FROM json_each(old.systems));
+            INSERT INTO tag_counts (col, value, n) SELECT 'topics', value, 1 FROM json_each(new.topics) WHERE true
+                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
+            INSERT INTO tag_counts (col, value, n) SELECT 'systems', value, 1 FROM json_each(new.systems) WHERE true
+                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
+        END;
+        """,
+    )

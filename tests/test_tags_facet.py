@@ -42,3 +42,18 @@ def test_tags_facet_matches_array_facet(tmp_path):
     filtered = _get(ds, chosen["toggle_url"].replace("http://localhost", "") + "&_size=100")
     assert filtered["filtered_table_rows_count"] == 10
     assert all("international" in row["topics"] for row in filtered["rows"])
+
+
+def test_precomputed_counts_follow_updates_and_deletes(tmp_path):
+    path = _catalog(tmp_path)
+    conn = __import__("sqlite3").connect(path)
+    with conn:
+        conn.execute("UPDATE resources SET topics = '[\"copyright\", \"careers\"]' WHERE url LIKE '%/1'")
+        conn.execute("DELETE FROM resources WHERE url LIKE '%/2'")
+        conn.execute("UPDATE resources SET title = 'renamed' WHERE url LIKE '%/3'")  # not a tag change
+    conn.close()
+    ds = Datasette([str(path)], metadata=build_metadata(path), plugins_dir=str(CONFIG_DIR / "plugins"))
+    fast = _get(ds, "/illhub/resources.json?_facet_tags=topics&_size=0")["facet_results"]["topics"]["results"]
+    slow = _get(ds, "/illhub/resources.json?_facet_array=topics&_size=0")["facet_results"]["topics"]["results"]
+    assert sorted((r["value"], r["count"]) for r in fast) == sorted((r["value"], r["count"]) for r in slow)
+    assert ("careers", 1) in [(r["value"], r["count"]) for r in fast]

@@ -22,6 +22,16 @@ class TagsFacet(ArrayFacet):
     async def suggest(self):
         return []
 
+    async def _has_counts(self, column: str) -> bool:
+        """Whether precomputed counts answer this facet: the resources table, unfiltered
+        (no WHERE clause and no parameters: no search, no filter), with a tag_counts table."""
+        if self.table != "resources" or column not in ("topics", "systems") or self.params:
+            return False
+        if " where " in f" {self.sql.lower()} ":
+            return False
+        db = self.ds.get_database(self.database)
+        return await db.table_exists("tag_counts")
+
     async def facet_results(self):
         facet_results, facets_timed_out = [], []
         facet_size = self.get_facet_size()
@@ -35,9 +45,15 @@ class TagsFacet(ArrayFacet):
                 f"from inner, json_each(inner.{escape_sqlite(column)}) j "
                 f"group by j.value order by count(*) desc, j.value limit {facet_size + 1}"
             )
+            params = self.params
+            if await self._has_counts(column):
+                # The whole table: the counts the triggers keep (migration m1001_tag_counts).
+                facet_sql = ("select value, n as count from tag_counts where col = :illhub_col and n > 0 "
+                             f"order by n desc, value limit {facet_size + 1}")
+                params = {"illhub_col": column}
             try:
                 rows = await self.ds.execute(
-                    self.database, facet_sql, self.params, truncate=False,
+                    self.database, facet_sql, params, truncate=False,
                     custom_time_limit=self.ds.setting("facet_time_limit_ms"),
                 )
             except QueryInterrupted:
