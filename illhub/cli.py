@@ -92,8 +92,10 @@ def validate(registry_path: Path) -> None:
     click.echo(f"{taxonomy.path}: {len(taxonomy.topics)} topics and {len(taxonomy.systems)} systems OK")
 
 
-class RichProgress:
-    """Progress display for long harvests (on stderr; silent when not a terminal)."""
+class BarProgress:
+    """A transient progress bar on stderr, for long runs; subclasses say what one step is."""
+
+    label = "working"
 
     def __init__(self, console: Console):
         self.console = console
@@ -105,15 +107,21 @@ class RichProgress:
 
     def start(self, total: int) -> None:
         self.progress.start()
-        self.task = self.progress.add_task("harvesting", total=total)
+        self.task = self.progress.add_task(self.label, total=total)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+class RichProgress(BarProgress):
+    """Progress display for long harvests (on stderr; a line per source when not a terminal)."""
+
+    label = "harvesting"
 
     def advance(self, state) -> None:
         self.progress.update(self.task, advance=1, description=f"{state.source.id}: {state.status}")
         if not self.console.is_terminal:
             self.console.print(f"  done {state.source.id}: {state.status}")
-
-    def stop(self) -> None:
-        self.progress.stop()
 
 
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred": "cyan", "skipped": "cyan",
@@ -227,26 +235,13 @@ def print_summary(result, db_path: Path) -> None:
         out.print(f"{len(result.links)} recording(s) or slide deck(s) linked to their conference sessions")
 
 
-class LinkProgress:
+class LinkProgress(BarProgress):
     """Progress display for link checks (on stderr; transient)."""
 
-    def __init__(self, console: Console):
-        self.console = console
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True,
-        )
-        self.task = None
-
-    def start(self, total: int) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task("checking links", total=total)
+    label = "checking links"
 
     def advance(self, record) -> None:
         self.progress.update(self.task, advance=1, description=f"{record.outcome}: {record.url[:60]}")
-
-    def stop(self) -> None:
-        self.progress.stop()
 
 
 OUTCOME_STYLE = {"ok": "green", "redirected": "cyan", "blocked": "yellow", "failed": "red", "skipped": "dim"}
