@@ -8,7 +8,6 @@ tests both use it, so what is tested is what is served.
 from __future__ import annotations
 
 import copy
-import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,51 +32,12 @@ BASE_SETTINGS: dict[str, Any] = {"default_page_size": 50, "suggest_facets": Fals
 PUBLIC_SETTINGS: dict[str, Any] = {"default_allow_sql": False, "allow_download": False}
 ROBOTS_DEFAULT = {False: "allow", True: "pages"}
 
-#: Canned queries added when the catalog has what they need and metadata.yml does not
-#: define them already (link health and source health arrive with their issues; the event
-#: queries are in metadata.yml, since every catalog has the event columns).
-CONDITIONAL_QUERIES: list[dict[str, Any]] = [
-    {
-        "name": "broken_links", "requires": {"resources": ["link_status"]},
-        "title": "Broken links",
-        "description": "Resources whose link stopped working, by source, with an archived copy where one exists.",
-        "sql": "select id, title, url, link_status, {archived_url}source_id, organization, last_seen\n"
-               "from resources where link_status = 'broken'\norder by source_id, title limit 1000",
-        "optional": {"archived_url": "archived_url, "},
-    },
-    {
-        "name": "source_health", "requires": {"source_health": []},
-        "title": "Source health",
-        "description": "One row per source: last run, status and failures. Sources that keep failing need "
-                       "their registry entry fixed.",
-        "sql": "select * from source_health",
-        "optional": {},
-    },
-]
-
-
-def _schema(db_path: Path) -> dict[str, set[str]]:
-    """Tables and views of the catalog with their columns (empty when the file cannot be read)."""
-    if not Path(db_path).exists():
-        return {}
-    try:
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return {}
-    try:
-        names = [r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")]
-        return {n: {r[1] for r in conn.execute(f"pragma table_info([{n}])")} for n in names}
-    except sqlite3.Error:
-        return {}
-    finally:
-        conn.close()
-
-
 def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | None = None) -> dict[str, Any]:
     """The metadata with the catalog's section filed under the served database's name.
 
-    Adds the conditional canned queries the catalog's schema supports, the plugin's options,
-    and, in the public profile, drops every canned query that writes.
+    Adds the plugin's options and, in the public profile, drops every canned query that writes.
+    Every canned query lives in metadata.yml: migrations give every catalog the tables and
+    columns they read (``illhub serve`` migrates an older catalog before serving it).
     """
     data = YAML(typ="safe").load(METADATA.read_text(encoding="utf-8"))
     name = Path(db_path).stem
@@ -86,15 +46,6 @@ def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | N
         dbs[name] = dbs.pop(TEMPLATE_KEY)
     section = dbs.setdefault(name, {})
     queries = section.setdefault("queries", {})
-    schema = _schema(Path(db_path))
-    for q in CONDITIONAL_QUERIES:
-        if q["name"] in queries:
-            continue
-        if not all(t in schema and set(cols) <= schema[t] for t, cols in q["requires"].items()):
-            continue
-        have = schema.get("resources", set())
-        fills = {k: (v if k in have else "") for k, v in q["optional"].items()}
-        queries[q["name"]] = {"title": q["title"], "description": q["description"], "sql": q["sql"].format(**fills)}
     if public:
         for qname in [k for k, v in queries.items() if isinstance(v, dict) and v.get("write")]:
             del queries[qname]
