@@ -246,13 +246,182 @@ class Term:
             found: dict[str, str] = {}
             for f in FIELDS:
                 for m in self.weak_pattern.finditer(masked.get(f, "")):
-                    key = re.sub(r"[\s\-]+", " ", m.group(0).lower())
+                    key = _SEPARATORS.sub(" ", m.group(0).lower())
                     found.setdefault(key, f)
-            if len(found) >= self.min_weak:
-                words_found = list(found)[: max(self.min_weak, 3)]
-                where = sorted({found[w] for w in words_found}, key=FIELDS.index)
-                return "weak words " + " + ".join(f'"{w}"' for w in words_found) + " in " + ", ".join(where)
+            return _weak_reason(found, self.min_weak)
         return None
+
+
+def _lowered_words(texts: dict[str, str]) -> tuple[str, set[str]]:
+    lowered = "\n".join(t for t in texts.values() if t).lower()
+    return lowered, set(_WORD.findall(lowered))
+
+
+def _weak_reason(found: dict[str, str], min_weak: int) -> str | None:
+    """The reason for a topic given by weak words (normalized word → first field), or None."""
+    if len(found) < min_weak:
+        return None
+    words_found = list(found)[: max(min_weak, 3)]
+    where = sorted({found[w] for w in words_found}, key=FIELDS.index)
+    return "weak words " + " + ".join(f'"{w}"' for w in words_found) + " in " + ", ".join(where)
+
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _index_keys(word: str) -> list[tuple[str, str]] | None:
+    """Where in a text a keyword can start, as (how, key) pairs: ``("word", w)`` — a word of
+    the text equal to w; ``("prefix", w)`` — a word starting with w; ``("symbol", c)`` — the
+    non-word character c not preceded by a word character. None: not indexable.
+
+    A hyphen in a keyword may be left out in the text ("e-book" matches "ebook"), so the
+    first word of the text can be any run of the keyword's first hyphenated pieces."""
+    if not word or not _WORD_CHAR.match(word[0]):
+        return [("symbol", word[0])] if word and not word[0].isspace() and word[0] != "-" else None
+    prefix = word.endswith("*")
+    groups = re.split(r"\s+", word.rstrip("*"))
+    parts = groups[0].split("-")
+    keys: list[tuple[str, str]] = []
+    for k in range(len(parts)):
+        joined = "".join(parts[: k + 1])
+        run = _WORD.match(joined)
+        if run is None:
+            return None
+        if run.end() < len(joined):  # the text's word ends inside this piece
+            keys.append(("word", run.group()))
+            break
+        last = k == len(parts) - 1
+        if last and prefix and len(groups) == 1:
+            if len(joined) < 2:
+                return None
+            keys.append(("prefix", joined))
+        else:
+            keys.append(("word", joined))
+    return keys
+
+
+class _Hits:
+    """Where one term's keywords occur in a text: (field number, start, order, end)."""
+
+    __slots__ = ("strong", "weak", "excluded", "texts")
+
+    def __init__(self, texts: list[str]):
+        self.strong: list[tuple[int, int, int, int]] = []
+        self.weak: list[tuple[int, int, int, int]] = []
+        self.excluded = False
+        self.texts = texts
+
+    def reason(self, term: Term, noun: str) -> str | None:
+        """What :meth:`Term.match` answers, from the occurrences: the first strong keyword
+        in field order (leftmost, then first in the term's longest-first order), else the
+        weak words as ``finditer`` would meet them (leftmost, non-overlapping)."""
+        if self.strong:
+            fi, p, _order, e = min(self.strong)
+            return f'{noun} "{self.texts[fi][p:e]}" in {FIELDS[fi]}'
+        if not self.weak:
+            return None
+        found: dict[str, str] = {}
+        end = -1
+        current = -1
+        for fi, p, _order, e in sorted(self.weak):
+            if fi != current:
+                current, end = fi, -1
+            if p < end:
+                continue
+            found.setdefault(_SEPARATORS.sub(" ", self.texts[fi][p:e].lower()), FIELDS[fi])
+            end = e
+        return _weak_reason(found, term.min_weak)
+
+
+class _KeywordIndex:
+    """Every keyword, weak word and exclusion of a taxonomy, indexed by the words a text
+    must have where it starts. Finding a taxonomy's keywords in a text then costs one pass
+    over its words, a dictionary lookup each, and an anchored match per candidate — instead
+    of one regular-expression scan of the whole text per term (several times slower, since
+    Python's ``re`` tries every alternative of a case-insensitive pattern at every position)."""
+
+    def __init__(self, taxonomy: Taxonomy):
+        self.terms = list(taxonomy.systems.values()) + list(taxonomy.topics.values())
+        self.is_system = [i < len(taxonomy.systems) for i in range(len(self.terms))]
+        self.nouns = ["alias" if s else "keyword" for s in self.is_system]
+        self.slow_terms: set[int] = set()
+        Entry = tuple[int, int, int, re.Pattern[str]]
+        # case-insensitive keys are lower-cased and looked up with the lower-cased text
+        self.words: tuple[dict[str, list[Entry]], dict[str, list[Entry]]] = ({}, {})
+        self.prefixes: tuple[dict[str, list[tuple[str, Entry]]], dict[str, list[tuple[str, Entry]]]] = ({}, {})
+        self.symbols: list[tuple[str, bool, Entry]] = []
+        for slot, term in enumerate(self.terms):
+            for kind, words in enumerate((term.keywords, term.weak, term.exclude)):
+                # the order compile_words gives the alternatives: longest first
+                for order, w in enumerate(sorted((w for w in words if w), key=len, reverse=True)):
+                    exact_case = term.match_case or _is_exact_case(w)
+                    src = w if exact_case else w.lower()
+                    keys = _index_keys(src)
+                    if keys is None or (not exact_case and len(src) != len(w)):
+                        self.slow_terms.add(slot)
+                        continue
+                    entry = (slot, kind, order, re.compile(_word_pattern(src) + r"(?!\w)"))
+                    for how, key in keys:
+                        if how == "word":
+                            self.words[exact_case].setdefault(key, []).append(entry)
+                        elif how == "prefix":
+                            self.prefixes[exact_case].setdefault(key[:2], []).append((key, entry))
+                        else:
+                            self.symbols.append((key, exact_case, entry))
+        self.any_exact_case = bool(self.words[True] or self.prefixes[True])
+
+    def find(self, texts: dict[str, str]) -> dict[int, _Hits] | None:
+        """Each term's occurrences in ``texts``; None when the text cannot be read this way
+        (its lower-case form differs in length, so positions would not line up)."""
+        originals = [texts.get(f) or "" for f in FIELDS]
+        lowers = [t.lower() for t in originals]
+        if any(len(a) != len(b) for a, b in zip(originals, lowers, strict=True)):
+            return None
+        found: dict[int, _Hits] = {}
+
+        def attempt(entry: tuple[int, int, int, re.Pattern[str]], text: str, fi: int, p: int) -> None:
+            m = entry[3].match(text, p)
+            if m is None:
+                return
+            slot, kind, order = entry[0], entry[1], entry[2]
+            hits = found.get(slot)
+            if hits is None:
+                hits = found[slot] = _Hits(originals)
+            if kind == 0:
+                hits.strong.append((fi, p, order, m.end()))
+            elif kind == 1:
+                hits.weak.append((fi, p, order, m.end()))
+            else:
+                hits.excluded = True
+
+        ci_words, cs_words = self.words
+        ci_prefixes, cs_prefixes = self.prefixes
+        for fi, (orig, low) in enumerate(zip(originals, lowers, strict=True)):
+            if not orig:
+                continue
+            for m in _WORD.finditer(low):
+                w, p = m.group(), m.start()
+                for entry in ci_words.get(w, ()):
+                    attempt(entry, low, fi, p)
+                for pre, entry in ci_prefixes.get(w[:2], ()):
+                    if w.startswith(pre):
+                        attempt(entry, low, fi, p)
+                if self.any_exact_case:
+                    ow = orig[p : m.end()]
+                    for entry in cs_words.get(ow, ()):
+                        attempt(entry, orig, fi, p)
+                    for pre, entry in cs_prefixes.get(ow[:2], ()):
+                        if ow.startswith(pre):
+                            attempt(entry, orig, fi, p)
+            for char, exact_case, entry in self.symbols:
+                text = orig if exact_case else low
+                p = text.find(char)
+                while p != -1:
+                    if p == 0 or not _WORD_CHAR.match(text[p - 1]):
+                        attempt(entry, text, fi, p)
+                    p = text.find(char, p + 1)
+        return found
 
 
 @dataclass
@@ -268,13 +437,56 @@ class Taxonomy:
     topics: dict[str, Term]
     systems: dict[str, Term]
     path: str = "data/taxonomy.yaml"
+    _index: _KeywordIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def match_text(self, texts: dict[str, str]) -> Classification:
-        """Topics and systems that the text alone supports, with the rule for each."""
+        """Topics and systems that the text alone supports, with the rule for each.
+
+        Keywords are found through a word index (:class:`_KeywordIndex`): each word of the
+        text looks up the few keywords that can start with it, and only those are tried,
+        anchored there. The result is the same as :meth:`match_text_reference`, which runs
+        every term's regular expressions (tests/test_classify_index.py compares the two);
+        rare texts the index cannot read (one whose lower-case form changes length, or a
+        term with an exclusion present) go that way."""
+        index = self._index
+        if index is None:
+            index = self._index = _KeywordIndex(self)
+        found = index.find(texts)
+        if found is None:
+            return self.match_text_reference(texts)
         reasons: dict[str, str] = {}
         systems: list[str] = []
-        lowered = "\n".join(t for t in texts.values() if t).lower()
-        words = set(_WORD.findall(lowered))
+        topics: list[str] = []
+        lowered_words = None
+        for slot, term in enumerate(index.terms):
+            hits = found.get(slot)
+            if slot in index.slow_terms or (hits is not None and hits.excluded):
+                # an exclusion masks text before matching: the term's own expressions decide
+                if lowered_words is None:
+                    lowered_words = _lowered_words(texts)
+                lowered, words = lowered_words
+                if not term.could_match(lowered, words):
+                    continue
+                why = term.match(texts, noun=index.nouns[slot], lowered=lowered, words=words)
+            elif hits is None:
+                continue
+            else:
+                why = hits.reason(term, index.nouns[slot])
+            if why:
+                if index.is_system[slot]:
+                    systems.append(term.id)
+                    reasons[f"system:{term.id}"] = why
+                else:
+                    topics.append(term.id)
+                    reasons[term.id] = why
+        return self._finish(topics, systems, reasons)
+
+    def match_text_reference(self, texts: dict[str, str]) -> Classification:
+        """The same as :meth:`match_text`, by running each term's regular expressions over
+        the texts (after a cheap test that some keyword's longest piece occurs)."""
+        reasons: dict[str, str] = {}
+        systems: list[str] = []
+        lowered, words = _lowered_words(texts)
         for term in self.systems.values():
             if not term.could_match(lowered, words):
                 continue
@@ -290,6 +502,9 @@ class Taxonomy:
             if why:
                 topics.append(term.id)
                 reasons[term.id] = why
+        return self._finish(topics, systems, reasons)
+
+    def _finish(self, topics: list[str], systems: list[str], reasons: dict[str, str]) -> Classification:
         if systems and SYSTEMS_TOPIC in self.topics and SYSTEMS_TOPIC not in topics:
             topics.append(SYSTEMS_TOPIC)
             reasons[SYSTEMS_TOPIC] = "names the system " + ", ".join(self.systems[s].label for s in systems)

@@ -1,0 +1,126 @@
+"""Classification through the keyword index gives exactly what running every term's regular
+expressions gives: the same topics, systems and reasons, on the labelled set, on generated
+texts full of keyword variants, and on texts the index has to hand back."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from illhub.evaluate import load_labelled
+from pipeline.classify import FIELDS, _index_keys, default_taxonomy, parse_taxonomy
+
+
+def _same(tax, texts: dict[str, str]) -> None:
+    fast = tax.match_text(texts)
+    ref = tax.match_text_reference(texts)
+    assert (fast.topics, fast.systems, fast.reasons) == (ref.topics, ref.systems, ref.reasons), texts
+
+
+def _variants(word: str, rng: random.Random) -> str:
+    """A keyword as texts write it: other capitals, hyphens dropped or spaced, word endings."""
+    w = word.rstrip("*")
+    if word.endswith("*"):
+        w += rng.choice(["", "s", "ing", "ion"])
+    choice = rng.random()
+    if choice < 0.2:
+        w = w.upper()
+    elif choice < 0.35:
+        w = w.title()
+    elif choice < 0.5:
+        w = w.lower()
+    if "-" in w and rng.random() < 0.5:
+        w = w.replace("-", rng.choice(["", " ", "  "]))
+    if " " in w and rng.random() < 0.3:
+        w = w.replace(" ", rng.choice(["-", "  ", "\n", " - "]), 1)
+    return w
+
+
+def _generated(n: int, seed: int):
+    tax = default_taxonomy()
+    rng = random.Random(seed)
+    words = []
+    for term in list(tax.topics.values()) + list(tax.systems.values()):
+        words += term.keywords + term.weak + term.exclude
+    fillers = ["the", "library", "request", "our", "team", "new", "policy", "and", "for", "Interlibrary",
+               "loan", "ILL", "ill", "résumé", "naïve", "x", "2024", "e", "non", "co"]
+    glue = [" ", " ", " ", ", ", ". ", " (", ") ", "-", "/", "'", ":", "\u00a0", "_", "", "§"]
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(2, 30)):
+            parts.append(_variants(rng.choice(words), rng) if rng.random() < 0.5 else rng.choice(fillers))
+            parts.append(rng.choice(glue))
+        text = "".join(parts)
+        cut = rng.randint(0, len(text))
+        cut2 = rng.randint(cut, len(text))
+        yield {"title": text[:cut], "description": text[cut:cut2], "excerpt": text[cut2:]}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_index_equals_reference_on_generated_texts(seed):
+    tax = default_taxonomy()
+    texts = list(_generated(700, seed))
+    for t in texts:
+        _same(tax, t)
+    hits = [tax.match_text(t) for t in texts]
+    # the texts do exercise the vocabulary: strong keywords, weak words and systems
+    assert sum(bool(c.topics) for c in hits) > 500
+    assert sum(any(r.startswith("weak words") for r in c.reasons.values()) for c in hits) > 20
+    assert sum(bool(c.systems) for c in hits) > 50
+
+
+def test_index_equals_reference_on_the_labelled_set():
+    tax = default_taxonomy()
+    items = load_labelled()
+    assert len(items) > 100
+    for item in items:
+        _same(tax, {"title": item.get("title") or "", "description": item.get("description") or ""})
+
+
+def test_exclusions_and_texts_whose_lower_case_changes_length():
+    tax = default_taxonomy()
+    # "controlled digital lending" is excluded from lending but is a copyright keyword
+    _same(tax, {"title": "Controlled digital lending and lending policy", "description": ""})
+    assert "lending" in tax.match_text({"title": "Controlled digital lending and lending policy"}).topics
+    assert "lending" not in tax.match_text({"title": "Controlled digital lending explained"}).topics
+    # "İ" lower-cases to two characters: positions would not line up, the reference answers
+    text = {"title": "İstanbul workshop on copyright and fair use", "description": "Tipasa İ borrowing"}
+    _same(tax, text)
+    assert "copyright" in tax.match_text(text).topics
+
+
+def test_each_field_and_its_order_in_reasons():
+    tax = default_taxonomy()
+    c = tax.match_text({"title": "Notes", "description": "About fair use", "excerpt": "Copyright basics"})
+    assert c.reasons["copyright"] == 'keyword "fair use" in description'
+    for f in FIELDS:
+        _same(tax, {f: "Shipping and scanning returnables: pull slips, ILLiad and Tipasa"})
+
+
+def test_index_keys_cover_hyphen_and_prefix_forms():
+    assert _index_keys("e-book lending") == [("word", "e"), ("word", "ebook")]
+    assert _index_keys("supervis*") == [("prefix", "supervis")]
+    assert _index_keys("co-locat*") == [("word", "co"), ("prefix", "colocat")]
+    assert _index_keys("108(g)") == [("word", "108")]
+    assert _index_keys("§ 108") == [("symbol", "§")]
+    assert _index_keys("-x") is None
+
+
+def test_a_taxonomy_with_unusual_keywords_still_matches_like_the_reference():
+    tax = parse_taxonomy({
+        "topics": [
+            {"id": "systems", "label": "Systems", "description": "Systems"},
+            {"id": "odd", "label": "Odd", "description": "Odd keywords", "keywords": ["C++", "a--b", ".NET", "x-ray*"],
+             "weak": ["alpha", "beta-gamma", "delta*"], "min_weak": 2, "exclude": ["alpha centauri"]},
+            {"id": "exact", "label": "Exact", "description": "Exact case", "keywords": ["Rapid ILL"], "match_case": True},
+        ],
+        "systems": [{"id": "sys", "label": "Sys", "aliases": ["SYS-1", "sysone"]}],
+    })
+    samples = ["C++ and .NET", "a--b ab a-b a b", "x-rays xray x ray", "alpha betagamma", "alpha centauri beta gamma",
+               "deltas alpha", "Rapid ILL rapid ill", "SYS-1 sys1 SYS1 Sysone", "alpha centauri alpha delta"]
+    for s in samples:
+        _same(tax, {"title": s, "description": s.upper(), "excerpt": s.lower()})
+    assert tax.match_text({"title": "x-rays"}).topics == ["odd"]
+    assert tax.match_text({"title": "alpha centauri and beta-gamma"}).topics == []
+    assert tax.match_text({"title": "alpha and beta-gamma"}).topics == ["odd"]
