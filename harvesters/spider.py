@@ -8,7 +8,7 @@ failure is recorded against its source.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,10 +34,11 @@ from harvesters.conditional import DocumentRecord, FetchState, request_from_spec
 from harvesters.guard import BlockedAddress
 from harvesters.kinds import HANDLERS, load_all
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
+from harvesters.offload import store_options
 from pipeline.fetchcache import parse_retry_after
 from pipeline.pages import PagesUnchanged, PageVisit, record_visit, touch_unchanged
 from pipeline.resource import Batch
-from pipeline.store import store_batch
+from pipeline.store import StoreResult, store_batch, write_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class HarvestContext:
     fetch: FetchState | None = None
     #: Why the crawl closed ('finished', 'shutdown', ...).
     close_reason: str | None = None
+    #: Worker processes for the CPU stage of feed-like kinds (None: all in this process).
+    pool: Any = None
 
     def maybe_done(self, state: SourceState) -> None:
         if not state.done and state.start_finished and state.pending <= 0:
@@ -239,7 +242,7 @@ class HarvestSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         self.context.close_reason = reason
 
-    def parse_document(self, response: Response) -> Iterable[Any]:
+    async def parse_document(self, response: Response) -> AsyncIterator[Any]:
         state = self._state(response.request)
         state.bytes += len(response.body)
         fetch = self.context.fetch
@@ -277,8 +280,15 @@ class HarvestSpider(scrapy.Spider):
             outputs: list[Any] = []
             error: Exception | None = None
             try:
-                for out in handler.parse(response, state.source):
-                    outputs.append(out)
+                offload = getattr(handler, "offload", None) if self.context.pool is not None else None
+                call = offload(response, state.source) if offload is not None else None
+                if call is not None:
+                    # parsed, normalized and classified in a worker process (harvesters/offload.py)
+                    fn, kwargs = call
+                    outputs.append(await self.context.pool.run(fn, kwargs, store_options(state.source)))
+                else:
+                    for out in handler.parse(response, state.source):
+                        outputs.append(out)
             except Exception as e:  # noqa: BLE001 - recorded against the source
                 error = e
             record = fetch.record(response, state.source.id, outputs) if fetch is not None and error is None else None
@@ -341,14 +351,16 @@ class StorePipeline:
         if state is None:
             return item
         try:
-            result = store_batch(
-                context.db, item, run_id=state.run_id, source_topics=list(state.source.topics),
-                organization=state.source.organization, taxonomy=context.taxonomy,
-                source_systems=list(getattr(state.source, "systems", None) or []),
-            )
+            if item.prepared is not None:  # a parse worker did the CPU stage
+                result = write_prepared(context.db, item.source_id, item.prepared, base_url=item.url,
+                                        run_id=state.run_id, result=StoreResult(item.prepared_result or {}))
+            else:
+                result = store_batch(context.db, item, run_id=state.run_id, taxonomy=context.taxonomy,
+                                     **store_options(state.source))
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
             logger.exception("storing a batch for %s failed", item.source_id)
-            state.errors.append(f"could not store {len(item.resources)} items: {type(e).__name__}: {e}")
+            count = (item.prepared_result or {}).get("seen", 0) if item.prepared is not None else len(item.resources)
+            state.errors.append(f"could not store {count} items: {type(e).__name__}: {e}")
             state.store_failures += 1
             if isinstance(item.document, DocumentRecord):
                 item.document.failed = True

@@ -146,8 +146,11 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred":
               "document again (after upgrading illhub's parsers, say).")
 @click.option("--shard", metavar="K/N", default=None, help="Harvest only shard K of N (sources split by host, so "
               "one host is always in one shard); for parallel harvest processes, see 'illhub merge'.")
+@click.option("--workers", default="auto", metavar="N|auto", show_default=True,
+              help="Processes that parse feeds while this one downloads and stores; 0 parses here. "
+              "auto: one per spare core (at most 4) when 16 or more feed or YouTube sources are harvested.")
 def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
-            respect_backoff, refetch, shard) -> None:
+            respect_backoff, refetch, shard, workers) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.
 
     Only what changed is fetched and parsed (conditional GET, content hashes). A source
@@ -165,6 +168,8 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
         if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
             fail(f"--shard {shard!r} is not K/N with 1 <= K <= N (for example --shard 2/4)")
         shard_kn = (int(k), int(n))
+    if workers != "auto" and not (workers.isdigit() and int(workers) <= 64):
+        fail(f"--workers {workers!r} is not a number of processes from 0 to 64, or auto")
     registry = load_registry_or_exit(registry_path)
     db_path = db_path or default_db_path()
     log_level = {0: "ERROR", 1: "INFO"}.get(verbose, "DEBUG")
@@ -174,6 +179,7 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
             registry, db_path, source_ids=list(source_ids) or None, policy=policy_from_env(allow_private_network),
             delay=delay, timeout=timeout, log_level=log_level, progress=progress, force=force,
             respect_backoff=True if respect_backoff else None, refetch=refetch, shard=shard_kn,
+            workers=None if workers == "auto" else int(workers),
         )
     except UnknownSource as e:
         fail(str(e))

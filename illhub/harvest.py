@@ -99,6 +99,7 @@ def run_harvest(
     respect_backoff: bool | None = None,
     refetch: bool = False,
     shard: tuple[int, int] | None = None,
+    workers: int | None = None,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -108,6 +109,10 @@ def run_harvest(
     skips sources in backoff even when named (the scheduler names its sources).
     ``force`` also fetches documents that ``Cache-Control: max-age`` says are still fresh;
     ``refetch`` ignores the fetch cache altogether (no validators, every document parsed).
+
+    ``workers``: processes that parse, normalize and classify feed-like documents while this
+    one downloads and writes (:mod:`harvesters.offload`); 0 does everything here, None picks
+    a number from the cores and the sources (:func:`harvesters.offload.auto_workers`).
 
     ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
     ``stop()`` (the CLI passes a rich progress bar).
@@ -156,6 +161,7 @@ def run_harvest(
     links: list[Link] = []
     try:
         if states:
+            context.pool = start_pool(workers, [st.source for st in states.values()])
             process = CrawlerProcess(
                 harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level, extra=extra),
             )
@@ -172,6 +178,8 @@ def run_harvest(
         except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
             logger.error("linking recordings and slides to sessions failed: %s", e)
     finally:
+        if context.pool is not None:
+            context.pool.close()
         if progress is not None:
             progress.stop()
         for state in states.values():
@@ -181,6 +189,17 @@ def run_harvest(
             close_source_run(db, state, health.get(state.source.id), started_dt)
         db.close()
     return HarvestResult(run_group, [*skipped, *states.values()], links)
+
+
+def start_pool(workers: int | None, sources: list[SourceBase]) -> Any:
+    """The parse workers for these sources (None when there will be none)."""
+    from harvesters.kinds import HANDLERS, load_all
+    from harvesters.offload import ParsePool, auto_workers
+
+    load_all()
+    if workers is None:
+        workers = auto_workers(sum(1 for s in sources if hasattr(HANDLERS.get(s.kind), "offload")))
+    return ParsePool(workers) if workers > 0 else None
 
 
 def _cache_config(source: SourceBase) -> dict[str, Any]:

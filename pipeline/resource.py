@@ -66,3 +66,7 @@ class Batch:
     #: Set by the harvester: the fetched document this batch came from (its validators are
     #: remembered only once every batch it produced is stored).
     document: Any = None
+    #: Set when a parse worker already normalized and classified the resources
+    #: (:func:`pipeline.store.prepare_batch`'s two results); ``resources`` is then empty.
+    prepared: Any = None
+    prepared_result: dict[str, int] | None = None

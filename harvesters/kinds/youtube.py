@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from scrapy import Request
 from scrapy.http import Response
 
 from harvesters.kinds import register, response_content_type
-from harvesters.parsers.youtube import feed_url_for, feed_url_from_page, feed_url_from_page_url, parse_youtube_feed
+from harvesters.parsers.youtube import feed_url_for, feed_url_from_page, feed_url_from_page_url, youtube_batch
 from pipeline.resource import Batch
 
 
@@ -27,6 +27,17 @@ class YouTubeHandler:
         else:  # a /@handle page: fetch it and find the channel's feed
             yield Request(source.url, meta={"illhub_step": "channel_page"})
 
+    def offload(self, response: Response, source: Any) -> tuple[Callable[..., Batch], dict[str, Any]] | None:
+        """The pure function that turns a channel feed into its batch, and its arguments
+        (None for a channel page, which only leads to the feed)."""
+        if response.meta.get("illhub_step") == "channel_page":
+            return None
+        return youtube_batch, {
+            "body": response.body, "url": response.url, "source_id": source.id, "organization": source.organization,
+            "max_items": source.max_items, "http_content_type": response_content_type(response),
+            "http_status": response.status,
+        }
+
     def parse(self, response: Response, source: Any) -> Iterable[Request | Batch]:
         if response.meta.get("illhub_step") == "channel_page":
             feed = feed_url_from_page(response.body, response.url)
@@ -36,8 +47,5 @@ class YouTubeHandler:
                 )
             yield Request(feed)
             return
-        parsed = parse_youtube_feed(response.body, response.url, source_id=source.id,
-                                    organization=source.organization, max_items=source.max_items,
-                                    http_content_type=response_content_type(response))
-        yield Batch(source.id, parsed.resources, url=response.url, http_status=response.status,
-                    warnings=parsed.warnings)
+        fn, kwargs = self.offload(response, source)
+        yield fn(**kwargs)

@@ -10,7 +10,7 @@ import charset_normalizer
 import feedparser
 
 from pipeline.normalize import parse_date
-from pipeline.resource import Resource
+from pipeline.resource import Batch, Resource
 from pipeline.urls import absolute_url
 
 #: feedparser's own fetching and file access are never used: it gets bytes only.
@@ -213,6 +213,15 @@ def repair_encoding(body: bytes, http_content_type: str | None) -> tuple[bytes, 
     media = (http_content_type or "application/xml").split(";")[0].strip() or "application/xml"
     data = _XML_ENCODING.sub(lambda m: m.group(0).replace(m.group(1), b"utf-8"), text.encode("utf-8"), count=1)
     return data, f"{media}; charset=utf-8", warning
+
+
+def feed_batch(body: bytes, url: str, *, source_id: str, content_type: str = "article",
+               organization: str | None = None, max_items: int = 1000, http_content_type: str | None = None,
+               http_status: int | None = None) -> Batch:
+    """One feed document as the batch a ``feed`` source stores (used inline and in parse workers)."""
+    parsed = parse_feed(body, url, source_id=source_id, content_type=content_type, organization=organization,
+                        max_items=max_items, http_content_type=http_content_type)
+    return Batch(source_id, parsed.resources, url=url, http_status=http_status, warnings=parsed.warnings)
 
 
 def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str = "article",

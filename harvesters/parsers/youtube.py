@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from harvesters.parsers.feed import ParsedFeed, bozo_warnings, check_is_feed, entry_date, parse_feed_bytes
 from pipeline.normalize import parse_date
-from pipeline.resource import Resource
+from pipeline.resource import Batch, Resource
 
 FEED_PATH = "/feeds/videos.xml"
 CHANNEL_ID_IN_PAGE = re.compile(rb'(?:"channelId"\s*:\s*"|channel_id=|/channel/)(UC[A-Za-z0-9_-]{22})')
@@ -70,6 +70,16 @@ def _float(value: Any) -> float | None:
         return float(str(value))
     except (TypeError, ValueError):
         return None
+
+
+def youtube_batch(body: bytes, url: str, *, source_id: str, organization: str | None = None,
+                  max_items: int = 1000, http_content_type: str | None = None,
+                  http_status: int | None = None) -> Batch:
+    """One channel or playlist feed as the batch a ``youtube`` source stores (used inline and
+    in parse workers)."""
+    parsed = parse_youtube_feed(body, url, source_id=source_id, organization=organization, max_items=max_items,
+                                http_content_type=http_content_type)
+    return Batch(source_id, parsed.resources, url=url, http_status=http_status, warnings=parsed.warnings)
 
 
 def parse_youtube_feed(body: bytes, url: str, *, source_id: str = "", organization: str | None = None,

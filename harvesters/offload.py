@@ -1,0 +1,126 @@
+"""Parsing on the other cores: a small pool of worker processes for the CPU stage of
+feed-like documents (parse the bytes, normalize, classify), while the harvest process keeps
+downloading and writing to SQLite.
+
+A kind opts in with an ``offload(response, source)`` method that returns a module-level
+function and its (picklable) keyword arguments; the function turns a document's bytes into a
+:class:`~pipeline.resource.Batch`. Run in a worker, the batch is also prepared for storage
+(:func:`pipeline.store.prepare_batch`) there, so the harvest process only writes it. The same
+function runs in the harvest process when there is no pool, so both ways give the same
+catalog (tests/test_offload.py).
+
+The workers are fresh interpreters (``spawn``), never forks of the harvest process with its
+reactor and threads, and import only the parsers and the pipeline (no Scrapy).
+They ignore Ctrl-C: the harvest process decides when to stop, then shuts the pool down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from pipeline.resource import Batch
+
+logger = logging.getLogger(__name__)
+
+#: Below this many sources that can use it, a pool costs more to start than it saves.
+AUTO_MIN_SOURCES = 16
+#: Most workers ``auto`` starts, whatever the number of cores.
+AUTO_MAX_WORKERS = 4
+
+
+class WorkerDied(RuntimeError):
+    """A worker process stopped (killed, out of memory) while parsing a document."""
+
+
+def auto_workers(offloadable_sources: int, cpus: int | None = None) -> int:
+    """How many workers ``--workers auto`` starts: none for a small harvest or a single
+    core; otherwise one per core beyond the harvest process's own, at most four."""
+    cpus = cpus if cpus is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                          else os.cpu_count() or 1)
+    if offloadable_sources < AUTO_MIN_SOURCES or cpus < 2:
+        return 0
+    return max(1, min(cpus - 1, AUTO_MAX_WORKERS))
+
+
+def store_options(source: Any) -> dict[str, Any]:
+    """What storing a batch needs to know of its source (the same inline and in a worker)."""
+    return {
+        "source_topics": list(getattr(source, "topics", None) or []),
+        "organization": getattr(source, "organization", None),
+        "source_systems": list(getattr(source, "systems", None) or []),
+    }
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import harvesters.parsers.feed  # noqa: F401 - imported once, before the first document
+    import harvesters.parsers.youtube  # noqa: F401
+    from pipeline.classify import default_taxonomy
+
+    default_taxonomy()
+
+
+def _warm() -> int:
+    return os.getpid()
+
+
+def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
+    """Runs in a worker: the kind's parse function, then the CPU stage of storing. The raw
+    resources are dropped (the prepared ones carry all that is stored) to keep the reply small."""
+    from pipeline.classify import default_taxonomy
+    from pipeline.store import prepare_batch
+
+    batch = fn(**kwargs)
+    prepared, result = prepare_batch(batch, taxonomy=default_taxonomy(), **options)
+    batch.prepared = prepared
+    batch.prepared_result = dict(result)
+    batch.resources = []
+    return batch
+
+
+class ParsePool:
+    """A process pool for :func:`parse_and_prepare`; restarted if a worker dies."""
+
+    def __init__(self, workers: int):
+        if workers < 1:
+            raise ValueError("a parse pool needs at least one worker")
+        self.workers = workers
+        self.documents = 0
+        self.restarts = 0
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # spawn: a fresh interpreter per worker (never a fork of this process, with its
+        # reactor and threads); starting one does not wait for its imports
+        ctx = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
+        for _ in range(self.workers):  # start them now, while the crawl is starting
+            executor.submit(_warm)
+        return executor
+
+    async def run(self, fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
+        executor = self._executor
+        try:
+            future = executor.submit(parse_and_prepare, fn, kwargs, options)
+            batch = await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            if executor is self._executor:  # the first to notice starts a new pool
+                logger.warning("a parse worker died; starting a new pool")
+                self.restarts += 1
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+            raise WorkerDied("the parser process stopped while reading this document "
+                             "(killed or out of memory?); it was not stored") from None
+        self.documents += 1
+        return batch
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

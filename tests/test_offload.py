@@ -1,0 +1,115 @@
+"""Parse workers (harvesters/offload.py): the catalog a harvest builds is the same whether
+feeds are parsed in worker processes or in the harvest process; errors come back as they
+would inline; a worker that dies fails its document only, and the pool starts again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from harvesters.offload import AUTO_MAX_WORKERS, ParsePool, WorkerDied, auto_workers, parse_and_prepare
+from harvesters.parsers.feed import NotAFeed, feed_batch
+from tests.conftest import run_cli
+
+FEED = (Path(__file__).parent / "fixtures" / "feeds").resolve()
+
+
+def _catalog(db: Path) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(db)
+    stamp = {"first_seen", "last_seen", "last_changed", "fetched_at", "started_at", "finished_at", "next_attempt",
+             "run_group", "id", "last_run_id", "run_id"}
+
+    def rows(table: str, order: str) -> list[tuple]:
+        cols = [r[1] for r in conn.execute(f"pragma table_info({table})") if r[1] not in stamp or
+                (table == "resources" and r[1] == "id")]
+        return conn.execute(f"select {', '.join(cols)} from {table} order by {order}").fetchall()
+
+    out = {
+        "resources": rows("resources", "id"),
+        "resource_sources": rows("resource_sources", "resource_id, source_id"),
+        "raw_entries": rows("raw_entries", "resource_id, source_id"),
+        "runs": conn.execute("select source_id, status, items_seen, items_new, items_updated, http_status, "
+                             "documents, warning, error from harvest_runs order by source_id").fetchall(),
+    }
+    conn.close()
+    return out
+
+
+def test_workers_build_the_same_catalog_as_the_harvest_process(demo_server, demo_registry_file, tmp_path):
+    catalogs = {}
+    for workers in ("0", "2"):
+        db = tmp_path / f"w{workers}.db"
+        result = run_cli("harvest", "--registry", str(demo_registry_file), "--db", str(db), "--delay", "0.01",
+                         "--quiet", "--workers", workers)
+        assert result.returncode == 1, result.stderr  # demo-moved-feed answers 404 on purpose
+        catalogs[workers] = _catalog(db)
+    inline, pooled = catalogs["0"], catalogs["2"]
+    assert len(inline["resources"]) > 40
+    for table in inline:
+        assert pooled[table] == inline[table], table
+    statuses = {row[0]: row[1] for row in inline["runs"]}
+    assert statuses["demo-moved-feed"] == "failed" and statuses["demo-riverbend-messy"] == "warning"
+
+
+def test_worker_errors_read_as_inline_ones():
+    html = b"<!doctype html><html><head><title>Blog</title></head><body>not a feed</body></html>"
+    kwargs = {"body": html, "url": "https://example.org/blog/", "source_id": "s"}
+    with pytest.raises(NotAFeed) as inline:
+        feed_batch(**kwargs)
+    pool = ParsePool(1)
+    try:
+        with pytest.raises(NotAFeed) as pooled:
+            asyncio.run(pool.run(feed_batch, kwargs, {}))
+    finally:
+        pool.close()
+    assert str(pooled.value) == str(inline.value)
+    assert "HTML page" in str(pooled.value)
+
+
+def _die(**kwargs):
+    os._exit(3)
+
+
+def test_a_dying_worker_fails_its_document_and_the_pool_starts_again():
+    body = (FEED / "rss2.rss").read_bytes()
+    pool = ParsePool(1)
+    try:
+        with pytest.raises(WorkerDied, match="parser process stopped"):
+            asyncio.run(pool.run(_die, {}, {}))
+        batch = asyncio.run(pool.run(feed_batch, {"body": body, "url": "https://example.org/feed", "source_id": "s"},
+                                     {"source_topics": ["borrowing"]}))
+    finally:
+        pool.close()
+    assert pool.restarts == 1 and pool.documents == 1
+    assert batch.resources == [] and batch.prepared and batch.prepared_result["seen"] >= len(batch.prepared)
+    for resource, _raw, reasons in batch.prepared.values():
+        assert "borrowing" in resource.topics and reasons["borrowing"] == "registry topic of source 's'"
+
+
+def test_prepared_in_a_worker_equals_prepared_here():
+    body = (FEED / "malformed.xml").read_bytes()  # warnings come back too
+    kwargs = {"body": body, "url": "https://example.org/feed", "source_id": "s"}
+    here = parse_and_prepare(feed_batch, kwargs, {"organization": "Org"})
+    pool = ParsePool(1)
+    try:
+        there = asyncio.run(pool.run(feed_batch, kwargs, {"organization": "Org"}))
+    finally:
+        pool.close()
+    assert there.prepared == here.prepared and there.prepared_result == here.prepared_result
+    assert there.warnings == here.warnings and here.warnings and here.prepared
+
+
+def test_auto_workers():
+    assert auto_workers(15, cpus=8) == 0  # a small harvest: not worth starting processes
+    assert auto_workers(500, cpus=1) == 0
+    assert auto_workers(500, cpus=2) == 1
+    assert auto_workers(500, cpus=64) == AUTO_MAX_WORKERS
+
+
+def test_workers_option_is_checked(tmp_path):
+    result = run_cli("harvest", "--registry", str(tmp_path / "none.yaml"), "--workers", "many")
+    assert result.returncode == 2 and "--workers 'many'" in result.stderr
