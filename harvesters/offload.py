@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -59,8 +61,23 @@ def store_options(source: Any) -> dict[str, Any]:
     }
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the harvest process ends, however it ends: a worker of a
+    harvest killed with SIGKILL would otherwise wait for work forever."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="illhub-parent-watch", daemon=True).start()
+
+
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     import harvesters.parsers.feed  # noqa: F401 - imported once, before the first document
     import harvesters.parsers.youtube  # noqa: F401
     from pipeline.classify import default_taxonomy

@@ -221,18 +221,30 @@ def merge(db_path, shards) -> None:
     db.close()
 
 
+#: A harvest with more sources than this that were ok lists only the others one by one.
+SUMMARY_OK_ROWS = 40
+
+
 def print_summary(result, db_path: Path) -> None:
     table = Table(title=f"harvest {result.run_group} → {db_path}", title_justify="left")
     for col, kw in (("source", {}), ("status", {}), ("seen", {"justify": "right"}), ("new", {"justify": "right"}),
                     ("updated", {"justify": "right"}), ("http", {"justify": "right"}), ("note", {"overflow": "fold"})):
         table.add_column(col, **kw)
-    for s in sorted(result.states, key=lambda s: (s.status == "ok", s.source.id)):
+    rows = sorted(result.states, key=lambda s: (s.status == "ok", s.source.id))
+    ok = [s for s in rows if s.status == "ok"]
+    if len(ok) > SUMMARY_OK_ROWS:
+        # hundreds of "ok" rows would bury the few that need a look
+        rows = [s for s in rows if s.status != "ok"]
+    for s in rows:
         note = "; ".join(dict.fromkeys(s.errors + ([s.deferred] if s.deferred else []) + s.warnings
                                        + ([s.skip_reason] if s.skip_reason else [])))
         style = STATUS_STYLE.get(s.status, "")
         table.add_row(s.source.id, f"[{style}]{s.status}[/]", str(s.seen), str(s.new), str(s.updated),
                       str(s.http_status or ""), note[:300])
     out.print(table)
+    if len(ok) > SUMMARY_OK_ROWS:
+        out.print(f"{len(ok)} sources ok ({sum(s.seen for s in ok)} items seen, {sum(s.new for s in ok)} new, "
+                  f"{sum(s.updated for s in ok)} updated) are not listed one by one: 'illhub sources' shows each")
     counts: dict[str, int] = {}
     for s in result.states:
         counts[s.status] = counts.get(s.status, 0) + 1

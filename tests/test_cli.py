@@ -163,3 +163,23 @@ def test_serve_runs_datasette_and_stops_with_it(catalog):
 def test_serve_without_a_catalog(tmp_path):
     result = run_cli("serve", "--db", str(tmp_path / "none.db"))
     assert result.returncode == 2 and "does not exist yet: run 'illhub harvest'" in result.stderr
+
+
+def test_summary_of_a_large_harvest_lists_only_sources_that_need_a_look(capsys):
+    from types import SimpleNamespace
+
+    from harvesters.spider import SourceState
+    from illhub.cli import SUMMARY_OK_ROWS, print_summary
+
+    states = [SourceState(source=SimpleNamespace(id=f"ok-{i:03}"), run_id=i, documents=1, seen=20, new=3)
+              for i in range(SUMMARY_OK_ROWS + 5)]
+    states.append(SourceState(source=SimpleNamespace(id="broken-feed"), run_id=99, errors=["HTTP 404 from x"]))
+    print_summary(SimpleNamespace(run_group="g", states=states, links=[]), "catalog.db")
+    text = capsys.readouterr().out
+    assert "broken-feed" in text and "HTTP 404" in text
+    assert "ok-000" not in text
+    assert f"{SUMMARY_OK_ROWS + 5} sources ok (900 items seen, 135 new, 0 updated)" in text
+    assert f"1 failed, {SUMMARY_OK_ROWS + 5} ok" in text
+    few = states[:3] + states[-1:]
+    print_summary(SimpleNamespace(run_group="g", states=few, links=[]), "catalog.db")
+    assert "ok-000" in capsys.readouterr().out  # a small harvest still lists every source

@@ -113,3 +113,43 @@ def test_auto_workers():
 def test_workers_option_is_checked(tmp_path):
     result = run_cli("harvest", "--registry", str(tmp_path / "none.yaml"), "--workers", "many")
     assert result.returncode == 2 and "--workers 'many'" in result.stderr
+
+
+def test_workers_end_when_the_harvest_process_is_killed(tmp_path):
+    """A harvest killed with SIGKILL leaves no parse worker behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from harvesters.offload import ParsePool, _warm\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ParsePool(2)\n"
+        "    pids = {pool._executor.submit(_warm).result() for _ in range(6)}\n"
+        "    print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert pids and all(_alive(p) for p in pids)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in pids if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
