@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rows", type=int, metavar="N",
+                        help="catalog benchmark only: serve N resources (the manual million-row run: --only "
+                             "catalog --rows 1000000); results go to catalog-N.md/json, not latest")
     args = parser.parse_args(argv)
     figures: list[Figure] = []
     failures: list[str] = []
@@ -45,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", file=sys.stderr, flush=True)
         t = time.perf_counter()
         try:
-            got = module.run(quick=args.quick)
+            got = module.run(quick=args.quick, rows=args.rows) if args.rows and name == "catalog" else module.run(
+                quick=args.quick)
         except Exception as e:  # noqa: BLE001 - report and go on with the others
             failures.append(f"{name}: {type(e).__name__}: {e}")
             print(f"   FAILED: {e}", file=sys.stderr)
@@ -60,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "quick": args.quick}
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if args.quick else ""
-    (args.out / f"latest{suffix}.md").write_text(markdown(figures, meta))
-    (args.out / f"latest{suffix}.json").write_text(
+    stem = f"catalog-{args.rows}" if args.rows else "latest" + ("-quick" if args.quick else "")
+    (args.out / f"{stem}.md").write_text(markdown(figures, meta))
+    (args.out / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "figures": [f.to_dict() for f in figures], "errors": failures}, indent=2))
     print(markdown(figures, meta))
     for f in failures:

@@ -359,3 +359,47 @@ def m1001_tag_counts(db: Database) -> None:
         END;
         """,
     )
+
+
+@migrations()
+def m1002_resource_tags(db: Database) -> None:
+    """Issue 10: every (topic or system, resource) pair, kept by triggers, so narrowing the
+    catalog to a topic or a system (``_topic=``, ``_system=``: datasette_config/plugins/
+    illhub_facets.py) is an index lookup instead of parsing every resource's JSON."""
+    run_script(
+        db,
+        """
+        CREATE TABLE resource_tags (
+            col TEXT NOT NULL,
+            value TEXT NOT NULL,
+            resource_id TEXT NOT NULL,
+            PRIMARY KEY (col, value, resource_id)
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
+            SELECT 'topics', j.value, r.id FROM resources r, json_each(r.topics) j;
+        INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
+            SELECT 'systems', j.value, r.id FROM resources r, json_each(r.systems) j;
+        CREATE TRIGGER resource_tags_ai AFTER INSERT ON resources BEGIN
+            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
+                SELECT 'topics', value, new.id FROM json_each(new.topics);
+            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
+                SELECT 'systems', value, new.id FROM json_each(new.systems);
+        END;
+        CREATE TRIGGER resource_tags_ad AFTER DELETE ON resources BEGIN
+            DELETE FROM resource_tags WHERE col = 'topics' AND resource_id = old.id
+                AND value IN (SELECT value FROM json_each(old.topics));
+            DELETE FROM resource_tags WHERE col = 'systems' AND resource_id = old.id
+                AND value IN (SELECT value FROM json_each(old.systems));
+        END;
+        CREATE TRIGGER resource_tags_au AFTER UPDATE OF id, topics, systems ON resources BEGIN
+            DELETE FROM resource_tags WHERE col = 'topics' AND resource_id = old.id
+                AND value IN (SELECT value FROM json_each(old.topics));
+            DELETE FROM resource_tags WHERE col = 'systems' AND resource_id = old.id
+                AND value IN (SELECT value FROM json_each(old.systems));
+            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
+                SELECT 'topics', value, new.id FROM json_each(new.topics);
+            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
+                SELECT 'systems', value, new.id FROM json_each(new.systems);
+        END;
+        """,
+    )

@@ -57,3 +57,74 @@ def test_precomputed_counts_follow_updates_and_deletes(tmp_path):
     slow = _get(ds, "/illhub/resources.json?_facet_array=topics&_size=0")["facet_results"]["topics"]["results"]
     assert sorted((r["value"], r["count"]) for r in fast) == sorted((r["value"], r["count"]) for r in slow)
     assert ("careers", 1) in [(r["value"], r["count"]) for r in fast]
+
+
+def _tag_pairs(conn):
+    index = set(conn.execute("SELECT col, value, resource_id FROM resource_tags"))
+    from_json = set(conn.execute(
+        "SELECT 'topics', j.value, r.id FROM resources r, json_each(r.topics) j UNION "
+        "SELECT 'systems', j.value, r.id FROM resources r, json_each(r.systems) j"))
+    return index, from_json
+
+
+def test_resource_tags_follow_inserts_updates_and_deletes(tmp_path):
+    path = _catalog(tmp_path)
+    conn = __import__("sqlite3").connect(path)
+    index, from_json = _tag_pairs(conn)
+    assert index == from_json and len(index) > 20
+    with conn:
+        conn.execute("UPDATE resources SET topics = '[\"careers\", \"copyright\"]', systems = '[\"alma\"]' "
+                     "WHERE url LIKE '%/1'")
+        conn.execute("DELETE FROM resources WHERE url LIKE '%/2'")
+        conn.execute("UPDATE resources SET title = 'renamed' WHERE url LIKE '%/3'")  # not a tag change
+        conn.execute("UPDATE resources SET id = 'moved' WHERE url LIKE '%/4'")
+    index, from_json = _tag_pairs(conn)
+    assert index == from_json
+    assert ("topics", "careers", conn.execute("SELECT id FROM resources WHERE url LIKE '%/1'").fetchone()[0]) in index
+    assert ("systems", "alma", conn.execute("SELECT id FROM resources WHERE url LIKE '%/1'").fetchone()[0]) in index
+    conn.close()
+
+
+def test_topic_parameter_narrows_like_arraycontains(tmp_path):
+    path = _catalog(tmp_path)
+    ds = Datasette([str(path)], metadata=build_metadata(path), plugins_dir=str(CONFIG_DIR / "plugins"))
+    by_index = _get(ds, "/illhub/resources.json?_topic=international&_size=100&_shape=objects")
+    by_json = _get(ds, "/illhub/resources.json?topics__arraycontains=international&_size=100&_shape=objects")
+    assert by_index["filtered_table_rows_count"] == by_json["filtered_table_rows_count"] == 10
+    assert sorted(r["id"] for r in by_index["rows"]) == sorted(r["id"] for r in by_json["rows"])
+    assert by_index["human_description_en"].startswith('where topics contains "international"')
+    # two values: resources holding both
+    both = _get(ds, "/illhub/resources.json?_topic=international&_topic=lending&_size=100")
+    assert both["filtered_table_rows_count"] == 4  # i % 12 == 0 for i in 0..39
+    # the facet marks the chosen value and its toggle removes it again
+    topics = by_index["facet_results"]["topics"]["results"]
+    chosen = next(r for r in topics if r["value"] == "international")
+    assert chosen["selected"] and chosen["count"] == 10
+    assert "_topic" not in chosen["toggle_url"]
+    other = next(r for r in topics if r["value"] == "lending")
+    assert not other["selected"] and "_topic=lending" in other["toggle_url"]
+
+
+def test_facet_counts_cached_until_the_database_changes(tmp_path):
+    path = _catalog(tmp_path)
+    ds = Datasette([str(path)], metadata=build_metadata(path), plugins_dir=str(CONFIG_DIR / "plugins"))
+
+    def stats():
+        return _get(ds, "/-/facet-cache.json")
+
+    url = "/illhub/resources.json?_search=item&_size=0"
+    first = _get(ds, url)["facet_results"]
+    before = stats()
+    again = _get(ds, url)["facet_results"]
+    after = stats()
+    assert again == first
+    assert after["hits"] - before["hits"] == len(first) and after["misses"] == before["misses"]
+    # a commit by another connection (a harvest) makes the cached counts unreachable
+    conn = __import__("sqlite3").connect(path)
+    with conn:
+        conn.execute("UPDATE resources SET content_type = 'video' WHERE url LIKE '%/1_'")
+    conn.close()
+    changed = _get(ds, url)["facet_results"]
+    assert stats()["misses"] >= after["misses"] + len(first)
+    counts = {r["value"]: r["count"] for r in changed["content_type"]["results"]}
+    assert counts["video"] == 10  # /10 .. /19

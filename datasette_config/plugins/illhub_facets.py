@@ -1,19 +1,154 @@
-"""A faster facet for JSON-array columns (topics, systems): ``_facet_tags=topics``.
+"""illhub's facets: a fast facet for JSON-array columns, and a cache of facet counts.
 
-Datasette's own array facet de-duplicates ``(value, whole row)`` pairs with ``select
-distinct j.value, inner.*``, which copies every column of every row: about 200 ms on
-100,000 resources, at the edge of the default facet time limit. illhub's arrays never repeat
-a value (the pipeline stores sorted sets), so counting ``json_each`` items directly gives
-the same counts while SQLite reads only the one column (benchmarks/catalog.py measures it).
-Selecting a value adds the same ``column__arraycontains=value`` filter as the array facet.
+``tags`` (``_facet_tags=topics``): Datasette's own array facet de-duplicates ``(value, whole
+row)`` pairs with ``select distinct j.value, inner.*``, which copies every column of every
+row: about 200 ms on 100,000 resources, at the edge of the default facet time limit.
+illhub's arrays never repeat a value (the pipeline stores sorted sets), so counting
+``json_each`` items directly gives the same counts while SQLite reads only the one column
+(benchmarks/catalog.py measures it). On the resources table, selecting a
+value adds ``_topic=value`` (or ``_system=value``): the same rows as Datasette's
+``topics__arraycontains=value``, found through the ``resource_tags`` index the triggers keep
+(migration m1002) instead of by parsing every resource's JSON. Elsewhere it adds
+``column__arraycontains=value``, like the array facet.
+
+``values`` (metadata ``values: content_type``): Datasette's column facet, unchanged (same
+SQL, labels, selection and ``column=value`` filters), whose counts are cached.
+
+The cache: the catalog changes only when a harvest (or link check, or merge) commits, while
+people browse the same views and search the same words again and again. Both facets keep the
+rows of every facet query they run, keyed on the query, its parameters and the database's
+version (``PRAGMA data_version`` of a connection kept for that purpose, which changes whenever
+another connection commits; an immutable file never changes). A commit makes every cached
+count unreachable, so a page never shows counts older than the data it lists. Timed-out
+queries are not cached. ``/-/facet-cache.json`` reports hits and misses.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import OrderedDict
+from typing import Any
+
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
-from datasette.facets import ArrayFacet
+from datasette.facets import ArrayFacet, ColumnFacet
+from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
+from datasette.utils.asgi import Response
+
+#: Facet query results kept (each is at most facet_size + 1 small rows).
+CACHE_SIZE = 2000
+
+
+class FacetCache:
+    """Facet query results by (database file, version, SQL, parameters), least recently used
+    dropped first. One per process: every Datasette instance serving a file shares it, and
+    the version in the key keeps instances from seeing each other's stale counts."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size = size
+        self.entries: OrderedDict[tuple, Any] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+        self._watchers: dict[str, sqlite3.Connection] = {}
+
+    def version(self, db) -> tuple | None:
+        """The database's current version, or None if it cannot be known (in-memory)."""
+        if db.is_memory or not db.path:
+            return None
+        if not db.is_mutable:
+            return (str(db.path), "immutable")
+        path = str(db.path)
+        with self._lock:
+            conn = self._watchers.get(path)
+            if conn is None:
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                self._watchers[path] = conn
+            return (path, conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def get(self, key: tuple):
+        with self._lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                self.hits += 1
+                return self.entries[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: tuple, value: Any) -> None:
+        with self._lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def stats(self) -> dict:
+        with self._lock:
+            total = self.hits + self.misses
+            return {"hits": self.hits, "misses": self.misses, "entries": len(self.entries),
+                    "hit_rate": round(self.hits / total, 4) if total else None}
+
+    def clear(self) -> None:
+        with self._lock:
+            self.entries.clear()
+            self.hits = self.misses = 0
+
+
+CACHE = FacetCache()
+
+
+def _params_key(params) -> tuple:
+    if isinstance(params, dict):
+        return tuple(sorted((k, repr(v)) for k, v in params.items()))
+    return tuple(repr(v) for v in params or ())
+
+
+async def cached_execute(ds, database: str, sql: str, params, **kwargs):
+    """``ds.execute`` for a facet query, answered from the cache when the database has not
+    changed since the same query last ran."""
+    version = CACHE.version(ds.get_database(database))
+    if version is None:
+        return await ds.execute(database, sql, params, **kwargs)
+    key = (version, database, sql, _params_key(params))
+    results = CACHE.get(key)
+    if results is None:
+        results = await ds.execute(database, sql, params, **kwargs)  # QueryInterrupted: not cached
+        CACHE.put(key, results)
+    return results
+
+
+class _CachingDatasette:
+    """The Datasette instance as a facet sees it, with facet queries going through the cache."""
+
+    def __init__(self, ds):
+        self._ds = ds
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+    async def execute(self, database, sql, params=None, **kwargs):
+        return await cached_execute(self._ds, database, sql, params, **kwargs)
+
+
+class ValuesFacet(ColumnFacet):
+    """Datasette's column facet with cached counts (metadata: ``values: column``)."""
+
+    type = "values"
+
+    def __init__(self, ds, *args, **kwargs):
+        super().__init__(_CachingDatasette(ds), *args, **kwargs)
+
+    async def suggest(self):
+        return []
+
+    async def facet_results(self):
+        results, timed_out = await super().facet_results()
+        for facet in results:
+            # the facet is hidden with the parameter that added it, as for a column facet
+            facet["toggle_url"] = self.ds.urls.path(path_with_removed_args(self.request, {"_facet_values": facet["name"]}))
+        return results, timed_out
 
 
 class TagsFacet(ArrayFacet):
@@ -52,18 +187,22 @@ class TagsFacet(ArrayFacet):
                              f"order by n desc, value limit {facet_size + 1}")
                 params = {"illhub_col": column}
             try:
-                rows = await self.ds.execute(
-                    self.database, facet_sql, params, truncate=False,
+                rows = await cached_execute(
+                    self.ds, self.database, facet_sql, params, truncate=False,
                     custom_time_limit=self.ds.setting("facet_time_limit_ms"),
                 )
             except QueryInterrupted:
                 facets_timed_out.append(column)
                 continue
             values = []
+            indexed = await _has_tag_index(self.ds, self.database, self.table)
             for row in rows.rows[:facet_size]:
                 value = str(row["value"])
-                arg = {f"{column}__arraycontains": value}
-                selected = (f"{column}__arraycontains", value) in pairs
+                param = TAG_PARAMS_BY_COLUMN.get(column) if indexed else None
+                arg = {param or f"{column}__arraycontains": value}
+                selected = (f"{column}__arraycontains", value) in pairs or (param, value) in pairs
+                if selected and param:
+                    arg = {param: value, f"{column}__arraycontains": value}  # either way it was chosen
                 toggle = path_with_removed_args(self.request, arg) if selected else path_with_added_args(
                     self.request, arg)
                 values.append({"value": value, "label": value, "count": row["count"],
@@ -77,6 +216,49 @@ class TagsFacet(ArrayFacet):
         return facet_results, facets_timed_out
 
 
+#: Query parameters that narrow the resources table to a topic or a system, and their columns.
+TAG_PARAMS = {"_topic": "topics", "_system": "systems"}
+TAG_PARAMS_BY_COLUMN = {v: k for k, v in TAG_PARAMS.items()}
+
+
+async def _has_tag_index(ds, database: str, table: str | None) -> bool:
+    if table != "resources":
+        return False
+    return await ds.get_database(database).table_exists("resource_tags")
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    """``_topic=value`` / ``_system=value`` on the resources table: the resources whose topics
+    (systems) hold the value, through ``resource_tags``. Repeating a parameter asks for all."""
+    if table != "resources" or not any(p in request.args for p in TAG_PARAMS):
+        return None
+
+    async def inner():
+        if not await _has_tag_index(datasette, database, table):
+            return None
+        clauses, params, descriptions = [], {}, []
+        for param, column in TAG_PARAMS.items():
+            for i, value in enumerate(request.args.getlist(param)):
+                name = f"illhub{param}{i}"
+                clauses.append(f"id in (select resource_id from resource_tags where col = '{column}' "
+                               f"and value = :{name})")
+                params[name] = value
+                descriptions.append(f'{column} contains "{value}"')
+        return FilterArguments(clauses, params, descriptions)
+
+    return inner
+
+
 @hookimpl
 def register_facet_classes():
-    return [TagsFacet]
+    return [ValuesFacet, TagsFacet]
+
+
+async def facet_cache_stats():
+    return Response.json(CACHE.stats())
+
+
+@hookimpl
+def register_routes():
+    return [(r"^/-/facet-cache\.json$", facet_cache_stats)]
