@@ -57,13 +57,13 @@ def search_phrases(rng: random.Random, count: int = 400) -> list[str]:
 
 def browsing_urls(seed: int):
     """An endless stream of catalog URLs as people browsing it send them: 40% table views
-    (half of them narrowed by one facet value), 60% searches (a quarter of them narrowed), the
+    (half of them narrowed by one facet value, as the facets link: _topic=, _system=, column=value), 60% searches (a quarter of them narrowed), the
     search phrase drawn from a Zipf distribution (s = 1) over 400 phrases."""
     rng = random.Random(seed)
     phrases = search_phrases(random.Random(7))
     weights = [1 / (rank + 1) for rank in range(len(phrases))]
-    narrowing = ([("content_type", t) for t in TYPES] + [("topics__arraycontains", t) for t in TOPICS]
-                 + [("systems__arraycontains", s) for s in SYSTEMS]
+    narrowing = ([("content_type", t) for t in TYPES] + [("_topic", t) for t in TOPICS]
+                 + [("_system", s) for s in SYSTEMS]
                  + [("organization", f"Organization {i}") for i in range(60)])
     base = "/illhub/resources.json?_size=50"
     while True:
