@@ -144,3 +144,24 @@ def test_same_site():
     assert same_site("https://www.oclc.org/a", "http://oclc.org/b")
     assert not same_site("https://help.oclc.org/a", "https://www.oclc.org/b")
     assert not same_site("http://127.0.0.1:8000/a", "http://127.0.0.1:8001/a")
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # the label in a tail text: its element is the paragraph, not the <b> before it
+    ("<p><b>Notes</b> Last updated: 3 March 2025</p>", "2025-03-03T00:00:00Z"),
+    # in a nested span, with the date in the parent's text
+    ("<div><span>Last\n   Updated</span> on 4 April 2024</div>", "2024-04-04T00:00:00Z"),
+    # capitals, and the first holder in document order wins
+    ("<footer><p>LAST MODIFIED: 5 May 2023</p><p>Updated: 6 June 2022</p></footer>", "2023-05-05T00:00:00Z"),
+    # a label whose text has no date, then one with a date
+    ("<p>Last revised: soon</p><p>Last revised: 7 July 2021</p>", "2021-07-07T00:00:00Z"),
+    # a comment is not visible text
+    ("<p><!-- Last updated: 1 January 2020 -->Hello</p>", None),
+    # no label at all
+    ("<p>Updated daily</p>", None),
+])
+def test_visible_last_updated_labels(body, expected):
+    from harvesters.parsers.page import extract_page
+
+    m = extract_page(f"<html><head><title>T</title></head><body>{body}</body></html>".encode(), "https://e.org/p")
+    assert m["modified"] == expected

@@ -26,6 +26,7 @@ Precedence, first non-empty wins:
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -318,14 +319,43 @@ def _date_after_label(text: str) -> str | None:
     return None
 
 
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
+_VISIBLE_LABELS = ("last updated", "last modified", "updated:", "modified:", "updated on", "last revised")
+
+
+def _normalize_space(text: str) -> str:
+    """XPath's normalize-space(): runs of XML white space (not NBSP) become one space."""
+    return _XML_SPACE.sub(" ", text).strip(" ")
+
+
 def _visible_updated(sel: Selector) -> str | None:
-    labels = " or ".join(
-        f"contains(translate(normalize-space(.), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), '{lab}')"
-        for lab in ("last updated", "last modified", "updated:", "modified:", "updated on", "last revised")
-    )
-    for node in sel.xpath(f"//body//text()[{labels}]/..")[:10]:
-        for element in (node, *node.xpath("..")):
-            text = clean_text(element.xpath("string(.)").get(""))
+    """The date after a visible "Last updated" (or similar) label: the elements holding a
+    text node with a label (at most 10, in document order), each tried with its parent."""
+    root = sel.root
+    if not isinstance(root, etree._Element):
+        return None
+    # The body's whole text, white space collapsed, contains any label that one of its text
+    # nodes contains: a page without one (most pages) is done without looking at each node.
+    whole = _normalize_space(sel.xpath("string(//body)").get("")).lower()
+    if not any(lab in whole for lab in _VISIBLE_LABELS):
+        return None
+    holders: dict[Any, None] = {}
+    for text in root.xpath("//body//text()"):
+        low = _normalize_space(text).lower()
+        if any(lab in low for lab in _VISIBLE_LABELS):
+            # a tail's element is its preceding sibling; the text node's own parent is that one's
+            holder = text.getparent()
+            if text.is_tail and holder is not None:
+                holder = holder.getparent()
+            if holder is not None:
+                holders[holder] = None
+    if not holders:
+        return None
+    order = {el: i for i, el in enumerate(root.iter())}
+    for node in sorted(holders, key=lambda el: order.get(el, 0))[:10]:
+        parent = node.getparent()
+        for element in (node, parent) if parent is not None else (node,):
+            text = clean_text("".join(element.itertext()))
             if len(text) > 160:
                 break
             date = _date_after_label(text)
@@ -342,13 +372,18 @@ def extract_links(body: bytes | str | Selector, url: str, http_content_type: str
     sel = to_selector(body, url, http_content_type)
     base = absolute_url(sel.xpath("//base/@href").get(), url) or url
     out: dict[str, Link] = {}
-    for a in sel.xpath("//a[@href]"):
-        href = absolute_url(a.attrib.get("href", ""), base)
+    root = sel.root
+    # lxml's own elements: a parsel Selector per link and per expression cost more than the rest
+    anchors = root.xpath("//a[@href]") if isinstance(root, etree._Element) else []
+    for a in anchors:
+        href = absolute_url(a.get("href", ""), base)
         if not href:
             continue
         href = href.split("#", 1)[0]
-        text = clean_text(a.xpath("normalize-space(string(.))").get("")) or clean_text(a.attrib.get("title", "")) \
-            or clean_text(a.xpath("normalize-space(.//img/@alt)").get(""))
+        alts = a.xpath(".//img/@alt")
+        # what XPath's normalize-space(string(.)) gives (itertext, like string(), skips comments)
+        text = clean_text(_normalize_space("".join(a.itertext()))) or clean_text(a.get("title", "")) \
+            or clean_text(_normalize_space(str(alts[0])) if alts else "")
         if href not in out:
             out[href] = Link(href, text[:300])
         elif not out[href].text and text:
