@@ -346,7 +346,9 @@ class _KeywordIndex:
         self.is_system = [i < len(taxonomy.systems) for i in range(len(self.terms))]
         self.nouns = ["alias" if s else "keyword" for s in self.is_system]
         self.slow_terms: set[int] = set()
-        Entry = tuple[int, int, int, re.Pattern[str]]
+        # an entry: (term slot, kind 0 strong / 1 weak / 2 exclusion, order, anchored pattern,
+        # what the text's next word must start with, or "")
+        Entry = tuple[int, int, int, re.Pattern[str], str]
         # case-insensitive keys are lower-cased and looked up with the lower-cased text
         self.words: tuple[dict[str, list[Entry]], dict[str, list[Entry]]] = ({}, {})
         self.prefixes: tuple[dict[str, list[tuple[str, Entry]]], dict[str, list[tuple[str, Entry]]]] = ({}, {})
@@ -361,8 +363,9 @@ class _KeywordIndex:
                     if keys is None or (not exact_case and len(src) != len(w)):
                         self.slow_terms.add(slot)
                         continue
-                    entry = (slot, kind, order, re.compile(_word_pattern(src) + r"(?!\w)"))
+                    pattern = re.compile(_word_pattern(src) + r"(?!\w)")
                     for how, key in keys:
+                        entry = (slot, kind, order, pattern, _next_word_start(src, key) if how == "word" else "")
                         if how == "word":
                             self.words[exact_case].setdefault(key, []).append(entry)
                         elif how == "prefix":
@@ -379,49 +382,75 @@ class _KeywordIndex:
         if any(len(a) != len(b) for a, b in zip(originals, lowers, strict=True)):
             return None
         found: dict[int, _Hits] = {}
-
-        def attempt(entry: tuple[int, int, int, re.Pattern[str]], text: str, fi: int, p: int) -> None:
-            m = entry[3].match(text, p)
-            if m is None:
-                return
-            slot, kind, order = entry[0], entry[1], entry[2]
-            hits = found.get(slot)
-            if hits is None:
-                hits = found[slot] = _Hits(originals)
-            if kind == 0:
-                hits.strong.append((fi, p, order, m.end()))
-            elif kind == 1:
-                hits.weak.append((fi, p, order, m.end()))
-            else:
-                hits.excluded = True
-
+        matched: list[tuple[tuple[int, int, int, re.Pattern[str], str], re.Match[str], int]] = []
         ci_words, cs_words = self.words
         ci_prefixes, cs_prefixes = self.prefixes
         for fi, (orig, low) in enumerate(zip(originals, lowers, strict=True)):
             if not orig:
                 continue
-            for m in _WORD.finditer(low):
-                w, p = m.group(), m.start()
-                for entry in ci_words.get(w, ()):
-                    attempt(entry, low, fi, p)
-                for pre, entry in ci_prefixes.get(w[:2], ()):
-                    if w.startswith(pre):
-                        attempt(entry, low, fi, p)
-                if self.any_exact_case:
-                    ow = orig[p : m.end()]
-                    for entry in cs_words.get(ow, ()):
-                        attempt(entry, orig, fi, p)
-                    for pre, entry in cs_prefixes.get(ow[:2], ()):
-                        if ow.startswith(pre):
-                            attempt(entry, orig, fi, p)
+            runs = list(_WORD.finditer(low))
+            words = [m.group() for m in runs]
+            exact = _WORD.findall(orig) if self.any_exact_case else None  # the same runs, as written
+            last = len(words) - 1
+            for i, w in enumerate(words):
+                tries = []
+                entries = ci_words.get(w)
+                if entries:
+                    tries.append((entries, False))
+                pres = ci_prefixes.get(w[:2])
+                if pres:
+                    tries.append(([e for pre, e in pres if w.startswith(pre)], False))
+                if exact is not None:
+                    ow = exact[i]
+                    entries = cs_words.get(ow)
+                    if entries:
+                        tries.append((entries, True))
+                    pres = cs_prefixes.get(ow[:2])
+                    if pres:
+                        tries.append(([e for pre, e in pres if ow.startswith(pre)], True))
+                if not tries:
+                    continue
+                p = runs[i].start()
+                for entries, as_written in tries:
+                    text = orig if as_written else low
+                    following = "" if i == last else exact[i + 1] if as_written and exact else words[i + 1]
+                    for entry in entries:
+                        if entry[4] and not following.startswith(entry[4]):
+                            continue  # a keyword of several words whose next word is not there
+                        m = entry[3].match(text, p)
+                        if m is not None:
+                            matched.append((entry, m, fi))
             for char, exact_case, entry in self.symbols:
                 text = orig if exact_case else low
                 p = text.find(char)
                 while p != -1:
                     if p == 0 or not _WORD_CHAR.match(text[p - 1]):
-                        attempt(entry, text, fi, p)
+                        m = entry[3].match(text, p)
+                        if m is not None:
+                            matched.append((entry, m, fi))
                     p = text.find(char, p + 1)
+        for (slot, kind, order, _pattern, _next), m, fi in matched:
+            hits = found.get(slot)
+            if hits is None:
+                hits = found[slot] = _Hits(originals)
+            if kind == 0:
+                hits.strong.append((fi, m.start(), order, m.end()))
+            elif kind == 1:
+                hits.weak.append((fi, m.start(), order, m.end()))
+            else:
+                hits.excluded = True
         return found
+
+
+def _next_word_start(word: str, key: str) -> str:
+    """For a keyword of several words found through its first word ``key``: how the next
+    word of the text must start ("" when that cannot be said simply). The text's next run of
+    word characters begins with the leading word characters of the keyword's second word."""
+    groups = re.split(r"\s+", word.rstrip("*"))
+    if len(groups) < 2 or groups[0] != key:
+        return ""
+    run = _WORD.match(groups[1])
+    return run.group() if run else ""
 
 
 @dataclass
