@@ -8,6 +8,7 @@ failure is recorded against its source.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -336,10 +337,75 @@ class HarvestSpider(scrapy.Spider):
 
 
 class StorePipeline:
-    """Stores each Batch in one transaction as it arrives."""
+    """Stores each Batch as it arrives, all of it or none (a savepoint each).
+
+    Writes are committed together, at most ``COMMIT_EVERY`` seconds apart (and when the
+    crawl ends): on a fast crawl one commit per document cost more than the writes. A
+    document's validators are saved in the same transaction as its items, so a crash loses
+    only documents not yet recorded as fetched, and the next harvest fetches them again.
+    """
+
+    COMMIT_EVERY = 0.5
+
+    def __init__(self) -> None:
+        self.crawler: Any = None
+        self._opened_at = 0.0
+        #: sources whose items are in the open transaction
+        self._pending_sources: set[str] = set()
+        self._timer: Any = None
+
+    def open_spider(self, spider: Any = None) -> None:
+        from twisted.internet import task
+
+        self._timer = task.LoopingCall(self.commit, due_only=True)
+        self._timer.start(self.COMMIT_EVERY, now=False)
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+        self.commit()
+
+    def _context(self) -> HarvestContext | None:
+        spider = getattr(self.crawler, "spider", None) if self.crawler is not None else None
+        return getattr(spider, "context", None)
+
+    def _begin(self, context: HarvestContext, source_id: str) -> None:
+        conn = context.db.conn
+        if not conn.in_transaction:
+            conn.execute("BEGIN")
+            self._opened_at = time.monotonic()
+        self._pending_sources.add(source_id)
+
+    def commit(self, due_only: bool = False) -> None:
+        """Commit the open transaction (only once it is ``COMMIT_EVERY`` old if ``due_only``).
+        If the commit fails, what it held is lost: each source concerned gets the error."""
+        context = self._context()
+        if context is None or not context.db.conn.in_transaction:
+            return
+        if due_only and time.monotonic() - self._opened_at < self.COMMIT_EVERY:
+            return
+        sources, self._pending_sources = self._pending_sources, set()
+        try:
+            context.db.conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - recorded against every source it concerned
+            logger.exception("committing harvested items failed")
+            context.db.rollback()
+            for sid in sources:
+                state = context.states.get(sid)
+                if state is not None:
+                    state.errors.append(f"could not save to the catalog: {type(e).__name__}: {e}; "
+                                        "nothing from this run's recent documents was kept")
+                    state.store_failures += 1
 
     def process_item(self, item: Any, spider: HarvestSpider | None = None) -> Any:
         context: HarvestContext = self.crawler.spider.context if spider is None else spider.context
+        try:
+            self._begin(context, getattr(item, "source_id", None) or getattr(getattr(item, "doc", None), "source_id", ""))
+            return self._process(item, context)
+        finally:
+            self.commit(due_only=True)
+
+    def _process(self, item: Any, context: HarvestContext) -> Any:
         if isinstance(item, DocumentRecord):
             self._save_record(context, item)
             return item

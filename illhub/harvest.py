@@ -178,6 +178,8 @@ def run_harvest(
         except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
             logger.error("linking recordings and slides to sessions failed: %s", e)
     finally:
+        if db.conn.in_transaction:  # a crawl stopped without closing its pipeline: keep what it stored
+            db.commit()
         if context.pool is not None:
             context.pool.close()
         if progress is not None:
