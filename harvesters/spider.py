@@ -33,7 +33,7 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from harvesters.conditional import DocumentRecord, FetchState, request_from_spec
 from harvesters.guard import BlockedAddress
-from harvesters.kinds import HANDLERS, load_all
+from harvesters.kinds import HANDLERS, load
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
 from harvesters.offload import store_options
 from pipeline.fetchcache import parse_retry_after
@@ -208,7 +208,7 @@ class HarvestSpider(scrapy.Spider):
     def __init__(self, context: HarvestContext, **kwargs: Any):
         super().__init__(**kwargs)
         self.context = context
-        load_all()
+        load(sorted({state.source.kind for state in context.states.values()}))
         for handler in HANDLERS.values():  # kinds that remember pages between runs read the catalog
             bind = getattr(handler, "bind", None)
             if bind is not None:

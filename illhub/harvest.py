@@ -195,10 +195,10 @@ def run_harvest(
 
 def start_pool(workers: int | None, sources: list[SourceBase]) -> Any:
     """The parse workers for these sources (None when there will be none)."""
-    from harvesters.kinds import HANDLERS, load_all
+    from harvesters.kinds import HANDLERS, load
     from harvesters.offload import ParsePool, auto_workers
 
-    load_all()
+    load(sorted({s.kind for s in sources}))
     if workers is None:
         workers = auto_workers(sum(1 for s in sources if hasattr(HANDLERS.get(s.kind), "offload")))
     return ParsePool(workers) if workers > 0 else None

@@ -285,3 +285,13 @@ def test_validate_command_exit_codes(tmp_path):
     assert any("source 'm' (#2): field 'entries': is required" in line for line in lines)
     assert lines[-1] == f"3 problem(s) in {bad}; fix them and run 'illhub validate'."
     assert "Traceback" not in result.stderr
+
+
+def test_every_registry_kind_has_a_harvester_module():
+    from harvesters.kinds import KINDS as MODULES
+    from harvesters.kinds import load, load_all
+    from illhub.registry import KINDS
+
+    assert set(MODULES) == set(KINDS)
+    assert set(load(["feed"])) >= {"feed"}
+    assert set(load_all()) == set(KINDS)

@@ -8,6 +8,7 @@ callbacks, the bookkeeping and the error handling; handlers stay small and testa
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -39,8 +40,19 @@ def response_content_type(response: Response) -> str | None:
     return value.decode("latin-1") if value else None
 
 
+#: The kinds, each in the module of its name (harvesters/kinds/<kind>.py).
+KINDS = ("conference", "crawl", "feed", "ical", "manual", "sitemap", "wordpress", "youtube", "zendesk")
+
+
+def load(kinds: Iterable[str] | None = None) -> dict[str, KindHandler]:
+    """Import the modules of these kinds (all when None) so that each registers its
+    handler. A harvest of feeds only does not pay for the HTML extractors' imports."""
+    for kind in KINDS if kinds is None else kinds:
+        if kind in KINDS and kind not in HANDLERS:
+            importlib.import_module(f"harvesters.kinds.{kind}")
+    return HANDLERS
+
+
 def load_all() -> dict[str, KindHandler]:
     """Import every kind module so that each registers its handler."""
-    from harvesters.kinds import conference, crawl, feed, ical, manual, sitemap, wordpress, youtube, zendesk  # noqa: F401
-
-    return HANDLERS
+    return load(None)
