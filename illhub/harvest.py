@@ -136,17 +136,18 @@ def run_harvest(
         respect_backoff = not source_ids
     states: dict[str, SourceState] = {}
     skipped: list[SourceState] = []
-    for s in sources:
-        h = health.get(s.id)
-        if not force and respect_backoff and in_backoff(h, started_dt):
-            assert h is not None
-            skipped.append(SourceState(
-                source=s, run_id=start_run(db, s.id, run_group, started), next_attempt=h.next_attempt,
-                skip_reason=f"backing off after {h.consecutive_failures} failed run(s) in a row "
-                f"(last error: {(h.last_error or '?')[:200]}); next attempt {h.next_attempt}; --force tries now",
-            ))
-        else:
-            states[s.id] = SourceState(source=s, run_id=start_run(db, s.id, run_group, started))
+    with db.atomic():  # every source's run row in one transaction
+        for s in sources:
+            h = health.get(s.id)
+            if not force and respect_backoff and in_backoff(h, started_dt):
+                assert h is not None
+                skipped.append(SourceState(
+                    source=s, run_id=start_run(db, s.id, run_group, started), next_attempt=h.next_attempt,
+                    skip_reason=f"backing off after {h.consecutive_failures} failed run(s) in a row "
+                    f"(last error: {(h.last_error or '?')[:200]}); next attempt {h.next_attempt}; --force tries now",
+                ))
+            else:
+                states[s.id] = SourceState(source=s, run_id=start_run(db, s.id, run_group, started))
     fetch = FetchState(
         db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
@@ -187,8 +188,9 @@ def run_harvest(
         for state in states.values():
             if not finished_normally and not state.done:
                 state.interrupted = True
-        for state in [*skipped, *states.values()]:
-            close_source_run(db, state, health.get(state.source.id), started_dt)
+        with db.atomic():  # one commit for all (each source's closing is a savepoint of its own)
+            for state in [*skipped, *states.values()]:
+                close_source_run(db, state, health.get(state.source.id), started_dt)
         db.close()
     return HarvestResult(run_group, [*skipped, *states.values()], links)
 
