@@ -171,6 +171,9 @@ def run_harvest(
                 # Scrapy's "Gave up retrying" lines would only repeat it, one per request, on stderr.
                 # (Set after CrawlerProcess configured logging, which resets existing loggers.)
                 logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+            # Scrapy filters by level in its handler and leaves the root logger open, so every
+            # debug line (a few per request) was built and then dropped: filter at the root.
+            logging.getLogger().setLevel(logging.getLevelName(log_level))
             process.crawl(HarvestSpider, context=context)
             process.start()
         finished_normally = not states or context.close_reason == "finished"

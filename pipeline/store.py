@@ -38,6 +38,9 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     if str(path) != ":memory:":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    # statement and savepoint journals in memory, not temporary files (a harvest's
+    # transactions hold a savepoint per document)
+    db.execute("PRAGMA temp_store = MEMORY")
     if migrate:
         migrations.apply(db)
     return db
