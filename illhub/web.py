@@ -176,11 +176,21 @@ def value_label(column: str, value: Any) -> str:
     return value
 
 
+#: The resources table's parameters that narrow it to one topic or system: the same rows as
+#: ``topics__arraycontains=`` (``systems__...``), looked up in the ``resource_tags`` index
+#: (migration m1002; datasette_config/plugins/illhub_facets.py) instead of parsing every
+#: resource's JSON.
+ARRAY_FILTER_PARAMS = {"topics": "_topic", "systems": "_system"}
+
+
+def filter_arg(column: str) -> str:
+    """The query parameter that narrows the resources table to one value of a column."""
+    return ARRAY_FILTER_PARAMS.get(column, column)
+
+
 def filter_url(table_url: str, column: str, value: str) -> str:
     """The resources table narrowed to one value of a column."""
-    if column in ARRAY_COLUMNS:
-        return f"{table_url}?{urlencode({column + '__arraycontains': value})}"
-    return f"{table_url}?{urlencode({column: value})}"
+    return f"{table_url}?{urlencode({filter_arg(column): value})}"
 
 
 def _chip(href: str, label: str, css: str) -> str:
@@ -529,9 +539,9 @@ async def search_context(datasette: Any, database: str, request: Any) -> dict[st
         if values:
             facets.append({"param": p, "label": column_label(col), "values": values})
     table_args = {"_search": args["q"]}
-    for p, col, is_array in SEARCH_FACETS:
+    for p, col, _ in SEARCH_FACETS:
         if args[p]:
-            table_args[col + "__arraycontains" if is_array else col] = args[p]
+            table_args[filter_arg(col)] = args[p]
     return {"search": {
         "q": args["q"], "facets": facets, "active": active, "args": args,
         "table_url": datasette.urls.table(database, "resources") + "?" + urlencode(table_args),

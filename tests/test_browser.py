@@ -278,3 +278,27 @@ def test_hostile_titles_render_as_text(served_catalog, browser):
     assert d.find_element(By.CSS_SELECTOR, ".resource-desc").text == (
         'Interlibrary loan fees and <img src=x onerror="window.__xss=3"')
     no_script_ran(d)
+
+
+def test_front_page_topic_tile_and_system_chip_lead_to_their_resources(served_catalog, browser):
+    d = browser
+    set_width(d, DESKTOP)
+    d.get(served_catalog + "/")
+    tile = next(t for t in d.find_elements(By.CSS_SELECTOR, ".tile")
+                if t.find_element(By.CSS_SELECTOR, ".tile-label").text == "Copyright and fair use")
+    count = int(re.match(r"(\d+) resources?", tile.find_element(By.CSS_SELECTOR, ".tile-count").text).group(1))
+    tile.click()
+    WebDriverWait(d, 10).until(EC.url_contains("_topic=copyright"))  # the indexed filter, not __arraycontains
+    assert int(re.match(r"(\d+) resources?", d.find_element(By.CSS_SELECTOR, ".result-count").text).group(1)) == count
+    cards = d.find_elements(By.CSS_SELECTOR, ".card")
+    assert len(cards) == count and all("Copyright and fair use" in c.text for c in cards)
+    # the front page's system chips narrow the same way
+    d.get(served_catalog + "/")
+    chip = d.find_element(By.CSS_SELECTOR, ".system-row a.chip-systems")
+    label, count = re.match(r"(.+) (\d+)$", chip.text).groups()
+    chip.click()
+    WebDriverWait(d, 10).until(EC.url_contains("_system="))
+    assert int(re.match(r"(\d+) resources?", d.find_element(By.CSS_SELECTOR, ".result-count").text).group(1)) == int(count)
+    cards = d.find_elements(By.CSS_SELECTOR, ".card")
+    assert len(cards) == int(count) and all(label in c.text for c in cards)
+    shoot(d, "06-system-chip")

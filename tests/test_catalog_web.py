@@ -169,16 +169,18 @@ def test_front_page_for_a_practitioner(client, catalog):
     n_copyright = conn.execute("select count(*) from resources, json_each(resources.topics) j "
                                "where j.value = 'copyright'").fetchone()[0]
     assert n_copyright >= 2
-    tile = re.search(r'href="/catalog/resources\?topics__arraycontains=copyright"><span class="tile-label">'
+    # (they link the indexed topic filter, migration m1002, not the JSON-parsing __arraycontains)
+    tile = re.search(r'href="/catalog/resources\?_topic=copyright"><span class="tile-label">'
                      r'([^<]+)</span>\s*<span class="tile-count">(\d+) resources?</span>', html)
     assert tile and tile.group(1) == web.term_labels()["topics"]["copyright"] and int(tile.group(2)) == n_copyright
+    assert "__arraycontains" not in html
     # new this week: the recent resources, not the ones first seen forty days ago
     new = html.split('id="new-title"')[1].split("</section>")[0]
     assert "Tipasa and WorldShare ILL: moving our lending workflow" in new
     assert "CONTU rule of five" not in new
     # browse by system
     systems = html.split('id="systems-title"')[1].split("</section>")[0]
-    assert 'href="/catalog/resources?systems__arraycontains=tipasa"' in systems and ">Tipasa <" in systems
+    assert 'href="/catalog/resources?_system=tipasa"' in systems and ">Tipasa <" in systems
     # maintainers: only links that exist
     maint = html.split('id="maint-title"')[1].split("</section>")[0]
     assert 'href="/catalog/harvest_health"' in maint and 'href="/-/add-a-source"' in maint
@@ -239,7 +241,7 @@ def test_resources_list_is_cards_with_chips_and_safe_text(client, catalog):
     assert 'href="/catalog/resources?content_type=video"' in html
     assert 'href="/catalog/resources?organization=Northwind+University+Libraries"' in html
     assert re.search(r'href="/catalog/resources\?source_id=tube"[^>]*>Lakeside on YouTube</a>', html)
-    assert 'href="/catalog/resources?systems__arraycontains=tipasa"' in html
+    assert 'href="/catalog/resources?_system=tipasa"' in html and "__arraycontains" not in html
     # readable dates and video thumbnails
     assert re.search(r'<time datetime="2026-01-10T09:00:00Z">10 Jan 2026, 09:00 UTC</time>', html)
     assert '<img class="thumb" src="https://i2.ytimg.com/vi/dEmOvid0002/hqdefault.jpg"' in html
@@ -252,6 +254,29 @@ def test_resources_list_is_cards_with_chips_and_safe_text(client, catalog):
     assert_safe(html)
     # exports stay
     assert re.search(r'href="/catalog/resources\.json[?"]', html) and re.search(r'href="/catalog/resources\.csv\?', html)
+
+
+def _json_ids(catalog, column, value):
+    return sorted(r[0] for r in sqlite3.connect(catalog).execute(
+        f"select r.id from resources r, json_each(r.{column}) j where j.value = ?", [value]))
+
+
+def test_every_topic_and_system_link_shows_exactly_its_resources(client, catalog):
+    """The front page's tiles and chips and the cells' chips lead to the resources that carry
+    the topic or system, no more and no fewer (by the resources' own JSON)."""
+    front = unescape(client.get("/").text)
+    table = unescape(client.get("/catalog/resources?_size=max").text)
+    links = set(re.findall(r'href="/catalog/resources\?(_topic|_system)=([^"&]+)"', front + table))
+    assert {("_topic", "copyright"), ("_system", "tipasa")} <= links and len(links) > 5
+    for param, value in sorted(links):
+        column = {"_topic": "topics", "_system": "systems"}[param]
+        data = client.get(f"/catalog/resources.json?{param}={value}&_size=max&_shape=objects").json()
+        assert sorted(r["id"] for r in data["rows"]) == _json_ids(catalog, column, value), (param, value)
+        assert data["filtered_table_rows_count"] == len(data["rows"])
+        # the HTML page says what it narrowed to and lists the same number of cards
+        html = client.get(f"/catalog/resources?{param}={value}&_size=max").text
+        assert f"{column} contains &#34;{value}&#34;" in html
+        assert html.count('<li class="card') == len(data["rows"]), (param, value)
 
 
 def test_table_search_and_facets_narrow_together(client):
@@ -334,6 +359,10 @@ def test_search_ranks_by_relevance_with_matches_and_narrowing(client):
     # exports and the way to the table view
     assert 'href="/catalog/search.json?q=copyright"' in html and 'href="/catalog/search.csv?q=copyright' in html
     assert 'href="/catalog/resources?_search=copyright"' in html
+    # narrowed by a topic, the way to the table keeps the topic (the indexed filter) and shows the same rows
+    assert 'href="/catalog/resources?_search=copyright&amp;_topic=reports"' in narrowed
+    table = client.get("/catalog/resources.json?_search=copyright&_topic=reports&_shape=array").json()
+    assert [r["title"] for r in table] == ["Reading the ILL statistics dashboard"]
     data = client.get("/catalog/search.json?q=copyright&_shape=array").json()
     ranks = [row["rank"] for row in data]
     assert ranks == sorted(ranks) and data[0]["title"] == "Copyright in ILL: the CONTU rule of five"

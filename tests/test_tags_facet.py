@@ -128,3 +128,24 @@ def test_facet_counts_cached_until_the_database_changes(tmp_path):
     assert stats()["misses"] >= after["misses"] + len(first)
     counts = {r["value"]: r["count"] for r in changed["content_type"]["results"]}
     assert counts["video"] == 10  # /10 .. /19
+
+
+def test_topic_parameter_without_the_index_still_narrows(tmp_path):
+    """A catalog without resource_tags (an older file served --immutable is never migrated):
+    ``_topic=`` / ``_system=`` give the same rows by reading the JSON, never every resource."""
+    path = _catalog(tmp_path)
+    conn = __import__("sqlite3").connect(path)
+    with conn:
+        conn.execute("UPDATE resources SET systems = '[\"alma\"]' WHERE url LIKE '%/1_'")
+        for trigger in ("resource_tags_ai", "resource_tags_ad", "resource_tags_au"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        conn.execute("DROP TABLE resource_tags")
+    conn.close()
+    ds = Datasette([str(path)], metadata=build_metadata(path), plugins_dir=str(CONFIG_DIR / "plugins"))
+    for param, column, value, expected in (("_topic", "topics", "international", 10),
+                                           ("_system", "systems", "alma", 10)):
+        plain = _get(ds, f"/illhub/resources.json?{param}={value}&_size=100&_shape=objects")
+        by_json = _get(ds, f"/illhub/resources.json?{column}__arraycontains={value}&_size=100&_shape=objects")
+        assert plain["filtered_table_rows_count"] == by_json["filtered_table_rows_count"] == expected
+        assert sorted(r["id"] for r in plain["rows"]) == sorted(r["id"] for r in by_json["rows"])
+        assert plain["human_description_en"].startswith(f'where {column} contains "{value}"')

@@ -230,19 +230,24 @@ async def _has_tag_index(ds, database: str, table: str | None) -> bool:
 @hookimpl
 def filters_from_request(request, database, table, datasette):
     """``_topic=value`` / ``_system=value`` on the resources table: the resources whose topics
-    (systems) hold the value, through ``resource_tags``. Repeating a parameter asks for all."""
+    (systems) hold the value, through ``resource_tags``. Repeating a parameter asks for all.
+    A catalog without ``resource_tags`` (an older file served ``--immutable``, which is never
+    migrated) gets the same rows the slow way, by reading each resource's JSON: the front
+    page and the cells link ``_topic=`` everywhere, so it must never be ignored."""
     if table != "resources" or not any(p in request.args for p in TAG_PARAMS):
         return None
 
     async def inner():
-        if not await _has_tag_index(datasette, database, table):
-            return None
+        indexed = await _has_tag_index(datasette, database, table)
         clauses, params, descriptions = [], {}, []
         for param, column in TAG_PARAMS.items():
             for i, value in enumerate(request.args.getlist(param)):
                 name = f"illhub{param}{i}"
-                clauses.append(f"id in (select resource_id from resource_tags where col = '{column}' "
-                               f"and value = :{name})")
+                if indexed:
+                    clauses.append(f"id in (select resource_id from resource_tags where col = '{column}' "
+                                   f"and value = :{name})")
+                else:
+                    clauses.append(f":{name} in (select value from json_each({escape_sqlite(column)}))")
                 params[name] = value
                 descriptions.append(f'{column} contains "{value}"')
         return FilterArguments(clauses, params, descriptions)
