@@ -21,6 +21,10 @@ from sqlite_utils import Database
 LOG_TABLES = {"harvest_runs": ("run_group", "source_id"), "link_check_runs": ("started_at", "source_id"),
               "link_checks": ("resource_id", "checked_at")}
 SKIP = {"_sqlite_migrations", "sqlite_sequence"}
+#: Tables derived from ``resources`` and kept by its triggers (migrations m1001, m1002): merging
+#: the resources keeps them right; copying a shard's rows would not (a shard's counts are not
+#: the merged catalog's, and its tags of a resource whose newer copy is kept would linger).
+DERIVED = {"tag_counts", "resource_tags"}
 
 
 def _columns(db: Database, schema: str, table: str) -> list[str]:
@@ -44,13 +48,13 @@ def merge_catalog(db: Database, shard: str | Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     db.execute("ATTACH DATABASE ? AS shard", [str(shard)])
     try:
-        missing = set(_tables(db, "main")) - set(_tables(db, "shard")) - SKIP
+        missing = set(_tables(db, "main")) - set(_tables(db, "shard")) - SKIP - DERIVED
         if missing:
             raise ValueError(f"{shard}: not an illhub catalog at this version (no table {sorted(missing)[0]}); "
                              "open it once with this illhub (any command with --db) to migrate it")
         with db.atomic():
             for table in _tables(db, "main"):
-                if table in SKIP:
+                if table in SKIP or table in DERIVED:
                     continue
                 cols = [c for c in _columns(db, "main", table) if c in set(_columns(db, "shard", table))]
                 counts[table] = _merge_table(db, table, cols)

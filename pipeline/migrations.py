@@ -403,3 +403,21 @@ def m1002_resource_tags(db: Database) -> None:
         END;
         """,
     )
+
+
+@migrations()
+def m1003_recount_tags(db: Database) -> None:
+    """Issue 10: ``illhub merge`` used to copy a shard's ``tag_counts`` over the merged
+    catalog's, so the unfiltered topics and systems facets showed one shard's counts; the
+    derived tag tables are now left to the triggers (pipeline/merge.py). Count again from the
+    resources themselves."""
+    run_script(
+        db,
+        """
+        DELETE FROM tag_counts;
+        INSERT INTO tag_counts (col, value, n)
+            SELECT 'topics', j.value, count(*) FROM resources, json_each(resources.topics) j GROUP BY j.value;
+        INSERT INTO tag_counts (col, value, n)
+            SELECT 'systems', j.value, count(*) FROM resources, json_each(resources.systems) j GROUP BY j.value;
+        """,
+    )

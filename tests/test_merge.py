@@ -57,3 +57,38 @@ def test_merged_shards_equal_one_harvest(demo_server, demo_registry_file, tmp_pa
 def test_bad_shard_option_is_a_usage_error(tmp_path):
     result = run_cli("harvest", "--shard", "3/2", "--db", str(tmp_path / "x.db"))
     assert result.returncode == 2 and "--shard" in result.stderr
+
+
+def test_merge_keeps_tag_index_and_counts_of_the_merged_catalog(tmp_path):
+    """resource_tags and tag_counts (migrations m1001, m1002) describe the merged resources:
+    two shards sharing a topic add up, and a resource in both shards keeps only the tags of
+    the copy that wins (the newer), without tripping over the shard's own index."""
+    from pipeline.merge import merge_catalog
+    from pipeline.resource import Batch, Resource
+    from pipeline.store import open_db, store_batch, sync_sources
+
+    def shard(name, urls, topics, systems, now):
+        path = tmp_path / f"{name}.db"
+        db = open_db(path)
+        sync_sources(db, [{"id": name, "name": name, "kind": "feed"}])
+        store_batch(db, Batch(name, [Resource(url=f"https://example.org/{i}", title=f"Item {i}", source_id=name,
+                                              topics=topics, systems=systems) for i in urls]),
+                    source_topics=[], now=now)
+        db.close()
+        return path
+
+    one = shard("one", range(0, 6), ["copyright"], ["alma"], "2026-01-01T00:00:00Z")
+    two = shard("two", range(4, 10), ["copyright", "lending"], ["tipasa"], "2026-02-01T00:00:00Z")
+    main = open_db(tmp_path / "main.db")
+    for path in (one, two, two):
+        merge_catalog(main, path)
+    main.close()
+    conn = sqlite3.connect(tmp_path / "main.db")
+    from_json = set(conn.execute(
+        "SELECT 'topics', j.value, r.id FROM resources r, json_each(r.topics) j UNION "
+        "SELECT 'systems', j.value, r.id FROM resources r, json_each(r.systems) j"))
+    assert set(conn.execute("SELECT col, value, resource_id FROM resource_tags")) == from_json
+    counts = {(c, v): n for c, v, n in conn.execute("SELECT col, value, n FROM tag_counts WHERE n > 0")}
+    # (a system implies the "systems" topic: pipeline/classify.py)
+    assert counts == {("topics", "copyright"): 10, ("topics", "lending"): 6, ("topics", "systems"): 10,
+                      ("systems", "alma"): 4, ("systems", "tipasa"): 6}
