@@ -175,7 +175,12 @@ class StoreResult(dict):
     """Counts of one batch: seen, new, updated, unchanged, skipped."""
 
 
-Prepared = dict[str, tuple[Resource, dict[str, Any], dict[str, str]]]
+#: What a new row stores, encoded in the CPU stage: topics, systems, extra and classified_by
+#: as JSON, and the content hash (a parse worker computes them; the writer uses them as they are
+#: for new resources, and recomputes what merging with a stored row changes).
+Encoded = tuple[str, str, str, str, str]
+#: id → (clean resource, the parser's raw record as JSON, classified_by, Encoded)
+Prepared = dict[str, tuple[Resource, str, dict[str, str], Encoded]]
 
 
 def prepare_batch(
@@ -204,7 +209,8 @@ def prepare_batch(
         raw_dict = raw.to_dict()
         raw_dict.pop("raw", None)
         raw_dict["raw"] = raw.raw
-        prepared[rid] = (r, raw_dict, reasons)
+        encoded = (_json(r.topics), _json(r.systems), _json(r.extra), _json(reasons), content_hash(r))
+        prepared[rid] = (r, _json(raw_dict), reasons, encoded)
     return prepared, result
 
 
@@ -272,24 +278,25 @@ def write_prepared(
     content_updates: list[list[Any]] = []
     unchanged: list[list[Any]] = []
     events: list[tuple[str, Resource]] = []
-    for rid, (r, _raw, reasons) in prepared.items():
+    for rid, (r, _raw, reasons, encoded) in prepared.items():
         old = existing.get(rid)
-        if old is not None:
-            r.topics = sorted(set(r.topics) | set(old["topics"]))
-            r.systems = sorted(set(r.systems) | set(old["systems"]))
-            # The owning source's reasons come first (as `illhub reprocess` orders them).
-            first, second = ((reasons, old["classified_by"]) if old["source_id"] == source_id
-                             else (old["classified_by"], reasons))
-            reasons = merge_reasons(r.topics, r.systems, first, second)
-        why = _json(reasons)
-        h = content_hash(r)
         if old is None:
+            topics_json, systems_json, extra_json, why, h = encoded
             inserts.append([rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id,
-                            r.published, r.updated, _json(r.topics), _json(r.systems), r.author, r.language,
-                            r.thumbnail, r.excerpt, _json(r.extra), h, now, now, now, why])
+                            r.published, r.updated, topics_json, systems_json, r.author, r.language,
+                            r.thumbnail, r.excerpt, extra_json, h, now, now, now, why])
             events.append((rid, r))
             result["new"] += 1
-        elif old["source_id"] != source_id:
+            continue
+        r.topics = sorted(set(r.topics) | set(old["topics"]))
+        r.systems = sorted(set(r.systems) | set(old["systems"]))
+        # The owning source's reasons come first (as `illhub reprocess` orders them).
+        first, second = ((reasons, old["classified_by"]) if old["source_id"] == source_id
+                         else (old["classified_by"], reasons))
+        reasons = merge_reasons(r.topics, r.systems, first, second)
+        why = _json(reasons)
+        h = content_hash(r)
+        if old["source_id"] != source_id:
             # Another source owns the content; this one only adds topics and attribution.
             if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
                 # The content stays the owner's: its hash is computed from the stored row.
@@ -316,8 +323,8 @@ def write_prepared(
         for rid, r in events:
             write_event_columns(db, rid, r)
         db.conn.executemany(_UPSERT_ATTRIBUTION, [[rid, source_id, now, now, run_id] for rid in prepared])
-        db.conn.executemany(_UPSERT_RAW, [[rid, source_id, _json(raw), base_url, now]
-                                          for rid, (_r, raw, _w) in prepared.items()])
+        db.conn.executemany(_UPSERT_RAW, [[rid, source_id, raw, base_url, now]
+                                          for rid, (_r, raw, _w, _e) in prepared.items()])
     return result
 
 

@@ -86,7 +86,7 @@ def test_a_dying_worker_fails_its_document_and_the_pool_starts_again():
         pool.close()
     assert pool.restarts == 1 and pool.documents == 1
     assert batch.resources == [] and batch.prepared and batch.prepared_result["seen"] >= len(batch.prepared)
-    for resource, _raw, reasons in batch.prepared.values():
+    for resource, _raw, reasons, _encoded in batch.prepared.values():
         assert "borrowing" in resource.topics and reasons["borrowing"] == "registry topic of source 's'"
 
 
