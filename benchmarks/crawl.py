@@ -70,9 +70,10 @@ from pathlib import Path
 from harvesters.guard import Policy
 from illhub.harvest import run_harvest
 from illhub.registry import load_registry
-result = run_harvest(load_registry(sys.argv[1]), Path(sys.argv[2]), policy=Policy.LOOPBACK, delay=0,
-                     settings=eval(sys.argv[3]))
-sys.exit(result.exit_code)
+if __name__ == "__main__":  # parse workers (harvesters/offload.py) import the main module
+    result = run_harvest(load_registry(sys.argv[1]), Path(sys.argv[2]), policy=Policy.LOOPBACK, delay=0,
+                         settings=eval(sys.argv[3]))
+    sys.exit(result.exit_code)
 """
 
 

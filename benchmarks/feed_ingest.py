@@ -4,6 +4,7 @@ harvest time (higher is better; 1.0 would mean the whole stack costs no more tha
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -13,6 +14,20 @@ import feedparser
 from benchmarks.common import Figure, run_illhub
 from benchmarks.content import registry_yaml, rss_feed
 from benchmarks.server import BenchServer, loopback_addresses
+
+
+def _harvest(server, addresses, n_feeds: int, n_hosts: int, tmp: str, workers: str):
+    urls = [server.url(addresses[i % n_hosts], f"/feeds/{i}.rss") for i in range(n_feeds)]
+    reg = Path(tmp) / "registry.yaml"
+    reg.write_text(registry_yaml(urls))
+    before = len(server.stats.hits)
+    result = run_illhub("harvest", "--registry", str(reg), "--db", str(Path(tmp) / f"b-{workers}.db"),
+                        "--delay", "0.001", "--quiet", "--workers", workers)
+    if result.returncode != 0:
+        raise RuntimeError(f"harvest failed: {result.stdout[-1000:]} {result.stderr[-1000:]}")
+    fetched = len([h for h in server.stats.hits[before:] if h.path.startswith("/feeds/")])
+    assert fetched == n_feeds, f"expected {n_feeds} feed fetches, server saw {fetched}"
+    return result
 
 
 def run(quick: bool = False) -> list[Figure]:
@@ -34,15 +49,14 @@ def run(quick: bool = False) -> list[Figure]:
     baseline = time.perf_counter() - t
 
     with BenchServer(handler, addresses) as server, tempfile.TemporaryDirectory() as tmp:
-        urls = [server.url(addresses[i % n_hosts], f"/feeds/{i}.rss") for i in range(n_feeds)]
-        reg = Path(tmp) / "registry.yaml"
-        reg.write_text(registry_yaml(urls))
-        result = run_illhub("harvest", "--registry", str(reg), "--db", str(Path(tmp) / "b.db"),
-                            "--delay", "0.001", "--quiet")
-        if result.returncode != 0:
-            raise RuntimeError(f"harvest failed: {result.stdout[-1000:]} {result.stderr[-1000:]}")
-        fetched = len([h for h in server.stats.hits if h.path.startswith("/feeds/")])
-    assert fetched == n_feeds, f"expected {n_feeds} feed fetches, server saw {fetched}"
+        # as a user runs it (parse workers: --workers auto), and all in one process
+        result = _harvest(server, addresses, n_feeds, n_hosts, tmp, "auto")
+        inline = _harvest(server, addresses, n_feeds, n_hosts, tmp, "0")
+    from harvesters.offload import auto_workers
+
+    workers = auto_workers(n_feeds)
     return [Figure(f"feed ingest: {n_feeds} feeds x 20 entries, end to end vs feedparser parse-only",
                    result.seconds, baseline, "s", baseline / result.seconds, ">= 0.5",
-                   note=f"harvest {result.seconds:.2f}s (incl. process start), parse-only {baseline:.2f}s")]
+                   note=f"harvest {result.seconds:.2f}s (incl. process start; {workers} parse worker(s) on "
+                   f"{os.cpu_count()} cores), parse-only {baseline:.2f}s; all in one process (--workers 0): "
+                   f"{inline.seconds:.2f}s, ratio {baseline / inline.seconds:.3f}")]

@@ -44,12 +44,14 @@ class WorkerDied(RuntimeError):
 
 def auto_workers(offloadable_sources: int, cpus: int | None = None) -> int:
     """How many workers ``--workers auto`` starts: none for a small harvest or a single
-    core; otherwise one per core beyond the harvest process's own, at most four."""
+    core; otherwise one per core, at most four. (The harvest process mostly waits on the
+    network and SQLite: with one worker on two cores, the worker was the bottleneck and the
+    second core half idle; benchmarks/feed_ingest.py.)"""
     cpus = cpus if cpus is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                           else os.cpu_count() or 1)
     if offloadable_sources < AUTO_MIN_SOURCES or cpus < 2:
         return 0
-    return max(1, min(cpus - 1, AUTO_MAX_WORKERS))
+    return max(1, min(cpus, AUTO_MAX_WORKERS))
 
 
 def store_options(source: Any) -> dict[str, Any]:

@@ -106,7 +106,8 @@ def test_prepared_in_a_worker_equals_prepared_here():
 def test_auto_workers():
     assert auto_workers(15, cpus=8) == 0  # a small harvest: not worth starting processes
     assert auto_workers(500, cpus=1) == 0
-    assert auto_workers(500, cpus=2) == 1
+    assert auto_workers(500, cpus=2) == 2
+    assert auto_workers(500, cpus=3) == 3
     assert auto_workers(500, cpus=64) == AUTO_MAX_WORKERS
 
 
