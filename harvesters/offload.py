@@ -88,6 +88,7 @@ def _init_worker() -> None:
 
 
 def _warm() -> int:
+    """A worker's process id (tests use it to find the workers)."""
     return os.getpid()
 
 
@@ -120,10 +121,9 @@ class ParsePool:
         # spawn: a fresh interpreter per worker (never a fork of this process, with its
         # reactor and threads); starting one does not wait for its imports
         ctx = multiprocessing.get_context("spawn")
-        executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
-        for _ in range(self.workers):  # start them now, while the crawl is starting
-            executor.submit(_warm)
-        return executor
+        # Workers start with the first documents to parse: a harvest whose documents are all
+        # unchanged (304, same body) starts none.
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
 
     async def run(self, fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
         executor = self._executor

@@ -103,6 +103,17 @@ def test_prepared_in_a_worker_equals_prepared_here():
     assert there.warnings == here.warnings and here.warnings and here.prepared
 
 
+def test_workers_start_with_the_first_document_only():
+    pool = ParsePool(2)
+    try:
+        assert not pool._executor._processes  # nothing to parse yet (a harvest of 304s starts none)
+        asyncio.run(pool.run(feed_batch, {"body": (FEED / "rss2.rss").read_bytes(), "url": "https://e.org/f",
+                                          "source_id": "s"}, {}))
+        assert 1 <= len(pool._executor._processes) <= 2
+    finally:
+        pool.close()
+
+
 def test_auto_workers():
     assert auto_workers(15, cpus=8) == 0  # a small harvest: not worth starting processes
     assert auto_workers(500, cpus=1) == 0
