@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "quick": args.quick}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"catalog-{args.rows}" if args.rows else "latest" + ("-quick" if args.quick else "")
+    # Only a full run of every benchmark is "latest" (the README shows it): --only and --quick
+    # runs are written beside it.
+    partial = bool(args.only) and set(args.only) != set(BENCHMARKS)
+    stem = (f"catalog-{args.rows}" if args.rows else
+            "latest" + ("-quick" if args.quick else "") + ("-partial" if partial else ""))
     (args.out / f"{stem}.md").write_text(markdown(figures, meta))
     (args.out / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "figures": [f.to_dict() for f in figures], "errors": failures}, indent=2))

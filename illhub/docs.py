@@ -304,7 +304,14 @@ def politeness_section() -> str:
     return "\n".join(lines) + "\n"
 
 
+def benchmarks_section() -> str:
+    """The latest full benchmark run, as ``make bench`` wrote it (benchmarks/results/latest.md)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "latest.md"
+    return path.read_text(encoding="utf-8")
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
+    "benchmarks": benchmarks_section,
     "cli": cli_section,
     "registry-fields": registry_section,
     "content-types": content_types_section,
