@@ -149,3 +149,42 @@ def test_topic_parameter_without_the_index_still_narrows(tmp_path):
         assert plain["filtered_table_rows_count"] == by_json["filtered_table_rows_count"] == expected
         assert sorted(r["id"] for r in plain["rows"]) == sorted(r["id"] for r in by_json["rows"])
         assert plain["human_description_en"].startswith(f'where {column} contains "{value}"')
+
+
+def test_column_facets_of_a_narrowed_table_count_the_selected_rows(tmp_path):
+    """On a narrowed table the column facets group by ``+column`` (so SQLite reads the rows
+    the filter selects instead of walking the facet column's index over every resource):
+    the counts are those of the selected rows, and unfiltered the plain query still runs."""
+    import sqlite3
+
+    from datasette.plugins import pm
+
+    from benchmarks.catalog import build_catalog
+
+    path = tmp_path / "illhub.db"
+    build_catalog(path, 600, sources=30)
+    ds = Datasette([str(path)], metadata=build_metadata(path), plugins_dir=str(CONFIG_DIR / "plugins"))
+    # the facet cache of the plugin as Datasette loaded it: its keys hold the SQL that ran
+    CACHE = next(p.CACHE for p in pm.get_plugins() if hasattr(p, "FacetCache"))
+    conn = sqlite3.connect(path)
+    views = {
+        "content_type=article": "content_type = 'article'",
+        "organization=Organization+3": "organization = 'Organization 3'",
+        "link_status=unchecked": "link_status = 'unchecked'",
+        "_topic=lending": "id in (select resource_id from resource_tags where col = 'topics' and value = 'lending')",
+        "_search=borrowing": "rowid in (select rowid from resources_fts where resources_fts match 'borrowing')",
+    }
+    for query, where in views.items():
+        CACHE.clear()
+        facets = _get(ds, f"/illhub/resources.json?_size=0&{query}")["facet_results"]
+        for column in ("content_type", "organization", "source_id", "link_status"):
+            expected = conn.execute(f"select {column}, count(*) from resources where {where} and {column} is not null "
+                                    f"group by {column} order by count(*) desc, {column} limit 30").fetchall()
+            got = [(r["value"], r["count"]) for r in facets[column]["results"]]
+            assert got == expected and sum(n for _, n in got) > 0, (query, column)
+        assert any(f"group by +{column} order by" in key[2] for key in CACHE.entries
+                   for column in ("organization", "source_id")), query
+    CACHE.clear()
+    _get(ds, "/illhub/resources.json?_size=0")
+    assert not any("group by +" in key[2] for key in CACHE.entries)
+    assert any("group by organization order by" in key[2] for key in CACHE.entries)

@@ -25,6 +25,7 @@ queries are not cached. ``/-/facet-cache.json`` reports hits and misses.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -120,25 +121,46 @@ async def cached_execute(ds, database: str, sql: str, params, **kwargs):
 
 
 class _CachingDatasette:
-    """The Datasette instance as a facet sees it, with facet queries going through the cache."""
+    """The Datasette instance as a facet sees it, with facet queries going through the cache
+    (and through ``rewrite`` first, when given)."""
 
-    def __init__(self, ds):
+    def __init__(self, ds, rewrite=None):
         self._ds = ds
+        self._rewrite = rewrite
 
     def __getattr__(self, name):
         return getattr(self._ds, name)
 
     async def execute(self, database, sql, params=None, **kwargs):
+        if self._rewrite is not None:
+            sql = self._rewrite(sql)
         return await cached_execute(self._ds, database, sql, params, **kwargs)
 
 
+#: The end of Datasette 0.65's column-facet query (``datasette.facets.ColumnFacet``).
+_COLUMN_FACET_GROUP_BY = re.compile(r"\bgroup by (\[[^\]]+\]|\w+) order by count desc, value limit (\d+)\s*$")
+_WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
+
+
 class ValuesFacet(ColumnFacet):
-    """Datasette's column facet with cached counts (metadata: ``values: column``)."""
+    """Datasette's column facet with cached counts (metadata: ``values: column``).
+
+    On a narrowed table (a filter or a search) the count groups by ``+column`` instead of
+    ``column``: the same groups, but SQLite no longer walks the facet column's own index in
+    order, looking up every resource to test the filter (``content_type=article`` with the
+    organization facet read all 100,000 resources, 130-150 ms against the 200 ms facet time
+    limit, and timed out for a single client), and reads only the rows the filter or the
+    search selects instead (18 ms). Unfiltered, the column's index still answers alone."""
 
     type = "values"
 
     def __init__(self, ds, *args, **kwargs):
-        super().__init__(_CachingDatasette(ds), *args, **kwargs)
+        super().__init__(_CachingDatasette(ds, rewrite=self._group_by_selected_rows), *args, **kwargs)
+
+    def _group_by_selected_rows(self, sql: str) -> str:
+        if not _WHERE.search(self.sql or ""):
+            return sql
+        return _COLUMN_FACET_GROUP_BY.sub(r"group by +\1 order by count desc, value limit \2", sql)
 
     async def suggest(self):
         return []
