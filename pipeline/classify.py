@@ -392,22 +392,20 @@ class _KeywordIndex:
             words = [m.group() for m in runs]
             exact = _WORD.findall(orig) if self.any_exact_case else None  # the same runs, as written
             last = len(words) - 1
-            for i, w in enumerate(words):
+            # case-insensitive keys against the lower-cased words, exact-case ones as written
+            lookups = [(False, words, ci_words, ci_prefixes)]
+            if exact is not None:
+                lookups.append((True, exact, cs_words, cs_prefixes))
+            for i in range(len(words)):
                 tries = []
-                entries = ci_words.get(w)
-                if entries:
-                    tries.append((entries, False))
-                pres = ci_prefixes.get(w[:2])
-                if pres:
-                    tries.append(([e for pre, e in pres if w.startswith(pre)], False))
-                if exact is not None:
-                    ow = exact[i]
-                    entries = cs_words.get(ow)
+                for as_written, tokens, by_word, by_prefix in lookups:
+                    w = tokens[i]
+                    entries = by_word.get(w)
                     if entries:
-                        tries.append((entries, True))
-                    pres = cs_prefixes.get(ow[:2])
+                        tries.append((entries, as_written))
+                    pres = by_prefix.get(w[:2])
                     if pres:
-                        tries.append(([e for pre, e in pres if ow.startswith(pre)], True))
+                        tries.append(([e for pre, e in pres if w.startswith(pre)], as_written))
                 if not tries:
                     continue
                 p = runs[i].start()
