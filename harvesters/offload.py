@@ -9,9 +9,13 @@ function and its (picklable) keyword arguments; the function turns a document's 
 function runs in the harvest process when there is no pool, so both ways give the same
 catalog (tests/test_offload.py).
 
-The workers are fresh interpreters (``spawn``), never forks of the harvest process with its
-reactor and threads, and import only the parsers and the pipeline (no Scrapy).
-They ignore Ctrl-C: the harvest process decides when to stop, then shuts the pool down.
+On Linux the workers are forked from the harvest process before its crawl starts, while it
+has a single thread (no reactor, no progress display yet): they start at once, with every
+module already imported, and never touch the catalog's connection (they leave with
+``os._exit``, which closes nothing). A pool started later (after a worker died) or elsewhere
+spawns fresh interpreters instead, which import only the parsers and the pipeline (no Scrapy)
+and start with the first document to parse. Workers ignore Ctrl-C: the harvest process
+decides when to stop, then shuts the pool down.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -115,15 +120,23 @@ class ParsePool:
         self.workers = workers
         self.documents = 0
         self.restarts = 0
+        self.method = ""
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        # spawn: a fresh interpreter per worker (never a fork of this process, with its
-        # reactor and threads); starting one does not wait for its imports
-        ctx = multiprocessing.get_context("spawn")
-        # Workers start with the first documents to parse: a harvest whose documents are all
-        # unchanged (304, same body) starts none.
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker)
+        if sys.platform.startswith("linux") and threading.active_count() == 1:
+            # A fork of a single-threaded process is safe, and costs no imports. With the
+            # fork method the pool starts every worker at its first submission: now.
+            self.method = "fork"
+            executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
+                                           initializer=_init_worker)
+            executor.submit(_warm)
+            return executor
+        # Otherwise a fresh interpreter per worker (never a fork of a process with threads),
+        # started with the first documents to parse (an all-unchanged harvest starts none).
+        self.method = "spawn"
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker)
 
     async def run(self, fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
         executor = self._executor

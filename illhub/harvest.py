@@ -153,16 +153,19 @@ def run_harvest(
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
     )
     context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
-    if progress is not None:
-        progress.start(len(states))
-        context.on_source_done = progress.advance
     extra = {"USER_AGENT": user_agent(registry)}
     extra.update(settings or {})
     finished_normally = False
     links: list[Link] = []
     try:
         if states:
+            # first, while this process has one thread (before the progress display and the
+            # crawl start theirs): the parse workers can then be forked (harvesters/offload.py)
             context.pool = start_pool(workers, [st.source for st in states.values()])
+        if progress is not None:
+            progress.start(len(states))
+            context.on_source_done = progress.advance
+        if states:
             process = CrawlerProcess(
                 harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level, extra=extra),
             )

@@ -103,15 +103,35 @@ def test_prepared_in_a_worker_equals_prepared_here():
     assert there.warnings == here.warnings and here.warnings and here.prepared
 
 
-def test_workers_start_with_the_first_document_only():
-    pool = ParsePool(2)
+def test_forked_workers_start_at_once_spawned_ones_with_the_first_document():
+    import subprocess
+    import sys
+    import threading
+
+    # a process with one thread (as the harvest is when it starts its pool): forked workers
+    root = Path(__file__).resolve().parent.parent
+    code = ("from harvesters.offload import ParsePool\n"
+            "if __name__ == '__main__':\n"
+            "    p = ParsePool(2); print(p.method, len(p._executor._processes)); p.close()\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.stdout.split() == ["fork", "2"], out.stderr
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # a second thread: never fork
+    other.start()
     try:
-        assert not pool._executor._processes  # nothing to parse yet (a harvest of 304s starts none)
-        asyncio.run(pool.run(feed_batch, {"body": (FEED / "rss2.rss").read_bytes(), "url": "https://e.org/f",
-                                          "source_id": "s"}, {}))
-        assert 1 <= len(pool._executor._processes) <= 2
+        pool = ParsePool(2)
+        try:
+            assert pool.method == "spawn"
+            assert not pool._executor._processes  # nothing to parse yet (a harvest of 304s starts none)
+            batch = asyncio.run(pool.run(feed_batch, {"body": (FEED / "rss2.rss").read_bytes(),
+                                                      "url": "https://e.org/f", "source_id": "s"}, {}))
+            assert batch.prepared and 1 <= len(pool._executor._processes) <= 2
+        finally:
+            pool.close()
     finally:
-        pool.close()
+        stop.set()
+        other.join()
 
 
 def test_auto_workers():
