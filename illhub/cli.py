@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -157,8 +159,8 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
     that failed recently is backing off and is skipped (recorded as 'skipped' with its next
     attempt) unless it is named with --source or --force is given.
 
-    Exit code 0 when every source succeeded (or was skipped), 1 when some failed, 2 for a
-    usage or registry error. Every source's outcome is kept in the harvest_runs table.
+    Exit code 0 when every source succeeded (or was skipped, or was interrupted by a stop
+    request), 1 when some failed or the crawl could not run, 2 for a usage or registry error. Every source's outcome is kept in the harvest_runs table.
     """
     from illhub.harvest import UnknownSource, default_db_path, policy_from_env, run_harvest
 
@@ -185,6 +187,10 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
         fail(str(e))
         return
     print_summary(result, db_path)
+    if result.error:
+        err.print(f"[red]error:[/] {result.error} (nothing was fetched; run with -v for the details)")
+    global _fast_exit
+    _fast_exit = True
     sys.exit(result.exit_code)
 
 
@@ -693,8 +699,24 @@ def demo(db_path, port, no_serve) -> None:
     sys.exit(run_demo(db_path=db_path, port=port, serve=not no_serve))
 
 
+#: Set by a command whose process has nothing left to tidy when it ends (a harvest, once its
+#: catalog is closed and its summary printed): main() then leaves with os._exit after flushing
+#: the output, without the interpreter's teardown of Scrapy, Twisted and the rest (0.1-0.2 s
+#: of a re-harvest that otherwise takes about 1.5 s).
+_fast_exit = False
+
+
 def main() -> None:
-    cli(prog_name="illhub")
+    try:
+        cli(prog_name="illhub")
+    except SystemExit as e:
+        if not _fast_exit:
+            raise
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ class HarvestResult:
     states: list[SourceState]
     #: Recordings and slides linked to their sessions after this harvest (pipeline.event_links).
     links: list[Link] = field(default_factory=list)
+    #: Why the crawl itself could not run (its sources are then all ``interrupted``).
+    error: str | None = None
 
     @property
     def failed(self) -> list[SourceState]:
@@ -60,7 +62,9 @@ class HarvestResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        """1 when a source failed or the crawl could not run, else 0 (a harvest stopped on
+        request, by SIGTERM or Ctrl-C, records its unfinished sources as interrupted)."""
+        return 1 if self.failed or self.error else 0
 
 
 def select_sources(registry: Registry, source_ids: list[str] | None) -> list[SourceBase]:
@@ -157,6 +161,7 @@ def run_harvest(
     extra.update(settings or {})
     finished_normally = False
     links: list[Link] = []
+    crawl_errors: list[Any] = []
     try:
         if states:
             # first, while this process has one thread (before the progress display and the
@@ -177,7 +182,8 @@ def run_harvest(
             # Scrapy filters by level in its handler and leaves the root logger open, so every
             # debug line (a few per request) was built and then dropped: filter at the root.
             logging.getLogger().setLevel(logging.getLevelName(log_level))
-            process.crawl(HarvestSpider, context=context)
+            crawl = process.crawl(HarvestSpider, context=context)
+            crawl.addErrback(lambda failure: crawl_errors.append(failure))
             process.start()
         finished_normally = not states or context.close_reason == "finished"
         try:
@@ -198,7 +204,12 @@ def run_harvest(
             for state in [*skipped, *states.values()]:
                 close_source_run(db, state, health.get(state.source.id), started_dt)
         db.close()
-    return HarvestResult(run_group, [*skipped, *states.values()], links)
+    error = None
+    if crawl_errors:
+        failure = crawl_errors[0]
+        error = f"the crawl could not run: {failure.type.__name__}: {failure.getErrorMessage()}"
+        logger.info("%s\n%s", error, failure.getTraceback())
+    return HarvestResult(run_group, [*skipped, *states.values()], links, error)
 
 
 def start_pool(workers: int | None, sources: list[SourceBase]) -> Any:

@@ -228,3 +228,34 @@ def test_real_registry_without_a_network_fails_source_by_source(tmp_path):
         else:
             assert status == "ok", (source.id, error)
     assert "failed" in proc.stdout and "DNS lookup failed for" in proc.stdout
+
+
+def test_a_crawl_that_cannot_start_says_so_and_exits_1(tmp_path):
+    """A broken setting (here a middleware that does not exist) stops the crawl before any
+    request: every source is 'interrupted', the harvest says why in one line and exits 1."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    reg = tmp_path / "registry.yaml"
+    reg.write_text("sources:\n  - id: one\n    name: One\n    kind: feed\n    url: http://127.0.0.1:9/feed\n")
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from illhub.harvest import run_harvest\n"
+        "from illhub.registry import load_registry\n"
+        "from harvesters.guard import Policy\n"
+        "if __name__ == '__main__':\n"
+        "    r = run_harvest(load_registry(sys.argv[1]), Path(sys.argv[2]), policy=Policy.LOOPBACK,\n"
+        "                    settings={'DOWNLOADER_MIDDLEWARES': {'no_such_module.Middleware': 10}})\n"
+        "    print([s.status for s in r.states], r.exit_code)\n"
+        "    print(r.error)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(script), str(reg), str(tmp_path / "c.db")], capture_output=True,
+                         text=True, timeout=120, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "['interrupted'] 1", out.stderr[-2000:]
+    assert lines[1].startswith("the crawl could not run: ModuleNotFoundError") and "no_such_module" in lines[1]
