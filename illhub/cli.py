@@ -150,7 +150,7 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "failed": "red", "deferred":
               "one host is always in one shard); for parallel harvest processes, see 'illhub merge'.")
 @click.option("--workers", default="auto", metavar="N|auto", show_default=True,
               help="Processes that parse feeds while this one downloads and stores; 0 parses here. "
-              "auto: one per core (at most 4) when 16 or more feed or YouTube sources are harvested.")
+              "auto: one per core (at most 4) when 16 or more feed or YouTube sources have nothing in the fetch cache.")
 def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
             respect_backoff, refetch, shard, workers) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.

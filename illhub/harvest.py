@@ -166,7 +166,7 @@ def run_harvest(
         if states:
             # first, while this process has one thread (before the progress display and the
             # crawl start theirs): the parse workers can then be forked (harvesters/offload.py)
-            context.pool = start_pool(workers, [st.source for st in states.values()])
+            context.pool = start_pool(workers, [st.source for st in states.values()], fetch)
         if progress is not None:
             progress.start(len(states))
             context.on_source_done = progress.advance
@@ -212,14 +212,20 @@ def run_harvest(
     return HarvestResult(run_group, [*skipped, *states.values()], links, error)
 
 
-def start_pool(workers: int | None, sources: list[SourceBase]) -> Any:
-    """The parse workers for these sources (None when there will be none)."""
+def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None) -> Any:
+    """The parse workers for these sources (None when there will be none).
+
+    ``auto`` (None) counts the sources whose documents will probably be parsed: those that
+    can use workers and have nothing usable in the fetch cache. A nightly re-harvest, whose
+    documents mostly answer 304 or come back unchanged, parses the few changed ones here."""
     from harvesters.kinds import HANDLERS, load
     from harvesters.offload import ParsePool, auto_workers
 
     load(sorted({s.kind for s in sources}))
     if workers is None:
-        workers = auto_workers(sum(1 for s in sources if hasattr(HANDLERS.get(s.kind), "offload")))
+        offloadable = [s for s in sources if hasattr(HANDLERS.get(s.kind), "offload")]
+        cached = {sid for sid, _url in fetch.cache} if fetch is not None and fetch.use_cache else set()
+        workers = auto_workers(sum(1 for s in offloadable if s.id not in cached))
     return ParsePool(workers) if workers > 0 else None
 
 

@@ -185,3 +185,24 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"  # a zombie has ended
     except FileNotFoundError:
         return False
+
+
+def test_auto_counts_only_sources_without_a_cached_document():
+    from types import SimpleNamespace
+
+    from harvesters.conditional import FetchState
+    from illhub.harvest import start_pool
+
+    sources = [SimpleNamespace(id=f"feed-{i}", kind="feed") for i in range(40)]
+    cached = {(s.id, f"https://e.org/{s.id}.rss"): object() for s in sources[:30]}
+    fetch = FetchState(db=None, cache=cached, fingerprints={})
+    # a nightly re-harvest: 30 of 40 feeds have validators, 10 new ones are parsed here
+    assert start_pool(None, sources, fetch) is None
+    # --refetch ignores the cache: all 40 will be parsed
+    pool = start_pool(None, sources, FetchState(db=None, cache=cached, fingerprints={}, use_cache=False))
+    try:
+        assert (pool.workers if pool else 0) == auto_workers(40)  # (none on a one-core machine)
+    finally:
+        if pool is not None:
+            pool.close()
+    assert start_pool(0, sources, None) is None  # --workers 0
