@@ -139,20 +139,27 @@ class ParsePool:
                                    initializer=_init_worker)
 
     async def run(self, fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
-        executor = self._executor
-        try:
-            future = executor.submit(parse_and_prepare, fn, kwargs, options)
-            batch = await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            if executor is self._executor:  # the first to notice starts a new pool
-                logger.warning("a parse worker died; starting a new pool")
-                self.restarts += 1
-                executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._start()
-            raise WorkerDied("the parser process stopped while reading this document "
-                             "(killed or out of memory?); it was not stored") from None
-        self.documents += 1
-        return batch
+        """Parse one document in a worker. When a worker dies, every document waiting in the
+        pool fails with it: each is tried once more in a new pool, so only a document that
+        kills its worker twice fails (with :class:`WorkerDied`)."""
+        for attempt in (1, 2):
+            executor = self._executor
+            try:
+                future = executor.submit(parse_and_prepare, fn, kwargs, options)
+                batch = await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                if executor is self._executor:  # the first to notice starts a new pool
+                    logger.warning("a parse worker died; starting a new pool")
+                    self.restarts += 1
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._start()
+                if attempt == 1:
+                    continue
+                raise WorkerDied("the parser process stopped twice while reading this document "
+                                 "(killed or out of memory?); it was not stored") from None
+            self.documents += 1
+            return batch
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -78,13 +78,13 @@ def test_a_dying_worker_fails_its_document_and_the_pool_starts_again():
     body = (FEED / "rss2.rss").read_bytes()
     pool = ParsePool(1)
     try:
-        with pytest.raises(WorkerDied, match="parser process stopped"):
+        with pytest.raises(WorkerDied, match="parser process stopped twice"):
             asyncio.run(pool.run(_die, {}, {}))
         batch = asyncio.run(pool.run(feed_batch, {"body": body, "url": "https://example.org/feed", "source_id": "s"},
                                      {"source_topics": ["borrowing"]}))
     finally:
         pool.close()
-    assert pool.restarts == 1 and pool.documents == 1
+    assert pool.restarts == 2 and pool.documents == 1  # tried twice, then the next document is parsed
     assert batch.resources == [] and batch.prepared and batch.prepared_result["seen"] >= len(batch.prepared)
     for resource, _raw, reasons, _encoded in batch.prepared.values():
         assert "borrowing" in resource.topics and reasons["borrowing"] == "registry topic of source 's'"
@@ -206,3 +206,23 @@ def test_auto_counts_only_sources_without_a_cached_document():
         if pool is not None:
             pool.close()
     assert start_pool(0, sources, None) is None  # --workers 0
+
+
+def _die_once(marker: str, **kwargs):
+    """Kills its worker the first time (as an innocent document does when another one kills
+    the worker it is queued on), then parses."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died")
+        os._exit(3)
+    return feed_batch(**kwargs)
+
+
+def test_a_document_caught_in_a_dying_worker_is_tried_again(tmp_path):
+    pool = ParsePool(1)
+    try:
+        batch = asyncio.run(pool.run(_die_once, {"marker": str(tmp_path / "m"), "body": (FEED / "rss2.rss").read_bytes(),
+                                                 "url": "https://e.org/f", "source_id": "s"}, {}))
+    finally:
+        pool.close()
+    assert pool.restarts == 1 and batch.prepared
