@@ -339,13 +339,17 @@ class HarvestSpider(scrapy.Spider):
 class StorePipeline:
     """Stores each Batch as it arrives, all of it or none (a savepoint each).
 
-    Writes are committed together, at most ``COMMIT_EVERY`` seconds apart (and when the
-    crawl ends): on a fast crawl one commit per document cost more than the writes. A
-    document's validators are saved in the same transaction as its items, so a crash loses
-    only documents not yet recorded as fetched, and the next harvest fetches them again.
+    Writes are committed together: as soon as no document has come for ``COMMIT_IDLE``
+    seconds, and at most ``COMMIT_EVERY`` seconds apart (and when the crawl ends). On a fast
+    crawl one commit per document cost more than the writes; on a polite one, documents come
+    one by one and each is committed at once, so the catalog's write lock is free between them
+    for other writers (``illhub check-links``). A document's validators are saved in the same
+    transaction as its items, so a crash loses only documents not yet recorded as fetched, and
+    the next harvest fetches them again.
     """
 
     COMMIT_EVERY = 0.5
+    COMMIT_IDLE = 0.02
 
     def __init__(self) -> None:
         self.crawler: Any = None
@@ -353,12 +357,19 @@ class StorePipeline:
         #: sources whose items are in the open transaction
         self._pending_sources: set[str] = set()
         self._timer: Any = None
+        self._reactor: Any = None
+        self._items = 0
 
     def open_spider(self, spider: Any = None) -> None:
-        from twisted.internet import task
+        from twisted.internet import reactor, task
 
+        self._reactor = reactor
         self._timer = task.LoopingCall(self.commit, due_only=True)
         self._timer.start(self.COMMIT_EVERY, now=False)
+
+    def _commit_if_idle(self, items: int) -> None:
+        if items == self._items:  # nothing came since: commit now
+            self.commit()
 
     def close_spider(self, spider: Any = None) -> None:
         if self._timer is not None and self._timer.running:
@@ -403,7 +414,10 @@ class StorePipeline:
             self._begin(context, getattr(item, "source_id", None) or getattr(getattr(item, "doc", None), "source_id", ""))
             return self._process(item, context)
         finally:
+            self._items += 1
             self.commit(due_only=True)
+            if self._reactor is not None and context.db.conn.in_transaction:
+                self._reactor.callLater(self.COMMIT_IDLE, self._commit_if_idle, self._items)
 
     def _process(self, item: Any, context: HarvestContext) -> Any:
         if isinstance(item, DocumentRecord):

@@ -90,3 +90,32 @@ def test_a_failed_commit_is_reported_for_each_source_it_held(tmp_path):
     pipeline.process_item(_batch("a", 1))  # the next items start a new transaction
     pipeline.close_spider()
     assert _count(tmp_path / "c.db") == 1
+
+
+class _Clock:
+    """Stands in for the reactor: remembers what was scheduled, runs it on demand."""
+
+    def __init__(self):
+        self.calls = []
+
+    def callLater(self, delay, fn, *args):  # noqa: N802 - the reactor's name
+        self.calls.append((delay, fn, args))
+
+    def run_all(self):
+        calls, self.calls = self.calls, []
+        for _delay, fn, args in calls:
+            fn(*args)
+
+
+def test_a_pause_between_documents_commits_at_once(tmp_path):
+    """On a polite crawl documents come one by one: each is committed as soon as no other
+    follows within COMMIT_IDLE, so other writers find the catalog free between them."""
+    pipeline, context = _pipeline(tmp_path)
+    clock = pipeline._reactor = _Clock()
+    pipeline.process_item(_batch("a", 2))
+    pipeline.process_item(_batch("b", 1))  # came before the first one's idle check ran
+    assert _count(tmp_path / "c.db") == 0
+    delays = {d for d, _fn, _args in clock.calls}
+    assert delays == {StorePipeline.COMMIT_IDLE} and len(clock.calls) == 2
+    clock.run_all()  # the first check sees a newer document and waits; the second commits
+    assert _count(tmp_path / "c.db") == 3 and not context.db.conn.in_transaction
