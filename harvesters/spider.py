@@ -356,24 +356,21 @@ class StorePipeline:
         self._opened_at = 0.0
         #: sources whose items are in the open transaction
         self._pending_sources: set[str] = set()
-        self._timer: Any = None
         self._reactor: Any = None
         self._items = 0
 
     def open_spider(self, spider: Any = None) -> None:
-        from twisted.internet import reactor, task
+        # each document schedules an idle check; a document finding the transaction
+        # COMMIT_EVERY old commits it: no timer is needed besides
+        from twisted.internet import reactor
 
         self._reactor = reactor
-        self._timer = task.LoopingCall(self.commit, due_only=True)
-        self._timer.start(self.COMMIT_EVERY, now=False)
 
     def _commit_if_idle(self, items: int) -> None:
         if items == self._items:  # nothing came since: commit now
             self.commit()
 
     def close_spider(self, spider: Any = None) -> None:
-        if self._timer is not None and self._timer.running:
-            self._timer.stop()
         self.commit()
 
     def _context(self) -> HarvestContext | None:

@@ -160,7 +160,8 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
     attempt) unless it is named with --source or --force is given.
 
     Exit code 0 when every source succeeded (or was skipped, or was interrupted by a stop
-    request), 1 when some failed or the crawl could not run, 2 for a usage or registry error. Every source's outcome is kept in the harvest_runs table.
+    request), 1 when some failed or the crawl could not run, 2 for a usage or registry
+    error. Every source's outcome is kept in the harvest_runs table.
     """
     from illhub.harvest import UnknownSource, default_db_path, policy_from_env, run_harvest
 

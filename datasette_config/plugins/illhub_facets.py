@@ -38,6 +38,8 @@ from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import Response
 
+from illhub.web import ARRAY_FILTER_PARAMS
+
 #: Facet query results kept (each is at most facet_size + 1 small rows).
 CACHE_SIZE = 2000
 
@@ -193,6 +195,7 @@ class TagsFacet(ArrayFacet):
         facet_results, facets_timed_out = [], []
         facet_size = self.get_facet_size()
         pairs = self.get_querystring_pairs()
+        indexed = await _has_tag_index(self.ds, self.database, self.table)
         for source_and_config in self.get_configs():
             config = source_and_config["config"]
             column = config.get("column") or config["simple"]
@@ -217,10 +220,9 @@ class TagsFacet(ArrayFacet):
                 facets_timed_out.append(column)
                 continue
             values = []
-            indexed = await _has_tag_index(self.ds, self.database, self.table)
+            param = TAG_PARAMS_BY_COLUMN.get(column) if indexed else None
             for row in rows.rows[:facet_size]:
                 value = str(row["value"])
-                param = TAG_PARAMS_BY_COLUMN.get(column) if indexed else None
                 arg = {param or f"{column}__arraycontains": value}
                 selected = (f"{column}__arraycontains", value) in pairs or (param, value) in pairs
                 if selected and param:
@@ -238,9 +240,10 @@ class TagsFacet(ArrayFacet):
         return facet_results, facets_timed_out
 
 
-#: Query parameters that narrow the resources table to a topic or a system, and their columns.
-TAG_PARAMS = {"_topic": "topics", "_system": "systems"}
-TAG_PARAMS_BY_COLUMN = {v: k for k, v in TAG_PARAMS.items()}
+#: Query parameters that narrow the resources table to a topic or a system, and their columns
+#: (the one mapping is illhub.web's, which builds the links).
+TAG_PARAMS_BY_COLUMN = ARRAY_FILTER_PARAMS
+TAG_PARAMS = {param: column for column, param in ARRAY_FILTER_PARAMS.items()}
 
 
 async def _has_tag_index(ds, database: str, table: str | None) -> bool:
