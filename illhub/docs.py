@@ -18,9 +18,13 @@ everything outside the markers is written by hand and left alone. Sections:
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
+import inspect
 import os
 import re
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -135,6 +139,42 @@ def _field_table(rows: list[tuple[str, Any, str | None]]) -> list[str]:
     return lines
 
 
+@functools.cache
+def _class_field_docs(cls: type) -> dict[str, str | None]:
+    """The fields a class body annotates, each with the docstring written under it (None
+    without one): what pydantic's ``use_attribute_docstrings`` would read. Read here, when
+    the docs are generated, because pydantic reads the source of every model at import
+    (about 40 ms of every harvest's start-up)."""
+    try:
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
+    except (OSError, TypeError, IndexError, AttributeError):
+        return {}
+    docs: dict[str, str | None] = {}
+    for node, after in zip(body, [*body[1:], None], strict=True):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            doc = None
+            if (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                doc = inspect.cleandoc(after.value.value)
+            docs[node.target.id] = doc
+    return docs
+
+
+def field_description(model: type[BaseModel], name: str) -> str | None:
+    """A model field's description: ``Field(description=...)``, else the docstring under the
+    field in the nearest class (of the model and its bases) that declares it."""
+    field = model.model_fields[name]
+    if field.description:
+        return field.description
+    for klass in model.__mro__:
+        if klass is BaseModel or not (isinstance(klass, type) and issubclass(klass, BaseModel)):
+            continue
+        docs = _class_field_docs(klass)
+        if name in docs:
+            return docs[name]
+    return None
+
+
 def _model_doc(model: type[BaseModel]) -> str:
     return " ".join((model.__doc__ or "").split()).replace("``", "`")
 
@@ -151,7 +191,7 @@ def _nested(model: type[BaseModel], path: str, seen: set[type[BaseModel]]) -> li
             out += ["", f"Fields of each `{label}` item:" if many else f"Fields of `{label}`:", ""]
             if _model_doc(sub):
                 out += [_model_doc(sub), ""]
-            out += _field_table([(n, f, f.description) for n, f in sub.model_fields.items()])
+            out += _field_table([(n, f, field_description(sub, n)) for n, f in sub.model_fields.items()])
             out += _nested(sub, f"{label}.", seen)
     return out
 
@@ -174,9 +214,9 @@ def registry_section() -> str:
     kinds = load_kinds()
     base = SourceBase.model_fields
     out = ["Every source has these fields (the kinds below add their own):", ""]
-    out += _field_table([(n, f, f.description) for n, f in base.items()])
+    out += _field_table([(n, f, field_description(SourceBase, n)) for n, f in base.items()])
     out += ["", "The optional top-level `defaults:` mapping:", ""]
-    out += _field_table([(n, f, f.description) for n, f in Defaults.model_fields.items()])
+    out += _field_table([(n, f, field_description(Defaults, n)) for n, f in Defaults.model_fields.items()])
     first = ("feed", "youtube", "manual")
     for name in sorted(kinds, key=lambda k: (first.index(k) if k in first else len(first), k)):
         model = kinds[name]
@@ -190,10 +230,11 @@ def registry_section() -> str:
             if fname == "kind":
                 continue
             inherited = base.get(fname)
-            if inherited is not None and field.is_required() == inherited.is_required() and (
-                    field.description in (None, inherited.description)):
+            own = field_description(model, fname)
+            common = field_description(SourceBase, fname) if inherited is not None else None
+            if inherited is not None and field.is_required() == inherited.is_required() and own in (None, common):
                 continue  # same as the common field
-            description = field.description or (inherited.description if inherited else None)
+            description = own or common
             rows.append((fname, field, description))
         if rows:
             out += ["Fields of this kind (besides the common ones):" if len(rows) > 1 else

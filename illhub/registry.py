@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from pipeline import yamlcache
 from pipeline.classify import Taxonomy, default_taxonomy
 from pipeline.resource import CONTENT_TYPES
 
@@ -85,8 +86,9 @@ def check_schedule(value: str | None) -> str | None:
 
 class Strict(BaseModel):
     # A docstring under a field is its description: README.md's field tables are generated
-    # from them (python -m illhub.docs), so document every new field that way.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_attribute_docstrings=True)
+    # from them (python -m illhub.docs reads them; pydantic is not asked to, since it would
+    # read every model's source at each start), so document every new field that way.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class SourceBase(Strict):
@@ -642,7 +644,7 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise RegistryError(path, [f"{path}: cannot read: {e}"]) from None
     try:
-        return YAML(typ="safe", pure=True).load(text)
+        return yamlcache.load(text, YAML(typ="safe", pure=True).load, "registry")
     except YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f":{where.line + 1}" if where is not None else ""

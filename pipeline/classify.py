@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from pipeline import yamlcache
 from pipeline.resource import Resource
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -208,16 +209,26 @@ class Term:
     min_weak: int = DEFAULT_MIN_WEAK
     match_case: bool = False
     vendor: str | None = None
-    pattern: re.Pattern[str] | None = None
-    weak_pattern: re.Pattern[str] | None = None
-    exclude_pattern: re.Pattern[str] | None = None
 
     def __post_init__(self) -> None:
-        self.pattern = compile_words(self.keywords, self.match_case)
-        self.weak_pattern = compile_words(self.weak, self.match_case)
-        self.exclude_pattern = compile_words(self.exclude, self.match_case)
         self._strong = _Triggers(self.keywords)
         self._weak = _Triggers(self.weak)
+
+    # The term's regular expressions are compiled when first needed: the keyword index
+    # (:class:`_KeywordIndex`) classifies without them, except for the few terms it cannot
+    # index, and a harvest of unchanged sources classifies nothing (compiling all of them
+    # took 0.1 s of every harvest's start-up).
+    @cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        return compile_words(self.keywords, self.match_case)
+
+    @cached_property
+    def weak_pattern(self) -> re.Pattern[str] | None:
+        return compile_words(self.weak, self.match_case)
+
+    @cached_property
+    def exclude_pattern(self) -> re.Pattern[str] | None:
+        return compile_words(self.exclude, self.match_case)
 
     def could_match(self, lowered: str, words: frozenset[str] | set[str]) -> bool:
         """False when no keyword can match (none of their literal pieces occurs in the
@@ -610,7 +621,7 @@ def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
     except (OSError, UnicodeDecodeError) as e:
         raise TaxonomyError(shown, [f"{shown}: cannot read: {e}"]) from None
     try:
-        data = YAML(typ="safe", pure=True).load(text)
+        data = yamlcache.load(text, YAML(typ="safe", pure=True).load, "taxonomy")
     except YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -4,11 +4,14 @@ makes the harvester's own network guard refuse every other address)."""
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["ILLHUB_NETWORK"] = "loopback"
 os.environ.pop("ILLHUB_ALLOW_PRIVATE_NETWORK", None)
 os.environ.pop("ILLHUB_DB", None)
+# Parsed YAML is cached between runs (pipeline/yamlcache.py): never in the home directory of
+# whoever runs the tests; subprocesses inherit this.
+os.environ["ILLHUB_CACHE_DIR"] = tempfile.mkdtemp(prefix="illhub-test-cache-")
+atexit.register(shutil.rmtree, os.environ["ILLHUB_CACHE_DIR"], True)
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

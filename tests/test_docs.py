@@ -47,11 +47,36 @@ def test_quick_start_is_the_two_make_commands():
 @pytest.mark.parametrize("model", [SourceBase, Defaults, ManualEntry, *[
     m for k, m in docs.load_kinds().items() if k in ("feed", "youtube", "manual")]])
 def test_every_core_registry_field_is_documented(model):
-    undocumented = [name for name, field in model.model_fields.items()
-                    if not field.description and not SourceBase.model_fields.get(name)]
-    undocumented += [name for name, field in model.model_fields.items()
-                     if name in SourceBase.model_fields and not SourceBase.model_fields[name].description]
+    undocumented = [name for name in model.model_fields
+                    if not docs.field_description(model, name) and not SourceBase.model_fields.get(name)]
+    undocumented += [name for name in model.model_fields
+                     if name in SourceBase.model_fields and not docs.field_description(SourceBase, name)]
     assert undocumented == [], f"{model.__name__}: add a docstring under {undocumented}"
+
+
+def test_field_descriptions_are_the_docstrings_under_the_fields():
+    """illhub.docs reads the docstring under each field (as pydantic's use_attribute_docstrings
+    would), the nearest declaration winning, and Field(description=...) first."""
+    from pydantic import BaseModel, Field
+
+    class Base(BaseModel):
+        a: int = 1
+        """The a.
+
+        Second paragraph."""
+        b: int = 2
+        c: int = Field(2, description="explicit")
+
+    class Sub(Base):
+        b: int = 3  # redeclared without a docstring
+        d: int = 4
+        """The d."""
+
+    assert docs.field_description(Sub, "a") == "The a.\n\nSecond paragraph."
+    assert docs.field_description(Sub, "b") is None
+    assert docs.field_description(Sub, "c") == "explicit"
+    assert docs.field_description(Sub, "d") == "The d."
+    assert docs.field_description(SourceBase, "id").startswith("Unique slug naming the source")
 
 
 def test_examples_in_the_registry_models_are_valid():
