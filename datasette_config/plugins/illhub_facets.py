@@ -25,9 +25,11 @@ queries are not cached. ``/-/facet-cache.json`` reports hits and misses.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import threading
+import urllib.parse
 from collections import OrderedDict
 from typing import Any
 
@@ -38,10 +40,13 @@ from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import Response
 
+from illhub import searchspeed
+from illhub.searchspeed import WARMING
 from illhub.web import ARRAY_FILTER_PARAMS
 
-#: Facet query results kept (each is at most facet_size + 1 small rows).
-CACHE_SIZE = 2000
+#: Facet query results kept (each is at most facet_size + 1 small rows, a few kB): room for
+#: the precomputed views of a large catalog (six facets each) and what people browse besides.
+CACHE_SIZE = 10_000
 
 
 class FacetCache:
@@ -108,18 +113,144 @@ def _params_key(params) -> tuple:
     return tuple(repr(v) for v in params or ())
 
 
+def _search_key(sql: str, params) -> tuple:
+    """The parameters as a cache key. An escaped search (``escape_fts(:search)``) is keyed
+    case- and spacing-insensitively: the full-text index folds case and the escaping splits
+    on spaces, so ``Borrowing`` and ``borrowing`` count the same rows."""
+    if isinstance(params, dict) and isinstance(params.get("search"), str) and "escape_fts(:search)" in sql:
+        params = {**params, "search": " ".join(params["search"].lower().split())}
+    return _params_key(params)
+
+
 async def cached_execute(ds, database: str, sql: str, params, **kwargs):
     """``ds.execute`` for a facet query, answered from the cache when the database has not
-    changed since the same query last ran."""
-    version = CACHE.version(ds.get_database(database))
+    changed since the same query last ran. A query that misses its time limit is finished
+    in the background (under the SQL time limit), so the next request has its counts; the
+    request that timed out still reports the facet as timed out."""
+    db = ds.get_database(database)
+    version = CACHE.version(db)
     if version is None:
         return await ds.execute(database, sql, params, **kwargs)
-    key = (version, database, sql, _params_key(params))
+    key = (version, database, sql, _search_key(sql, params))
     results = CACHE.get(key)
-    if results is None:
-        results = await ds.execute(database, sql, params, **kwargs)  # QueryInterrupted: not cached
-        CACHE.put(key, results)
+    if results is not None:
+        return results
+    if WARMING.get():
+        kwargs.pop("custom_time_limit", None)
+    WARMER.ensure_started(ds)
+    running = _RUNNING.get(key)
+    if running is not None and not WARMING.get():
+        # the same query is running for another request: wait for it (within this request's
+        # own time limit) instead of running it twice
+        limit = min(kwargs.get("custom_time_limit") or ds.setting("sql_time_limit_ms"), ds.setting("sql_time_limit_ms"))
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), limit / 1000)
+        except TimeoutError as e:  # (its own time-out reaches this request as it is)
+            raise QueryInterrupted(e, sql, params) from None
+    future = asyncio.get_running_loop().create_future()
+    _RUNNING[key] = future
+    try:
+        results = await ds.execute(database, sql, params, **kwargs)
+    except BaseException as e:
+        if not future.done():
+            future.set_exception(e)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+        if isinstance(e, QueryInterrupted) and not WARMING.get():
+            WARMER.finish_later(ds, database, sql, params, kwargs, key)
+        raise
+    finally:
+        _RUNNING.pop(key, None)
+    future.set_result(results)
+    CACHE.put(key, results)
     return results
+
+
+#: Facet queries running now, by cache key (one computation however many requests ask).
+_RUNNING: dict[tuple, asyncio.Future] = {}
+
+
+class Warmer:
+    """Precomputes facet counts nobody has to wait for (see ``illhub.searchspeed``): after
+    each change of a catalog, the searches for its most frequent words; and any facet query
+    that timed out. One task per process, started by the first request."""
+
+    #: Seconds between two looks at whether a catalog changed.
+    POLL = 5.0
+
+    def __init__(self):
+        self.task: asyncio.Task | None = None
+        self.pending: set[tuple] = set()
+        self.background: set[asyncio.Task] = set()
+        self.warmed: dict[str, tuple] = {}
+        #: warming: precomputing now; views: the views to precompute for the last catalog version
+        #: seen (frequent words' searches, large facet selections), warmed: how many are done; rounds: versions fully precomputed so far;
+        #: finished_later: timed-out facet queries completed in the background
+        self.state: dict[str, Any] = {"warming": False, "views": 0, "warmed": 0, "rounds": 0, "finished_later": 0}
+
+    def ensure_started(self, ds) -> None:
+        if self.task is None or self.task.done():
+            try:
+                self.task = asyncio.get_running_loop().create_task(self._run(ds))
+            except RuntimeError:
+                pass  # no running loop (a query outside a request): nothing to start
+
+    def finish_later(self, ds, database, sql, params, kwargs, key) -> None:
+        if key in self.pending:
+            return
+        self.pending.add(key)
+        kwargs = {k: v for k, v in kwargs.items() if k != "custom_time_limit"}
+
+        async def finish():
+            token = WARMING.set(True)
+            try:
+                CACHE.put(key, await ds.execute(database, sql, params, **kwargs))
+                self.state["finished_later"] += 1
+            except Exception:  # noqa: BLE001 - a precomputation that fails is simply not kept
+                pass
+            finally:
+                WARMING.reset(token)
+                self.pending.discard(key)
+
+        task = asyncio.get_running_loop().create_task(finish())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _run(self, ds) -> None:
+        while True:
+            for name, db in list(ds.databases.items()):
+                try:
+                    await self._warm(ds, name, db)
+                except Exception:  # noqa: BLE001 - warming is a bonus: never fatal
+                    self.state["warming"] = False
+            await asyncio.sleep(self.POLL)
+
+    async def _warm(self, ds, name: str, db) -> None:
+        version = CACHE.version(db)
+        if version is None or self.warmed.get(name) == version or not await db.table_exists("resources_fts"):
+            return
+        def views(conn) -> list[dict[str, str]]:
+            least = searchspeed.WARM_MIN_MATCHES
+            return ([{"_search": w} for w in searchspeed.frequent_words(conn, min_matches=least)]
+                    + [{p: v} for p, v in searchspeed.frequent_filters(conn, min_matches=least)])
+
+        todo = await db.execute_fn(views)
+        self.state.update(warming=bool(todo), views=len(todo), warmed=0)
+        path = ds.urls.table(name, "resources", format="json")
+        token = WARMING.set(True)
+        try:
+            for args in todo:
+                if CACHE.version(db) != version:
+                    return  # changed again: warm the newer version on the next look
+                await ds.client.get(f"{path}?{urllib.parse.urlencode({**args, '_size': 1, '_nocount': 1})}")
+                self.state["warmed"] += 1
+        finally:
+            WARMING.reset(token)
+            self.state["warming"] = False
+        self.warmed[name] = version
+        self.state["rounds"] += 1
+
+
+WARMER = Warmer()
 
 
 class _CachingDatasette:
@@ -285,8 +416,9 @@ def register_facet_classes():
     return [ValuesFacet, TagsFacet]
 
 
-async def facet_cache_stats():
-    return Response.json(CACHE.stats())
+async def facet_cache_stats(datasette):
+    WARMER.ensure_started(datasette)
+    return Response.json({**CACHE.stats(), **WARMER.state})
 
 
 @hookimpl

@@ -1,0 +1,133 @@
+"""Full-text search on a large catalog: the same answers as Datasette's queries, computed
+the cheap way (used by ``datasette_config/plugins/illhub_search.py``).
+
+Datasette searches the resources table with ``rowid in (select rowid from resources_fts
+where resources_fts match escape_fts(:search))``. On a million resources a common word
+matches 170,000 of them, and every query built on that clause looks each one up: the count
+(100-140 ms), the first page, newest first (110-160 ms, sorting them all), and each facet
+(150-270 ms against the 200 ms facet time limit). Three things bring a search back under
+the 250 ms budget (benchmarks/results/catalog-1000000.md):
+
+- :func:`search_shape` recognizes two of Datasette's query shapes, answered with equivalent SQL: the count of
+  a search is counted in the full-text index alone (every indexed row is a resource: the
+  triggers keep ``resources_fts`` in step with ``resources``), and the first page of a
+  search matching many resources walks the ``published`` index newest first, keeping the
+  matching rows, instead of sorting every match (:func:`walk_published_index` says when).
+- facet counts are kept (``illhub_facets.py``'s cache, valid until the catalog changes); a
+  facet that missed the time limit is finished in the background, so the next request for
+  the same search has it;
+- after each change of the catalog the searches for its most frequent words
+  (:func:`frequent_words`) and the facet selections that leave many resources
+  (:func:`frequent_filters`) are run once in the background (``WARMING``), so that the
+  expensive views, those showing a large share of the catalog, are answered from kept
+  counts. The queries of people's requests keep Datasette's time limits; only this
+  precomputation, which nobody waits for, runs under the SQL time limit instead of the
+  facet one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections import Counter
+from contextvars import ContextVar
+
+#: Words whose search is expected to match at least this many resources are precomputed after
+#: each change (at 6 facets and about 1 us a match each, well inside the 250 ms budget).
+WARM_MIN_MATCHES = 20_000
+
+#: True while the background precomputation runs (its facet queries use the SQL time limit).
+WARMING: ContextVar[bool] = ContextVar("illhub_warming", default=False)
+
+#: Words people do not search for on their own.
+STOPWORDS = frozenset("""a an and are as at be but by for from has have how in into is it its of on or our
+the their them this to was we what when where which who why will with you your""".split())
+
+_MATCH = r"resources_fts match (?P<match>escape_fts\(:search\)|:search)"
+_FTS = rf"rowid in \(select rowid from resources_fts where {_MATCH}\)"
+COUNT_RE = re.compile(rf"^select count\(\*\) from resources where {_FTS}\s*$")
+PAGE_RE = re.compile(rf"^select (?P<cols>.+) from resources where {_FTS} order by published desc "
+                     rf"limit (?P<limit>\d+)\s*$", re.DOTALL)
+
+
+def match_count_sql(match: str) -> str:
+    return f"select count(*) from resources_fts where resources_fts match {match}"
+
+
+def search_shape(sql: str, params) -> tuple[str, re.Match[str]] | None:
+    """("count" | "page", match) when ``sql`` is Datasette's count or first page of a plain
+    search of the resources table (no other filter, no other parameter), else None."""
+    if not isinstance(params, dict) or set(params) != {"search"}:
+        return None
+    m = COUNT_RE.match(sql)
+    if m:
+        return "count", m
+    m = PAGE_RE.match(sql)
+    if m:
+        return "page", m
+    return None
+
+
+def walk_published_index(matches: int, rows: int, limit: int) -> bool:
+    """Whether the first page of a search with ``matches`` hits among ``rows`` resources is
+    cheaper found by walking the ``published`` index newest first (about ``limit * rows /
+    matches`` index entries, after listing the matches once) than by sorting every match
+    (a lookup each). Measured on a million resources: 18 ms against 110 ms for 170,000
+    matches; 60 ms against nothing for a word matching none. The crossing is near
+    ``sqrt(30 * rows)`` matches for a 50-row page."""
+    if matches <= limit or rows <= 0:
+        return False
+    return matches * matches >= 0.6 * limit * rows
+
+
+def page_sql(m: re.Match[str]) -> str:
+    """The first page of a search, found by walking the ``published`` index (same rows,
+    same order; rows published at the same instant come newest rowid first, which
+    ``order by published desc`` leaves open)."""
+    return (f"select {m['cols']} from resources indexed by idx_resources_published "
+            f"where +rowid in (select rowid from resources_fts where resources_fts match {m['match']}) "
+            f"order by published desc limit {m['limit']}")
+
+
+def frequent_words(conn: sqlite3.Connection, *, min_matches: int, limit: int = 100,
+                   sample: int = 20_000) -> list[str]:
+    """The words of the catalog's titles and descriptions that, searched alone, would match
+    at least ``min_matches`` resources (estimated from the newest ``sample`` resources),
+    most frequent first, without stop words and words under three letters."""
+    total = conn.execute("select count(*) from resources").fetchone()[0]
+    if total < min_matches:
+        return []
+    counts: Counter[str] = Counter()
+    seen = 0
+    for title, description in conn.execute(
+            "select title, description from resources order by rowid desc limit ?", [sample]):
+        seen += 1
+        counts.update({w for w in re.findall(r"\w+", f"{title or ''} {description or ''}".lower())
+                       if len(w) >= 3 and w not in STOPWORDS and not w.isdigit()})
+    if not seen:
+        return []
+    need = math.ceil(min_matches * seen / total)
+    return [w for w, n in counts.most_common() if n >= need][:limit]
+
+
+#: The resources table's facet columns that hold one value per resource.
+VALUE_COLUMNS = ("content_type", "organization", "source_id", "link_status")
+
+
+def frequent_filters(conn: sqlite3.Connection, *, min_matches: int, limit: int = 100) -> list[tuple[str, str]]:
+    """The facet selections of the unfiltered resources table (``content_type=video``,
+    ``_topic=copyright``, ...) that leave at least ``min_matches`` resources, largest first,
+    as (query parameter, value): the narrowed views whose own facets are expensive."""
+    from illhub.web import ARRAY_FILTER_PARAMS
+
+    found: list[tuple[int, str, str]] = []
+    for column in VALUE_COLUMNS:
+        found += [(n, column, value) for value, n in conn.execute(
+            f"select {column}, count(*) from resources where {column} is not null group by {column} "
+            "having count(*) >= ?", [min_matches])]
+    if conn.execute("select 1 from sqlite_master where name = 'tag_counts'").fetchone():
+        found += [(n, ARRAY_FILTER_PARAMS[col], value) for col, value, n in conn.execute(
+            "select col, value, n from tag_counts where n >= ? and col in ('topics', 'systems')", [min_matches])]
+    found.sort(key=lambda f: (-f[0], f[1], f[2]))
+    return [(param, value) for _n, param, value in found[:limit]]

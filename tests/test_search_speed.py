@@ -1,0 +1,227 @@
+"""Search on a large catalog (illhub/searchspeed.py, datasette_config/plugins/illhub_search.py
+and the facet warmer in illhub_facets.py): the same answers as Datasette's own queries, found
+the cheap way, and facet counts precomputed so that nobody waits for them."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+from datasette.app import Datasette
+from datasette.utils import escape_fts
+
+from benchmarks.catalog import build_catalog
+from illhub import searchspeed
+from illhub.serve import CONFIG_DIR, build_metadata
+
+DEFAULT_FACETS = {"content_type", "organization", "source_id", "topics", "systems", "link_status"}
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    path = tmp_path_factory.mktemp("search") / "illhub.db"
+    build_catalog(path, 3000, sources=20)
+    return path
+
+
+def _datasette(path, **settings):
+    return Datasette([str(path)], metadata=build_metadata(path), plugins_dir=str(CONFIG_DIR / "plugins"),
+                     settings={"suggest_facets": False, **settings})
+
+
+def _recording(ds) -> list[str]:
+    """The SQL the catalog runs, as it reaches SQLite (recorded beneath the plugin's rewrite)."""
+    db = ds.get_database("illhub")
+    original, seen = db.execute, []
+
+    async def execute(sql, params=None, **kwargs):
+        seen.append(sql)
+        return await original(sql, params, **kwargs)
+
+    db.execute = execute
+    return seen
+
+
+def _direct(path, word):
+    conn = sqlite3.connect(path)
+    clause = "rowid in (select rowid from resources_fts where resources_fts match ?)"
+    count = conn.execute(f"select count(*) from resources where {clause}", [escape_fts(word)]).fetchone()[0]
+    matching = {r[0] for r in conn.execute(f"select id from resources where {clause}", [escape_fts(word)])}
+    newest = [r[0] for r in conn.execute(
+        f"select published from resources where {clause} order by published desc limit 50", [escape_fts(word)])]
+    conn.close()
+    return count, matching, newest
+
+
+@pytest.mark.parametrize("word", ["borrowing", "Careers", "ncip explained", "zebra"])
+def test_search_answers_as_datasette_would_with_cheaper_queries(catalog, word):
+    ds = _datasette(catalog)
+    seen = _recording(ds)
+
+    async def go():
+        await ds.invoke_startup()
+        return (await ds.client.get(f"/illhub/resources.json?_search={word}&_size=50&_shape=objects"
+                                    "&_extra=count")).json()
+
+    got = asyncio.run(go())
+    count, matching, newest = _direct(catalog, word)
+    assert got["filtered_table_rows_count"] == count
+    assert {row["id"] for row in got["rows"]} <= matching
+    assert [row["published"] for row in got["rows"]] == newest
+    # counted in the full-text index alone; a common word's page walks the published index
+    assert any(sql.startswith("select count(*) from resources_fts where") for sql in seen)
+    assert not any(sql.startswith("select count(*) from resources where rowid in") for sql in seen)
+    walked = any("indexed by idx_resources_published" in sql for sql in seen)
+    assert walked == searchspeed.walk_published_index(count, 3000, 51)
+    if word == "borrowing":
+        assert walked and count > 300
+
+
+def test_only_plain_searches_are_rewritten():
+    fts = "rowid in (select rowid from resources_fts where resources_fts match escape_fts(:search))"
+    count = f"select count(*) from resources where {fts} "
+    page = f"select rowid, id, title from resources where {fts} order by published desc limit 51"
+    assert searchspeed.search_shape(count, {"search": "x"})[0] == "count"
+    assert searchspeed.search_shape(page, {"search": "x"})[0] == "page"
+    assert searchspeed.search_shape(count, {"search": "x", "p0": "video"}) is None  # another filter
+    assert searchspeed.search_shape(count.replace(fts, f"{fts} and content_type = :p0"), {"search": "x"}) is None
+    assert searchspeed.search_shape(page.replace("published desc", "title"), {"search": "x"}) is None
+    assert searchspeed.search_shape(page.replace("resources where", "sources where"), {"search": "x"}) is None
+    assert searchspeed.search_shape("select 1", None) is None
+
+
+def test_the_page_walks_the_index_only_when_the_search_matches_many():
+    assert searchspeed.walk_published_index(170_000, 1_000_000, 51)
+    assert not searchspeed.walk_published_index(2_000, 1_000_000, 51)
+    assert not searchspeed.walk_published_index(0, 1_000_000, 51)
+    assert not searchspeed.walk_published_index(40, 100, 51)  # fewer matches than a page
+
+
+def test_frequent_words_are_the_common_searchable_words(catalog):
+    conn = sqlite3.connect(catalog)
+    words = searchspeed.frequent_words(conn, min_matches=400)
+    assert "borrowing" in words and "lending" in words  # about 17% and 30% of this catalog
+    assert not set(words) & searchspeed.STOPWORDS and all(len(w) >= 3 for w in words)
+    for word in words:
+        matches = conn.execute("select count(*) from resources_fts where resources_fts match ?",
+                               [escape_fts(word)]).fetchone()[0]
+        assert matches >= 0.8 * 400  # estimated from a sample: near the threshold at worst
+    assert searchspeed.frequent_words(conn, min_matches=10_000) == []  # more than the catalog holds
+    conn.close()
+
+
+async def _cache_state(ds) -> dict:
+    return (await ds.client.get("/-/facet-cache.json")).json()
+
+
+async def _wait(ds, done, timeout=60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await _cache_state(ds)
+        if done(state):
+            return state
+        assert time.monotonic() < deadline, f"gave up waiting: {state}"
+        await asyncio.sleep(0.1)
+
+
+def _warmer():
+    """The facet warmer of this process (Datasette registers a plugin file once per process)."""
+    from datasette.plugins import pm
+
+    return pm.get_plugin("illhub_facets.py").WARMER
+
+
+def test_frequent_searches_are_precomputed_after_a_change(catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
+    path = tmp_path / "illhub.db"
+    path.write_bytes(catalog.read_bytes())
+    ds = _datasette(path)
+    monkeypatch.setattr(type(_warmer()), "POLL", 0.05)
+    words = searchspeed.frequent_words(sqlite3.connect(path), min_matches=600)
+    filters = searchspeed.frequent_filters(sqlite3.connect(path), min_matches=600)
+
+    async def go():
+        await ds.invoke_startup()
+        rounds = (await _cache_state(ds))["rounds"]
+        state = await _wait(ds, lambda s: s["rounds"] > rounds)
+        assert state["views"] == state["warmed"] == len(words) + len(filters)
+        assert len(words) > 3 and filters
+        before = await _cache_state(ds)
+        page = (await ds.client.get(f"/illhub/resources.json?_search={words[0].upper()}&_size=5")).json()
+        after = await _cache_state(ds)
+        assert set(page["facet_results"]) == DEFAULT_FACETS
+        assert after["misses"] == before["misses"] and after["hits"] - before["hits"] == len(DEFAULT_FACETS)
+        # a change: the counts kept no longer apply, and the frequent searches are precomputed again
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute("UPDATE resources SET content_type = 'video' WHERE rowid % 7 = 0")
+        conn.close()
+        await _wait(ds, lambda s: s["rounds"] > after["rounds"])
+        before = await _cache_state(ds)
+        fresh = (await ds.client.get(f"/illhub/resources.json?_search={words[0]}&_size=0")).json()
+        assert (await _cache_state(ds))["misses"] == before["misses"]
+        expected = sqlite3.connect(path).execute(
+            "select count(*) from resources where content_type = 'video' and rowid in "
+            "(select rowid from resources_fts where resources_fts match ?)", [escape_fts(words[0])]).fetchone()[0]
+        video = {r["value"]: r["count"] for r in fresh["facet_results"]["content_type"]["results"]}["video"]
+        assert video == expected > 0
+
+    asyncio.run(go())
+
+
+def test_a_timed_out_facet_is_finished_in_the_background(catalog, tmp_path):
+    path = tmp_path / "illhub.db"
+    path.write_bytes(catalog.read_bytes())
+    ds = _datasette(path, facet_time_limit_ms=1)
+    url = "/illhub/resources.json?_search=practical&_size=0"
+
+    async def go():
+        await ds.invoke_startup()
+        finished = (await _cache_state(ds))["finished_later"]
+        first = (await ds.client.get(url)).json()
+        missing = DEFAULT_FACETS - set(first["facet_results"])
+        assert missing, "no facet took over 1 ms: the catalog is too small for this test"
+        await _wait(ds, lambda s: s["finished_later"] >= finished + len(missing))
+        second = (await ds.client.get(url)).json()
+        assert set(second["facet_results"]) == DEFAULT_FACETS
+
+    asyncio.run(go())
+
+
+def test_frequent_filters_are_the_large_facet_selections(catalog):
+    conn = sqlite3.connect(catalog)
+    filters = searchspeed.frequent_filters(conn, min_matches=400)
+    params = {p for p, _v in filters}
+    assert {"content_type", "_topic", "link_status"} <= params and "source_id" not in params  # 20 sources: 150 each
+    for param, value in filters:
+        if param == "_topic":
+            n = conn.execute("select count(*) from resources, json_each(topics) j where j.value = ?", [value]).fetchone()[0]
+        elif param == "_system":
+            n = conn.execute("select count(*) from resources, json_each(systems) j where j.value = ?",
+                             [value]).fetchone()[0]
+        else:
+            n = conn.execute(f"select count(*) from resources where {param} = ?", [value]).fetchone()[0]
+        assert n >= 400
+    assert filters[0] == ("link_status", "unchecked")  # every resource: the largest first
+    conn.close()
+
+
+def test_requests_asking_the_same_counts_at_once_share_one_computation(catalog, tmp_path):
+    path = tmp_path / "illhub.db"
+    path.write_bytes(catalog.read_bytes())
+    ds = _datasette(path)
+    seen = _recording(ds)
+    url = "/illhub/resources.json?_search=lending%20workflows&_size=0"
+
+    async def go():
+        await ds.invoke_startup()
+        return await asyncio.gather(*(ds.client.get(url) for _ in range(3)))
+
+    pages = [r.json() for r in asyncio.run(go())]
+    for page in pages:
+        assert set(page["facet_results"]) == DEFAULT_FACETS
+    assert pages[0]["facet_results"] == pages[1]["facet_results"] == pages[2]["facet_results"]
+    facet_queries = [sql for sql in seen if " group by " in sql and "lending" not in sql]
+    assert len(facet_queries) == len(set(facet_queries)) == len(DEFAULT_FACETS)
