@@ -384,6 +384,38 @@ class _KeywordIndex:
                         else:
                             self.symbols.append((key, exact_case, entry))
         self.any_exact_case = bool(self.words[True] or self.prefixes[True])
+        #: A lower-cased word of a text -> the case-insensitive entries it can start, as
+        #: ((slot, kind, order) of one-word keywords, the other entries), and whether the word
+        #: as written could be an exact-case key; filled as words are met.
+        self._starts: dict[str, tuple[tuple[tuple[int, int, int], ...], tuple[Entry, ...], bool]] = {}
+        # The lower-case forms of the exact-case keys: a word of the text is one of those keys
+        # only if its lower-cased form is one of these. (Not when a key is a prefix, or has a
+        # capital sigma, whose lower case depends on the letters around it: every word is tried.)
+        cased = self.words[True]
+        self._cased_lower: frozenset[str] | None = (
+            None if self.prefixes[True] or any("\u03a3" in k for k in cased) else frozenset(k.lower() for k in cased))
+
+    #: Words remembered by :meth:`_lookup` (then it starts over: a catalog's vocabulary).
+    MEMO_WORDS = 100_000
+
+    def _lookup(self, w: str) -> tuple[tuple[tuple[int, int, int], ...], tuple, bool]:
+        """What the lower-cased word ``w`` of a text can start. A keyword that is one plain
+        word (only word characters: no space, hyphen or ``*``) found through its own word
+        matches exactly that word — the text's word is a whole run of word characters, so the
+        pattern's ``(?!\\w)`` holds — and needs no match; the others keep their patterns."""
+        plain: list[tuple[int, int, int]] = []
+        other: list = []
+        for entry in self.words[False].get(w, ()):
+            if entry[3].pattern == _plain_pattern(w):
+                plain.append(entry[:3])
+            else:
+                other.append(entry)
+        other += [e for pre, e in self.prefixes[False].get(w[:2], ()) if w.startswith(pre)]
+        cased = self.any_exact_case and (self._cased_lower is None or w in self._cased_lower)
+        if len(self._starts) >= self.MEMO_WORDS:
+            self._starts.clear()
+        found = self._starts[w] = (tuple(plain), tuple(other), cased)
+        return found
 
     def find(self, texts: dict[str, str]) -> dict[int, _Hits] | None:
         """Each term's occurrences in ``texts``; None when the text cannot be read this way
@@ -392,43 +424,57 @@ class _KeywordIndex:
         lowers = [t.lower() for t in originals]
         if any(len(a) != len(b) for a, b in zip(originals, lowers, strict=True)):
             return None
-        found: dict[int, _Hits] = {}
-        matched: list[tuple[tuple[int, int, int, re.Pattern[str], str], re.Match[str], int]] = []
-        ci_words, cs_words = self.words
-        ci_prefixes, cs_prefixes = self.prefixes
+        # Of the same length, a text and its lower case have their words at the same places
+        # (no character's lower case differs in being a word character): a word as written
+        # is the original text where the lower-cased word is.
+        # (slot, kind, order, field number, start, end)
+        matched: list[tuple[int, int, int, int, int, int]] = []
+        starts = self._starts
+        lookup = self._lookup
+        cs_words, cs_prefixes = self.words[True], self.prefixes[True]
         for fi, (orig, low) in enumerate(zip(originals, lowers, strict=True)):
             if not orig:
                 continue
             runs = list(_WORD.finditer(low))
             words = [m.group() for m in runs]
-            exact = _WORD.findall(orig) if self.any_exact_case else None  # the same runs, as written
             last = len(words) - 1
-            # case-insensitive keys against the lower-cased words, exact-case ones as written
-            lookups = [(False, words, ci_words, ci_prefixes)]
-            if exact is not None:
-                lookups.append((True, exact, cs_words, cs_prefixes))
-            for i in range(len(words)):
-                tries = []
-                for as_written, tokens, by_word, by_prefix in lookups:
-                    w = tokens[i]
-                    entries = by_word.get(w)
-                    if entries:
-                        tries.append((entries, as_written))
-                    pres = by_prefix.get(w[:2])
-                    if pres:
-                        tries.append(([e for pre, e in pres if w.startswith(pre)], as_written))
-                if not tries:
-                    continue
-                p = runs[i].start()
-                for entries, as_written in tries:
-                    text = orig if as_written else low
-                    following = "" if i == last else exact[i + 1] if as_written and exact else words[i + 1]
-                    for entry in entries:
+            cased_at: list[int] = []
+            for i, w in enumerate(words):
+                # case-insensitive keys against the lower-cased words
+                plain, other, cased = starts.get(w) or lookup(w)
+                if plain:
+                    p = runs[i].start()
+                    e = p + len(w)
+                    for slot, kind, order in plain:
+                        matched.append((slot, kind, order, fi, p, e))
+                if other:
+                    p = runs[i].start()
+                    following = "" if i == last else words[i + 1]
+                    for entry in other:
                         if entry[4] and not following.startswith(entry[4]):
                             continue  # a keyword of several words whose next word is not there
-                        m = entry[3].match(text, p)
+                        m = entry[3].match(low, p)
                         if m is not None:
-                            matched.append((entry, m, fi))
+                            matched.append((entry[0], entry[1], entry[2], fi, p, m.end()))
+                if cased:
+                    cased_at.append(i)
+            # exact-case keys against the words as written
+            for i in cased_at:
+                p, e = runs[i].span()
+                x = orig[p:e]
+                entries = cs_words.get(x)
+                pres = cs_prefixes.get(x[:2])
+                if pres:
+                    entries = [*(entries or ()), *(en for pre, en in pres if x.startswith(pre))]
+                if not entries:
+                    continue
+                following = "" if i == last else orig[runs[i + 1].start():runs[i + 1].end()]
+                for entry in entries:
+                    if entry[4] and not following.startswith(entry[4]):
+                        continue
+                    m = entry[3].match(orig, p)
+                    if m is not None:
+                        matched.append((entry[0], entry[1], entry[2], fi, p, m.end()))
             for char, exact_case, entry in self.symbols:
                 text = orig if exact_case else low
                 p = text.find(char)
@@ -436,19 +482,25 @@ class _KeywordIndex:
                     if p == 0 or not _WORD_CHAR.match(text[p - 1]):
                         m = entry[3].match(text, p)
                         if m is not None:
-                            matched.append((entry, m, fi))
+                            matched.append((entry[0], entry[1], entry[2], fi, p, m.end()))
                     p = text.find(char, p + 1)
-        for (slot, kind, order, _pattern, _next), m, fi in matched:
+        found: dict[int, _Hits] = {}
+        for slot, kind, order, fi, p, e in matched:
             hits = found.get(slot)
             if hits is None:
                 hits = found[slot] = _Hits(originals)
             if kind == 0:
-                hits.strong.append((fi, m.start(), order, m.end()))
+                hits.strong.append((fi, p, order, e))
             elif kind == 1:
-                hits.weak.append((fi, m.start(), order, m.end()))
+                hits.weak.append((fi, p, order, e))
             else:
                 hits.excluded = True
         return found
+
+
+def _plain_pattern(word: str) -> str:
+    """The anchored pattern :class:`_KeywordIndex` gives a keyword that is this one word."""
+    return re.escape(word) + r"(?!\w)"
 
 
 def _next_word_start(word: str, key: str) -> str:
