@@ -46,8 +46,13 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
     return db
 
 
+#: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, without building an encoder for
+#: each of the six values an entry stores (a parse worker's CPU stage)
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _encode(value)
 
 
 def content_hash(r: Resource) -> str:

@@ -156,3 +156,21 @@ def test_sync_sources_updates_and_never_deletes(db):
     row = db["sources"].get("blog")
     assert row["name"] == "Blog renamed" and row["enabled"] == 0
     assert json.loads(row["config"]) == {"x": 1} and json.loads(row["topics"]) == ["a"]
+
+
+def test_json_encoding_is_dumps_without_an_encoder_per_value(monkeypatch):
+    """What the CPU stage stores is ``json.dumps(value, ensure_ascii=False, sort_keys=True)``,
+    encoded by one shared encoder instead of one built for each value."""
+    from pipeline import store
+
+    values = [[], ["b", "a"], {}, {"z": 1, "a": ["é", "\u2028"], "m": {"y": None, "b": 1.5}}, "ß", None, True,
+              {"classified_by": {"system:alma": 'alias "Alma" in title', "lending": "weak words"}}]
+    for v in values:
+        assert store._json(v) == json.dumps(v, ensure_ascii=False, sort_keys=True)
+    built = []
+    real_init = json.JSONEncoder.__init__
+    monkeypatch.setattr(json.JSONEncoder, "__init__", lambda self, *a, **k: built.append(1) or real_init(self, *a, **k))
+    batch = Batch("s1", [Resource(url=f"https://example.org/{i}", title=f"Interlibrary loan {i}") for i in range(3)],
+                  url="https://example.org/feed")
+    prepared, _result = store.prepare_batch(batch, source_topics=["ill"])
+    assert len(prepared) == 3 and built == []
