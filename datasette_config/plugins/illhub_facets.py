@@ -34,7 +34,7 @@ from collections import OrderedDict
 from typing import Any
 
 from datasette import hookimpl
-from datasette.database import QueryInterrupted
+from datasette.database import QueryInterrupted, Results
 from datasette.facets import ArrayFacet, ColumnFacet
 from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
@@ -122,11 +122,16 @@ def _search_key(sql: str, params) -> tuple:
     return _params_key(params)
 
 
-async def cached_execute(ds, database: str, sql: str, params, **kwargs):
+async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[str, str, str] | None = None,
+                         **kwargs):
     """``ds.execute`` for a facet query, answered from the cache when the database has not
     changed since the same query last ran. A query that misses its time limit is finished
     in the background (under the SQL time limit), so the next request has its counts; the
-    request that timed out still reports the facet as timed out."""
+    request that timed out still reports the facet as timed out.
+
+    ``facet``: (table, column, the narrowed table's SQL) when the query is one of the
+    resources table's default facets: on a miss all of them are counted in one pass
+    (:func:`one_pass_counts`) and this one is taken from there."""
     db = ds.get_database(database)
     version = CACHE.version(db)
     if version is None:
@@ -138,6 +143,12 @@ async def cached_execute(ds, database: str, sql: str, params, **kwargs):
     if WARMING.get():
         kwargs.pop("custom_time_limit", None)
     WARMER.ensure_started(ds)
+    if facet is not None and _one_pass_applies(*facet):
+        counted = await one_pass_counts(ds, database, facet[2], params, version, kwargs.get("custom_time_limit"))
+        results = _facet_rows(counted, facet[1], _limit_of(sql))
+        if results is not None:
+            CACHE.put(key, results)
+            return results
     running = _RUNNING.get(key)
     if running is not None and not WARMING.get():
         # the same query is running for another request: wait for it (within this request's
@@ -168,6 +179,83 @@ async def cached_execute(ds, database: str, sql: str, params, **kwargs):
 #: Facet queries running now, by cache key (one computation however many requests ask).
 _RUNNING: dict[tuple, asyncio.Future] = {}
 
+#: The resources table's default facets (datasette_config/metadata.yml) that one pass over a
+#: narrowed table counts together: column → how its values are read.
+ONE_PASS = {"content_type": "values", "organization": "values", "source_id": "values", "link_status": "values",
+            "topics": "tags", "systems": "tags"}
+_LIMIT = re.compile(r"\blimit (\d+)\s*$")
+
+
+def _one_pass_applies(table: str | None, column: str, inner_sql: str) -> bool:
+    return table == "resources" and column in ONE_PASS and bool(_WHERE.search(inner_sql or ""))
+
+
+def _limit_of(sql: str) -> int | None:
+    m = _LIMIT.search(sql)
+    return int(m.group(1)) if m else None
+
+
+def one_pass_sql(inner_sql: str) -> str:
+    """Every default facet of a narrowed resources table, counted in one pass over the rows
+    it selects: the same groups as each facet's own query, without looking each row up six
+    times (on a million resources a two-word search's six facets took 767 ms one by one,
+    350 ms together)."""
+    parts = []
+    for column, kind in ONE_PASS.items():
+        if kind == "values":
+            parts.append(f"select '{column}' as facet, {column} as value, count(*) as count from m "
+                         f"where {column} is not null group by {column}")
+        else:
+            parts.append(f"select '{column}' as facet, j.value as value, count(*) as count "
+                         f"from m, json_each(m.{column}) j group by j.value")
+    return (f"with m as materialized (select {', '.join(ONE_PASS)} from ({inner_sql})) "
+            + " union all ".join(parts))
+
+
+async def one_pass_counts(ds, database: str, inner_sql: str, params, version, time_limit: int | None):
+    """{column: [(value, count), ...]} for the narrowed table ``inner_sql``, kept like facet
+    counts; None when the pass missed its time limit (then each facet runs its own query).
+    The pass may take as long as the six facet queries it replaces would have had together
+    (their facet time limit each), within the SQL time limit."""
+    key = ("one pass", version, database, inner_sql, _search_key(inner_sql, params))
+    found = CACHE.get(key)
+    if found is not None:
+        return found or None  # {} records a pass that timed out
+    running = _RUNNING.get(key)
+    if running is not None:
+        return await asyncio.shield(running)
+    future = asyncio.get_running_loop().create_future()
+    _RUNNING[key] = future
+    limit = None if time_limit is None else time_limit * len(ONE_PASS)
+    counted: dict[str, list] | None = None
+    try:
+        results = await ds.execute(database, one_pass_sql(inner_sql), params, truncate=False,
+                                   custom_time_limit=limit)
+        counted = {}
+        for facet, value, count in results.rows:
+            counted.setdefault(facet, []).append((value, count))
+    except Exception:  # noqa: BLE001 - timed out, or an error each facet's own query reports as before
+        counted = None
+    finally:
+        _RUNNING.pop(key, None)
+        if not future.done():
+            future.set_result(counted)
+    CACHE.put(key, counted or {})
+    return counted
+
+
+def _facet_rows(counted: dict[str, list] | None, column: str, limit: int | None) -> Results | None:
+    """One facet's rows from a one-pass count, as its own query orders them (count
+    descending, then value; SQLite orders text by its UTF-8 bytes, as Python orders str by
+    code point); None when they cannot be ordered the same way (values that are not text)."""
+    if counted is None or limit is None:
+        return None
+    groups = counted.get(column, [])
+    if not all(isinstance(v, str) for v, _n in groups):
+        return None
+    rows = [{"value": v, "count": n} for v, n in sorted(groups, key=lambda g: (-g[1], g[0]))[:limit]]
+    return Results(rows, False, (("value",), ("count",)))
+
 
 class Warmer:
     """Precomputes facet counts nobody has to wait for (see ``illhub.searchspeed``): after
@@ -182,10 +270,18 @@ class Warmer:
         self.pending: set[tuple] = set()
         self.background: set[asyncio.Task] = set()
         self.warmed: dict[str, tuple] = {}
+        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         #: warming: precomputing now; views: the views to precompute for the last catalog version
         #: seen (frequent words' searches, large facet selections), warmed: how many are done; rounds: versions fully precomputed so far;
         #: finished_later: timed-out facet queries completed in the background
         self.state: dict[str, Any] = {"warming": False, "views": 0, "warmed": 0, "rounds": 0, "finished_later": 0}
+
+    def _one_at_a_time(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
+            self._semaphore, self._semaphore_loop = asyncio.Semaphore(1), loop
+        return self._semaphore
 
     def ensure_started(self, ds) -> None:
         if self.task is None or self.task.done():
@@ -203,7 +299,12 @@ class Warmer:
         async def finish():
             token = WARMING.set(True)
             try:
-                CACHE.put(key, await ds.execute(database, sql, params, **kwargs))
+                # one at a time: under a burst of requests the server is busy already, and
+                # each timed-out facet would otherwise add its full cost to the load
+                async with self._one_at_a_time():
+                    if CACHE.version(ds.get_database(database)) != key[0]:
+                        return  # the catalog changed meanwhile: these counts would be stale
+                    CACHE.put(key, await ds.execute(database, sql, params, **kwargs))
                 self.state["finished_later"] += 1
             except Exception:  # noqa: BLE001 - a precomputation that fails is simply not kept
                 pass
@@ -257,17 +358,23 @@ class _CachingDatasette:
     """The Datasette instance as a facet sees it, with facet queries going through the cache
     (and through ``rewrite`` first, when given)."""
 
-    def __init__(self, ds, rewrite=None):
+    def __init__(self, ds, rewrite=None, facet=None):
         self._ds = ds
         self._rewrite = rewrite
+        self._facet = facet
 
     def __getattr__(self, name):
         return getattr(self._ds, name)
 
     async def execute(self, database, sql, params=None, **kwargs):
+        described = None
+        if self._facet is not None:
+            m = _COLUMN_FACET_GROUP_BY.search(sql)
+            if m:
+                described = (self._facet.table, m.group(1).strip("[]"), self._facet.sql)
         if self._rewrite is not None:
             sql = self._rewrite(sql)
-        return await cached_execute(self._ds, database, sql, params, **kwargs)
+        return await cached_execute(self._ds, database, sql, params, facet=described, **kwargs)
 
 
 #: The end of Datasette 0.65's column-facet query (``datasette.facets.ColumnFacet``).
@@ -288,7 +395,7 @@ class ValuesFacet(ColumnFacet):
     type = "values"
 
     def __init__(self, ds, *args, **kwargs):
-        super().__init__(_CachingDatasette(ds, rewrite=self._group_by_selected_rows), *args, **kwargs)
+        super().__init__(_CachingDatasette(ds, rewrite=self._group_by_selected_rows, facet=self), *args, **kwargs)
 
     def _group_by_selected_rows(self, sql: str) -> str:
         if not _WHERE.search(self.sql or ""):
@@ -346,6 +453,7 @@ class TagsFacet(ArrayFacet):
                 rows = await cached_execute(
                     self.ds, self.database, facet_sql, params, truncate=False,
                     custom_time_limit=self.ds.setting("facet_time_limit_ms"),
+                    facet=None if params is not self.params else (self.table, column, self.sql),
                 )
             except QueryInterrupted:
                 facets_timed_out.append(column)
