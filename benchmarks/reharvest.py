@@ -42,8 +42,9 @@ def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
     out = {}
     with BenchServer(_handler(feeds, honour), addresses) as server:
         urls = [server.url(addresses[i % 50], f"/feeds/{i}.rss") for i in range(n)]
+        tmp.mkdir(parents=True, exist_ok=True)
         reg = tmp / f"registry-{honour}.yaml"
-        reg.write_text(registry_yaml(urls))
+        reg.write_text(f"# re-harvest benchmark, {tmp.name}\n" + registry_yaml(urls))  # never parsed before
         db = tmp / f"r-{honour}.db"
         for run in (1, 2):
             before = len(server.stats.hits)
@@ -67,9 +68,15 @@ def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
 def run(quick: bool = False) -> list[Figure]:
     n = 100 if quick else 500
     with tempfile.TemporaryDirectory() as tmp:
-        honoured = _run_twice(n, True, Path(tmp))
-        ignored = _run_twice(n, False, Path(tmp))
+        # the timed pair twice, each into a new catalog, the best time of each run counting
+        # (as feed_ingest.py does): on a shared machine one slow moment would otherwise decide
+        # a ratio of two short runs either way
+        pairs = [_run_twice(n, True, Path(tmp) / f"pair-{k}") for k in range(2)]
+        ignored = _run_twice(n, False, Path(tmp) / "ignored")
+    honoured = pairs[-1]
     a, b = honoured[1], honoured[2]
+    first = min(p[1]["seconds"] for p in pairs)
+    second = min(p[2]["seconds"] for p in pairs)
     note = (f"second run: {b['requests']} requests, {b['parses']} parses, {b['writes']} content writes, "
             f"{b['changed']} resources changed (first run: {a['parses']} parses, {a['writes']} writes)")
     if b["parses"] or b["writes"] or b["changed"]:
@@ -78,8 +85,10 @@ def run(quick: bool = False) -> list[Figure]:
     return [
         Figure(f"re-harvest of {n} unchanged feeds (validators honoured): bytes vs first run", b["bytes"], a["bytes"],
                "B", b["bytes"] / a["bytes"], "<= 0.1", note=note),
-        Figure(f"re-harvest of {n} unchanged feeds (validators honoured): wall time vs first run", b["seconds"],
-               a["seconds"], "s", b["seconds"] / a["seconds"], "<= 0.3"),
+        Figure(f"re-harvest of {n} unchanged feeds (validators honoured): wall time vs first run", second,
+               first, "s", second / first, "<= 0.3",
+               note="best of two first runs and of two second runs, each pair into a new catalog: "
+                    + ", ".join(f"{p[1]['seconds']:.2f} then {p[2]['seconds']:.2f}" for p in pairs)),
         Figure(f"re-harvest of {n} unchanged feeds (validators ignored): parses vs first run", d["parses"],
                c["parses"], "", d["parses"] / max(c["parses"], 1), "<= 0.05",
                note=f"second run {d['writes']} content writes, {d['changed']} resources changed"),

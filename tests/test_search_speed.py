@@ -133,8 +133,8 @@ def _plugin():
     return pm.get_plugin("illhub_facets.py")
 
 
-def _warmer():
-    return _plugin().WARMER
+def _warmer(ds):
+    return _plugin().warmer_for(ds)
 
 
 def test_frequent_searches_are_precomputed_after_a_change(catalog, tmp_path, monkeypatch):
@@ -142,7 +142,7 @@ def test_frequent_searches_are_precomputed_after_a_change(catalog, tmp_path, mon
     path = tmp_path / "illhub.db"
     path.write_bytes(catalog.read_bytes())
     ds = _datasette(path)
-    monkeypatch.setattr(type(_warmer()), "POLL", 0.05)
+    monkeypatch.setattr(_warmer(ds), "POLL", 0.05)
     words = searchspeed.frequent_words(sqlite3.connect(path), min_matches=600)
     filters = searchspeed.frequent_filters(sqlite3.connect(path), min_matches=600)
 

@@ -20,7 +20,17 @@ rows of every facet query they run, keyed on the query, its parameters and the d
 version (``PRAGMA data_version`` of a connection kept for that purpose, which changes whenever
 another connection commits; an immutable file never changes). A commit makes every cached
 count unreachable, so a page never shows counts older than the data it lists. Timed-out
-queries are not cached. ``/-/facet-cache.json`` reports hits and misses.
+queries are not cached. ``/-/facet-cache.json`` reports hits and misses, and the warmer's
+progress.
+
+For a large catalog (see ``illhub.searchspeed``):
+
+- on a narrowed resources table (a search, a filter) the six default facets are counted in
+  one pass over the selected rows (:func:`one_pass_sql`) instead of six, and each facet
+  takes its rows from there;
+- identical facet queries asked at the same moment run once (``_RUNNING``);
+- :class:`Warmer` precomputes, after each change, the facets of the views that select a
+  large share of the catalog, and finishes in the background any facet query that timed out.
 """
 
 from __future__ import annotations
@@ -142,7 +152,7 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
         return results
     if WARMING.get():
         kwargs.pop("custom_time_limit", None)
-    WARMER.ensure_started(ds)
+    warmer_for(ds).ensure_started(ds)
     if facet is not None and _one_pass_applies(*facet):
         counted = await one_pass_counts(ds, database, facet[2], params, version, kwargs.get("custom_time_limit"))
         results = _facet_rows(counted, facet[1], _limit_of(sql))
@@ -167,7 +177,7 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
             future.set_exception(e)
             future.exception()  # retrieved: no "never retrieved" warning when nobody waits
         if isinstance(e, QueryInterrupted) and not WARMING.get():
-            WARMER.finish_later(ds, database, sql, params, kwargs, key)
+            warmer_for(ds).finish_later(ds, database, sql, params, kwargs, key)
         raise
     finally:
         _RUNNING.pop(key, None)
@@ -259,8 +269,9 @@ def _facet_rows(counted: dict[str, list] | None, column: str, limit: int | None)
 
 class Warmer:
     """Precomputes facet counts nobody has to wait for (see ``illhub.searchspeed``): after
-    each change of a catalog, the searches for its most frequent words; and any facet query
-    that timed out. One task per process, started by the first request."""
+    each change of a catalog, the views that show a large share of it; and any facet query
+    that timed out. One per Datasette instance (:func:`warmer_for`), whose task the first
+    request starts."""
 
     #: Seconds between two looks at whether a catalog changed.
     POLL = 5.0
@@ -284,11 +295,12 @@ class Warmer:
         return self._semaphore
 
     def ensure_started(self, ds) -> None:
-        if self.task is None or self.task.done():
-            try:
-                self.task = asyncio.get_running_loop().create_task(self._run(ds))
-            except RuntimeError:
-                pass  # no running loop (a query outside a request): nothing to start
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no running loop (a query outside a request): nothing to start
+        if self.task is None or self.task.done() or self.task.get_loop() is not loop:
+            self.task = loop.create_task(self._run(ds))
 
     def finish_later(self, ds, database, sql, params, kwargs, key) -> None:
         if key in self.pending:
@@ -351,7 +363,12 @@ class Warmer:
         self.state["rounds"] += 1
 
 
-WARMER = Warmer()
+def warmer_for(ds) -> Warmer:
+    """The Datasette instance's warmer (each instance, with its own files, has its own)."""
+    warmer = getattr(ds, "_illhub_warmer", None)
+    if warmer is None:
+        warmer = ds._illhub_warmer = Warmer()
+    return warmer
 
 
 class _CachingDatasette:
@@ -525,8 +542,9 @@ def register_facet_classes():
 
 
 async def facet_cache_stats(datasette):
-    WARMER.ensure_started(datasette)
-    return Response.json({**CACHE.stats(), **WARMER.state})
+    warmer = warmer_for(datasette)
+    warmer.ensure_started(datasette)
+    return Response.json({**CACHE.stats(), **warmer.state})
 
 
 @hookimpl
