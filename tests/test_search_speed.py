@@ -263,3 +263,26 @@ def test_facets_counted_in_one_pass_are_each_facets_own_counts(catalog, args, wh
         results = got["facet_results"][column]["results"]
         assert [(r["value"], r["count"]) for r in results] == expected, column
     conn.close()
+
+
+def test_a_catalog_being_written_is_warmed_once_it_holds_still(catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
+    path = tmp_path / "illhub.db"
+    path.write_bytes(catalog.read_bytes())
+    ds = _datasette(path)
+    monkeypatch.setattr(_warmer(ds), "POLL", 0.05)
+
+    async def go():
+        await ds.invoke_startup()
+        conn = sqlite3.connect(path)
+        await _cache_state(ds)  # starts the warmer
+        for i in range(20):  # a harvest committing more often than the warmer looks
+            with conn:
+                conn.execute("UPDATE resources SET last_seen = ? WHERE rowid = 1", [str(i)])
+            await asyncio.sleep(0.03)
+            state = await _cache_state(ds)
+            assert state["rounds"] == 0 and state["warmed"] == 0
+        conn.close()
+        await _wait(ds, lambda s: s["rounds"] == 1)
+
+    asyncio.run(go())

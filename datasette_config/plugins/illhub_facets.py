@@ -281,6 +281,7 @@ class Warmer:
         self.pending: set[tuple] = set()
         self.background: set[asyncio.Task] = set()
         self.warmed: dict[str, tuple] = {}
+        self.seen: dict[str, tuple] = {}
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         #: warming: precomputing now; views: the views to precompute for the last catalog version
@@ -341,6 +342,12 @@ class Warmer:
         version = CACHE.version(db)
         if version is None or self.warmed.get(name) == version or not await db.table_exists("resources_fts"):
             return
+        if self.seen.get(name) != version:
+            # changed since the last look: wait until it holds still for one look (a harvest
+            # commits every few seconds while it runs; warming each version would be wasted)
+            self.seen[name] = version
+            return
+
         def views(conn) -> list[dict[str, str]]:
             least = searchspeed.WARM_MIN_MATCHES
             return ([{"_search": w} for w in searchspeed.frequent_words(conn, min_matches=least)]
