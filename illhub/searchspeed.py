@@ -82,12 +82,14 @@ def walk_published_index(matches: int, rows: int, limit: int) -> bool:
 
 
 def page_sql(m: re.Match[str]) -> str:
-    """The first page of a search, found by walking the ``published`` index (same rows,
-    same order; rows published at the same instant come newest rowid first, which
-    ``order by published desc`` leaves open)."""
+    """The first page of a search, found by walking the ``published`` index. Rows published
+    at the same instant come in ``id`` order, the order Datasette's next pages assume
+    (``published = :p and id > :last``): ``order by published desc`` alone leaves it open,
+    and a page that broke the tie otherwise would repeat some rows on the next page and
+    skip others."""
     return (f"select {m['cols']} from resources indexed by idx_resources_published "
             f"where +rowid in (select rowid from resources_fts where resources_fts match {m['match']}) "
-            f"order by published desc limit {m['limit']}")
+            f"order by published desc, id limit {m['limit']}")
 
 
 def frequent_words(conn: sqlite3.Connection, *, min_matches: int, limit: int = 100,

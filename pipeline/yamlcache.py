@@ -11,9 +11,10 @@ with string keys, lists, strings, numbers, booleans, null and dates); a file hol
 anything else (a timestamp, binary, a non-string key) is simply parsed every time, as is
 every file whose parse fails, so errors and their line numbers are always the parser's own.
 
-Where: ``$ILLHUB_CACHE_DIR``, else ``$XDG_CACHE_HOME/illhub``, else ``~/.cache/illhub``; a
-cache that cannot be read or written is skipped silently (the file is parsed instead).
-``ILLHUB_CACHE_DIR=off`` turns it off. At most :data:`KEEP` entries are kept.
+Where: the ``yaml`` directory of ``$ILLHUB_CACHE_DIR``, else of ``$XDG_CACHE_HOME/illhub``,
+else of ``~/.cache/illhub``; a cache that cannot be read or written is skipped silently (the
+file is parsed instead). ``ILLHUB_CACHE_DIR=off`` turns it off. At most :data:`KEEP`
+entries are kept, the least recently used dropped first.
 """
 
 from __future__ import annotations
@@ -81,9 +82,15 @@ def load(text: str, parse: Callable[[str], Any], kind: str = "yaml") -> Any:
         return parse(text)
     path = directory / f"{_key(text, kind)}.json"
     try:
-        return json.loads(path.read_text(encoding="utf-8"), object_hook=_decode_object)
+        data = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode_object)
     except (OSError, ValueError):
         pass
+    else:
+        try:
+            os.utime(path)  # recently used: kept when older entries are pruned
+        except OSError:
+            pass
+        return data
     data = parse(text)  # a parse error propagates, and nothing is stored
     try:
         encoded = json.dumps(_encode(data), ensure_ascii=False, allow_nan=True)
@@ -107,5 +114,5 @@ def _store(directory: Path, path: Path, encoded: str) -> None:
         entries = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
-    except OSError:
-        pass  # a read-only or full cache directory only costs the parse
+    except (OSError, ValueError):
+        pass  # a read-only or full cache directory (or text no file can hold) only costs the parse

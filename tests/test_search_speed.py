@@ -55,6 +55,15 @@ def _direct(path, word):
     return count, matching, newest
 
 
+def _all_in_order(path, word):
+    conn = sqlite3.connect(path)
+    ids = [r[0] for r in conn.execute(
+        "select id from resources where rowid in (select rowid from resources_fts where resources_fts match ?) "
+        "order by published desc, id", [escape_fts(word)])]
+    conn.close()
+    return ids
+
+
 @pytest.mark.parametrize("word", ["borrowing", "Careers", "ncip explained", "zebra"])
 def test_search_answers_as_datasette_would_with_cheaper_queries(catalog, word):
     ds = _datasette(catalog)
@@ -77,6 +86,28 @@ def test_search_answers_as_datasette_would_with_cheaper_queries(catalog, word):
     assert walked == searchspeed.walk_published_index(count, 3000, 51)
     if word == "borrowing":
         assert walked and count > 300
+
+
+@pytest.mark.parametrize("word", ["lending", "borrowing"])
+def test_paging_through_a_search_shows_every_match_once(catalog, word):
+    """The rewritten first page breaks ties in published by id, as Datasette's next pages
+    do: following ``next`` lists each match once, in order (the benchmark catalog has 3,000
+    distinct dates for 3,000 resources drawn at random, so ties are common)."""
+    ds = _datasette(catalog)
+
+    async def go():
+        await ds.invoke_startup()
+        ids, url = [], f"/illhub/resources.json?_search={word}&_size=50&_shape=objects"
+        for _ in range(6):
+            page = (await ds.client.get(url)).json()
+            ids += [row["id"] for row in page["rows"]]
+            if not page.get("next"):
+                break
+            url = f"/illhub/resources.json?_search={word}&_size=50&_shape=objects&_next={page['next']}"
+        return ids
+
+    got = asyncio.run(go())
+    assert got == _all_in_order(catalog, word)[:len(got)] and len(got) == 300
 
 
 def test_only_plain_searches_are_rewritten():
@@ -284,5 +315,86 @@ def test_a_catalog_being_written_is_warmed_once_it_holds_still(catalog, tmp_path
             assert state["rounds"] == 0 and state["warmed"] == 0
         conn.close()
         await _wait(ds, lambda s: s["rounds"] == 1)
+
+    asyncio.run(go())
+
+
+def test_one_pass_only_stands_in_for_a_facet_of_its_own_type():
+    _datasette(":memory:")  # the plugin registers with the first Datasette instance
+    applies = _plugin()._one_pass_applies
+    narrowed = "select * from resources where content_type = :p0"
+    assert applies("resources", "tags", "topics", narrowed)
+    assert applies("resources", "values", "content_type", narrowed)
+    assert not applies("resources", "values", "topics", narrowed)  # raw JSON values, not tags
+    assert not applies("resources", "tags", "content_type", narrowed)
+    assert not applies("resources", "values", "content_type", "select * from resources")  # the whole table
+    assert not applies("sources", "values", "content_type", "select * from sources where 1")
+
+
+def test_a_search_matching_nothing_counts_its_facets_once(catalog):
+    ds = _datasette(catalog)
+    seen = _recording(ds)
+
+    async def go():
+        await ds.invoke_startup()
+        return (await ds.client.get("/illhub/resources.json?_search=zebraxyz&_size=0")).json()
+
+    got = asyncio.run(go())
+    assert all(got["facet_results"][f]["results"] == [] for f in DEFAULT_FACETS)
+    assert not [sql for sql in seen if " group by " in sql and not sql.startswith("with m as materialized")]
+
+
+def test_a_request_that_goes_away_takes_nobody_elses_answer():
+    _datasette(":memory:")
+    shared = _plugin()._shared
+    runs = []
+
+    async def compute():
+        runs.append(1)
+        await asyncio.sleep(0.2)
+        return "counts"
+
+    async def go():
+        first = asyncio.create_task(shared(("test", 1), compute, 5000))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(shared(("test", 1), compute, 5000))
+        await asyncio.sleep(0.01)
+        first.cancel()  # its client closed the connection
+        assert await second == "counts"
+        assert first.cancelled() and runs == [1]
+        # and one that may not wait as long reports a time-out, without stopping the work
+        third = asyncio.create_task(shared(("test", 2), compute, 5000))
+        with pytest.raises(_plugin().QueryInterrupted):
+            await shared(("test", 2), compute, 10)
+        assert await third == "counts" and runs == [1, 1]
+
+    asyncio.run(go())
+
+
+def test_search_keys_fold_only_the_case_the_index_folds():
+    _datasette(":memory:")
+    key = _plugin()._search_key
+    sql = "... match escape_fts(:search)"
+    assert key(sql, {"search": "Borrowing  101"}) == key(sql, {"search": "borrowing 101"})
+    assert key(sql, {"search": "\u13a0"}) != key(sql, {"search": "\uab70"})  # Cherokee: unicode61 keeps them apart
+    assert key("... match :search", {"search": "A OR b"}) != key("... match :search", {"search": "a or b"})
+
+
+def test_the_warmer_works_under_a_base_url(catalog, tmp_path, monkeypatch):
+    monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
+    path = tmp_path / "illhub.db"
+    path.write_bytes(catalog.read_bytes())
+    ds = _datasette(path, base_url="/hub/")
+    monkeypatch.setattr(_warmer(ds), "POLL", 0.05)
+
+    async def go():
+        await ds.invoke_startup()
+        state = await _wait(ds, lambda s: s["rounds"] >= 1 or s.get("error"))
+        assert "error" not in state and state["warmed"] == state["views"] > 0
+        before = await _cache_state(ds)
+        word = searchspeed.frequent_words(sqlite3.connect(path), min_matches=600)[0]
+        page = (await ds.client.get(f"/illhub/resources.json?_search={word}&_size=0")).json()
+        assert set(page["facet_results"]) == DEFAULT_FACETS
+        assert (await _cache_state(ds))["misses"] == before["misses"]
 
     asyncio.run(go())

@@ -145,3 +145,26 @@ def test_old_entries_are_pruned(cache, monkeypatch):
     for i in range(6):
         yamlcache.load(f"a: {i}\n", CountingParser())
     assert len(list(cache.glob("*.json"))) == 3
+
+
+def test_text_no_file_can_hold_is_parsed_every_time(cache):
+    """A lone surrogate (a valid YAML escape) cannot be written as UTF-8: no entry, no crash."""
+    parse = CountingParser()
+    text = 'name: "\\ud800"\n'
+    first = yamlcache.load(text, parse)
+    assert yamlcache.load(text, parse) == first == {"name": "\ud800"}
+    assert parse.calls == 2
+
+
+def test_entries_in_use_outlive_unused_ones(cache, monkeypatch):
+    monkeypatch.setattr(yamlcache, "KEEP", 2)
+    parse = CountingParser()
+    yamlcache.load("a: 0\n", parse)
+    (used,) = cache.glob("*.json")
+    yamlcache.load("a: 1\n", parse)
+    (unused,) = set(cache.glob("*.json")) - {used}
+    os.utime(used, (1, 1))  # both written long ago
+    os.utime(unused, (2, 2))
+    yamlcache.load("a: 0\n", parse)  # the older one is used again
+    yamlcache.load("a: 2\n", parse)  # a third entry: one must go
+    assert used.exists() and not unused.exists() and parse.calls == 3

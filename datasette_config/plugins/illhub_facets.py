@@ -19,8 +19,8 @@ people browse the same views and search the same words again and again. Both fac
 rows of every facet query they run, keyed on the query, its parameters and the database's
 version (``PRAGMA data_version`` of a connection kept for that purpose, which changes whenever
 another connection commits; an immutable file never changes). A commit makes every cached
-count unreachable, so a page never shows counts older than the data it lists. Timed-out
-queries are not cached. ``/-/facet-cache.json`` reports hits and misses, and the warmer's
+count unreachable, so a page never shows counts older than the data it lists. A facet query
+that timed out is not cached (it is finished in the background instead). ``/-/facet-cache.json`` reports hits and misses, and the warmer's
 progress.
 
 For a large catalog (see ``illhub.searchspeed``):
@@ -47,15 +47,16 @@ from datasette import hookimpl
 from datasette.database import QueryInterrupted, Results
 from datasette.facets import ArrayFacet, ColumnFacet
 from datasette.filters import FilterArguments
-from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
+from datasette.utils import PrefixedUrlString, escape_sqlite, path_with_added_args, path_with_removed_args
 from datasette.utils.asgi import Response
 
 from illhub import searchspeed
 from illhub.searchspeed import WARMING
 from illhub.web import ARRAY_FILTER_PARAMS
 
-#: Facet query results kept (each is at most facet_size + 1 small rows, a few kB): room for
-#: the precomputed views of a large catalog (six facets each) and what people browse besides.
+#: Entries kept: facet query results (at most facet_size + 1 small rows each) and one-pass
+#: counts (every group of the six facets of one view: a few hundred rows on a large catalog):
+#: room for the precomputed views of a large catalog and what people browse besides.
 CACHE_SIZE = 10_000
 
 
@@ -86,13 +87,15 @@ class FacetCache:
                 self._watchers[path] = conn
             return (path, conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def get(self, key: tuple):
+    def get(self, key: tuple, count: bool = True):
+        """The entry, or None; ``count``: whether it counts in the hit rate (the facets'
+        queries do; the one-pass counts they are taken from do not)."""
         with self._lock:
             if key in self.entries:
                 self.entries.move_to_end(key)
-                self.hits += 1
+                self.hits += count
                 return self.entries[key]
-            self.misses += 1
+            self.misses += count
             return None
 
     def put(self, key: tuple, value: Any) -> None:
@@ -125,22 +128,59 @@ def _params_key(params) -> tuple:
 
 def _search_key(sql: str, params) -> tuple:
     """The parameters as a cache key. An escaped search (``escape_fts(:search)``) is keyed
-    case- and spacing-insensitively: the full-text index folds case and the escaping splits
-    on spaces, so ``Borrowing`` and ``borrowing`` count the same rows."""
+    spacing-insensitively (the escaping splits on spaces), and an ASCII one case-insensitively
+    too: the full-text index folds ASCII case, so ``Borrowing`` and ``borrowing`` count the
+    same rows (beyond ASCII its folding and Python's ``lower()`` differ, so case is kept)."""
     if isinstance(params, dict) and isinstance(params.get("search"), str) and "escape_fts(:search)" in sql:
-        params = {**params, "search": " ".join(params["search"].lower().split())}
+        search = params["search"]
+        params = {**params, "search": " ".join((search.lower() if search.isascii() else search).split())}
     return _params_key(params)
 
 
-async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[str, str, str] | None = None,
+def _limit_ms(ds, custom_time_limit: int | None) -> int:
+    """The time limit Datasette applies to a query (a custom limit only ever lowers it)."""
+    sql_limit = ds.setting("sql_time_limit_ms")
+    return min(custom_time_limit, sql_limit) if custom_time_limit else sql_limit
+
+
+#: Computations running now, by cache key: one task however many requests ask at once.
+_RUNNING: dict[tuple, asyncio.Task] = {}
+
+
+async def _shared(key: tuple, compute, wait_ms: int):
+    """``await compute()``, run once however many requests ask for ``key`` at the same moment.
+    It runs in a task of its own, so a request that goes away (a closed connection cancels
+    it) takes nobody else's answer with it; each request waits at most ``wait_ms``, its own
+    time limit, and then reports the query as timed out."""
+    loop = asyncio.get_running_loop()
+    task = _RUNNING.get(key)
+    if task is None or task.done() or task.get_loop() is not loop:
+        task = loop.create_task(compute())
+        _RUNNING[key] = task
+
+        def done(t: asyncio.Task) -> None:
+            if _RUNNING.get(key) is t:
+                del _RUNNING[key]
+            if not t.cancelled():
+                t.exception()  # retrieved: no "never retrieved" warning when nobody waited
+
+        task.add_done_callback(done)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), wait_ms / 1000)
+    except TimeoutError as e:
+        raise QueryInterrupted(e, "", {}) from None
+
+
+async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[str, str, str, str] | None = None,
                          **kwargs):
     """``ds.execute`` for a facet query, answered from the cache when the database has not
-    changed since the same query last ran. A query that misses its time limit is finished
-    in the background (under the SQL time limit), so the next request has its counts; the
-    request that timed out still reports the facet as timed out.
+    changed since the same query last ran, and run once however many requests ask for it at
+    the same moment. A query that misses its time limit is finished in the background
+    (:meth:`Warmer.finish_later`), so the next request has its counts; the request that
+    timed out still reports the facet as timed out.
 
-    ``facet``: (table, column, the narrowed table's SQL) when the query is one of the
-    resources table's default facets: on a miss all of them are counted in one pass
+    ``facet``: (table, facet type, column, the narrowed table's SQL) when the query is one of
+    the resources table's default facets: on a miss all six are counted in one pass
     (:func:`one_pass_counts`) and this one is taken from there."""
     db = ds.get_database(database)
     version = CACHE.version(db)
@@ -150,54 +190,48 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
     results = CACHE.get(key)
     if results is not None:
         return results
-    if WARMING.get():
+    warming = WARMING.get()
+    if warming:
         kwargs.pop("custom_time_limit", None)
     warmer_for(ds).ensure_started(ds)
+    limit = _limit_ms(ds, kwargs.get("custom_time_limit"))
     if facet is not None and _one_pass_applies(*facet):
-        counted = await one_pass_counts(ds, database, facet[2], params, version, kwargs.get("custom_time_limit"))
-        results = _facet_rows(counted, facet[1], _limit_of(sql))
+        counted = await one_pass_counts(ds, database, facet[3], params, version, limit, warming)
+        if counted is TIMED_OUT and not warming:
+            # the six facets' time went into the pass: each reports a time-out, and is
+            # finished in the background for the next request
+            warmer_for(ds).finish_later(ds, database, sql, params, kwargs, key)
+            raise QueryInterrupted(TimeoutError("one pass"), sql, params)
+        results = _facet_rows(counted, facet[2], _limit_of(sql))
         if results is not None:
             CACHE.put(key, results)
             return results
-    running = _RUNNING.get(key)
-    if running is not None and not WARMING.get():
-        # the same query is running for another request: wait for it (within this request's
-        # own time limit) instead of running it twice
-        limit = min(kwargs.get("custom_time_limit") or ds.setting("sql_time_limit_ms"), ds.setting("sql_time_limit_ms"))
-        try:
-            return await asyncio.wait_for(asyncio.shield(running), limit / 1000)
-        except TimeoutError as e:  # (its own time-out reaches this request as it is)
-            raise QueryInterrupted(e, sql, params) from None
-    future = asyncio.get_running_loop().create_future()
-    _RUNNING[key] = future
+
+    async def compute():
+        found = await ds.execute(database, sql, params, **kwargs)
+        CACHE.put(key, found)
+        return found
+
     try:
-        results = await ds.execute(database, sql, params, **kwargs)
-    except BaseException as e:
-        if not future.done():
-            future.set_exception(e)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
-        if isinstance(e, QueryInterrupted) and not WARMING.get():
+        return await _shared(("facet", *key), compute, limit)
+    except QueryInterrupted:
+        if not warming:
             warmer_for(ds).finish_later(ds, database, sql, params, kwargs, key)
         raise
-    finally:
-        _RUNNING.pop(key, None)
-    future.set_result(results)
-    CACHE.put(key, results)
-    return results
 
-
-#: Facet queries running now, by cache key (one computation however many requests ask).
-_RUNNING: dict[tuple, asyncio.Future] = {}
 
 #: The resources table's default facets (datasette_config/metadata.yml) that one pass over a
-#: narrowed table counts together: column → how its values are read.
+#: narrowed table counts together: column → facet type.
 ONE_PASS = {"content_type": "values", "organization": "values", "source_id": "values", "link_status": "values",
             "topics": "tags", "systems": "tags"}
+#: A one-pass count that missed its time limit (kept, so the other facets of the request do
+#: not try again; the facets' own queries, finished in the background, take over).
+TIMED_OUT: Any = "timed out"
 _LIMIT = re.compile(r"\blimit (\d+)\s*$")
 
 
-def _one_pass_applies(table: str | None, column: str, inner_sql: str) -> bool:
-    return table == "resources" and column in ONE_PASS and bool(_WHERE.search(inner_sql or ""))
+def _one_pass_applies(table: str | None, facet_type: str, column: str, inner_sql: str) -> bool:
+    return table == "resources" and ONE_PASS.get(column) == facet_type and bool(_WHERE.search(inner_sql or ""))
 
 
 def _limit_of(sql: str) -> int | None:
@@ -222,43 +256,45 @@ def one_pass_sql(inner_sql: str) -> str:
             + " union all ".join(parts))
 
 
-async def one_pass_counts(ds, database: str, inner_sql: str, params, version, time_limit: int | None):
-    """{column: [(value, count), ...]} for the narrowed table ``inner_sql``, kept like facet
-    counts; None when the pass missed its time limit (then each facet runs its own query).
-    The pass may take as long as the six facet queries it replaces would have had together
-    (their facet time limit each), within the SQL time limit."""
+async def one_pass_counts(ds, database: str, inner_sql: str, params, version, limit_ms: int, warming: bool):
+    """{column: [(value, count), ...]} for the narrowed table ``inner_sql`` (empty when it
+    selects nothing), kept like facet counts; ``TIMED_OUT`` when the pass missed its time
+    limit. The pass may take as long as the six facet queries it replaces would have had
+    together (``limit_ms`` each), within the SQL time limit; precomputation (``warming``)
+    has the SQL time limit."""
     key = ("one pass", version, database, inner_sql, _search_key(inner_sql, params))
-    found = CACHE.get(key)
+    found = CACHE.get(key, count=False)
     if found is not None:
-        return found or None  # {} records a pass that timed out
-    running = _RUNNING.get(key)
-    if running is not None:
-        return await asyncio.shield(running)
-    future = asyncio.get_running_loop().create_future()
-    _RUNNING[key] = future
-    limit = None if time_limit is None else time_limit * len(ONE_PASS)
-    counted: dict[str, list] | None = None
+        return found
+    sql_limit = ds.setting("sql_time_limit_ms")
+    pass_limit = sql_limit if warming else min(limit_ms * len(ONE_PASS), sql_limit)
+
+    async def compute():
+        try:
+            results = await ds.execute(database, one_pass_sql(inner_sql), params, truncate=False,
+                                       custom_time_limit=pass_limit)
+        except QueryInterrupted:
+            counted: Any = TIMED_OUT
+        except Exception:  # noqa: BLE001 - an error: each facet's own query reports it, as before
+            return None
+        else:
+            counted = {}
+            for facet, value, count in results.rows:
+                counted.setdefault(facet, []).append((value, count))
+        CACHE.put(key, counted)
+        return counted
+
     try:
-        results = await ds.execute(database, one_pass_sql(inner_sql), params, truncate=False,
-                                   custom_time_limit=limit)
-        counted = {}
-        for facet, value, count in results.rows:
-            counted.setdefault(facet, []).append((value, count))
-    except Exception:  # noqa: BLE001 - timed out, or an error each facet's own query reports as before
-        counted = None
-    finally:
-        _RUNNING.pop(key, None)
-        if not future.done():
-            future.set_result(counted)
-    CACHE.put(key, counted or {})
-    return counted
+        return await _shared(key, compute, pass_limit)
+    except QueryInterrupted:
+        return TIMED_OUT  # waited for another request's pass as long as this one may
 
 
-def _facet_rows(counted: dict[str, list] | None, column: str, limit: int | None) -> Results | None:
+def _facet_rows(counted, column: str, limit: int | None) -> Results | None:
     """One facet's rows from a one-pass count, as its own query orders them (count
     descending, then value; SQLite orders text by its UTF-8 bytes, as Python orders str by
     code point); None when they cannot be ordered the same way (values that are not text)."""
-    if counted is None or limit is None:
+    if not isinstance(counted, dict) or limit is None:
         return None
     groups = counted.get(column, [])
     if not all(isinstance(v, str) for v, _n in groups):
@@ -284,9 +320,10 @@ class Warmer:
         self.seen: dict[str, tuple] = {}
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
-        #: warming: precomputing now; views: the views to precompute for the last catalog version
-        #: seen (frequent words' searches, large facet selections), warmed: how many are done; rounds: versions fully precomputed so far;
-        #: finished_later: timed-out facet queries completed in the background
+        #: warming: precomputing now; views: the views to precompute for the last catalog
+        #: version seen (frequent words' searches, large facet selections); warmed: how many
+        #: are done; rounds: versions fully precomputed so far; finished_later: timed-out
+        #: facet queries completed in the background; error: why warming stopped, if it did
         self.state: dict[str, Any] = {"warming": False, "views": 0, "warmed": 0, "rounds": 0, "finished_later": 0}
 
     def _one_at_a_time(self) -> asyncio.Semaphore:
@@ -317,7 +354,13 @@ class Warmer:
                 async with self._one_at_a_time():
                     if CACHE.version(ds.get_database(database)) != key[0]:
                         return  # the catalog changed meanwhile: these counts would be stale
-                    CACHE.put(key, await ds.execute(database, sql, params, **kwargs))
+                    if CACHE.get(key, count=False) is None:
+                        async def compute():
+                            found = await ds.execute(database, sql, params, **kwargs)
+                            CACHE.put(key, found)
+                            return found
+
+                        await _shared(("facet", *key), compute, ds.setting("sql_time_limit_ms"))
                 self.state["finished_later"] += 1
             except Exception:  # noqa: BLE001 - a precomputation that fails is simply not kept
                 pass
@@ -355,13 +398,18 @@ class Warmer:
 
         todo = await db.execute_fn(views)
         self.state.update(warming=bool(todo), views=len(todo), warmed=0)
-        path = ds.urls.table(name, "resources", format="json")
+        path = ds.urls.table(name, "resources", format="json")  # with the base_url, if any
         token = WARMING.set(True)
         try:
             for args in todo:
                 if CACHE.version(db) != version:
                     return  # changed again: warm the newer version on the next look
-                await ds.client.get(f"{path}?{urllib.parse.urlencode({**args, '_size': 1, '_nocount': 1})}")
+                query = urllib.parse.urlencode({**args, "_size": 1, "_nocount": 1})
+                response = await ds.client.get(PrefixedUrlString(f"{path}?{query}"))
+                if response.status_code != 200:  # (a private instance, say): give up on this version
+                    self.state["error"] = f"{response.status_code} for {query}"
+                    self.warmed[name] = version
+                    return
                 self.state["warmed"] += 1
         finally:
             WARMING.reset(token)
@@ -395,7 +443,7 @@ class _CachingDatasette:
         if self._facet is not None:
             m = _COLUMN_FACET_GROUP_BY.search(sql)
             if m:
-                described = (self._facet.table, m.group(1).strip("[]"), self._facet.sql)
+                described = (self._facet.table, self._facet.type, m.group(1).strip("[]"), self._facet.sql)
         if self._rewrite is not None:
             sql = self._rewrite(sql)
         return await cached_execute(self._ds, database, sql, params, facet=described, **kwargs)
@@ -448,7 +496,7 @@ class TagsFacet(ArrayFacet):
         (no WHERE clause and no parameters: no search, no filter), with a tag_counts table."""
         if self.table != "resources" or column not in ("topics", "systems") or self.params:
             return False
-        if " where " in f" {self.sql.lower()} ":
+        if _WHERE.search(self.sql or ""):
             return False
         db = self.ds.get_database(self.database)
         return await db.table_exists("tag_counts")
@@ -477,7 +525,7 @@ class TagsFacet(ArrayFacet):
                 rows = await cached_execute(
                     self.ds, self.database, facet_sql, params, truncate=False,
                     custom_time_limit=self.ds.setting("facet_time_limit_ms"),
-                    facet=None if params is not self.params else (self.table, column, self.sql),
+                    facet=None if params is not self.params else (self.table, self.type, column, self.sql),
                 )
             except QueryInterrupted:
                 facets_timed_out.append(column)
