@@ -35,6 +35,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, Figure
 from benchmarks.content import SUBJECTS, VERBS, description, title
+from illhub import searchspeed
 from pipeline.store import open_db
 
 #: Longest wait for the server's precomputation of frequent searches (seconds).
@@ -54,7 +55,7 @@ TYPES = ["article", "video", "documentation", "page", "document", "event"]
 PHASES = ("budgets", "single client", "16 users", "saturated")
 
 #: The resources table's facets (datasette_config/metadata.yml).
-DEFAULT_FACETS = {"content_type", "organization", "source_id", "topics", "systems", "link_status"}
+DEFAULT_FACETS = set(searchspeed.DEFAULT_FACETS)
 STOPWORDS = {"and", "the", "for", "with", "at", "in", "a", "to", "of", "new", "what", "we", "ten"}
 
 

@@ -113,8 +113,11 @@ def frequent_words(conn: sqlite3.Connection, *, min_matches: int, limit: int = 1
     return [w for w, n in counts.most_common() if n >= need][:limit]
 
 
-#: The resources table's facet columns that hold one value per resource.
-VALUE_COLUMNS = ("content_type", "organization", "source_id", "link_status")
+#: The resources table's default facets (datasette_config/metadata.yml): column → facet type.
+DEFAULT_FACETS = {"content_type": "values", "organization": "values", "source_id": "values", "link_status": "values",
+                  "topics": "tags", "systems": "tags"}
+#: Those whose column holds one value per resource.
+VALUE_COLUMNS = tuple(c for c, kind in DEFAULT_FACETS.items() if kind == "values")
 
 
 def frequent_filters(conn: sqlite3.Connection, *, min_matches: int, limit: int = 100) -> list[tuple[str, str]]:

@@ -16,7 +16,15 @@ from benchmarks.catalog import build_catalog
 from illhub import searchspeed
 from illhub.serve import CONFIG_DIR, build_metadata
 
-DEFAULT_FACETS = {"content_type", "organization", "source_id", "topics", "systems", "link_status"}
+DEFAULT_FACETS = set(searchspeed.DEFAULT_FACETS)
+
+
+def test_the_default_facets_are_those_of_the_metadata():
+    from ruamel.yaml import YAML
+
+    meta = YAML(typ="safe").load((CONFIG_DIR / "metadata.yml").read_text(encoding="utf-8"))
+    facets = meta["databases"]["illhub"]["tables"]["resources"]["facets"]
+    assert {col: kind for facet in facets for kind, col in facet.items()} == searchspeed.DEFAULT_FACETS
 
 
 @pytest.fixture(scope="module")
