@@ -176,12 +176,19 @@ def _warmer(ds):
     return _plugin().warmer_for(ds)
 
 
-def test_frequent_searches_are_precomputed_after_a_change(catalog, tmp_path, monkeypatch):
+def _warming_copy(catalog, tmp_path, monkeypatch, **settings):
+    """A copy of the catalog served by a Datasette whose warmer precomputes views of 600
+    resources or more and looks for changes every 50 ms."""
     monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
     path = tmp_path / "illhub.db"
     path.write_bytes(catalog.read_bytes())
-    ds = _datasette(path)
+    ds = _datasette(path, **settings)
     monkeypatch.setattr(_warmer(ds), "POLL", 0.05)
+    return path, ds
+
+
+def test_frequent_searches_are_precomputed_after_a_change(catalog, tmp_path, monkeypatch):
+    path, ds = _warming_copy(catalog, tmp_path, monkeypatch)
     words = searchspeed.frequent_words(sqlite3.connect(path), min_matches=600)
     filters = searchspeed.frequent_filters(sqlite3.connect(path), min_matches=600)
 
@@ -305,11 +312,7 @@ def test_facets_counted_in_one_pass_are_each_facets_own_counts(catalog, args, wh
 
 
 def test_a_catalog_being_written_is_warmed_once_it_holds_still(catalog, tmp_path, monkeypatch):
-    monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
-    path = tmp_path / "illhub.db"
-    path.write_bytes(catalog.read_bytes())
-    ds = _datasette(path)
-    monkeypatch.setattr(_warmer(ds), "POLL", 0.05)
+    path, ds = _warming_copy(catalog, tmp_path, monkeypatch)
 
     async def go():
         await ds.invoke_startup()
@@ -389,11 +392,7 @@ def test_search_keys_fold_only_the_case_the_index_folds():
 
 
 def test_the_warmer_works_under_a_base_url(catalog, tmp_path, monkeypatch):
-    monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
-    path = tmp_path / "illhub.db"
-    path.write_bytes(catalog.read_bytes())
-    ds = _datasette(path, base_url="/hub/")
-    monkeypatch.setattr(_warmer(ds), "POLL", 0.05)
+    path, ds = _warming_copy(catalog, tmp_path, monkeypatch, base_url="/hub/")
 
     async def go():
         await ds.invoke_startup()
