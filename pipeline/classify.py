@@ -364,6 +364,8 @@ class _KeywordIndex:
         self.words: tuple[dict[str, list[Entry]], dict[str, list[Entry]]] = ({}, {})
         self.prefixes: tuple[dict[str, list[tuple[str, Entry]]], dict[str, list[tuple[str, Entry]]]] = ({}, {})
         self.symbols: list[tuple[str, bool, Entry]] = []
+        #: entries of keywords that are one plain word (only word characters)
+        self._plain: set[Entry] = set()
         for slot, term in enumerate(self.terms):
             for kind, words in enumerate((term.keywords, term.weak, term.exclude)):
                 # the order compile_words gives the alternatives: longest first
@@ -379,6 +381,8 @@ class _KeywordIndex:
                         entry = (slot, kind, order, pattern, _next_word_start(src, key) if how == "word" else "")
                         if how == "word":
                             self.words[exact_case].setdefault(key, []).append(entry)
+                            if key == src:  # the keyword is this one plain word
+                                self._plain.add(entry)
                         elif how == "prefix":
                             self.prefixes[exact_case].setdefault(key[:2], []).append((key, entry))
                         else:
@@ -406,7 +410,7 @@ class _KeywordIndex:
         plain: list[tuple[int, int, int]] = []
         other: list = []
         for entry in self.words[False].get(w, ()):
-            if entry[3].pattern == _plain_pattern(w):
+            if entry in self._plain:
                 plain.append(entry[:3])
             else:
                 other.append(entry)
@@ -496,11 +500,6 @@ class _KeywordIndex:
             else:
                 hits.excluded = True
         return found
-
-
-def _plain_pattern(word: str) -> str:
-    """The anchored pattern :class:`_KeywordIndex` gives a keyword that is this one word."""
-    return re.escape(word) + r"(?!\w)"
 
 
 def _next_word_start(word: str, key: str) -> str:

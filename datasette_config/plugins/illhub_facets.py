@@ -171,6 +171,17 @@ async def _shared(key: tuple, compute, wait_ms: int):
         raise QueryInterrupted(e, "", {}) from None
 
 
+async def _run_and_keep(ds, database: str, sql: str, params, kwargs: dict, key: tuple, wait_ms: int):
+    """Run a facet query (once, however many ask at the moment: :func:`_shared`) and keep its
+    rows under ``key``."""
+    async def compute():
+        found = await ds.execute(database, sql, params, **kwargs)
+        CACHE.put(key, found)
+        return found
+
+    return await _shared(("facet", *key), compute, wait_ms)
+
+
 async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[str, str, str, str] | None = None,
                          **kwargs):
     """``ds.execute`` for a facet query, answered from the cache when the database has not
@@ -207,13 +218,8 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
             CACHE.put(key, results)
             return results
 
-    async def compute():
-        found = await ds.execute(database, sql, params, **kwargs)
-        CACHE.put(key, found)
-        return found
-
     try:
-        return await _shared(("facet", *key), compute, limit)
+        return await _run_and_keep(ds, database, sql, params, kwargs, key, limit)
     except QueryInterrupted:
         if not warming:
             warmer_for(ds).finish_later(ds, database, sql, params, kwargs, key)
@@ -353,12 +359,7 @@ class Warmer:
                     if CACHE.version(ds.get_database(database)) != key[0]:
                         return  # the catalog changed meanwhile: these counts would be stale
                     if CACHE.get(key, count=False) is None:
-                        async def compute():
-                            found = await ds.execute(database, sql, params, **kwargs)
-                            CACHE.put(key, found)
-                            return found
-
-                        await _shared(("facet", *key), compute, ds.setting("sql_time_limit_ms"))
+                        await _run_and_keep(ds, database, sql, params, kwargs, key, ds.setting("sql_time_limit_ms"))
                 self.state["finished_later"] += 1
             except Exception:  # noqa: BLE001 - a precomputation that fails is simply not kept
                 pass

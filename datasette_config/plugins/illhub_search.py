@@ -60,9 +60,10 @@ def install(db) -> bool:
         if kind == "count":
             return await original(searchspeed.match_count_sql(m["match"]), params, **kwargs)
         # the first page: walk the published index when the search matches many resources
-        counted = await original(searchspeed.match_count_sql(m["match"]), params)
-        rows = await original("select max(rowid) from resources")
-        if searchspeed.walk_published_index(counted.rows[0][0], rows.rows[0][0] or 0, int(m["limit"])):
+        sizes = await original(f"select ({searchspeed.match_count_sql(m['match'])}), "
+                               "(select max(rowid) from resources)", params)
+        matches, rows = sizes.rows[0]
+        if searchspeed.walk_published_index(matches, rows or 0, int(m["limit"])):
             sql = searchspeed.page_sql(m)
         return await original(sql, params, **kwargs)
 
