@@ -27,9 +27,11 @@ from parsel import Selector
 from protego import Protego
 
 from harvesters.parsers.feed import parse_feed_bytes
+from harvesters.parsers.text import visible_text
 from harvesters.parsers.youtube import feed_url_for, feed_url_from_page
-from pipeline.classify import Taxonomy
+from pipeline.classify import match_text
 from pipeline.normalize import clean_text
+from pipeline.taxonomy import Taxonomy
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
               "text/xml")
@@ -115,11 +117,11 @@ class Proposal:
     def guess_topics(self, taxonomy: Taxonomy) -> None:
         """Topics of the source as a whole: those its name and description support, and
         those that at least a third of its sampled items (feed entries, page headings) get."""
-        c = taxonomy.match_text({"title": self.name or "", "description": self.description or ""})
+        c = match_text(taxonomy, {"title": self.name or "", "description": self.description or ""})
         reasons = dict(c.reasons)
         counts: dict[str, int] = {}
         for item in self.items:
-            for t in taxonomy.match_text({"title": item}).topics:
+            for t in match_text(taxonomy, {"title": item}).topics:
                 counts[t] = counts.get(t, 0) + 1
         need = max(2, -(-len(self.items) // 3))
         for t, n in counts.items():
@@ -325,7 +327,7 @@ def discover(body: bytes, url: str, headers: dict[str, Any] | None = None, *,
     headings = [clean_text(h, 200) for h in sel.xpath("//h1 | //h2 | //h3").xpath("string()").getall()[:30]]
     proposal.items = [h for h in headings if h]
     youtube = _youtube(body, url)
-    text = clean_text(" ".join(sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]").getall()))
+    text = visible_text(sel.xpath("//body"))
     links = sel.xpath("//a/@href").getall()
     if youtube is None and not text and not links:
         raise NothingHarvestable(f"{url} is an empty page: no text and no links to harvest")

@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 
 from harvesters.discover import NothingHarvestable, Proposal, apply_probe, discover
 from harvesters.spider import describe_failure
-from pipeline.classify import Taxonomy
+from pipeline.taxonomy import Taxonomy
 
 
 class DiscoverySpider(scrapy.Spider):

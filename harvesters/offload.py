@@ -87,7 +87,7 @@ def _init_worker() -> None:
     _exit_with_parent()
     import harvesters.parsers.feed  # noqa: F401 - imported once, before the first document
     import harvesters.parsers.youtube  # noqa: F401
-    from pipeline.classify import default_taxonomy
+    from pipeline.taxonomy import default_taxonomy
 
     default_taxonomy()
 
@@ -100,8 +100,8 @@ def _warm() -> int:
 def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
     """Runs in a worker: the kind's parse function, then the CPU stage of storing. The raw
     resources are dropped (the prepared ones carry all that is stored) to keep the reply small."""
-    from pipeline.classify import default_taxonomy
     from pipeline.store import prepare_batch
+    from pipeline.taxonomy import default_taxonomy
 
     batch = fn(**kwargs)
     prepared, result = prepare_batch(batch, taxonomy=default_taxonomy(), **options)

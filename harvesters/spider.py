@@ -33,9 +33,10 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from harvesters.conditional import DocumentRecord, FetchState, request_from_spec
 from harvesters.guard import BlockedAddress
-from harvesters.kinds import HANDLERS, load
+from harvesters.kinds import KINDS
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
 from harvesters.offload import store_options
+from harvesters.source import SourceBase
 from pipeline.fetchcache import parse_retry_after
 from pipeline.pages import PagesUnchanged, PageVisit, record_visit, touch_unchanged
 from pipeline.resource import Batch
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 class SourceState:
     """What happened to one source during this harvest."""
 
-    source: Any
+    source: SourceBase
     run_id: int
     pending: int = 0
     start_finished: bool = False
@@ -208,9 +209,8 @@ class HarvestSpider(scrapy.Spider):
     def __init__(self, context: HarvestContext, **kwargs: Any):
         super().__init__(**kwargs)
         self.context = context
-        load(sorted({state.source.kind for state in context.states.values()}))
-        for handler in HANDLERS.values():  # kinds that remember pages between runs read the catalog
-            bind = getattr(handler, "bind", None)
+        for k in KINDS.values():  # kinds that remember pages between runs read the catalog
+            bind = getattr(k.handler, "bind", None)
             if bind is not None:
                 bind(context)
 
@@ -227,7 +227,7 @@ class HarvestSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for state in self.context.states.values():
-            handler = HANDLERS[state.source.kind]
+            handler = KINDS[state.source.kind].handler
             try:
                 for out in handler.start(state.source):
                     yield self._wrap(out, state)
@@ -265,7 +265,7 @@ class HarvestSpider(scrapy.Spider):
                 follow = [request_from_spec(spec) for spec in doc.follow]
                 # Kinds that budget and deduplicate their own requests (crawl, sitemap) see the
                 # follow-ups first; the others get them replayed as they were.
-                on_unchanged = getattr(HANDLERS[state.source.kind], "unchanged", None)
+                on_unchanged = getattr(KINDS[state.source.kind].handler, "unchanged", None)
                 try:
                     outputs = list(on_unchanged(response, state.source, follow)) if on_unchanged else follow
                 except Exception as e:  # noqa: BLE001 - recorded against the source
@@ -277,7 +277,7 @@ class HarvestSpider(scrapy.Spider):
                 return
             if state.http_status is None:
                 state.http_status = response.status
-            handler = HANDLERS[state.source.kind]
+            handler = KINDS[state.source.kind].handler
             outputs: list[Any] = []
             error: Exception | None = None
             try:

@@ -23,8 +23,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from harvesters.discover import Proposal, propose_id
-from illhub.registry import KINDS, RegistryError, SourceBase, check_http_url, check_slug, load_yaml, parse_registry
-from pipeline.classify import Taxonomy
+from harvesters.kinds import KINDS
+from harvesters.source import SourceBase, check_http_url, check_slug
+from illhub.registry import RegistryError, load_yaml, parse_registry
+from pipeline.taxonomy import Taxonomy
 
 FIELD_ORDER = ("id", "name", "kind", "url", "channel_id", "playlist_id", "api_url", "locale", "organization",
                "topics", "include")

@@ -41,7 +41,7 @@ def db_option(f):
 
 
 def load_taxonomy_or_exit():
-    from pipeline.classify import TaxonomyError, default_taxonomy
+    from pipeline.taxonomy import TaxonomyError, default_taxonomy
 
     try:
         return default_taxonomy()

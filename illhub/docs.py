@@ -197,19 +197,15 @@ def _nested(model: type[BaseModel], path: str, seen: set[type[BaseModel]]) -> li
 
 
 def load_kinds() -> dict[str, type]:
-    from illhub.registry import KINDS
+    """Kind name → its registry model."""
+    from harvesters.kinds import KINDS
 
-    try:  # kinds registered next to their harvester module, if any
-        from harvesters.kinds import load_all
-
-        load_all()
-    except ImportError:
-        pass
-    return KINDS
+    return {name: k.model for name, k in KINDS.items()}
 
 
 def registry_section() -> str:
-    from illhub.registry import Defaults, SourceBase
+    from harvesters.source import SourceBase
+    from illhub.registry import Defaults
 
     kinds = load_kinds()
     base = SourceBase.model_fields

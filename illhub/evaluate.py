@@ -19,7 +19,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from pipeline.classify import TAXONOMY_PATH, Taxonomy, load_taxonomy
+from pipeline.classify import match_text
+from pipeline.taxonomy import TAXONOMY_PATH, Taxonomy, load_taxonomy
 
 LABELLED_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "labelled.yaml"
 
@@ -93,7 +94,7 @@ def evaluate(items: list[dict[str, Any]], taxonomy: Taxonomy) -> Report:
     systems = {s: Score() for s in taxonomy.systems}
     errors: list[str] = []
     for item in items:
-        got = taxonomy.match_text({"title": item.get("title") or "", "description": item.get("description") or ""})
+        got = match_text(taxonomy, {"title": item.get("title") or "", "description": item.get("description") or ""})
         want_t, got_t = set(item.get("topics") or []), set(got.topics)
         want_s, got_s = set(item.get("systems") or []), set(got.systems)
         unknown = (want_t - set(topics)) | (want_s - set(systems))

@@ -14,14 +14,15 @@ from typing import Any
 from harvesters.conditional import FetchState
 from harvesters.guard import Policy
 from harvesters.settings import harvest_settings
+from harvesters.source import SourceBase
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
-from illhub.registry import Registry, SourceBase
-from pipeline.classify import default_taxonomy
+from illhub.registry import Registry
 from pipeline.event_links import Link, link_media
 from pipeline.fetchcache import load_cache, source_fingerprint
 from pipeline.health import SourceHealth, after_run, in_backoff, load_health, mark_missed, save_health
 from pipeline.normalize import iso_utc
 from pipeline.store import finish_run, mark_interrupted_runs, open_db, start_run, sync_sources
+from pipeline.taxonomy import default_taxonomy
 from pipeline.version import USER_AGENT, __version__
 
 DEFAULT_DB = Path("data") / "illhub.db"
@@ -218,12 +219,11 @@ def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState
     ``auto`` (None) counts the sources whose documents will probably be parsed: those that
     can use workers and have nothing usable in the fetch cache. A nightly re-harvest, whose
     documents mostly answer 304 or come back unchanged, parses the few changed ones here."""
-    from harvesters.kinds import HANDLERS, load
+    from harvesters.kinds import KINDS
     from harvesters.offload import ParsePool, auto_workers
 
-    load(sorted({s.kind for s in sources}))
     if workers is None:
-        offloadable = [s for s in sources if hasattr(HANDLERS.get(s.kind), "offload")]
+        offloadable = [s for s in sources if hasattr(KINDS[s.kind].handler, "offload")]
         cached = {sid for sid, _url in fetch.cache} if fetch is not None and fetch.use_cache else set()
         workers = auto_workers(sum(1 for s in offloadable if s.id not in cached))
     return ParsePool(workers) if workers > 0 else None

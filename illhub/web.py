@@ -153,7 +153,7 @@ def json_list(value: Any) -> list[str] | None:
 @lru_cache(maxsize=1)
 def term_labels() -> dict[str, dict[str, str]]:
     """``{"topics": {id: label}, "systems": {id: label}}`` from data/taxonomy.yaml."""
-    from pipeline.classify import default_taxonomy
+    from pipeline.taxonomy import default_taxonomy
 
     tax = default_taxonomy()
     return {"topics": {k: t.label for k, t in tax.topics.items()},
@@ -418,7 +418,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     type_counts = [(r[0], r[1]) for r in await db.execute(
         "select content_type, count(*) from resources group by content_type order by count(*) desc")]
     labels = term_labels()
-    from pipeline.classify import default_taxonomy
+    from pipeline.taxonomy import default_taxonomy
 
     tax = default_taxonomy()
     topics = [{"id": t.id, "label": t.label, "description": t.description, "count": topic_counts.get(t.id, 0),

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from pipeline.events import fold
+from pipeline.normalize import fold
 
 THRESHOLD = 0.85
 AMBIGUITY_MARGIN = 0.03

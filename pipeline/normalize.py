@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
+import unicodedata
 import warnings
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -147,3 +148,9 @@ def normalize_resource(resource: Resource, *, base_url: str | None = None) -> Re
         extra=dict(resource.extra),
         raw=resource.raw,
     )
+
+
+def fold(text: str) -> str:
+    """Lower case without accents."""
+    text = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()

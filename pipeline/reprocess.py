@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from pipeline.classify import Taxonomy, default_taxonomy
 from pipeline.normalize import now_iso
 from pipeline.resource import Resource
 from pipeline.store import _json, content_hash, merge_reasons, prepare_resource, write_event_columns
+from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import resource_id
 
 CHUNK = 500

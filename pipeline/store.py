@@ -11,10 +11,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from pipeline import migrations
-from pipeline.classify import Taxonomy, classify_resource
+from pipeline.classify import classify_resource
 from pipeline.events import event_columns
 from pipeline.normalize import normalize_resource, now_iso
 from pipeline.resource import Batch, Resource
+from pipeline.taxonomy import Taxonomy
 from pipeline.urls import resource_id
 
 #: ``extra`` keys that change often without the resource changing (not in the content hash).

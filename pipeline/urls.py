@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, safe_url_string, url_query_cleaner
@@ -55,11 +56,25 @@ def absolute_url(url: str | None, base: str | None = None) -> str | None:
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
-    """The canonical form of a link, used for ids and dedupe.
+    """The canonical form of a link: the one notion of "the same URL", used for ids, dedupe
+    and the requests a harvest has already made.
 
     Made absolute, http(s) only, host lower-cased, default port dropped, fragment dropped,
     query sorted and tracking parameters (``utm_*``, ``fbclid``, …) removed.
     """
+    if base is None and isinstance(url, str):
+        return _canonical_absolute(url)
+    return _canonical(url, base)
+
+
+@lru_cache(maxsize=65536)
+def _canonical_absolute(url: str) -> str | None:
+    # Pages of one site link to the same pages again and again (menus, footers): a crawl asks
+    # for the canonical form of each link of each page, most of them seen before.
+    return _canonical(url, None)
+
+
+def _canonical(url: str | None, base: str | None) -> str | None:
     url = absolute_url(url, base)
     if url is None:
         return None
@@ -86,3 +101,36 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
 def resource_id(canonical: str) -> str:
     """A stable id for a canonical URL: 16 hex digits of its SHA-1."""
     return hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def host_key(url: str) -> tuple[str, int | None]:
+    """Host (lower-case, without a leading ``www.``) and port of a URL, for same-site checks."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "", None
+    host = (parts.hostname or "").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    if port in (80, 443):
+        port = None
+    return host, port
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether two URLs are on the same site (host and port; ``www.`` and http/https ignored)."""
+    ka = host_key(a)
+    return bool(ka[0]) and ka == host_key(b)
+
+
+def loose_url_key(url: str | None) -> str:
+    """A URL compared loosely, to tell whether two registry sources point at the same address:
+    its canonical form with the scheme, a leading ``www.`` and a trailing slash ignored."""
+    if not url:
+        return ""
+    canonical = canonical_url(url.strip()) or url.strip()
+    parts = urlsplit(canonical)
+    host, port = host_key(canonical)
+    where = f"{host}:{port}" if port else host
+    return f"{where}{parts.path.rstrip('/')}" + (f"?{parts.query}" if parts.query else "")

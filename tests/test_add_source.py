@@ -14,9 +14,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from harvesters.discover import NothingHarvestable, apply_probe, discover, section_of
+from harvesters.kinds import KINDS
 from illhub.add_source import AddSourceError, insert_entry, prepare, render_entry, url_key
-from illhub.registry import KINDS, load_registry
-from pipeline.classify import default_taxonomy
+from illhub.registry import load_registry
+from pipeline.taxonomy import default_taxonomy
 from tests.conftest import ROOT, run_cli
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from ruamel.yaml import YAML
 
+from harvesters.kinds.manual import ManualEntry
+from harvesters.source import SourceBase
 from illhub import docs
-from illhub.registry import Defaults, ManualEntry, SourceBase, parse_registry
+from illhub.registry import Defaults, parse_registry
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"

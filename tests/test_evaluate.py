@@ -11,7 +11,8 @@ from contextlib import redirect_stdout
 import pytest
 
 from illhub.evaluate import LABELLED_PATH, evaluate, load_labelled, main
-from pipeline.classify import Taxonomy, Term, default_taxonomy
+from pipeline.keywords import Term
+from pipeline.taxonomy import Taxonomy, default_taxonomy
 
 #: Floors: micro-averaged over every topic. The test split was never used to tune the taxonomy.
 FLOORS = {"all": (0.85, 0.78), "test": (0.80, 0.72)}

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from harvesters.parsers.conference import NoSessions, event_name_from, parse_program
-from harvesters.parsers.ical import NotACalendar, parse_ical
-from pipeline.events import (
+from harvesters.parsers.eventtext import (
     BadTime,
     localize,
     page_timezone,
@@ -20,6 +19,7 @@ from pipeline.events import (
     session_type,
     zone,
 )
+from harvesters.parsers.ical import NotACalendar, parse_ical
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"
 LA = zone("America/Los_Angeles")

@@ -8,9 +8,9 @@ import sqlite3
 from types import SimpleNamespace
 
 from harvesters.spider import HarvestContext, SourceState, StorePipeline
-from pipeline.classify import default_taxonomy
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, start_run
+from pipeline.taxonomy import default_taxonomy
 
 
 def _pipeline(tmp_path, conn_wrapper=None):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harvesters.parsers.page import extract_links, extract_page, same_site
+from harvesters.parsers.page import extract_links, extract_page
+from pipeline.urls import same_site
 
 PAGES = Path(__file__).parent / "fixtures" / "web" / "pages"
 

@@ -7,14 +7,10 @@ import textwrap
 import pytest
 from ruamel.yaml import YAML
 
-from illhub.registry import (
-    FeedSource,
-    ManualSource,
-    RegistryError,
-    YouTubeSource,
-    load_registry,
-    parse_registry,
-)
+from harvesters.kinds.feed import FeedSource
+from harvesters.kinds.manual import ManualSource
+from harvesters.kinds.youtube import YouTubeSource
+from illhub.registry import RegistryError, load_registry, parse_registry
 from tests.conftest import ROOT, run_cli
 
 GOOD = {"id": "good-feed", "name": "A good feed", "kind": "feed", "url": "https://example.org/feed/"}
@@ -135,7 +131,7 @@ def test_unknown_topic_and_system_in_manual_entry():
 
 
 def test_unknown_kind_and_missing_kind():
-    from illhub.registry import KINDS
+    from harvesters.kinds import KINDS
 
     known = ", ".join(sorted(KINDS))
     assert {"feed", "manual", "youtube"} <= set(KINDS)
@@ -287,11 +283,11 @@ def test_validate_command_exit_codes(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_every_registry_kind_has_a_harvester_module():
-    from harvesters.kinds import KINDS as MODULES
-    from harvesters.kinds import load, load_all
-    from illhub.registry import KINDS
+def test_every_kind_is_one_module_holding_its_model_and_its_handler():
+    from harvesters.kinds import KINDS
 
-    assert set(MODULES) == set(KINDS)
-    assert set(load(["feed"])) >= {"feed"}
-    assert set(load_all()) == set(KINDS)
+    assert len(KINDS) == 9
+    for name, k in KINDS.items():
+        assert k.model.kind_name == name
+        assert k.model.__module__ == f"harvesters.kinds.{name}"
+        assert type(k.handler).__module__ == f"harvesters.kinds.{name}"

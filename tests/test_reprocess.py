@@ -9,10 +9,10 @@ from ruamel.yaml import YAML
 from sqlite_utils import Database
 
 from pipeline import migrations
-from pipeline.classify import load_taxonomy
 from pipeline.reprocess import reprocess
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
+from pipeline.taxonomy import load_taxonomy
 from tests.conftest import ROOT, run_cli
 
 T0, T1, T2 = "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"

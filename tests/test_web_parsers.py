@@ -8,11 +8,12 @@ import json
 
 import pytest
 
-from harvesters.parsers.listing import duration_seconds, parse_listing
+from harvesters.kinds.crawl import start_folder
+from harvesters.parsers.crawl import duration_seconds, parse_listing
 from harvesters.parsers.sitemap import NotASitemap, parse_sitemap
 from harvesters.parsers.wordpress import APIClosed, collection_url, feed_url, parse_posts
 from harvesters.parsers.zendesk import articles_url, locale_from_url, parse_articles
-from illhub.registry import RegistryError, parse_registry, start_folder
+from illhub.registry import RegistryError, parse_registry
 
 URLSET = b"""<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
 <url><loc> https://docs.demo.example.org/a </loc><lastmod>2025-10-01</lastmod></url>

@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 
 from illhub.registry import RegistryError, load_registry, load_yaml
 from pipeline import yamlcache
-from pipeline.classify import TAXONOMY_PATH, load_taxonomy
+from pipeline.taxonomy import TAXONOMY_PATH, load_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 

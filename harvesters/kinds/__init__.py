@@ -1,58 +1,17 @@
-"""One handler per source kind: how its requests start and how each response is read.
+"""The kinds of source, one module each: ``harvesters/kinds/<kind>.py`` holds the kind's
+registry model (its fields, each with a docstring) and its handler, joined by
+:func:`harvesters.source.kind`. Importing this package imports every kind, which fills
+:data:`KINDS` (kind name → :class:`harvesters.source.Kind`): the one list of kinds.
 
-A handler is data-driven: everything it needs comes from the source's registry entry.
-``start(source)`` yields Requests (or Batches, for kinds that need no network);
-``parse(response, source)`` yields Batches and follow-up Requests. The spider adds the
-callbacks, the bookkeeping and the error handling; handlers stay small and testable.
+Adding a kind: one module here, one parser in ``harvesters/parsers/``, one fixture folder
+``tests/fixtures/<kind>/``, one test file ``tests/test_<kind>.py``, and its name on the import
+line below (docs/development.md, "Adding a kind").
+
+Kind modules import their parser inside the handler's methods: validating a registry imports
+every kind, and a harvest of feeds does not pay for the HTML extractors' imports.
 """
 
-from __future__ import annotations
+from harvesters.kinds import conference, crawl, feed, ical, manual, sitemap, wordpress, youtube, zendesk  # noqa: F401
+from harvesters.source import KINDS, Kind
 
-import importlib
-from collections.abc import Iterable
-from typing import Any, Protocol
-
-from scrapy import Request
-from scrapy.http import Response
-
-from pipeline.resource import Batch
-
-
-class KindHandler(Protocol):
-    def start(self, source: Any) -> Iterable[Request | Batch]: ...
-
-    def parse(self, response: Response, source: Any) -> Iterable[Request | Batch]: ...
-
-
-HANDLERS: dict[str, KindHandler] = {}
-
-
-def register(kind: str):
-    def wrap(cls):
-        HANDLERS[kind] = cls()
-        return cls
-
-    return wrap
-
-
-def response_content_type(response: Response) -> str | None:
-    value = response.headers.get(b"Content-Type")
-    return value.decode("latin-1") if value else None
-
-
-#: The kinds, each in the module of its name (harvesters/kinds/<kind>.py).
-KINDS = ("conference", "crawl", "feed", "ical", "manual", "sitemap", "wordpress", "youtube", "zendesk")
-
-
-def load(kinds: Iterable[str] | None = None) -> dict[str, KindHandler]:
-    """Import the modules of these kinds (all when None) so that each registers its
-    handler. A harvest of feeds only does not pay for the HTML extractors' imports."""
-    for kind in KINDS if kinds is None else kinds:
-        if kind in KINDS and kind not in HANDLERS:
-            importlib.import_module(f"harvesters.kinds.{kind}")
-    return HANDLERS
-
-
-def load_all() -> dict[str, KindHandler]:
-    """Import every kind module so that each registers its handler."""
-    return load(None)
+__all__ = ["KINDS", "Kind"]

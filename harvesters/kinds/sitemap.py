@@ -9,16 +9,15 @@ seen). At most ``max_pages`` pages and ``MAX_SITEMAPS`` sitemap documents are re
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.http import Response
 
-from harvesters.kinds import register
-from harvesters.kinds.web import WebHandler, on_same_site, robots_allows
-from harvesters.parsers.page import is_document_url
-from harvesters.parsers.sitemap import NotASitemap, parse_sitemap
+from harvesters.parsers.links import is_document_url
+from harvesters.source import kind
+from harvesters.web import WebHandler, WebSource, on_same_site, robots_allows
 from pipeline.pages import PagesUnchanged
 from pipeline.resource import Batch
 
@@ -26,15 +25,34 @@ from pipeline.resource import Batch
 MAX_SITEMAPS = 50
 
 
-@register("sitemap")
+class SitemapSource(WebSource):
+    """Pages listed by a sitemap, a sitemap index (gzip or not) or robots.txt's ``Sitemap:``
+    lines; pages whose ``lastmod`` has not changed since the last run are not fetched."""
+
+    kind_name: ClassVar[str] = "sitemap"
+    example: ClassVar[str] = """
+- id: atlas-illiad-docs-sitemap
+  name: ILLiad documentation (Atlas Systems)
+  kind: sitemap
+  url: https://docs.atlas-sys.com/sitemap.xml       # or …/robots.txt, or a sitemap index
+  include: ['^https://docs\\.atlas-sys\\.com/docs/illiad/']
+  exclude: ['/release-notes/']
+  max_pages: 50
+"""
+    kind: Literal["sitemap"]
+
+
+@kind(SitemapSource)
 class SitemapHandler(WebHandler):
-    def start(self, source: Any) -> Iterable[Request]:
+    def start(self, source: SitemapSource) -> Iterable[Request]:
         run = self.new_run(source, remember_lastmod=True)
         run.mark(source.url)
         run.sitemaps = 1
         yield Request(source.url, meta={"illhub_step": "sitemap"})
 
-    def parse(self, response: Response, source: Any) -> Iterable[Any]:
+    def parse(self, response: Response, source: SitemapSource) -> Iterable[Any]:
+        from harvesters.parsers.sitemap import NotASitemap, parse_sitemap
+
         run = self.run_for(source)
         if response.meta.get("illhub_step") == "page":
             yield from self.page_items(response, run, lastmod=response.meta.get("illhub_lastmod"))

@@ -8,25 +8,59 @@ WordPress's ``?paged=N`` feed archive pages while they bring new entries.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field, field_validator
 from scrapy import Request
 from scrapy.http import Response
 
-from harvesters.kinds import register, response_content_type
-from harvesters.kinds.web import WebHandler, WebRun
-from harvesters.parsers.feed import NotAFeed, parse_feed
-from harvesters.parsers.wordpress import APIClosed, api_base, collection_url, feed_url, parse_posts
+from harvesters.source import SourceBase, check_http_url, kind, response_content_type
+from harvesters.web import WebHandler, WebRun
 from pipeline.resource import Batch
 
 #: Answers the handler reads itself (a closed API, the end of the feed archive).
 HANDLED_STATUSES = [400, 401, 403, 404, 410]
 
 
-@register("wordpress")
+class WordPressSource(SourceBase):
+    """All posts (and optionally pages) of a WordPress site through its REST API; the
+    site's feed (paged with ``?paged=N``) when the API is closed."""
+
+    kind_name: ClassVar[str] = "wordpress"
+    default_content_type: ClassVar[str] = "article"
+    example: ClassVar[str] = """
+- id: oclc-next-blog
+  name: OCLC Next blog
+  kind: wordpress
+  url: https://blog.oclc.org/next/
+  pages: false       # true: also the site's pages (content type page)
+  per_page: 50       # posts per API request (1–100)
+  max_pages: 5       # API requests per collection, at most (here: the newest 250 posts)
+"""
+    kind: Literal["wordpress"]
+    url: str
+    """The site's address (`https://blog.example.org/news/`): the API is at `<url>wp-json/wp/v2/`, the feed at
+    `<url>feed/`."""
+    pages: bool = False
+    """Also harvest the site's pages (content type `page`), not only its posts."""
+    per_page: int = Field(default=50, ge=1, le=100)
+    """Posts per API request."""
+    max_pages: int = Field(default=10, ge=1, le=1000)
+    """API requests per collection (posts, pages), at most; for the feed fallback, archive pages read."""
+    api_url: str | None = None
+    """The REST API's base when it is not at `<url>wp-json/wp/v2/` (sites without pretty permalinks:
+    `https://example.org/?rest_route=/wp/v2/`)."""
+
+    _check_api = field_validator("api_url")(classmethod(lambda cls, v: None if v is None else check_http_url(v)))
+
+
+@kind(WordPressSource)
 class WordPressHandler(WebHandler):
     def _api_request(self, run: WebRun, collection: str, page: int) -> Request | None:
+        from harvesters.parsers.wordpress import api_base, collection_url
+
         source = run.source
+        assert isinstance(source, WordPressSource)
         url = collection_url(source.api_url or api_base(source.url), collection, page, source.per_page)
         if not run.is_new(url):
             return None
@@ -35,6 +69,8 @@ class WordPressHandler(WebHandler):
                                   "handle_httpstatus_list": HANDLED_STATUSES})
 
     def _feed_request(self, run: WebRun, page: int) -> Request | None:
+        from harvesters.parsers.wordpress import feed_url
+
         url = feed_url(run.source.url, page)
         if not run.is_new(url):
             return None
@@ -42,7 +78,7 @@ class WordPressHandler(WebHandler):
         return Request(url, meta={"illhub_step": "wp_feed", "illhub_page": page,
                                   "handle_httpstatus_list": [404, 410] if page > 1 else []})
 
-    def start(self, source: Any) -> Iterable[Request]:
+    def start(self, source: WordPressSource) -> Iterable[Request]:
         run = self.new_run(source)
         for collection in ("posts", "pages") if source.pages else ("posts",):
             request = self._api_request(run, collection, 1)
@@ -57,7 +93,9 @@ class WordPressHandler(WebHandler):
         run.resources += len(resources)
         return resources
 
-    def parse(self, response: Response, source: Any) -> Iterable[Any]:
+    def parse(self, response: Response, source: WordPressSource) -> Iterable[Any]:
+        from harvesters.parsers.wordpress import APIClosed, parse_posts
+
         run = self.run_for(source)
         step = response.meta.get("illhub_step")
         page = int(response.meta.get("illhub_page", 1))
@@ -108,7 +146,10 @@ class WordPressHandler(WebHandler):
                 yield request
 
     def _parse_feed(self, response: Response, run: WebRun, page: int) -> Iterable[Any]:
+        from harvesters.parsers.feed import NotAFeed, parse_feed
+
         source = run.source
+        assert isinstance(source, WordPressSource)
         if response.status in (404, 410):
             return  # past the last archive page
         try:

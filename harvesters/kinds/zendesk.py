@@ -4,27 +4,62 @@ following ``next_page`` (at most ``max_pages`` API pages, on the Help Center's o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
 from scrapy import Request
 from scrapy.http import Response
 
-from harvesters.kinds import register
-from harvesters.kinds.web import WebHandler, on_same_site
-from harvesters.parsers.zendesk import articles_url, parse_articles
+from harvesters.source import SourceBase, kind
+from harvesters.web import WebHandler, on_same_site
 from pipeline.resource import Batch
 
 
-@register("zendesk")
+class ZendeskSource(SourceBase):
+    """All public articles of a Zendesk Help Center through its Help Center API."""
+
+    kind_name: ClassVar[str] = "zendesk"
+    default_content_type: ClassVar[str] = "documentation"
+    example: ClassVar[str] = """
+- id: atlas-illiad-support
+  name: Atlas Systems support (ILLiad)
+  kind: zendesk
+  url: https://support.atlas-sys.com/hc/en-us
+  # locale: en-us    # default: from the URL's /hc/<locale>, else en-us
+  per_page: 100      # 1–100
+  max_pages: 10      # API requests, at most
+"""
+    kind: Literal["zendesk"]
+    url: str
+    """The Help Center's address (`https://support.example.com/hc/en-us`)."""
+    locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    """The Help Center locale (`en-us`); default: from the URL's `/hc/<locale>`, else `en-us`."""
+    per_page: int = Field(default=100, ge=1, le=100)
+    """Articles per API request."""
+    max_pages: int = Field(default=10, ge=1, le=1000)
+    """API requests per run, at most."""
+
+    @property
+    def help_center_locale(self) -> str:
+        from harvesters.parsers.zendesk import DEFAULT_LOCALE, locale_from_url
+
+        return (self.locale or locale_from_url(self.url) or DEFAULT_LOCALE).lower()
+
+
+@kind(ZendeskSource)
 class ZendeskHandler(WebHandler):
-    def start(self, source: Any) -> Iterable[Request]:
+    def start(self, source: ZendeskSource) -> Iterable[Request]:
+        from harvesters.parsers.zendesk import articles_url
+
         run = self.new_run(source)
         url = articles_url(source.url, source.help_center_locale, source.per_page)
         run.mark(url)
         run.api_pages = 1
         yield Request(url, meta={"illhub_step": "zendesk"})
 
-    def parse(self, response: Response, source: Any) -> Iterable[Any]:
+    def parse(self, response: Response, source: ZendeskSource) -> Iterable[Any]:
+        from harvesters.parsers.zendesk import parse_articles
+
         run = self.run_for(source)
         parsed = parse_articles(response.body, response.url, source_id=source.id, organization=source.organization,
                                 content_type=source.content_type or "documentation")

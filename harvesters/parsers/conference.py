@@ -36,12 +36,11 @@ from parsel import Selector
 from parsel.csstranslator import css2xpath
 from w3lib.encoding import html_to_unicode
 
-from pipeline.events import (
+from harvesters.parsers.eventtext import (
     BadTime,
     Clock,
     ParsedEvents,
     aware_times,
-    event_fields,
     find_day,
     find_year,
     looks_like_recording,
@@ -54,6 +53,8 @@ from pipeline.events import (
     session_type,
     slug,
 )
+from harvesters.parsers.text import node_text, visible_text
+from pipeline.events import event_fields
 from pipeline.normalize import clean_text
 from pipeline.resource import Resource
 from pipeline.urls import absolute_url, canonical_url
@@ -105,19 +106,10 @@ class Page:
     tz: str | None
 
 
-def _text(node: Any) -> str:
-    if node is None:
-        return ""
-    if getattr(node.root, "tag", None) == "tr":
-        cells = [clean_text(" ".join(c.xpath(".//text()").getall())) for c in node.xpath("./td|./th")]
-        return " | ".join(c for c in cells if c)
-    return clean_text(" ".join(node.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]").getall()))
-
-
 def _first_text(node: Any, css: str | None) -> str:
     if not css:
         return ""
-    return " ".join(t for t in (_text(n) for n in node.css(css)) if t)
+    return " ".join(t for t in (node_text(n) for n in node.css(css)) if t)
 
 
 def _links(nodes: list[Any], base: str) -> list[tuple[str, str]]:
@@ -126,7 +118,7 @@ def _links(nodes: list[Any], base: str) -> list[tuple[str, str]]:
         for a in node.css("a[href]"):
             href = absolute_url(a.attrib.get("href"), base)
             if href:
-                out.append((href, _text(a)))
+                out.append((href, node_text(a)))
     return out
 
 
@@ -344,7 +336,7 @@ def _following_text(node: Any, stop: set[Any], limit: int = MAX_DESCRIPTION_SIBL
         if isinstance(sibling.tag, str):
             wrapped = Selector(root=sibling, type="html")
             nodes.append(wrapped)
-            text = _text(wrapped)
+            text = node_text(wrapped)
             if text:
                 texts.append(text)
         sibling = sibling.getnext()
@@ -360,7 +352,7 @@ def _minus(text: str, *parts: str) -> str:
 
 def draft_from_block(node: Any, sels: dict[str, str | None], day: date | None, year: int | None, page: Page,
                      stop: set[Any], out: ParsedEvents, index: int) -> Draft | None:
-    line = _text(node)
+    line = node_text(node)
     if not line:
         return None
     draft = Draft(title="", day=day, year=year, event_name=page.event_name)
@@ -441,7 +433,7 @@ def drafts_from_html(sel: Selector, sels: dict[str, str | None], page: Page, out
     session_roots = {s.root for s in sessions}
     days = sel.xpath(day_xp) if day_xp else []
     if auto:  # only paragraphs that are nothing but a date stand as day headings
-        days = [d for d in days if d.root.tag in BLOCK_TAGS or d.root.tag == "dt" or _is_date_line(_text(d))]
+        days = [d for d in days if d.root.tag in BLOCK_TAGS or d.root.tag == "dt" or _is_date_line(node_text(d))]
     day_roots = {d.root for d in days if d.root not in session_roots}
     stop = session_roots | day_roots
     position = {el: i for i, el in enumerate(sel.root.getroottree().iter())}
@@ -451,7 +443,7 @@ def drafts_from_html(sel: Selector, sels: dict[str, str | None], page: Page, out
     drafts: list[Draft] = []
     for node in ordered:
         if node.root in day_roots:
-            text = _text(node)
+            text = node_text(node)
             found, found_year, _ = find_day(text, page.year)
             if found:
                 day, year = found, found_year
@@ -475,7 +467,7 @@ def _is_date_line(text: str) -> bool:
 def _auto_sessions(candidates: list[Any], base: str) -> list[Any]:
     chosen = []
     for node in candidates:
-        text = _text(node)
+        text = node_text(node)
         if not text or len(text) > 600:
             continue
         try:
@@ -514,8 +506,7 @@ def page_context(sel: Selector, url: str, event_name: str | None, year: int | No
                  timezone: str | None) -> Page:
     heading = clean_text(sel.css("h1").xpath("string()").get() or "", 200)
     title = clean_text(sel.css("title::text").get() or "", 200)
-    body_text = clean_text(" ".join(sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]")
-                                    .getall())[:20000])
+    body_text = visible_text(sel.xpath("//body"), limit=20000)
     # session links hang off the page's canonical address when it declares one
     canonical = absolute_url(sel.xpath('//link[@rel="canonical"]/@href').get(), url)
     return Page(url=canonical or url, event_name=event_name or event_name_from(heading, title),

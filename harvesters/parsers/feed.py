@@ -9,6 +9,7 @@ from typing import Any
 import charset_normalizer
 import feedparser
 
+from harvesters.parsers.links import is_document_url
 from pipeline.normalize import parse_date
 from pipeline.resource import Batch, Resource
 from pipeline.urls import absolute_url
@@ -17,7 +18,6 @@ from pipeline.urls import absolute_url
 feedparser.RESOLVE_RELATIVE_URIS = True
 feedparser.SANITIZE_HTML = True
 
-DOCUMENT_SUFFIXES = (".pdf", ".ppt", ".pptx", ".doc", ".docx", ".xls", ".xlsx")
 #: Longest string kept in an entry's raw record. Normalization reads at most 80,000
 #: characters of any field, so the cap loses nothing a reprocess would use.
 RAW_TEXT_MAX = 100_000
@@ -257,7 +257,7 @@ def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str 
             unsafe_links += 1
             continue
         ctype = content_type
-        if link.lower().split("?")[0].endswith(DOCUMENT_SUFFIXES):
+        if is_document_url(link):
             ctype = "document"
         resources.append(
             Resource(

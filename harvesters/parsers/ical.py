@@ -19,7 +19,8 @@ from typing import Any
 import icalendar
 from w3lib.url import add_or_replace_parameter
 
-from pipeline.events import ParsedEvents, aware_times, event_fields, parse_presenters, session_type, zone
+from harvesters.parsers.eventtext import ParsedEvents, aware_times, parse_presenters, session_type, zone
+from pipeline.events import event_fields
 from pipeline.normalize import clean_text, parse_date
 from pipeline.resource import Resource
 from pipeline.urls import absolute_url
@@ -31,11 +32,11 @@ class NotACalendar(ValueError):
     """The bytes are not an iCalendar feed."""
 
 
-def _text(value: Any) -> str:
+def _prop_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(_text(v) for v in value)
+        return ", ".join(_prop_text(v) for v in value)
     return str(value)
 
 
@@ -102,8 +103,8 @@ def parse_ical(body: bytes, url: str, *, source_id: str = "", organization: str 
         cal = icalendar.Calendar.from_ical(body)
     except ValueError as e:
         raise NotACalendar(f"the iCalendar feed could not be read: {str(e)[:200]}") from None
-    cal_name = clean_text(_text(cal.get("X-WR-CALNAME")), 200)
-    cal_tz = _text(cal.get("X-WR-TIMEZONE")).strip() or None
+    cal_name = clean_text(_prop_text(cal.get("X-WR-CALNAME")), 200)
+    cal_tz = _prop_text(cal.get("X-WR-TIMEZONE")).strip() or None
     if cal_tz and zone(cal_tz) is None:
         cal_tz = None
     out = ParsedEvents(title=cal_name, resources=[])
@@ -114,10 +115,10 @@ def parse_ical(body: bytes, url: str, *, source_id: str = "", organization: str 
         if len(out.resources) >= max_items:
             out.warn(f"calendar has more events; kept the first {max_items} (max_items)")
             break
-        title = clean_text(_text(ev.get("SUMMARY")), 300)
-        uid = _text(ev.get("UID")).strip()
+        title = clean_text(_prop_text(ev.get("SUMMARY")), 300)
+        uid = _prop_text(ev.get("UID")).strip()
         label = f"event {title or uid or f'#{index + 1}'!r}"
-        if _text(ev.get("STATUS")).upper() == "CANCELLED":
+        if _prop_text(ev.get("STATUS")).upper() == "CANCELLED":
             cancelled += 1
             continue
         categories = _categories(ev)
@@ -143,9 +144,9 @@ def parse_ical(body: bytes, url: str, *, source_id: str = "", organization: str 
         if not uid:
             uid = hashlib.sha1(f"{title}|{times.starts_at}".encode()).hexdigest()[:16]
             out.warn(f"{label}: no UID; derived one from its title and start")
-        description = _text(ev.get("DESCRIPTION"))
+        description = _prop_text(ev.get("DESCRIPTION"))
         speakers = _SPEAKERS_LINE.search(description)
-        link = absolute_url(_text(ev.get("URL")).strip() or None, url) or event_link(url, uid)
+        link = absolute_url(_prop_text(ev.get("URL")).strip() or None, url) or event_link(url, uid)
         if link in seen_links:
             link = event_link(url, uid)
         seen_links.add(link)
@@ -160,7 +161,7 @@ def parse_ical(body: bytes, url: str, *, source_id: str = "", organization: str 
             updated=parse_date(_value(ev, "LAST-MODIFIED", label, out)),
             extra=event_fields(
                 starts_at=times.starts_at, ends_at=times.ends_at, timezone=times.timezone or tz_name,
-                location=_text(ev.get("LOCATION")), presenters=parse_presenters(speakers.group(1)) if speakers else [],
+                location=_prop_text(ev.get("LOCATION")), presenters=parse_presenters(speakers.group(1)) if speakers else [],
                 event_name=event_name, event_year=times.year, session_type=kind, uid=uid, categories=categories,
             ),
             raw={"ical": ev.to_ical().decode("utf-8", "replace")[:20000]},

@@ -29,7 +29,7 @@ import copy
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import extruct
 import html_text
@@ -37,18 +37,11 @@ from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
+from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
+from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph
 from pipeline.normalize import clean_text, parse_date
-from pipeline.urls import absolute_url
+from pipeline.urls import absolute_url, same_site
 
-#: Characters of body text kept as the excerpt (for full-text search; not the whole page).
-EXCERPT_CHARS = 1200
-#: The first paragraph used as a description must have at least this many characters.
-MIN_PARAGRAPH = 40
-
-DOCUMENT_SUFFIXES = (".pdf", ".ppt", ".pptx", ".pps", ".ppsx", ".odp", ".key", ".doc", ".docx", ".odt", ".rtf")
-SLIDE_SUFFIXES = (".ppt", ".pptx", ".pps", ".ppsx", ".odp", ".key")
-VIDEO_HOSTS = ("youtube.com", "youtu.be", "youtube-nocookie.com", "vimeo.com", "kaltura.com", "panopto.com",
-               "wistia.com", "wistia.net", "vidyard.com", "brightcove.net", "mediaspace.", "zoom.us/rec")
 DOC_PLATFORMS = ("mindtouch", "zendesk", "confluence", "docusaurus", "mkdocs", "sphinx", "read the docs",
                  "gitbook", "helpscout", "document360", "knowledge base", "help center")
 DOC_PATH_WORDS = ("help", "hc", "docs", "doc", "documentation", "kb", "knowledge", "knowledgebase", "manual",
@@ -115,56 +108,7 @@ def to_selector(body: bytes | str | Selector, url: str, http_content_type: str |
     return Selector(text=text, type="html", base_url=url)
 
 
-def host_key(url: str) -> tuple[str, int | None]:
-    """Host (lower-case, without a leading ``www.``) and port of a URL, for same-site checks."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "", None
-    host = (parts.hostname or "").lower()
-    if host.startswith("www."):
-        host = host[4:]
-    if port in (80, 443):
-        port = None
-    return host, port
-
-
-def same_site(a: str, b: str) -> bool:
-    """Whether two URLs are on the same site (host and port; ``www.`` and http/https ignored)."""
-    ka = host_key(a)
-    return bool(ka[0]) and ka == host_key(b)
-
-
-def url_path_lower(url: str) -> str:
-    try:
-        return urlsplit(url).path.lower()
-    except ValueError:
-        return ""
-
-
-def is_document_url(url: str) -> bool:
-    """A link to a PDF, a slide deck or an office document (by its path)."""
-    return url_path_lower(url).endswith(DOCUMENT_SUFFIXES)
-
-
-def is_slides_url(url: str) -> bool:
-    return url_path_lower(url).endswith(SLIDE_SUFFIXES)
-
-
-def is_video_url(url: str) -> bool:
-    """A link to a recording on a video platform."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    where = ((parts.hostname or "").lower() + parts.path.lower())
-    if where.startswith("www."):
-        where = where[4:]
-    return any(h in where for h in VIDEO_HOSTS) or parts.path.lower().endswith((".mp4", ".webm", ".m4v", ".mov"))
-
-
-def _text(value: Any) -> str:
+def _clean_str(value: Any) -> str:
     return clean_text(value) if isinstance(value, str) else ""
 
 
@@ -219,9 +163,9 @@ def _names(value: Any, by_id: dict[str, dict[str, Any]]) -> list[str]:
     for v in value if isinstance(value, list) else [value]:
         v = _resolve(v, by_id)
         if isinstance(v, str):
-            name = _text(v)
+            name = _clean_str(v)
         elif isinstance(v, dict):
-            name = _text(v.get("name")) or _text(v.get("legalName"))
+            name = _clean_str(v.get("name")) or _clean_str(v.get("legalName"))
         else:
             name = ""
         if name and not name.startswith(("http://", "https://")) and name not in out:
@@ -288,16 +232,6 @@ def _excerpt(main: Any, limit: int) -> str:
         return ""
     text = html_text.extract_text(main, guess_layout=False)
     return clean_text(text, limit)
-
-
-def _first_paragraph(main: Any, title: str) -> str:
-    if main is None:
-        return ""
-    for p in main.xpath(".//p"):
-        text = clean_text(" ".join(p.itertext()))
-        if len(text) >= MIN_PARAGRAPH and len(text.split()) >= 6 and text != title:
-            return text
-    return ""
 
 
 def _date_after_label(text: str) -> str | None:
@@ -459,7 +393,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
                 return v.strip()
         return ""
 
-    site_name = _text(og.get("og:site_name")) or meta("application-name")
+    site_name = _clean_str(og.get("og:site_name")) or meta("application-name")
     publisher_names = _names(main.get("publisher"), by_id) or _names(micro.get("publisher"), by_id)
     if not publisher_names:
         orgs = [n for n in nodes if _types(n) & {"Organization", "Library", "CollegeOrUniversity", "GovernmentOrganization",
@@ -470,9 +404,9 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     html_title = clean_text(sel.xpath("//head/title/text() | //title/text()").get(""))
     h1 = clean_text(sel.xpath("normalize-space(string((//h1)[1]))").get(""))
     candidates = [
-        ("og", _text(og.get("og:title"))),
-        ("json-ld", _text(main.get("headline")) or _text(main.get("name"))),
-        ("microdata", _text(micro.get("headline")) or _text(micro.get("name"))),
+        ("og", _clean_str(og.get("og:title"))),
+        ("json-ld", _clean_str(main.get("headline")) or _clean_str(main.get("name"))),
+        ("microdata", _clean_str(micro.get("headline")) or _clean_str(micro.get("name"))),
         ("title", _strip_site_suffix(html_title, [site_name, *publisher_names])),
         ("h1", h1),
     ]
@@ -482,10 +416,10 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     main_content = _main_content(sel)
     desc_candidates = [
         ("meta", clean_text(meta("description"))),
-        ("og", _text(og.get("og:description"))),
-        ("json-ld", _text(main.get("description"))),
-        ("microdata", _text(micro.get("description"))),
-        ("paragraph", _first_paragraph(main_content, title)),
+        ("og", _clean_str(og.get("og:description"))),
+        ("json-ld", _clean_str(main.get("description"))),
+        ("microdata", _clean_str(micro.get("description"))),
+        ("paragraph", first_paragraph(main_content, skip=title)),
     ]
     description_from, description = next(((k, v) for k, v in desc_candidates if v), (None, ""))
 
@@ -509,7 +443,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     published = (
         parse_date(_first_str(main.get("datePublished")) or None)
         or parse_date(_first_str(micro.get("datePublished")) or None)
-        or parse_date(_text(og.get("article:published_time")) or None)
+        or parse_date(_clean_str(og.get("article:published_time")) or None)
         or next(filter(None, (parse_date(meta(n) or None) for n in PUBLISHED_META)), None)
         or time_attr("//*[@itemprop='datePublished'] | //time[@pubdate]"
                      " | //time[contains(concat(' ', normalize-space(@class), ' '), ' published ')]")
@@ -522,8 +456,8 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     modified = (
         parse_date(_first_str(main.get("dateModified")) or None)
         or parse_date(_first_str(micro.get("dateModified")) or None)
-        or parse_date(_text(og.get("article:modified_time")) or None)
-        or parse_date(_text(og.get("og:updated_time")) or None)
+        or parse_date(_clean_str(og.get("article:modified_time")) or None)
+        or parse_date(_clean_str(og.get("og:updated_time")) or None)
         or next(filter(None, (parse_date(meta(n) or None) for n in MODIFIED_META)), None)
         or time_attr("//*[@itemprop='dateModified'] | //time[contains(concat(' ', normalize-space(@class), ' '), ' updated ')]")
         or _visible_updated(sel)
@@ -533,7 +467,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     language = (
         _language(sel.xpath("/html/@lang | /html/@xml:lang").get())
         or _language(sel.xpath("//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']/@content").get())
-        or _language(_text(og.get("og:locale")))
+        or _language(_clean_str(og.get("og:locale")))
         or _language(_first_str(main.get("inLanguage")))
     )
     authors = _names(main.get("author"), by_id) or _names(micro.get("author"), by_id)
@@ -551,7 +485,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     )
     generator = clean_text(meta("generator"), 200)
     main_types = _types(main) | _types(micro)
-    content_type = infer_content_type(url=url, og_type=_text(og.get("@type")), main_types=main_types,
+    content_type = infer_content_type(url=url, og_type=_clean_str(og.get("@type")), main_types=main_types,
                                       generator=generator, has_video=has_video, published=published, sel=sel)
 
     thumbnail = absolute_url(_first_str(og.get("og:image")), base) or absolute_url(_first_str(main.get("image")), base)
@@ -595,15 +529,4 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     }
 
 
-def document_title(url: str, text: str = "") -> str:
-    """A title for a linked document: its link text, else its file name."""
-    if text and text.lower() not in ("pdf", "slides", "download", "here", "click here", "link"):
-        return text
-    name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    name = unquote(name)
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return clean_text(stem.replace("_", " ").replace("-", " ")) or name or url
-
-
-__all__ = ["Link", "extract_page", "extract_links", "infer_content_type", "same_site", "is_document_url",
-           "is_slides_url", "is_video_url", "document_title", "to_selector"]
+__all__ = ["Link", "extract_page", "extract_links", "infer_content_type", "to_selector"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from harvesters.parsers.page import EXCERPT_CHARS
+from harvesters.parsers.text import EXCERPT_CHARS
 from pipeline.normalize import clean_text, parse_date
 from pipeline.resource import Resource
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from parsel import Selector
 
-from harvesters.parsers.page import EXCERPT_CHARS
+from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph
 from pipeline.normalize import clean_text, parse_date
 from pipeline.resource import Resource
 from pipeline.urls import absolute_url
@@ -45,13 +45,10 @@ def articles_url(help_center_url: str, locale: str, per_page: int = 100) -> str:
     return f"{parts.scheme}://{parts.netloc}/api/v2/help_center/{locale}/articles.json?{query}"
 
 
-def _first_paragraph(body_html: str) -> str:
+def _description(body_html: str) -> str:
+    """The article's first real paragraph, else the start of its text."""
     sel = Selector(text=body_html or "<p></p>", type="html")
-    for p in sel.xpath("//p"):
-        text = clean_text(p.xpath("string(.)").get(""))
-        if len(text) >= 40:
-            return text
-    return clean_text(body_html, 300)
+    return first_paragraph(sel, min_words=0) or clean_text(body_html, 300)
 
 
 def parse_articles(body: bytes, url: str, *, source_id: str = "", organization: str | None = None,
@@ -90,7 +87,7 @@ def parse_articles(body: bytes, url: str, *, source_id: str = "", organization: 
         resources.append(Resource(
             url=link,
             title=article.get("title") or "",
-            description=_first_paragraph(body_html),
+            description=_description(body_html),
             content_type=content_type,
             source_id=source_id,
             organization=organization,

@@ -17,7 +17,8 @@ from lxml import etree
 from parsel import Selector, SelectorList
 from parsel.csstranslator import HTMLTranslator
 
-from harvesters.parsers.page import is_document_url, is_video_url, to_selector
+from harvesters.parsers.links import is_document_url, is_video_url
+from harvesters.parsers.page import to_selector
 from pipeline.normalize import clean_text, parse_date
 from pipeline.resource import Resource
 from pipeline.urls import absolute_url

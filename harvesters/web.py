@@ -1,6 +1,7 @@
-"""What the web kinds share: per-source run state (requests deduplicated by the handler,
-since the spider sets ``dont_filter``; the ``max_pages`` budget), robots.txt checks on
-discovered links, and turning a fetched page into resources."""
+"""What the web kinds (sitemap, crawl, wordpress, zendesk) share: the fields of the kinds
+that fetch HTML pages, per-source run state (requests deduplicated by the handler, since the
+spider sets ``dont_filter``; the ``max_pages`` budget), robots.txt checks on discovered
+links, and turning a fetched page into resources."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pydantic import Field, field_validator
 from scrapy import Request
 from scrapy.http import Response
-from w3lib.url import canonicalize_url
 
-from harvesters.kinds import response_content_type
-from harvesters.parsers.listing import parse_listing
-from harvesters.parsers.page import document_title, extract_page, is_document_url, is_slides_url, same_site
+from harvesters.parsers.links import document_title, is_document_url, is_slides_url
+from harvesters.source import Pattern, SourceBase, check_patterns, response_content_type
 from pipeline.pages import PagesUnchanged, PageVisit, known_lastmods
 from pipeline.resource import Batch, Resource
+from pipeline.urls import canonical_url, same_site
+
+if TYPE_CHECKING:
+    from harvesters.spider import HarvestContext
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +33,28 @@ PDF_TYPES = ("application/pdf", "application/vnd.ms-powerpoint",
              "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
-def url_key(url: str) -> str:
-    """The form of a URL used to deduplicate requests (w3lib canonical, no fragment)."""
-    try:
-        return canonicalize_url(url, keep_fragments=False)
-    except (ValueError, UnicodeError):
-        return url
+class WebSource(SourceBase):
+    """Fields shared by the kinds that fetch HTML pages (sitemap, crawl)."""
+
+    url: str
+    """The sitemap (sitemap kind) or the start page (crawl kind)."""
+    include: list[Pattern] = Field(default_factory=list)
+    """Regular expressions (Python `re.search` on the full URL); when given, a page must match one."""
+    exclude: list[Pattern] = Field(default_factory=list)
+    """Regular expressions; a page matching any is never requested."""
+    max_pages: int = Field(default=50, ge=1, le=5000)
+    """HTML pages requested per run, at most: the cap is exact (requests are counted when made)."""
+    documents: bool = False
+    """Same-site links to PDFs and slide decks (`.pdf .ppt .pptx .pps .odp .key .doc .docx`) become
+    `document` resources of their own (not fetched); links to other sites never do."""
+
+    _check_patterns = field_validator("include", "exclude")(classmethod(lambda cls, v: check_patterns(v)))
+
+    def wants(self, url: str) -> bool:
+        """Whether ``url`` passes the include (any, when given) and exclude (none) patterns."""
+        if self.include and not any(re.search(p, url) for p in self.include):
+            return False
+        return not any(re.search(p, url) for p in self.exclude)
 
 
 def page_selector(response: Response) -> Any:
@@ -48,7 +68,7 @@ def page_selector(response: Response) -> Any:
 class WebRun:
     """One source's state during one harvest."""
 
-    source: Any
+    source: SourceBase
     requested: set[str] = field(default_factory=set)
     pages_requested: int = 0
     documents: set[str] = field(default_factory=set)
@@ -63,10 +83,10 @@ class WebRun:
     seen_links: set[str] = field(default_factory=set)
 
     def is_new(self, url: str) -> bool:
-        return url_key(url) not in self.requested
+        return (canonical_url(url) or url) not in self.requested
 
     def mark(self, url: str) -> None:
-        self.requested.add(url_key(url))
+        self.requested.add(canonical_url(url) or url)
 
     def take_page(self, url: str) -> bool:
         """Reserve one of ``max_pages`` for ``url`` (and mark it requested); False when spent."""
@@ -107,20 +127,20 @@ class WebHandler:
     """Base for handlers that fetch HTML pages (sitemap, crawl)."""
 
     def __init__(self) -> None:
-        self.context: Any = None
+        self.context: HarvestContext | None = None
         self.runs: dict[str, WebRun] = {}
 
-    def bind(self, context: Any) -> None:
+    def bind(self, context: HarvestContext) -> None:
         self.context = context
 
-    def new_run(self, source: Any, *, remember_lastmod: bool = False) -> WebRun:
+    def new_run(self, source: SourceBase, *, remember_lastmod: bool = False) -> WebRun:
         run = WebRun(source)
         if remember_lastmod and self.context is not None and getattr(self.context, "db", None) is not None:
             run.known = known_lastmods(self.context.db, source.id)
         self.runs[source.id] = run
         return run
 
-    def run_for(self, source: Any) -> WebRun:
+    def run_for(self, source: SourceBase) -> WebRun:
         run = self.runs.get(source.id)
         if run is None or run.source is not source:
             run = self.new_run(source)
@@ -130,7 +150,7 @@ class WebHandler:
 
     def document_resource(self, run: WebRun, url: str, text: str, *, linked_from: str | None,
                           page_title: str = "", updated: str | None = None) -> Resource | None:
-        key = url_key(url)
+        key = canonical_url(url) or url
         if key in run.documents:
             return None
         run.documents.add(key)
@@ -147,7 +167,10 @@ class WebHandler:
     def page_resources(self, response: Response, run: WebRun) -> tuple[list[Resource], dict[str, Any] | None]:
         """The page itself (metadata from :func:`extract_page`), its listing items when the
         source has ``selectors``, and its same-site documents when ``documents`` is set."""
+        from harvesters.parsers.page import extract_page  # the HTML extractors: only for the kinds reading pages
+
         source = run.source
+        assert isinstance(source, WebSource)
         if is_document_response(response):
             doc = self.document_resource(run, response.url, "", linked_from=None)
             return ([doc] if doc else []), None
@@ -174,24 +197,18 @@ class WebHandler:
             thumbnail=meta["thumbnail"], excerpt=meta["excerpt"], extra=extra,
             raw={k: v for k, v in meta.items() if k not in ("excerpt",)},
         )
-        resources = [page]
-        selectors = getattr(source, "selectors", None)
-        if selectors is not None:
-            if selectors.pages is None or re.search(selectors.pages, response.url):
-                items, warnings = parse_listing(
-                    page_selector(response), response.url, selectors.model_dump(exclude_none=True), source_id=source.id,
-                    organization=source.organization, content_type=source.content_type,
-                    http_content_type=response_content_type(response),
-                )
-                resources.extend(items)
-                if warnings:
-                    meta.setdefault("warnings", []).extend(warnings)
+        resources = [page, *self.listing_items(response, source, meta)]
         if source.documents:
             for doc in meta["documents"]:
                 r = self.document_resource(run, doc["url"], doc["text"], linked_from=url, page_title=meta["title"])
                 if r is not None:
                     resources.append(r)
         return resources, meta
+
+    def listing_items(self, response: Response, source: WebSource, meta: dict[str, Any]) -> list[Resource]:
+        """Resources a page lists besides itself (the crawl kind's ``selectors``); warnings go
+        to ``meta["warnings"]``."""
+        return []
 
     def page_items(self, response: Response, run: WebRun, *, lastmod: str | None = None) -> Iterable[Any]:
         resources, meta = self.page_resources(response, run)
@@ -217,7 +234,7 @@ class WebHandler:
             meta["illhub_lastmod"] = lastmod
         return Request(url, priority=-depth, meta=meta)
 
-    def unchanged(self, response: Response, source: Any, follow: list[Request]) -> Iterable[Any]:
+    def unchanged(self, response: Response, source: SourceBase, follow: list[Request]) -> Iterable[Any]:
         """A document the fetch cache found unchanged (a 304, or the same body as last time):
         its page, if it gave one, is seen again; the follow-up requests it made last time pass
         the same checks as new links (deduplicated, robots.txt, ``max_pages``, ``lastmod``)."""
@@ -252,5 +269,5 @@ class WebHandler:
             yield PagesUnchanged(source.id, unchanged)
 
 
-def on_same_site(url: str, source: Any) -> bool:
+def on_same_site(url: str, source: SourceBase) -> bool:
     return same_site(url, source.url)
