@@ -13,7 +13,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from harvesters.discover import NothingHarvestable, Proposal, apply_probe, discover
-from harvesters.spider import describe_failure
+from harvesters.failures import describe_failure
 from pipeline.taxonomy import Taxonomy
 
 

@@ -41,16 +41,23 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
+from harvesters.failures import (
+    BROKEN_ERRORS,
+    DATALOSS_ERRORS,
+    DNS_ERRORS,
+    REFUSED_ERRORS,
+    TIMEOUT_ERRORS,
+    describe_failure,
+)
 from harvesters.guard import BlockedAddress
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
-from harvesters.spider import _BROKEN, _DATALOSS, _DNS, _REFUSED, _TIMEOUT, describe_failure
 from pipeline.linkhealth import (
     HEAD_FALLBACK_STATUSES,
     HEAD_REFUSED_STATUSES,
     CheckRecord,
     bot_challenge,
     judge_response,
-    parse_retry_after,
+    retry_after_seconds,
 )
 
 logger = logging.getLogger(__name__)
@@ -195,7 +202,7 @@ class LinkCheckSpider(scrapy.Spider):
         """A retry request, a reason not to retry (too long a Retry-After), or None when
         the retries are used up."""
         attempt = request.meta.get(ATTEMPT, 1)
-        wait = parse_retry_after(retry_after)
+        wait = retry_after_seconds(retry_after)
         host = urlparse_cached(request).hostname or ""
         if wait is not None:
             if wait > self.options.max_retry_after:
@@ -265,7 +272,7 @@ class LinkCheckSpider(scrapy.Spider):
         if isinstance(exc, IgnoreRequest):  # too many redirects
             yield from self._finish(target, request, "failed", error=reason)
             return
-        transient = (*_DNS, *_TIMEOUT, *_REFUSED, *_BROKEN, *_DATALOSS, ConnectionDone)
+        transient = (*DNS_ERRORS, *TIMEOUT_ERRORS, *REFUSED_ERRORS, *BROKEN_ERRORS, *DATALOSS_ERRORS, ConnectionDone)
         if isinstance(exc, transient):
             retry = self._retry_or_none(target, request, None)
             if isinstance(retry, Request):
@@ -277,7 +284,7 @@ class LinkCheckSpider(scrapy.Spider):
 def _guarded(exc: BaseException) -> bool:
     """Whether the network guard refused the request (its address or URL is not allowed)."""
     return isinstance(exc, (GuardRefused, BlockedAddress)) or (
-        isinstance(exc, _DNS) and "network guard" in str(exc)
+        isinstance(exc, DNS_ERRORS) and "network guard" in str(exc)
     )
 
 

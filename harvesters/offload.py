@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from harvesters.source import SourceBase
 from pipeline.resource import Batch
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,10 @@ def auto_workers(offloadable_sources: int, cpus: int | None = None) -> int:
     return max(1, min(cpus, AUTO_MAX_WORKERS))
 
 
-def store_options(source: Any) -> dict[str, Any]:
+def store_options(source: SourceBase) -> dict[str, Any]:
     """What storing a batch needs to know of its source (the same inline and in a worker)."""
-    return {
-        "source_topics": list(getattr(source, "topics", None) or []),
-        "organization": getattr(source, "organization", None),
-        "source_systems": list(getattr(source, "systems", None) or []),
-    }
+    return {"source_topics": list(source.topics), "organization": source.organization,
+            "source_systems": list(source.systems)}
 
 
 def _exit_with_parent() -> None:

@@ -27,6 +27,7 @@ from harvesters.kinds import KINDS
 from harvesters.source import SourceBase, check_http_url, check_slug
 from illhub.registry import RegistryError, load_yaml, parse_registry
 from pipeline.taxonomy import Taxonomy
+from pipeline.urls import loose_url_key
 
 FIELD_ORDER = ("id", "name", "kind", "url", "channel_id", "playlist_id", "api_url", "locale", "organization",
                "topics", "include")
@@ -47,21 +48,11 @@ class Added:
     path: Path
 
 
-def url_key(url: str | None) -> str:
-    """A URL compared loosely: scheme, ``www.``, case of the host and a trailing slash ignored."""
-    if not url:
-        return ""
-    p = urlsplit(url.strip())
-    host = (p.hostname or "").lower().removeprefix("www.")
-    port = f":{p.port}" if p.port and p.port not in (80, 443) else ""
-    return f"{host}{port}{p.path.rstrip('/')}" + (f"?{p.query}" if p.query else "")
-
-
 def duplicate_of(sources: list[SourceBase], urls: list[str], channel_id: str | None = None,
                  playlist_id: str | None = None) -> SourceBase | None:
-    keys = {url_key(u) for u in urls if u}
+    keys = {loose_url_key(u) for u in urls if u}
     for s in sources:
-        if s.url and s.uses_network and url_key(s.url) in keys:
+        if s.url and s.uses_network and loose_url_key(s.url) in keys:
             return s
         if channel_id and getattr(s, "channel_id", None) == channel_id:
             return s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harvesters.conditional import FetchState
 from harvesters.guard import Policy
@@ -126,8 +128,6 @@ def run_harvest(
 
     sources = select_sources(registry, source_ids)
     if shard is not None:
-        from pipeline.merge import shard_of
-
         k, n = shard
         sources = [s for s in sources if shard_of(s, n) == k]
     db = open_db(db_path)
@@ -261,3 +261,12 @@ def close_source_run(db: Any, state: SourceState, prev: SourceHealth | None, sta
         if state.complete:
             windowed = not state.source.complete_listing or state.seen >= state.source.max_items
             mark_missed(db, state.source.id, state.run_id, windowed=windowed)
+
+
+def shard_of(source: SourceBase, n: int) -> int:
+    """The shard (1..n) of a source: by the host it is fetched from, so that every source of
+    one host is harvested by the same process and per-host politeness holds."""
+    url = source.url
+    key = (urlsplit(url).hostname or "") if url else ""
+    key = key.lower().removeprefix("www.") or f"id:{source.id}"
+    return int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % n + 1

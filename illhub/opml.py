@@ -8,10 +8,11 @@ from email.utils import format_datetime
 from typing import IO, Any
 
 from harvesters.parsers.youtube import feed_url_for, feed_url_from_page_url
+from harvesters.source import SourceBase
 from illhub.registry import Registry
 
 
-def subscription_url(source: Any) -> str | None:
+def subscription_url(source: SourceBase) -> str | None:
     """The feed a reader can subscribe to for this source, or None when there is none
     known without the network (a YouTube ``/@handle`` page, a crawled site)."""
     kind = source.kind
@@ -26,7 +27,7 @@ def subscription_url(source: Any) -> str | None:
     return None
 
 
-def site_url(source: Any) -> str | None:
+def site_url(source: SourceBase) -> str | None:
     url = source.url or ""
     if source.kind == "youtube":
         if getattr(source, "channel_id", None):

@@ -49,6 +49,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from harvesters.source import SourceBase
 from illhub.registry import Registry, RegistryError, load_registry
 from pipeline.normalize import iso_utc
 
@@ -88,7 +89,7 @@ def trigger_for(schedule: str) -> CronTrigger:
     return CronTrigger.from_crontab(cron_for(schedule), timezone=UTC)
 
 
-def effective_schedule(source: Any, registry: Registry) -> str:
+def effective_schedule(source: SourceBase, registry: Registry) -> str:
     return source.schedule or registry.defaults.schedule
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from pipeline.fetchcache import parse_retry_after
 from pipeline.normalize import now_iso, parse_date
 from pipeline.urls import canonical_url
 
@@ -115,19 +116,12 @@ def judge_response(status: int, url: str, final_url: str, headers: Mapping[str, 
     return Verdict("failed", f"HTTP {status}", retry=status in RETRY_STATUSES)
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    when = parse_date(value)
-    if when is None:
-        return None
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date, read by
+    :func:`pipeline.fetchcache.parse_retry_after`), or None."""
     now = now or datetime.now(UTC)
-    delta = datetime.fromisoformat(when.replace("Z", "+00:00")) - now
-    return max(delta.total_seconds(), 0.0)
+    when = parse_retry_after(value, now)
+    return None if when is None else (when - now).total_seconds()
 
 
 def wayback_url(url: str, when: str | None = None) -> str:

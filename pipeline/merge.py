@@ -12,7 +12,6 @@ changes nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlite_utils import Database
 
@@ -107,15 +106,3 @@ def _merge_table(db: Database, table: str, cols: list[str]) -> int:
         f"ON CONFLICT({conflict}) {action}"
     )
     return cur.rowcount
-
-
-def shard_of(source: Any, n: int) -> int:
-    """The shard (1..n) of a source: by the host it is fetched from, so that every source of
-    one host is harvested by the same process and per-host politeness holds."""
-    import hashlib
-    from urllib.parse import urlsplit
-
-    url = getattr(source, "url", None)
-    key = (urlsplit(url).hostname or "") if url else ""
-    key = key.lower().removeprefix("www.") or f"id:{source.id}"
-    return int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % n + 1

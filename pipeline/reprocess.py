@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from pipeline.normalize import now_iso
 from pipeline.resource import Resource
-from pipeline.store import _json, content_hash, merge_reasons, prepare_resource, write_event_columns
+from pipeline.store import content_hash, merge_reasons, prepare_resource, to_json, write_event_columns
 from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import resource_id
 
@@ -117,15 +117,15 @@ def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_h
         topics |= set(b.topics)
         systems |= set(b.systems)
     r.topics, r.systems = sorted(topics), sorted(systems)
-    why = _json(merge_reasons(r.topics, r.systems, *(b[2] for b in built)))
+    why = to_json(merge_reasons(r.topics, r.systems, *(b[2] for b in built)))
     h = content_hash(r)
     if h != old_hash:
         db.execute(
             "UPDATE resources SET title=?, description=?, content_type=?, organization=?, published=?, updated=?, "
             "topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, extra=?, content_hash=?, "
             "classified_by=?, last_changed=? WHERE id=?",
-            [r.title, r.description, r.content_type, r.organization, r.published, r.updated, _json(r.topics),
-             _json(r.systems), r.author, r.language, r.thumbnail, r.excerpt, _json(r.extra), h, why, now, rid],
+            [r.title, r.description, r.content_type, r.organization, r.published, r.updated, to_json(r.topics),
+             to_json(r.systems), r.author, r.language, r.thumbnail, r.excerpt, to_json(r.extra), h, why, now, rid],
         )
         write_event_columns(db, rid, r)
         result.changed += 1

@@ -52,14 +52,14 @@ def open_db(path: str | Path, *, migrate: bool = True) -> Database:
 _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     return _encode(value)
 
 
 def content_hash(r: Resource) -> str:
     data = {f: getattr(r, f) for f in CONTENT_FIELDS}
     data["extra"] = {k: v for k, v in r.extra.items() if k not in VOLATILE_EXTRA}
-    return hashlib.sha1(_json(data).encode("utf-8")).hexdigest()
+    return hashlib.sha1(to_json(data).encode("utf-8")).hexdigest()
 
 
 def stored_hash(db: Database, rid: str, topics: list[str], systems: list[str]) -> str:
@@ -80,10 +80,10 @@ def sync_sources(db: Database, sources: Iterable[dict[str, Any]]) -> None:
         for s in sources:
             row = {
                 "id": s["id"], "name": s["name"], "kind": s["kind"], "url": s.get("url"),
-                "organization": s.get("organization"), "topics": _json(s.get("topics", [])),
-                "systems": _json(s.get("systems") or []),
+                "organization": s.get("organization"), "topics": to_json(s.get("topics", [])),
+                "systems": to_json(s.get("systems") or []),
                 "schedule": s.get("schedule"), "enabled": 1 if s.get("enabled", True) else 0,
-                "notes": s.get("notes"), "config": _json(s.get("config", {})), "updated_at": now,
+                "notes": s.get("notes"), "config": to_json(s.get("config", {})), "updated_at": now,
             }
             cols = ", ".join(row)
             db.execute(
@@ -215,8 +215,8 @@ def prepare_batch(
         raw_dict = raw.to_dict()
         raw_dict.pop("raw", None)
         raw_dict["raw"] = raw.raw
-        encoded = (_json(r.topics), _json(r.systems), _json(r.extra), _json(reasons), content_hash(r))
-        prepared[rid] = (r, _json(raw_dict), reasons, encoded)
+        encoded = (to_json(r.topics), to_json(r.systems), to_json(r.extra), to_json(reasons), content_hash(r))
+        prepared[rid] = (r, to_json(raw_dict), reasons, encoded)
     return prepared, result
 
 
@@ -300,13 +300,13 @@ def write_prepared(
         first, second = ((reasons, old["classified_by"]) if old["source_id"] == source_id
                          else (old["classified_by"], reasons))
         reasons = merge_reasons(r.topics, r.systems, first, second)
-        why = _json(reasons)
+        why = to_json(reasons)
         h = content_hash(r)
         if old["source_id"] != source_id:
             # Another source owns the content; this one only adds topics and attribution.
             if set(r.topics) != set(old["topics"]) or set(r.systems) != set(old["systems"]):
                 # The content stays the owner's: its hash is computed from the stored row.
-                attribution_updates.append([_json(r.topics), _json(r.systems), why,
+                attribution_updates.append([to_json(r.topics), to_json(r.systems), why,
                                             stored_hash(db, rid, r.topics, r.systems), now, now, rid])
                 result["updated"] += 1
             else:
@@ -314,12 +314,12 @@ def write_prepared(
                 result["unchanged"] += 1
         elif h != old["content_hash"]:
             content_updates.append([r.url, r.title, r.description, r.content_type, r.organization, r.published,
-                                    r.updated, _json(r.topics), _json(r.systems), r.author, r.language, r.thumbnail,
-                                    r.excerpt, _json(r.extra), h, now, now, why, rid])
+                                    r.updated, to_json(r.topics), to_json(r.systems), r.author, r.language, r.thumbnail,
+                                    r.excerpt, to_json(r.extra), h, now, now, why, rid])
             events.append((rid, r))
             result["updated"] += 1
         else:
-            unchanged.append([now, _json(r.extra), why, rid])
+            unchanged.append([now, to_json(r.extra), why, rid])
             result["unchanged"] += 1
     with db.atomic():
         for sql, rows in ((_INSERT_RESOURCE, inserts), (_UPDATE_ATTRIBUTION, attribution_updates),

@@ -15,9 +15,10 @@ from ruamel.yaml import YAML
 
 from harvesters.discover import NothingHarvestable, apply_probe, discover, section_of
 from harvesters.kinds import KINDS
-from illhub.add_source import AddSourceError, insert_entry, prepare, render_entry, url_key
+from illhub.add_source import AddSourceError, insert_entry, prepare, render_entry
 from illhub.registry import load_registry
 from pipeline.taxonomy import default_taxonomy
+from pipeline.urls import loose_url_key as url_key
 from tests.conftest import ROOT, run_cli
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>

@@ -18,8 +18,9 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, Timeo
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseNeverReceived
 
+from harvesters.failures import describe_failure
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
-from harvesters.spider import SourceState, describe_failure
+from harvesters.spider import SourceState
 from tests.conftest import ROOT, run_cli
 
 

@@ -13,8 +13,8 @@ from pipeline.linkhealth import (
     bot_challenge,
     derive_status,
     judge_response,
-    parse_retry_after,
     record_check,
+    retry_after_seconds,
     select_due,
     start_link_run,
     wayback_url,
@@ -91,12 +91,12 @@ def test_wayback_url_is_built_without_network():
     assert wayback_url("https://ill.example.org/a") == "https://web.archive.org/web/2/https://ill.example.org/a"
 
 
-def test_parse_retry_after():
+def test_retry_after_seconds():
     now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("120") == 120.0
-    assert parse_retry_after("Sat, 28 Nov 2026 12:01:30 GMT", now=now) == 90.0
-    assert parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", now=now) == 0.0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+    assert retry_after_seconds("120") == 120.0
+    assert retry_after_seconds("Sat, 28 Nov 2026 12:01:30 GMT", now=now) == 90.0
+    assert retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now=now) == 0.0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from illhub.demo import demo_registry
-from pipeline.merge import shard_of
+from illhub.harvest import shard_of
 from tests.conftest import run_cli
 
 CONTENT = "id, url, title, description, content_type, organization, source_id, published, topics, systems"

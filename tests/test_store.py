@@ -166,7 +166,7 @@ def test_json_encoding_is_dumps_without_an_encoder_per_value(monkeypatch):
     values = [[], ["b", "a"], {}, {"z": 1, "a": ["é", "\u2028"], "m": {"y": None, "b": 1.5}}, "ß", None, True,
               {"classified_by": {"system:alma": 'alias "Alma" in title', "lending": "weak words"}}]
     for v in values:
-        assert store._json(v) == json.dumps(v, ensure_ascii=False, sort_keys=True)
+        assert store.to_json(v) == json.dumps(v, ensure_ascii=False, sort_keys=True)
     built = []
     real_init = json.JSONEncoder.__init__
     monkeypatch.setattr(json.JSONEncoder, "__init__", lambda self, *a, **k: built.append(1) or real_init(self, *a, **k))

@@ -184,8 +184,8 @@ def test_robots_unreachable_by_cause():
     from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, DownloadTimeoutError
     from twisted.python.failure import Failure
 
+    from harvesters.failures import describe_failure
     from harvesters.middlewares import RobotsDeferred
-    from harvesters.spider import describe_failure
 
     def failure(cause):
         f = Failure(RobotsDeferred("robots.txt at http://gone.localhost:8/robots.txt unreachable (x); "
