@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -37,10 +38,7 @@ def load_taxonomy_or_exit():
     try:
         return default_taxonomy()
     except TaxonomyError as e:
-        for problem in e.problems:
-            click.echo(problem, err=True)
-        click.echo(f"{len(e.problems)} problem(s) in {e.path}; fix them and run 'illhub validate'.", err=True)
-        sys.exit(2)
+        exit_with_problems(e.problems, e.path)
 
 
 def load_registry_or_exit(path: Path):
@@ -50,10 +48,15 @@ def load_registry_or_exit(path: Path):
     try:
         return load_registry(path, taxonomy)
     except RegistryError as e:
-        for problem in e.problems:
-            click.echo(problem, err=True)
-        click.echo(f"{len(e.problems)} problem(s) in {path}; fix them and run 'illhub validate'.", err=True)
-        sys.exit(2)
+        exit_with_problems(e.problems, path)
+
+
+def exit_with_problems(problems: list[str], path) -> NoReturn:
+    """Every problem of a file on stderr, a line each, then what to do; exit code 2."""
+    for problem in problems:
+        click.echo(problem, err=True)
+    click.echo(f"{len(problems)} problem(s) in {path}; fix them and run 'illhub validate'.", err=True)
+    sys.exit(2)
 
 
 #: Set by a command whose process has nothing left to tidy when it ends (a harvest, once its
