@@ -35,7 +35,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, Figure
 from benchmarks.content import SUBJECTS, VERBS, description, title
-from illhub import searchspeed
+from catalog.search import DEFAULT_FACETS as DEFAULT_FACET_TYPES
 from pipeline.store import open_db
 
 #: Longest wait for the server's precomputation of frequent searches (seconds).
@@ -55,7 +55,7 @@ TYPES = ["article", "video", "documentation", "page", "document", "event"]
 PHASES = ("budgets", "single client", "16 users", "saturated")
 
 #: The resources table's facets (datasette_config/metadata.yml).
-DEFAULT_FACETS = set(searchspeed.DEFAULT_FACETS)
+DEFAULT_FACETS = set(DEFAULT_FACET_TYPES)
 STOPWORDS = {"and", "the", "for", "with", "at", "in", "a", "to", "of", "new", "what", "we", "ten"}
 
 
@@ -204,7 +204,7 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
                 fetch(base + table)
                 fetch(base + search.format("interlibrary"))
             # After a change (here: a new catalog) the server precomputes the facet counts of
-            # its most frequent words' searches in the background (illhub/searchspeed.py);
+            # its most frequent words' searches in the background (catalog/search.py);
             # measure the steady state, once that is done, and report how long it took.
             warm_start = time.monotonic()
             while True:

@@ -230,7 +230,7 @@ def demo_registry(base: str):
 
 def run_demo(db_path: str | Path | None = None, port: int = 8001, serve: bool = True) -> int:
     from harvesters.guard import Policy
-    from illhub.cli import RichProgress, err, print_summary
+    from illhub.console import RichProgress, err, print_summary
     from illhub.harvest import run_harvest
 
     db_path = Path(db_path or DEMO_DIR.parent / "demo.db")

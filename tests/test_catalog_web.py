@@ -13,7 +13,7 @@ from html import unescape
 
 import pytest
 
-from illhub import web
+from catalog import cells, labels, public
 from illhub.serve import build_metadata, datasette_kwargs, make_datasette
 from pipeline.normalize import iso_utc
 from pipeline.resource import Batch, Resource
@@ -172,7 +172,7 @@ def test_front_page_for_a_practitioner(client, catalog):
     # (they link the indexed topic filter, migration m1002, not the JSON-parsing __arraycontains)
     tile = re.search(r'href="/catalog/resources\?_topic=copyright"><span class="tile-label">'
                      r'([^<]+)</span>\s*<span class="tile-count">(\d+) resources?</span>', html)
-    assert tile and tile.group(1) == web.term_labels()["topics"]["copyright"] and int(tile.group(2)) == n_copyright
+    assert tile and tile.group(1) == labels.term_labels()["topics"]["copyright"] and int(tile.group(2)) == n_copyright
     assert "__arraycontains" not in html
     # new this week: the recent resources, not the ones first seen forty days ago
     new = html.split('id="new-title"')[1].split("</section>")[0]
@@ -400,16 +400,16 @@ def test_every_canned_query_renders(client, future_client):
 
 
 def test_http_url_accepts_only_http_and_https():
-    assert web.http_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
+    assert labels.http_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
     for bad in ("javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "//evil.example/",
                 "http:///nohost", "https://exa mple.org/", "ftp://example.org/f", None, 42, "mailto:a@b"):
-        assert web.http_url(bad) is None, bad
+        assert labels.http_url(bad) is None, bad
 
 
 def test_render_cell_escapes_and_cleans():
     def render(column, value, row=None):
-        return web.render_cell(row=row or {}, value=value, column=column, table="resources", database="d",
-                               table_url=lambda t: f"/d/{t}")
+        return cells.render_cell(row=row or {}, value=value, column=column, table="resources", database="d",
+                                 table_url=lambda t: f"/d/{t}")
 
     out = render("title", "<b onmouseover=x>Hi</b>", {"url": "https://example.org/", "title": "x"})
     assert out == ('<a class="resource-title" href="https://example.org/" rel="noopener noreferrer nofollow">'
@@ -423,16 +423,16 @@ def test_render_cell_escapes_and_cleans():
 
 
 def test_nh3_allowlist_is_the_last_word():
-    assert web.clean_html('<a href="javascript:alert(1)" onclick="x">a</a>') == '<a rel="noopener noreferrer nofollow">a</a>'
-    assert web.clean_html("<script>alert(1)</script><mark>ok</mark>") == "<mark>ok</mark>"
-    assert web.clean_html('<img src="https://i.example/a.jpg" onerror="x">') == '<img src="https://i.example/a.jpg">'
-    assert str(web.snippet_html("a \ue000<b>\ue001 c")) == "a <mark>&lt;b&gt;</mark> c"
+    assert cells.clean_html('<a href="javascript:alert(1)" onclick="x">a</a>') == '<a rel="noopener noreferrer nofollow">a</a>'
+    assert cells.clean_html("<script>alert(1)</script><mark>ok</mark>") == "<mark>ok</mark>"
+    assert cells.clean_html('<img src="https://i.example/a.jpg" onerror="x">') == '<img src="https://i.example/a.jpg">'
+    assert str(cells.snippet_html("a \ue000<b>\ue001 c")) == "a <mark>&lt;b&gt;</mark> c"
 
 
 def test_readable_dates():
-    assert web.readable_date("2026-11-23T19:00:00Z") == "23 Nov 2026, 19:00 UTC"
-    assert web.readable_date("2026-11-23T00:00:00Z") == "23 Nov 2026"
-    assert web.readable_date("not a date") is None
+    assert labels.readable_date("2026-11-23T19:00:00Z") == "23 Nov 2026, 19:00 UTC"
+    assert labels.readable_date("2026-11-23T00:00:00Z") == "23 Nov 2026"
+    assert labels.readable_date("not a date") is None
 
 
 # ------------------------------------------------------------------ CSV guard
@@ -463,11 +463,11 @@ def test_csv_exports_neutralize_formula_cells(client):
 def test_csv_rewriter_handles_any_chunking():
     source = ('a,b,c\r\n"=1+2","multi\r\nline ""quoted""",-5\r\n@x,é€,"+y"\r\n'
               + "".join(f"r{i},=cmd|' /C calc'!A0,{i}\r\n" for i in range(50))).encode("utf-8")
-    expected = web.CsvRewriter().feed(source, final=True)
+    expected = public.CsvRewriter().feed(source, final=True)
     assert csv_rows(expected.decode())[1] == ["'=1+2", 'multi\r\nline "quoted"', "-5"]
     assert csv_rows(expected.decode())[2] == ["'@x", "é€", "'+y"]
     for size in (1, 2, 3, 7, 64):
-        w = web.CsvRewriter()
+        w = public.CsvRewriter()
         out = b"".join(w.feed(source[i:i + size]) for i in range(0, len(source), size)) + w.feed(b"", final=True)
         assert out == expected, size
 

@@ -169,7 +169,7 @@ def test_summary_of_a_large_harvest_lists_only_sources_that_need_a_look(capsys):
     from types import SimpleNamespace
 
     from harvesters.spider import SourceState
-    from illhub.cli import SUMMARY_OK_ROWS, print_summary
+    from illhub.console import SUMMARY_OK_ROWS, print_summary
 
     states = [SourceState(source=SimpleNamespace(id=f"ok-{i:03}"), run_id=i, documents=1, seen=20, new=3)
               for i in range(SUMMARY_OK_ROWS + 5)]

@@ -167,11 +167,11 @@ def test_event_cards_show_conference_presenters_and_media_links(catalog):
 
 
 def test_presenters_render_as_escaped_names():
-    from illhub import web
+    from catalog import cells, labels
 
     value = json.dumps([{"name": "Ann Lee", "affiliation": "River College"}, {"name": "<script>x</script>"}])
-    assert web.presenter_names(value) == "Ann Lee (River College), <script>x</script>"
-    html = str(web.render_cell(row={"presenters": value}, value=value, column="presenters", table="resources",
-                               database="catalog", table_url=lambda name: f"/catalog/{name}"))
+    assert labels.presenter_names(value) == "Ann Lee (River College), <script>x</script>"
+    html = str(cells.render_cell(row={"presenters": value}, value=value, column="presenters", table="resources",
+                                 database="catalog", table_url=lambda name: f"/catalog/{name}"))
     assert html == '<span class="presenters">Ann Lee (River College), &lt;script&gt;x&lt;/script&gt;</span>'
-    assert web.presenter_names("[]") == "" and web.presenter_names("not json") == ""
+    assert labels.presenter_names("[]") == "" and labels.presenter_names("not json") == ""

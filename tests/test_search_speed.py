@@ -1,5 +1,5 @@
-"""Search on a large catalog (illhub/searchspeed.py, datasette_config/plugins/illhub_search.py
-and the facet warmer in illhub_facets.py): the same answers as Datasette's own queries, found
+"""Search on a large catalog (catalog/search.py, wired by datasette_config/plugins/illhub_search.py,
+and the facet warmer in catalog/facetcache.py): the same answers as Datasette's own queries, found
 the cheap way, and facet counts precomputed so that nobody waits for them."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from datasette.app import Datasette
 from datasette.utils import escape_fts
 
 from benchmarks.catalog import build_catalog
-from illhub import searchspeed
+from catalog import search
 from illhub.serve import CONFIG_DIR, build_metadata
 
-DEFAULT_FACETS = set(searchspeed.DEFAULT_FACETS)
+DEFAULT_FACETS = set(search.DEFAULT_FACETS)
 
 
 def test_the_default_facets_are_those_of_the_metadata():
@@ -24,7 +24,7 @@ def test_the_default_facets_are_those_of_the_metadata():
 
     meta = YAML(typ="safe").load((CONFIG_DIR / "metadata.yml").read_text(encoding="utf-8"))
     facets = meta["databases"]["illhub"]["tables"]["resources"]["facets"]
-    assert {col: kind for facet in facets for kind, col in facet.items()} == searchspeed.DEFAULT_FACETS
+    assert {col: kind for facet in facets for kind, col in facet.items()} == search.DEFAULT_FACETS
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_search_answers_as_datasette_would_with_cheaper_queries(catalog, word):
     assert any(sql.startswith("select count(*) from resources_fts where") for sql in seen)
     assert not any(sql.startswith("select count(*) from resources where rowid in") for sql in seen)
     walked = any("indexed by idx_resources_published" in sql for sql in seen)
-    assert walked == searchspeed.walk_published_index(count, 3000, 51)
+    assert walked == search.walk_published_index(count, 3000, 51)
     if word == "borrowing":
         assert walked and count > 300
 
@@ -122,32 +122,32 @@ def test_only_plain_searches_are_rewritten():
     fts = "rowid in (select rowid from resources_fts where resources_fts match escape_fts(:search))"
     count = f"select count(*) from resources where {fts} "
     page = f"select rowid, id, title from resources where {fts} order by published desc limit 51"
-    assert searchspeed.search_shape(count, {"search": "x"})[0] == "count"
-    assert searchspeed.search_shape(page, {"search": "x"})[0] == "page"
-    assert searchspeed.search_shape(count, {"search": "x", "p0": "video"}) is None  # another filter
-    assert searchspeed.search_shape(count.replace(fts, f"{fts} and content_type = :p0"), {"search": "x"}) is None
-    assert searchspeed.search_shape(page.replace("published desc", "title"), {"search": "x"}) is None
-    assert searchspeed.search_shape(page.replace("resources where", "sources where"), {"search": "x"}) is None
-    assert searchspeed.search_shape("select 1", None) is None
+    assert search.search_shape(count, {"search": "x"})[0] == "count"
+    assert search.search_shape(page, {"search": "x"})[0] == "page"
+    assert search.search_shape(count, {"search": "x", "p0": "video"}) is None  # another filter
+    assert search.search_shape(count.replace(fts, f"{fts} and content_type = :p0"), {"search": "x"}) is None
+    assert search.search_shape(page.replace("published desc", "title"), {"search": "x"}) is None
+    assert search.search_shape(page.replace("resources where", "sources where"), {"search": "x"}) is None
+    assert search.search_shape("select 1", None) is None
 
 
 def test_the_page_walks_the_index_only_when_the_search_matches_many():
-    assert searchspeed.walk_published_index(170_000, 1_000_000, 51)
-    assert not searchspeed.walk_published_index(2_000, 1_000_000, 51)
-    assert not searchspeed.walk_published_index(0, 1_000_000, 51)
-    assert not searchspeed.walk_published_index(40, 100, 51)  # fewer matches than a page
+    assert search.walk_published_index(170_000, 1_000_000, 51)
+    assert not search.walk_published_index(2_000, 1_000_000, 51)
+    assert not search.walk_published_index(0, 1_000_000, 51)
+    assert not search.walk_published_index(40, 100, 51)  # fewer matches than a page
 
 
 def test_frequent_words_are_the_common_searchable_words(catalog):
     conn = sqlite3.connect(catalog)
-    words = searchspeed.frequent_words(conn, min_matches=400)
+    words = search.frequent_words(conn, min_matches=400)
     assert "borrowing" in words and "lending" in words  # about 17% and 30% of this catalog
-    assert not set(words) & searchspeed.STOPWORDS and all(len(w) >= 3 for w in words)
+    assert not set(words) & search.STOPWORDS and all(len(w) >= 3 for w in words)
     for word in words:
         matches = conn.execute("select count(*) from resources_fts where resources_fts match ?",
                                [escape_fts(word)]).fetchone()[0]
         assert matches >= 0.8 * 400  # estimated from a sample: near the threshold at worst
-    assert searchspeed.frequent_words(conn, min_matches=10_000) == []  # more than the catalog holds
+    assert search.frequent_words(conn, min_matches=10_000) == []  # more than the catalog holds
     conn.close()
 
 
@@ -166,10 +166,10 @@ async def _wait(ds, done, timeout=60.0) -> dict:
 
 
 def _plugin():
-    """The facet plugin's module (Datasette registers a plugin file once per process)."""
-    from datasette.plugins import pm
+    """The facet cache's module (one per process, like the plugin that wires it)."""
+    from catalog import facetcache
 
-    return pm.get_plugin("illhub_facets.py")
+    return facetcache
 
 
 def _warmer(ds):
@@ -179,7 +179,7 @@ def _warmer(ds):
 def _warming_copy(catalog, tmp_path, monkeypatch, **settings):
     """A copy of the catalog served by a Datasette whose warmer precomputes views of 600
     resources or more and looks for changes every 50 ms."""
-    monkeypatch.setattr(searchspeed, "WARM_MIN_MATCHES", 600)
+    monkeypatch.setattr(search, "WARM_MIN_MATCHES", 600)
     path = tmp_path / "illhub.db"
     path.write_bytes(catalog.read_bytes())
     ds = _datasette(path, **settings)
@@ -189,8 +189,8 @@ def _warming_copy(catalog, tmp_path, monkeypatch, **settings):
 
 def test_frequent_searches_are_precomputed_after_a_change(catalog, tmp_path, monkeypatch):
     path, ds = _warming_copy(catalog, tmp_path, monkeypatch)
-    words = searchspeed.frequent_words(sqlite3.connect(path), min_matches=600)
-    filters = searchspeed.frequent_filters(sqlite3.connect(path), min_matches=600)
+    words = search.frequent_words(sqlite3.connect(path), min_matches=600)
+    filters = search.frequent_filters(sqlite3.connect(path), min_matches=600)
 
     async def go():
         await ds.invoke_startup()
@@ -242,7 +242,7 @@ def test_a_timed_out_facet_is_finished_in_the_background(catalog, tmp_path):
 
 def test_frequent_filters_are_the_large_facet_selections(catalog):
     conn = sqlite3.connect(catalog)
-    filters = searchspeed.frequent_filters(conn, min_matches=400)
+    filters = search.frequent_filters(conn, min_matches=400)
     params = {p for p, _v in filters}
     assert {"content_type", "_topic", "link_status"} <= params and "source_id" not in params  # 20 sources: 150 each
     for param, value in filters:
@@ -399,7 +399,7 @@ def test_the_warmer_works_under_a_base_url(catalog, tmp_path, monkeypatch):
         state = await _wait(ds, lambda s: s["rounds"] >= 1 or s.get("error"))
         assert "error" not in state and state["warmed"] == state["views"] > 0
         before = await _cache_state(ds)
-        word = searchspeed.frequent_words(sqlite3.connect(path), min_matches=600)[0]
+        word = search.frequent_words(sqlite3.connect(path), min_matches=600)[0]
         page = (await ds.client.get(f"/illhub/resources.json?_search={word}&_size=0")).json()
         assert set(page["facet_results"]) == DEFAULT_FACETS
         assert (await _cache_state(ds))["misses"] == before["misses"]

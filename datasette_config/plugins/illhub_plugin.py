@@ -1,10 +1,11 @@
 """illhub's Datasette plugin: friendly cells, the front page's data, the search page's
 narrowing facets, the CSV guard, robots.txt and the "how to add a source" page.
 
-The logic lives in ``illhub.web``; this file only connects it to Datasette's hooks.
+The logic lives in the ``catalog`` package (``labels``, ``cells``, ``pages``, ``public``); this
+file only connects it to Datasette's hooks.
 Options (metadata ``plugins: illhub:``), set by ``illhub serve``:
 
-- ``robots``: ``allow`` | ``pages`` | ``block`` (see ``illhub.web.ROBOTS_RULES``)
+- ``robots``: ``allow`` | ``pages`` | ``block`` (see ``catalog.public.ROBOTS_RULES``)
 - ``neutralize_csv``: true (default) to neutralize formula-like CSV cells
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from illhub import web
+from catalog import cells, labels, pages, public
 
 PLUGIN = "illhub"
 
@@ -29,23 +30,23 @@ def render_cell(row, value, column, table, database, datasette):
 
     if column == "source_id" and isinstance(value, str):
         async def with_names():
-            return web.render_cell(row=row, value=value, column=column, table=table, database=database,
-                                   table_url=table_url, source_names=await web.source_names(datasette, database))
+            return cells.render_cell(row=row, value=value, column=column, table=table, database=database,
+                                     table_url=table_url, source_names=await pages.source_names(datasette, database))
 
         return with_names
-    return web.render_cell(row=row, value=value, column=column, table=table, database=database,
-                           table_url=table_url)
+    return cells.render_cell(row=row, value=value, column=column, table=table, database=database,
+                             table_url=table_url)
 
 
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
-    env.filters["column_label"] = web.column_label
-    env.filters["value_label"] = lambda value, column: web.value_label(column, value)
-    env.filters["readable_date"] = web.readable_date
-    env.filters["http_url"] = web.http_url
-    env.filters["presenter_names"] = web.presenter_names
-    env.filters["renderer_label"] = web.renderer_label
-    env.globals["illhub_hidden_columns"] = web.HIDDEN_COLUMNS
+    env.filters["column_label"] = labels.column_label
+    env.filters["value_label"] = lambda value, column: labels.value_label(column, value)
+    env.filters["readable_date"] = labels.readable_date
+    env.filters["http_url"] = labels.http_url
+    env.filters["presenter_names"] = labels.presenter_names
+    env.filters["renderer_label"] = labels.renderer_label
+    env.globals["illhub_hidden_columns"] = cells.HIDDEN_COLUMNS
 
 
 @hookimpl
@@ -57,13 +58,13 @@ def extra_css_urls(datasette):
 def extra_template_vars(template, database, table, view_name, request, datasette):
     async def inner():
         context = {"illhub_public": bool(_config(datasette).get("public")),
-                   "illhub_nav": await web.nav_context(datasette, request)}
+                   "illhub_nav": await pages.nav_context(datasette, request)}
         if template == "index.html":
-            context.update(await web.hub_context(datasette, request))
+            context.update(await pages.hub_context(datasette, request))
         elif template.startswith("query") and request is not None and database:
             name = (request.url_vars or {}).get("table")
             if name == "search":
-                context.update(await web.search_context(datasette, database, request))
+                context.update(await pages.search_context(datasette, database, request))
         return context
 
     return inner
@@ -73,7 +74,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 def asgi_wrapper(datasette):
     def wrap(app):
         if _config(datasette).get("neutralize_csv", True):
-            return web.csv_guard(app)
+            return public.csv_guard(app)
         return app
 
     return wrap
@@ -81,11 +82,11 @@ def asgi_wrapper(datasette):
 
 async def robots_txt(datasette):
     mode = _config(datasette).get("robots", "allow")
-    return Response.text(web.ROBOTS_RULES.get(mode, web.ROBOTS_RULES["allow"]))
+    return Response.text(public.ROBOTS_RULES.get(mode, public.ROBOTS_RULES["allow"]))
 
 
 async def add_source_page(datasette, request):
-    db = await web.catalog_database(datasette)
+    db = await pages.catalog_database(datasette)
     return Response.html(await datasette.render_template(
         "illhub_add_source.html", {"catalog": db.name if db else None}, request=request))
 

@@ -1,0 +1,278 @@
+"""The catalog's own pages: the front page's data (:func:`hub_context`), the header's search
+box (:func:`nav_context`) and the counts that narrow the ranked search (:func:`search_context`),
+read from the served catalog database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from catalog.labels import (
+    CONTENT_TYPE_PLURALS,
+    column_label,
+    filter_arg,
+    filter_url,
+    http_url,
+    readable_date,
+    term_labels,
+    value_label,
+)
+
+#: Canned queries (or tables/views) maintainers look at, in the order the front page lists them.
+MAINTAINER_LINKS = (
+    ("query", "source_health", "Source health", "Which registry entries need fixing"),
+    ("table", "source_health", "Source health", "Which registry entries need fixing"),
+    ("query", "harvest_health", "Harvest health", "The latest harvest of every source"),
+    ("query", "broken_links", "Broken links", "Links that stopped working, with archived copies"),
+    ("query", "link_health_by_source", "Link health by source", "Working, blocked and broken links per source"),
+    ("query", "blocked_links", "Blocked links", "Links that refuse robots but probably work for a person"),
+    ("query", "recovered_links", "Recovered links", "Links that work again"),
+    ("table", "harvest_runs", "Harvest runs", "Every run of every source"),
+    ("table", "sources", "Sources", "The registry as last loaded"),
+)
+#: Canned queries for people browsing, shown on the front page when they exist.
+BROWSE_QUERIES = ("new_this_week", "videos", "copyright_and_fair_use", "by_topic", "upcoming_events",
+                  "past_sessions_with_media", "sessions_by_conference")
+#: Feeds people can subscribe to: (canned query, format, label), shown when the query exists.
+SUBSCRIBE_FEEDS = (("new_resources_feed", "atom", "New resources (Atom feed for a feed reader)"),
+                   ("upcoming_events_calendar", "ics", "Upcoming events (iCal, for a calendar)"))
+EVENT_COLUMNS = ("starts_at",)
+
+
+_SOURCE_NAMES: dict[str, tuple[float, dict[str, str]]] = {}
+SOURCE_NAMES_TTL = 60.0
+
+
+async def source_names(datasette: Any, database: str) -> dict[str, str]:
+    """Source id → name for a database, cached for a minute (the sources table is small)."""
+    key = f"{id(datasette)}:{database}"
+    hit = _SOURCE_NAMES.get(key)
+    if hit and time.monotonic() - hit[0] < SOURCE_NAMES_TTL:
+        return hit[1]
+    names: dict[str, str] = {}
+    try:
+        db = datasette.get_database(database)
+        if await db.table_exists("sources"):
+            names = {r[0]: r[1] for r in await db.execute("select id, name from sources")}
+    except Exception:  # noqa: BLE001 - without names the chip shows the id
+        names = {}
+    _SOURCE_NAMES[key] = (time.monotonic(), names)
+    return names
+
+
+async def table_columns(db: Any, table: str) -> list[str]:
+    try:
+        return await db.table_columns(table)
+    except Exception:  # noqa: BLE001 - a missing table simply has no columns
+        return []
+
+
+async def catalog_database(datasette: Any) -> Any | None:
+    """The first served database that holds a resources table."""
+    for name, db in datasette.databases.items():
+        if name.startswith("_"):
+            continue
+        if await db.table_exists("resources"):
+            return db
+    return None
+
+
+async def nav_context(datasette: Any, request: Any) -> dict[str, Any] | None:
+    """Where the header's search box sends people (the ranked search when it exists)."""
+    db = await catalog_database(datasette)
+    if db is None:
+        return None
+    queries = await datasette.get_canned_queries(db.name, request.actor if request else None)
+    if "search" in queries:
+        return {"search_url": datasette.urls.query(db.name, "search"), "search_param": "q"}
+    return {"search_url": datasette.urls.table(db.name, "resources"), "search_param": "_search"}
+
+
+async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
+    """Everything the front page shows, from the catalog database (empty when there is none)."""
+    db = await catalog_database(datasette)
+    if db is None:
+        return {"hub": None}
+    name = db.name
+    urls = datasette.urls
+    resources_url = urls.table(name, "resources")
+    total = (await db.execute("select count(*) from resources")).first()[0]
+    tiles = await _tiles(db, resources_url)
+    new_rows, new_count = await _new_this_week(db, urls)
+    events = await _upcoming_events(db, urls)
+    queries = await datasette.get_canned_queries(name, request.actor if request else None)
+    tables = set(await db.table_names()) | set(await db.view_names())
+    browse = [{"name": q, "title": queries[q].get("title") or q, "description": queries[q].get("description"),
+               "url": urls.query(name, q)} for q in BROWSE_QUERIES if q in queries]
+    subscribe = [{"label": label, "url": urls.query(name, q, format=fmt)}
+                 for q, fmt, label in SUBSCRIBE_FEEDS if q in queries]
+    last_harvest = None
+    if "harvest_runs" in tables:
+        last_harvest = (await db.execute("select max(finished_at) from harvest_runs")).first()[0]
+    sources = (await db.execute("select count(*) from sources")).first()[0] if "sources" in tables else None
+    return {"hub": {
+        "database": name, "resources_url": resources_url, "total": total, **tiles,
+        "new_this_week": new_rows, "new_count": new_count, "events": events,
+        "maintainer_links": _maintainer_links(urls, name, queries, tables), "browse_queries": browse,
+        "subscribe": subscribe, "search_url": urls.query(name, "search")
+        if "search" in queries else resources_url, "search_param": "q" if "search" in queries else "_search",
+        "new_url": urls.query(name, "new_this_week") if "new_this_week" in queries else None,
+        "last_harvest": readable_date(last_harvest), "sources": sources,
+        "add_source_url": "https://github.com/illhub/illhub#adding-a-source",
+        "labels": term_labels(),
+    }}
+
+
+async def _tiles(db: Any, resources_url: str) -> dict[str, list[dict[str, Any]]]:
+    """The front page's topic, system and content type tiles, with their counts (those with
+    resources only) and the resources table narrowed to each."""
+    from pipeline.taxonomy import default_taxonomy
+
+    topic_counts = {r[0]: r[1] for r in await db.execute(
+        "select j.value, count(*) from resources, json_each(resources.topics) j group by j.value")}
+    system_counts = {r[0]: r[1] for r in await db.execute(
+        "select j.value, count(*) from resources, json_each(resources.systems) j group by j.value")}
+    type_counts = [(r[0], r[1]) for r in await db.execute(
+        "select content_type, count(*) from resources group by content_type order by count(*) desc")]
+    tax = default_taxonomy()
+    topics = [{"id": t.id, "label": t.label, "description": t.description, "count": topic_counts.get(t.id, 0),
+               "url": filter_url(resources_url, "topics", t.id)}
+              for t in tax.topics.values() if topic_counts.get(t.id)]
+    systems = [{"id": s.id, "label": s.label, "count": system_counts.get(s.id, 0),
+                "url": filter_url(resources_url, "systems", s.id)}
+               for s in tax.systems.values() if system_counts.get(s.id)]
+    types = [{"id": t, "label": value_label("content_type", t), "count": n,
+              "plural": CONTENT_TYPE_PLURALS.get(t, f"{t} resources"),
+              "url": filter_url(resources_url, "content_type", t)} for t, n in type_counts]
+    return {"topics": topics, "systems": systems, "types": types}
+
+
+def _card(row: Any, urls: Any, database: str, date: str | None) -> dict[str, Any]:
+    """A resource as the front page lists it: its columns, its link, its row page and the
+    date shown (readable)."""
+    card = dict(row)
+    card["link"] = http_url(card["url"])
+    card["row_url"] = urls.row(database, "resources", quote(card["id"], safe=""))
+    card["when"] = readable_date(date)
+    return card
+
+
+async def _new_this_week(db: Any, urls: Any) -> tuple[list[dict[str, Any]], int]:
+    """The newest of the resources first harvested in the last seven days, and how many there are."""
+    new_rows = []
+    for r in await db.execute(
+            "select id, title, url, content_type, organization, published, first_seen from resources "
+            "where first_seen >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days') "
+            "order by coalesce(published, first_seen) desc limit 8"):
+        card = _card(r, urls, db.name, r["published"] or r["first_seen"])
+        card["date"] = card["published"] or card["first_seen"]
+        card["type_label"] = value_label("content_type", card["content_type"])
+        new_rows.append(card)
+    new_count = (await db.execute(
+        "select count(*) from resources where first_seen >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days')"
+    )).first()[0]
+    return new_rows, new_count
+
+
+async def _upcoming_events(db: Any, urls: Any) -> list[dict[str, Any]] | None:
+    """The next active events (None when the catalog has no event columns)."""
+    columns = set(await table_columns(db, "resources"))
+    if not all(c in columns for c in EVENT_COLUMNS):
+        return None
+    extra = ", ".join(c for c in ("location", "event_name", "ends_at") if c in columns)
+    rows = await db.execute(
+        f"select id, title, url, starts_at{', ' + extra if extra else ''} from resources "
+        "where content_type = 'event' and status = 'active' "
+        "and coalesce(ends_at, starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+        "order by starts_at, title limit 6")
+    return [_card(r, urls, db.name, r["starts_at"]) for r in rows]
+
+
+def _maintainer_links(urls: Any, database: str, queries: Mapping[str, Any], tables: set[str]) -> list[dict[str, Any]]:
+    """The pages maintainers look at that this catalog has (a canned query before a table of
+    the same name)."""
+    maintainer, seen = [], set()
+    for kind, target, label, description in MAINTAINER_LINKS:
+        if label in seen:
+            continue
+        if kind == "query" and target in queries:
+            href = urls.query(database, target)
+        elif kind == "table" and target in tables:
+            href = urls.table(database, target)
+        else:
+            continue
+        seen.add(label)
+        maintainer.append({"label": queries.get(target, {}).get("title") or label if kind == "query" else label,
+                           "description": description, "url": href})
+    return maintainer
+
+
+#: The search page's narrowing facets: (query parameter, column, is a JSON array).
+SEARCH_FACETS = (("content_type", "content_type", False), ("topic", "topics", True),
+                 ("system", "systems", True), ("organization", "organization", False))
+
+
+async def search_context(datasette: Any, database: str, request: Any) -> dict[str, Any]:
+    """Counts that narrow the ``search`` canned query (the same filters as its SQL)."""
+    from datasette.utils import escape_fts
+
+    args = {k: request.args.get(k, "") for k in ("q", *(p for p, _, _ in SEARCH_FACETS))}
+    match = escape_fts(args["q"] or "")
+    path = request.path
+    active = [{"param": p, "label": column_label(col), "value": value_label(col, args[p]),
+               "remove_url": url_with(path, args, **{p: None})} for p, col, _ in SEARCH_FACETS if args[p]]
+    if not match:
+        return {"search": {"q": args["q"], "facets": [], "active": active, "args": args,
+                           "table_url": datasette.urls.table(database, "resources")}}
+    facets = await _search_facets(datasette.get_database(database), match, args, path)
+    table_args = {"_search": args["q"]}
+    for p, col, _ in SEARCH_FACETS:
+        if args[p]:
+            table_args[filter_arg(col)] = args[p]
+    return {"search": {
+        "q": args["q"], "facets": facets, "active": active, "args": args,
+        "table_url": datasette.urls.table(database, "resources") + "?" + urlencode(table_args),
+    }}
+
+
+async def _search_facets(db: Any, match: str, args: Mapping[str, str], path: str) -> list[dict[str, Any]]:
+    """The counts of each facet not chosen yet among the search's matches (narrowed by the
+    facets chosen), each value linking to the search narrowed to it."""
+    where = ["resources_fts match :match"]
+    params = {"match": match}
+    for p, col, is_array in SEARCH_FACETS:
+        if args[p]:
+            params[p] = args[p]
+            where.append(f"exists (select 1 from json_each(r.{col}) where value = :{p})" if is_array
+                         else f"r.{col} = :{p}")
+    base = ("from resources_fts join resources r on r.rowid = resources_fts.rowid where " + " and ".join(where))
+    facets = []
+    for p, col, is_array in SEARCH_FACETS:
+        if args[p]:
+            continue
+        if is_array:
+            sql = (f"select j.value as v, count(*) as n from resources_fts join resources r on r.rowid = "
+                   f"resources_fts.rowid, json_each(r.{col}) j where {' and '.join(where)} "
+                   "group by j.value order by n desc, v limit 12")
+        else:
+            sql = f"select r.{col} as v, count(*) as n {base} and r.{col} is not null group by v order by n desc, v limit 12"
+        try:
+            rows = await db.execute(sql, params)
+        except Exception:  # noqa: BLE001 - a facet that fails (time limit) is left out, the page still renders
+            continue
+        values = [{"label": value_label(col, r["v"]), "count": r["n"], "url": url_with(path, args, **{p: r["v"]})}
+                  for r in rows]
+        if values:
+            facets.append({"param": p, "label": column_label(col), "values": values})
+    return facets
+
+
+def url_with(path: str, args: Mapping[str, Any], **changes: Any) -> str:
+    """``path`` with the query ``args`` changed: a value of None or "" removes that key."""
+    merged = {k: v for k, v in args.items()}
+    merged.update(changes)
+    query = urlencode([(k, v) for k, v in merged.items() if v not in (None, "")])
+    return f"{path}?{query}" if query else path

@@ -1,0 +1,128 @@
+"""The commands about the registry's sources: ``validate``, ``add-source`` and ``sources``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from illhub.cli.options import db_option, load_registry_or_exit, load_taxonomy_or_exit, registry_option
+from illhub.console import err, print_sources
+
+
+@click.command()
+@registry_option
+def validate(registry_path: Path) -> None:
+    """Check the registry and the taxonomy; list every problem with its source and field."""
+    taxonomy = load_taxonomy_or_exit()
+    registry = load_registry_or_exit(registry_path)
+    kinds: dict[str, int] = {}
+    for s in registry.sources:
+        kinds[s.kind] = kinds.get(s.kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    click.echo(f"{registry_path}: {len(registry.sources)} sources OK ({summary})")
+    click.echo(f"{taxonomy.path}: {len(taxonomy.topics)} topics and {len(taxonomy.systems)} systems OK")
+
+
+@click.command("add-source")
+@click.argument("url")
+@click.option("--id", "source_id", default=None, help="The new source's id (a slug) [default: from its name].")
+@click.option("--name", default=None, help="The source's name [default: from the page or feed title].")
+@click.option("--organization", default=None, help="Who publishes it [default: from the page's metadata].")
+@click.option("--topics", default=None, metavar="A,B",
+              help="Comma-separated topic ids [default: guessed from the page with data/taxonomy.yaml]; "
+                   "--topics '' for none.")
+@click.option("--kind", type=click.Choice(["feed", "youtube", "wordpress", "zendesk", "sitemap", "crawl"]),
+              default=None, help="Harvest it this way instead of the kind discovery prefers.")
+@click.option("--dry-run", is_flag=True, help="Print the entry; do not write the registry.")
+@registry_option
+@click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts.")
+@click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between requests to the host.")
+@click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
+@click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
+def add_source(url, source_id, name, organization, topics, kind, dry_run, registry_path, allow_private_network,
+               delay, timeout, verbose) -> None:
+    """Discover how to harvest URL and add it to the registry.
+
+    \b
+    Fetches URL (same downloader, network guard and robots.txt policy as a harvest) and
+    picks the best way to harvest it: the URL itself is a feed (feed; youtube for a
+    YouTube feed); a YouTube channel or playlist page (youtube); a WordPress site
+    (wordpress); a Zendesk help center (zendesk); a feed the page links to (feed); a
+    sitemap named by the site's robots.txt (sitemap, limited to the page's section);
+    otherwise a crawl of the page's section (crawl). It proposes the name, organization
+    and topics, prints the entry, validates it with the whole registry and appends it to
+    the registry, keeping every other line as it was.
+
+    \b
+    Exit codes: 0 added (or printed with --dry-run); 1 the URL could not be fetched or
+    holds nothing harvestable; 2 the entry was refused (duplicate id or URL, invalid
+    entry, kind not available). On any failure the registry is left untouched.
+    """
+    from harvesters.discovery_spider import run_discovery
+    from illhub.add_source import AddSourceError, check_url, duplicate_of, prepare, render_entry, write_atomically
+    from illhub.harvest import policy_from_env, user_agent
+    from illhub.registry import RegistryError
+
+    taxonomy = load_taxonomy_or_exit()
+    registry = load_registry_or_exit(registry_path)
+    topic_list = None if topics is None else [t.strip() for t in topics.split(",") if t.strip()]
+    try:
+        url = check_url(url)
+        dup = duplicate_of(registry.sources, [url])
+        if dup is not None:
+            raise AddSourceError(f"{registry_path}: source {dup.id!r} ({dup.kind}) already harvests {dup.url}; "
+                                 "edit that entry instead of adding another. Nothing was written.")
+        err.print(f"discovering {url} …")
+        result = run_discovery(url, policy=policy_from_env(allow_private_network).value, delay=delay,
+                               timeout=timeout, kind=kind, taxonomy=taxonomy, user_agent=user_agent(registry),
+                               log_level={0: "CRITICAL", 1: "INFO"}.get(verbose, "DEBUG"))
+        proposal = result.get("proposal")
+        problem = result.get("error") or (proposal.error if proposal is not None else "no answer")
+        if proposal is None or proposal.kind is None:
+            hint = ("The site could not be reached or asked us to come back later: check the URL, then try "
+                    "again later." if result.get("deferred") else
+                    "Check the URL in a browser; if it is right, try a more specific page (a blog's feed, a "
+                    "help center's home page), choose a way with --kind, or add the source by hand.")
+            raise AddSourceError(f"could not add {url}: {problem.rstrip('.')}. {hint} Nothing was written.", code=1)
+        entry, new_text = prepare(registry_path, proposal, source_id=source_id, name=name, topics=topic_list,
+                                  organization=organization, taxonomy=taxonomy,
+                                  extra_urls=[result.get("final_url") or url])
+    except AddSourceError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.code)
+    except RegistryError as e:  # the registry changed under us
+        click.echo("\n".join(e.problems), err=True)
+        sys.exit(2)
+    from illhub.add_source import comment_for
+
+    block = render_entry(entry, comment_for(entry, proposal))
+    click.echo(block, nl=False)
+    for topic, why in proposal.topic_reasons.items():
+        if topic in (entry.get("topics") or []):
+            err.print(f"  topic {topic}: {why}")
+    if dry_run:
+        err.print(f"dry run: {registry_path} not changed")
+        return
+    write_atomically(registry_path, new_text)
+    err.print(f"added {entry['id']!r} to {registry_path}; try it with: illhub harvest --source {entry['id']}")
+
+
+@click.command()
+@registry_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def sources(registry_path, db_path, as_json) -> None:
+    """List the registry's sources with each one's last harvest status from the catalog."""
+    import json
+
+    from illhub.harvest import default_db_path
+    from illhub.sources import source_statuses
+
+    registry = load_registry_or_exit(registry_path)
+    rows = source_statuses(registry, db_path or default_db_path())
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    print_sources(rows, registry_path)
