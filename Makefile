@@ -38,7 +38,7 @@ lint: $(STAMP)
 
 ## make docs: regenerate README.md's generated sections (CLI help, registry fields, schema, ...)
 docs: $(STAMP)
-	$(BIN)/python -m illhub.docs
+	$(BIN)/python -m tools.docs
 
 ## make bench: ratio benchmarks (see benchmarks/)
 bench: $(STAMP)

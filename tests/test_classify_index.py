@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from illhub.evaluate import load_labelled
 from pipeline.classify import FIELDS, _index_keys, default_taxonomy, parse_taxonomy
+from tools.evaluate import load_labelled
 
 
 def _same(tax, texts: dict[str, str]) -> None:

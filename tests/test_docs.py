@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from ruamel.yaml import YAML
 
-from illhub import docs
 from illhub.registry import Defaults, ManualEntry, SourceBase, parse_registry
 from tests.conftest import ROOT
+from tools import docs
 
 README = ROOT / "README.md"
 
@@ -16,7 +16,7 @@ def test_readme_generated_sections_are_up_to_date():
     text = README.read_text(encoding="utf-8")
     assert docs.missing_sections(text) == []
     stale = docs.stale_sections(text)
-    assert stale == [], f"README.md is out of date in {stale}: run 'python -m illhub.docs' (make docs)"
+    assert stale == [], f"README.md is out of date in {stale}: run 'python -m tools.docs' (make docs)"
 
 
 def test_check_mode_reports_a_stale_readme(tmp_path, capsys):
@@ -55,7 +55,7 @@ def test_every_core_registry_field_is_documented(model):
 
 
 def test_field_descriptions_are_the_docstrings_under_the_fields():
-    """illhub.docs reads the docstring under each field (as pydantic's use_attribute_docstrings
+    """tools.docs reads the docstring under each field (as pydantic's use_attribute_docstrings
     would), the nearest declaration winning, and Field(description=...) first."""
     from pydantic import BaseModel, Field
 

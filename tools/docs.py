@@ -1,7 +1,8 @@
 """README sections generated from the code, so that they cannot drift (DESIGN.md habit 9).
+A developer tool: not part of the installed package.
 
-    python -m illhub.docs            rewrite the generated sections of README.md
-    python -m illhub.docs --check    exit 1 if README.md is out of date (the tests run this)
+    python -m tools.docs            rewrite the generated sections of README.md
+    python -m tools.docs --check    exit 1 if README.md is out of date (the tests run this)
 
 A generated section sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers;
 everything outside the markers is written by hand and left alone. Sections:
@@ -347,7 +348,7 @@ def politeness_section() -> str:
 
 def benchmarks_section() -> str:
     """The latest full benchmark run, as ``make bench`` wrote it (benchmarks/results/latest.md)."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "latest.md"
+    path = ROOT / "benchmarks" / "results" / "latest.md"
     return path.read_text(encoding="utf-8")
 
 
@@ -388,7 +389,7 @@ def stale_sections(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m illhub.docs", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.docs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if the README is out of date")
     parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args(argv)
@@ -402,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         stale = stale_sections(text)
         if stale:
             print(f"{args.readme}: generated sections out of date: {', '.join(stale)}; "
-                  "run 'python -m illhub.docs' (or 'make docs') and commit README.md", file=sys.stderr)
+                  "run 'python -m tools.docs' (or 'make docs') and commit README.md", file=sys.stderr)
             return 1
         return 0
     new = render(text)
