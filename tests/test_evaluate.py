@@ -1,6 +1,6 @@
 """Classification measured on the hand-labelled set (tools/labelled.yaml), with floors.
 
-The figures are in README.md ("How well it classifies"); `python -m tools.evaluate` prints them.
+The figures are in docs/topics.md ("How well it classifies"); `python -m tools.evaluate` prints them.
 """
 
 from __future__ import annotations

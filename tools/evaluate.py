@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labelled", default=str(LABELLED_PATH), help="the labelled set (YAML)")
     ap.add_argument("--taxonomy", default=str(TAXONOMY_PATH), help="the taxonomy to evaluate")
     ap.add_argument("--split", choices=("dev", "test", "all"), default="all")
-    ap.add_argument("--markdown", action="store_true", help="a Markdown table (as in README.md)")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table (as in docs/topics.md)")
     ap.add_argument("--errors", action="store_true", help="list false positives and negatives")
     args = ap.parse_args(argv)
     taxonomy = load_taxonomy(args.taxonomy)
