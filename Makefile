@@ -36,9 +36,10 @@ check: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## make docs: regenerate README.md's generated sections (CLI help, registry fields, schema, ...)
+## make docs: regenerate the generated sections of docs/*.md (CLI help, registry fields, schema, ...), then check the links
 docs: $(STAMP)
-	$(BIN)/python -m illhub.docs
+	$(BIN)/python -m tools.docs
+	$(BIN)/python -m tools.links
 
 ## make bench: ratio benchmarks (see benchmarks/)
 bench: $(STAMP)

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "quick": args.quick}
     args.out.mkdir(parents=True, exist_ok=True)
-    # Only a full run of every benchmark is "latest" (the README shows it): --only and --quick
+    # Only a full run of every benchmark is "latest" (docs/performance.md shows it): --only and --quick
     # runs are written beside it.
     partial = bool(args.only) and set(args.only) != set(BENCHMARKS)
     stem = (f"catalog-{args.rows}" if args.rows else

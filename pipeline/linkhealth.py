@@ -10,7 +10,7 @@ resource's ``link_status``:
   ``unchecked``. A link becomes ``broken`` only after :data:`BROKEN_AFTER` failed checks
   in a row, each in a separate run; one failure never marks a link broken.
 
-The rules are written out in README.md ("Link health"); keep the two in step.
+The rules are written out in docs/link-health.md; keep the two in step.
 """
 
 from __future__ import annotations

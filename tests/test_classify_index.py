@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from illhub.evaluate import load_labelled
 from pipeline.classify import match_text, match_text_reference
 from pipeline.keywords import FIELDS
 from pipeline.keywords import index_keys as _index_keys
 from pipeline.taxonomy import default_taxonomy, parse_taxonomy
+from tools.evaluate import load_labelled
 
 
 def _same(tax, texts: dict[str, str]) -> None:

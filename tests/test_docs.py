@@ -1,35 +1,72 @@
-"""README.md: the generated sections match the code; the examples in it are valid."""
+"""README.md and docs/*.md: the generated sections match the code, the relative links lead
+somewhere, and the examples in them are valid."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 from ruamel.yaml import YAML
 
 from harvesters.kinds.manual import ManualEntry
 from harvesters.source import SourceBase
-from illhub import docs
 from illhub.registry import Defaults, parse_registry
 from tests.conftest import ROOT
+from tools import docs, links
 
 README = ROOT / "README.md"
+PAGES = docs.doc_files(ROOT)
 
 
-def test_readme_generated_sections_are_up_to_date():
-    text = README.read_text(encoding="utf-8")
-    assert docs.missing_sections(text) == []
-    stale = docs.stale_sections(text)
-    assert stale == [], f"README.md is out of date in {stale}: run 'python -m illhub.docs' (make docs)"
+def test_generated_sections_are_up_to_date():
+    texts = {path: path.read_text(encoding="utf-8") for path in PAGES}
+    assert docs.placement_problems(texts) == []
+    assert not any(docs.missing_sections("".join(texts.values())))
+    stale = {path.name: docs.stale_sections(text) for path, text in texts.items() if docs.stale_sections(text)}
+    assert stale == {}, f"out of date: {stale}: run 'python -m tools.docs' (make docs)"
 
 
-def test_check_mode_reports_a_stale_readme(tmp_path, capsys):
-    text = README.read_text(encoding="utf-8")
-    stale = tmp_path / "README.md"
-    stale.write_text(text.replace("| `max_items` |", "| `max_itemz` |"), encoding="utf-8")
-    assert docs.main(["--check", "--readme", str(stale)]) == 1
+def _copy_pages(tmp_path):
+    (tmp_path / "docs").mkdir()
+    for path in PAGES:
+        shutil.copy(path, tmp_path / path.relative_to(ROOT))
+    return {path.relative_to(ROOT): path.read_text(encoding="utf-8") for path in PAGES}
+
+
+def test_check_mode_reports_a_stale_page(tmp_path, capsys):
+    texts = _copy_pages(tmp_path)
+    stale = tmp_path / "docs" / "registry.md"
+    stale.write_text(stale.read_text(encoding="utf-8").replace("| `max_items` |", "| `max_itemz` |"), encoding="utf-8")
+    assert docs.main(["--check", "--root", str(tmp_path)]) == 1
     assert "registry-fields" in capsys.readouterr().err
-    assert docs.main(["--readme", str(stale)]) == 0  # regenerating fixes it ...
-    assert stale.read_text(encoding="utf-8") == text  # ... and touches nothing else
-    assert docs.main(["--check", "--readme", str(stale)]) == 0
+    assert docs.main(["--root", str(tmp_path)]) == 0  # regenerating fixes it ...
+    for rel, text in texts.items():  # ... and touches nothing else
+        assert (tmp_path / rel).read_text(encoding="utf-8") == text
+    assert docs.main(["--check", "--root", str(tmp_path)]) == 0
+    # a section with no page, or with two, is refused
+    cli = tmp_path / "docs" / "cli.md"
+    cli.write_text(texts[cli.relative_to(tmp_path)].replace("<!-- BEGIN cli -->", "<!-- BEGIN clx -->")
+                   .replace("<!-- END cli -->", "<!-- END clx -->"), encoding="utf-8")
+    assert docs.main(["--check", "--root", str(tmp_path)]) == 1
+    assert "no page has markers for cli" in capsys.readouterr().err
+    (tmp_path / "docs" / "extra.md").write_text("<!-- BEGIN schema -->\n<!-- END schema -->\n", encoding="utf-8")
+    assert any("schema is generated in more than one page" in p for p in docs.placement_problems(
+        {path: path.read_text(encoding="utf-8") for path in docs.doc_files(tmp_path)}))
+
+
+def test_relative_links_lead_somewhere():
+    broken = [line for path in PAGES for line in links.broken_links(path)]
+    assert broken == [], "fix these links (python -m tools.links lists them)"
+
+
+def test_broken_links_are_found(tmp_path):
+    page = tmp_path / "page.md"
+    (tmp_path / "other.md").write_text("# Other\n\n## A `code` heading: yes\n", encoding="utf-8")
+    page.write_text("# Page\n\n[ok](other.md#a-code-heading-yes) [self](#page) [web](https://example.org/x)\n"
+                    "[gone](missing.md) [no anchor](other.md#nope) [not here](#nowhere) `[code](missing.md)`\n"
+                    "```\n[fenced](missing.md)\n```\n", encoding="utf-8")
+    assert links.broken_links(page) == ["page.md: missing.md (no such file)", "page.md: other.md#nope (no such heading)",
+                                        "page.md: #nowhere (no such heading)"]
 
 
 def test_markers_of_other_sections_are_left_alone():
@@ -57,7 +94,7 @@ def test_every_core_registry_field_is_documented(model):
 
 
 def test_field_descriptions_are_the_docstrings_under_the_fields():
-    """illhub.docs reads the docstring under each field (as pydantic's use_attribute_docstrings
+    """tools.docs reads the docstring under each field (as pydantic's use_attribute_docstrings
     would), the nearest declaration winning, and Field(description=...) first."""
     from pydantic import BaseModel, Field
 

@@ -1,6 +1,6 @@
-"""Classification measured on the hand-labelled set (tests/data/labelled.yaml), with floors.
+"""Classification measured on the hand-labelled set (tools/labelled.yaml), with floors.
 
-The figures are in README.md ("How well it classifies"); `python -m illhub.evaluate` prints them.
+The figures are in docs/topics.md ("How well it classifies"); `python -m tools.evaluate` prints them.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from illhub.evaluate import LABELLED_PATH, evaluate, load_labelled, main
 from pipeline.keywords import Term
 from pipeline.taxonomy import Taxonomy, default_taxonomy
+from tools.evaluate import LABELLED_PATH, evaluate, load_labelled, main
 
 #: Floors: micro-averaged over every topic. The test split was never used to tune the taxonomy.
 FLOORS = {"all": (0.85, 0.78), "test": (0.80, 0.72)}

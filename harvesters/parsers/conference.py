@@ -594,7 +594,7 @@ def parse_program(body: bytes, url: str, *, source_id: str = "", organization: s
             method = "json-ld"
     if not drafts:
         how = ("the selectors matched no session; check selectors.session against the page" if method == "selectors"
-               else "no schema.org Event JSON-LD and no line starting with a time; set selectors (see README)")
+               else "no schema.org Event JSON-LD and no line starting with a time; set selectors (see docs/events.md)")
         raise NoSessions(f"no sessions found: {how}")
     keys: set[str] = set()
     if len(drafts) > max_items:

@@ -1,12 +1,13 @@
 """Measure classification against the hand-labelled set: precision and recall per topic.
 
-    python -m illhub.evaluate [--labelled tests/data/labelled.yaml] [--split dev|test|all]
-                              [--taxonomy data/taxonomy.yaml] [--markdown] [--errors]
+    python -m tools.evaluate [--labelled tools/labelled.yaml] [--split dev|test|all]
+                             [--taxonomy data/taxonomy.yaml] [--markdown] [--errors]
 
 Each labelled item has a title, a description, the topics a careful ILL practitioner
 would give it and the systems it names; classification sees the text alone (no source
 defaults). ``--errors`` lists every false positive and false negative with the rule
-that fired, which is how the taxonomy is tuned (on the ``dev`` split only).
+that fired, which is how the taxonomy is tuned (on the ``dev`` split only). A developer
+tool: the labelled set lives beside it and is read only by this tool and the tests.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ruamel.yaml import YAML
 from pipeline.classify import match_text
 from pipeline.taxonomy import TAXONOMY_PATH, Taxonomy, load_taxonomy
 
-LABELLED_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "labelled.yaml"
+LABELLED_PATH = Path(__file__).resolve().parent / "labelled.yaml"
 
 
 @dataclass
@@ -135,11 +136,11 @@ def format_report(report: Report, taxonomy: Taxonomy, *, markdown: bool = False,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m illhub.evaluate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--labelled", default=str(LABELLED_PATH), help="the labelled set (YAML)")
     ap.add_argument("--taxonomy", default=str(TAXONOMY_PATH), help="the taxonomy to evaluate")
     ap.add_argument("--split", choices=("dev", "test", "all"), default="all")
-    ap.add_argument("--markdown", action="store_true", help="a Markdown table (as in README.md)")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table (as in docs/topics.md)")
     ap.add_argument("--errors", action="store_true", help="list false positives and negatives")
     args = ap.parse_args(argv)
     taxonomy = load_taxonomy(args.taxonomy)

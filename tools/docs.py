@@ -1,18 +1,25 @@
-"""README sections generated from the code, so that they cannot drift (DESIGN.md habit 9).
+"""Docs sections generated from the code, so that they cannot drift (DESIGN.md habit 9).
 
-    python -m illhub.docs            rewrite the generated sections of README.md
-    python -m illhub.docs --check    exit 1 if README.md is out of date (the tests run this)
+    python -m tools.docs            rewrite the generated sections of README.md and docs/*.md
+    python -m tools.docs --check    exit 1 if any of them is out of date (the tests run this)
 
-A generated section sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers;
-everything outside the markers is written by hand and left alone. Sections:
+A generated section sits between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers, in
+whichever page holds it (each section in exactly one page); everything outside the markers is
+written by hand and left alone. Sections (and where they live today):
 
-- ``cli``: the ``--help`` of every command (click);
+- ``cli``: the ``--help`` of every command (click; docs/cli.md);
 - ``registry-fields``: the registry's fields, from the pydantic models of every kind (a
-  docstring under a field is its description; a model's ``example`` is its example);
-- ``content-types``: the content-type vocabulary (``pipeline.resource.CONTENT_TYPES``);
+  docstring under a field is its description; a model's ``example`` is its example;
+  docs/registry.md);
+- ``content-types``: the content-type vocabulary (``pipeline.resource.CONTENT_TYPES``;
+  docs/registry.md);
 - ``schema``: every table, view and column of a catalog created by the migrations, with the
-  descriptions from ``datasette_config/metadata.yml``;
-- ``politeness``: the harvester's defaults (``harvesters.settings``).
+  descriptions from ``datasette_config/metadata.yml`` (docs/schema.md);
+- ``politeness``: the harvester's defaults (``harvesters.settings``; docs/security.md);
+- ``benchmarks``: the latest full ``make bench`` run (docs/performance.md).
+
+A developer tool: not part of the installed package (``tools.links`` checks the pages' relative
+links).
 """
 
 from __future__ import annotations
@@ -36,9 +43,18 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 WIDTH = 100
 MARKER = re.compile(r"<!-- BEGIN ([a-z0-9-]+) -->\n(.*?)<!-- END \1 -->", re.S)
+
+
+def slug(heading: str) -> str:
+    """The ``#anchor`` GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def contents(label: str, links: list[tuple[str, str]]) -> str:
+    """One line of links to the headings of a generated section: ``(text, heading)`` pairs."""
+    return f"{label}: " + " · ".join(f"[{text}](#{slug(heading)})" for text, heading in links)
 
 
 # -- CLI -------------------------------------------------------------------------------
@@ -55,6 +71,7 @@ def cli_section() -> str:
     root = click.Context(cli, info_name="illhub", terminal_width=WIDTH, max_content_width=WIDTH,
                          **(cli.context_settings or {}))
     parts = ["```text", "$ illhub --help", cli.get_help(root), "```", ""]
+    headings: list[str] = []
 
     def walk(group: click.Group, ctx: click.Context, prefix: str) -> None:
         for name in sorted(group.list_commands(ctx)):
@@ -62,12 +79,13 @@ def cli_section() -> str:
             if command is None or command.hidden:
                 continue
             full = f"{prefix} {name}"
+            headings.append(f"`{full}`")
             parts.extend([f"#### `{full}`", "", "```text", f"$ {full} --help", _help(command, name, ctx), "```", ""])
             if isinstance(command, click.Group):
                 walk(command, click.Context(command, info_name=name, parent=ctx), full)
 
     walk(cli, root, "illhub")
-    return "\n".join(parts)
+    return "\n".join([contents("Commands", [(h, h) for h in headings]), "", *parts])
 
 
 # -- registry fields -------------------------------------------------------------------
@@ -209,12 +227,14 @@ def registry_section() -> str:
 
     kinds = load_kinds()
     base = SourceBase.model_fields
-    out = ["Every source has these fields (the kinds below add their own):", ""]
+    first = ("feed", "youtube", "manual")
+    order = sorted(kinds, key=lambda k: (first.index(k) if k in first else len(first), k))
+    out = [contents("Kinds", [(f"`{k}`", f"Kind `{k}`") for k in order]), ""]
+    out += ["Every source has these fields (the kinds below add their own):", ""]
     out += _field_table([(n, f, field_description(SourceBase, n)) for n, f in base.items()])
     out += ["", "The optional top-level `defaults:` mapping:", ""]
     out += _field_table([(n, f, field_description(Defaults, n)) for n, f in Defaults.model_fields.items()])
-    first = ("feed", "youtube", "manual")
-    for name in sorted(kinds, key=lambda k: (first.index(k) if k in first else len(first), k)):
+    for name in order:
         model = kinds[name]
         out += ["", f"#### Kind `{name}`", ""]
         if _model_doc(model):
@@ -280,10 +300,11 @@ def schema_section() -> str:
     order = ["resources", "resource_sources", "sources", "harvest_runs", "raw_entries"]
     tables = [(k, n) for k, n, _ in objects if n not in shadow and n not in virtual and n != "_sqlite_migrations"]
     tables.sort(key=lambda t: (t[0] == "view", order.index(t[1]) if t[1] in order else len(order), t[1]))
-    out: list[str] = []
-    for kind, name in tables:
+    headings = [f"`{name}`" + (" (view)" if kind == "view" else "") for kind, name in tables]
+    out: list[str] = [contents("Tables", [(f"`{n}`", h) for (_, n), h in zip(tables, headings, strict=True)]), ""]
+    for (_kind, name), heading in zip(tables, headings, strict=True):
         tmeta = tables_meta.get(name) or {}
-        out += [f"#### `{name}`" + (" (view)" if kind == "view" else ""), ""]
+        out += [f"#### {heading}", ""]
         if tmeta.get("description"):
             out += [_cell(tmeta["description"]), ""]
         columns = tmeta.get("columns") or {}
@@ -343,7 +364,7 @@ def politeness_section() -> str:
 
 def benchmarks_section() -> str:
     """The latest full benchmark run, as ``make bench`` wrote it (benchmarks/results/latest.md)."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "latest.md"
+    path = ROOT / "benchmarks" / "results" / "latest.md"
     return path.read_text(encoding="utf-8")
 
 
@@ -383,29 +404,51 @@ def stale_sections(text: str) -> list[str]:
     return [name for name in SECTIONS if name in old and old[name] != new.get(name)]
 
 
+def doc_files(root: Path = ROOT) -> list[Path]:
+    """The pages that may hold generated sections: README.md and every docs/*.md."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def placement_problems(texts: dict[Path, str]) -> list[str]:
+    """Each section must live in exactly one of the pages: one line per section that does not."""
+    homes: dict[str, list[str]] = {name: [] for name in SECTIONS}
+    for path, text in texts.items():
+        for m in MARKER.finditer(text):
+            if m.group(1) in homes:
+                homes[m.group(1)].append(path.name)
+    problems = [f"no page has markers for {name} (add <!-- BEGIN {name} --> / <!-- END {name} --> where it belongs)"
+                for name, where in homes.items() if not where]
+    problems += [f"{name} is generated in more than one page ({', '.join(where)}): keep one"
+                 for name, where in homes.items() if len(where) > 1]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m illhub.docs", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check; exit 1 if the README is out of date")
-    parser.add_argument("--readme", type=Path, default=README)
+    parser = argparse.ArgumentParser(prog="python -m tools.docs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if a page is out of date")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the tree whose README.md and docs/*.md are read (default: this checkout)")
     args = parser.parse_args(argv)
-    text = args.readme.read_text(encoding="utf-8")
-    missing = missing_sections(text)
-    if missing:
-        print(f"{args.readme}: no markers for {', '.join(missing)} (add <!-- BEGIN name --> / <!-- END name -->)",
-              file=sys.stderr)
+    texts = {path: path.read_text(encoding="utf-8") for path in doc_files(args.root)}
+    problems = placement_problems(texts)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
         return 1
-    if args.check:
+    status = 0
+    for path, text in texts.items():
         stale = stale_sections(text)
-        if stale:
-            print(f"{args.readme}: generated sections out of date: {', '.join(stale)}; "
-                  "run 'python -m illhub.docs' (or 'make docs') and commit README.md", file=sys.stderr)
-            return 1
-        return 0
-    new = render(text)
-    if new != text:
-        args.readme.write_text(new, encoding="utf-8")
-        print(f"{args.readme.name}: updated {', '.join(stale_sections(text))}")
-    return 0
+        if not stale:
+            continue
+        rel = path.relative_to(args.root)
+        if args.check:
+            print(f"{rel}: generated sections out of date: {', '.join(stale)}; "
+                  f"run 'python -m tools.docs' (or 'make docs') and commit {rel}", file=sys.stderr)
+            status = 1
+        else:
+            path.write_text(render(text), encoding="utf-8")
+            print(f"{rel}: updated {', '.join(stale)}")
+    return status
 
 
 if __name__ == "__main__":
