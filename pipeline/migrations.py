@@ -364,8 +364,8 @@ def m1001_tag_counts(db: Database) -> None:
 @migrations()
 def m1002_resource_tags(db: Database) -> None:
     """Issue 10: every (topic or system, resource) pair, kept by triggers, so narrowing the
-    catalog to a topic or a system (``_topic=``, ``_system=``: datasette_config/plugins/
-    illhub_facets.py) is an index lookup instead of parsing every resource's JSON."""
+    catalog to a topic or a system (``_topic=``, ``_system=``:
+    catalog/facets.py) is an index lookup instead of parsing every resource's JSON."""
     run_script(
         db,
         """

@@ -14,7 +14,7 @@ from html import unescape
 import pytest
 
 from catalog import cells, labels, public
-from illhub.serve import build_metadata, datasette_kwargs, make_datasette
+from catalog.app import build_metadata, datasette_kwargs, make_datasette
 from pipeline.normalize import iso_utc
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
@@ -517,7 +517,7 @@ def test_local_profile_allows_sql_and_robots(client):
 
 
 def test_public_profile_drops_writing_canned_queries(catalog, tmp_path, monkeypatch):
-    from illhub import serve
+    from catalog import app as serve
 
     meta = tmp_path / "metadata.yml"
     meta.write_text(serve.METADATA.read_text(encoding="utf-8") + (
@@ -547,7 +547,7 @@ def test_event_cards_in_the_table_view(future_client):
 
 
 def test_serve_brings_an_old_catalog_up_to_date(tmp_path):
-    from illhub.serve import prepare_catalog
+    from catalog.app import prepare_catalog
 
     old = tmp_path / "old.db"
     conn = sqlite3.connect(old)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from datasette.app import Datasette
 
+from catalog.app import build_metadata, make_datasette
 from illhub.demo import DEMO_REGISTRY, DemoServer
-from illhub.serve import build_metadata, make_datasette
 from tests.conftest import run_cli
 
 DB_NAME = "catalog"  # not "illhub": build_metadata must file the metadata under the served name

@@ -12,8 +12,8 @@ import icalendar
 import pytest
 from datasette.app import Datasette
 
+from catalog.app import build_metadata
 from harvesters.parsers.ical import parse_ical
-from illhub.serve import build_metadata
 from pipeline.event_links import link_media
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
@@ -148,7 +148,7 @@ def test_feeds_of_an_empty_catalog(tmp_path):
 
 
 def test_event_cards_show_conference_presenters_and_media_links(catalog):
-    from illhub.serve import make_datasette
+    from catalog.app import make_datasette
 
     async def go(path):
         ds = make_datasette(catalog)

@@ -214,7 +214,7 @@ def test_source_health_view_and_canned_query_through_datasette(tmp_path):
 
     from datasette.app import Datasette
 
-    from illhub.serve import build_metadata
+    from catalog.app import build_metadata
 
     path = tmp_path / "catalog.db"
     db = open_db(path)

@@ -14,7 +14,7 @@ from datasette.utils import escape_fts
 
 from benchmarks.catalog import build_catalog
 from catalog import search
-from illhub.serve import CONFIG_DIR, build_metadata
+from catalog.app import CONFIG_DIR, build_metadata
 
 DEFAULT_FACETS = set(search.DEFAULT_FACETS)
 

@@ -7,7 +7,7 @@ import asyncio
 
 from datasette.app import Datasette
 
-from illhub.serve import CONFIG_DIR, build_metadata
+from catalog.app import CONFIG_DIR, build_metadata
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
 

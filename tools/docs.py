@@ -284,7 +284,7 @@ FTS_SHADOW = re.compile(r"_(data|idx|content|docsize|config)$")
 def schema_section() -> str:
     from ruamel.yaml import YAML
 
-    from illhub.serve import METADATA, TEMPLATE_KEY
+    from catalog.app import METADATA, TEMPLATE_KEY
     from pipeline.store import open_db
 
     meta = YAML(typ="safe").load(METADATA.read_text(encoding="utf-8"))

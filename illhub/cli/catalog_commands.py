@@ -41,7 +41,7 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
     if allow_download and not immutable:
         fail("--allow-download needs --immutable: Datasette offers only files nothing writes to for download")
     if not immutable:
-        from illhub.serve import prepare_catalog
+        from catalog.app import prepare_catalog
 
         prepare_catalog(Path(db_path))
     profile = "public profile" if public else "local profile"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from illhub.serve import make_datasette
+from catalog.app import make_datasette
 from pipeline.store import open_db
 from tests.conftest import ROOT
 from tests.reliability.faultserver import FaultServer, ok, slow, status

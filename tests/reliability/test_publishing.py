@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from illhub.serve import make_datasette
+from catalog.app import make_datasette
 from tests.conftest import run_cli
 from tests.reliability.faultserver import FaultServer, ok
 from tests.reliability.helpers import feed_source, harvest, runs, write_registry
