@@ -151,6 +151,83 @@ def hit_rate(before: dict, after: dict) -> str:
     return f"{hits / (hits + misses):.0%}" if hits + misses else "n/a"
 
 
+class Browser:
+    """A served catalog and what its requests met: errors, and facet timeouts per phase."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.errors = 0
+        self.phase = "budgets"
+        self.timeouts: dict[str, Counter] = {p: Counter() for p in PHASES}
+        self.lock = threading.Lock()
+
+    def get(self, url: str) -> float:
+        """Fetch one page, count errors and facet timeouts, return its latency."""
+        t, status, body = fetch(self.base + url)
+        timed_out: set[str] = set()
+        if status == 200:
+            try:
+                # Datasette 0.65's JSON has no facets_timed_out: a facet that timed out is
+                # missing from facet_results (the six default facets always answer otherwise)
+                timed_out = DEFAULT_FACETS - set(json.loads(body).get("facet_results", {}))
+            except ValueError:
+                pass
+        with self.lock:
+            self.errors += status != 200
+            self.timeouts[self.phase].update(timed_out)
+        return t
+
+    def clients(self, phase: str, seeds: range, think: float, seconds: float) -> list[float]:
+        """Latencies of ``len(seeds)`` people browsing at once for ``seconds``, each pausing
+        between pages (exponential think time, mean ``think`` seconds; 0: no pause)."""
+        self.phase = phase
+        out: list[float] = []
+        stop = time.monotonic() + seconds
+
+        def client(k: int) -> None:
+            rng = random.Random(k)
+            urls = browsing_urls(seed=k)
+            while time.monotonic() < stop:
+                t = self.get(next(urls))
+                with self.lock:
+                    out.append(t)
+                if think:
+                    time.sleep(rng.expovariate(1 / think))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in seeds]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return out
+
+
+def wait_until_served(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fetch(base + "/-/versions.json")
+            return
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("datasette did not start: " + server.stderr.read().decode()[-500:]) from None
+            time.sleep(0.1)
+
+
+def wait_for_warming(base: str) -> tuple[dict, float]:
+    """After a change (here: a new catalog) the server precomputes the facet counts of its
+    most frequent words' searches in the background (catalog/search.py): wait for it, and
+    say how long it took."""
+    warm_start = time.monotonic()
+    while True:
+        warm = cache_stats(base)
+        if warm.get("rounds", 1) >= 1 and not warm.get("warming"):
+            return warm, time.monotonic() - warm_start
+        if time.monotonic() - warm_start > WARM_TIMEOUT:
+            raise RuntimeError(f"the facet precomputation did not finish in {WARM_TIMEOUT}s: {warm}")
+        time.sleep(0.5)
+
+
 def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     n = rows or (20_000 if quick else int(os.environ.get("ILLHUB_BENCH_CATALOG_ROWS", "100000")))
     samples = 30 if quick else 60
@@ -162,121 +239,54 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        errors = 0
-        # facet timeouts per phase, and per phase which facets timed out
-        phase = "budgets"
-        timeouts: dict[str, Counter] = {p: Counter() for p in PHASES}
-        lock = threading.Lock()
-
-        def get(url: str) -> float:
-            """Fetch one page, count errors and facet timeouts, return its latency."""
-            nonlocal errors
-            t, status, body = fetch(base + url)
-            timed_out: set[str] = set()
-            if status == 200:
-                try:
-                    # Datasette 0.65's JSON has no facets_timed_out: a facet that timed out is
-                    # missing from facet_results (the six default facets always answer otherwise)
-                    timed_out = DEFAULT_FACETS - set(json.loads(body).get("facet_results", {}))
-                except ValueError:
-                    pass
-            with lock:
-                errors += status != 200
-                timeouts[phase].update(timed_out)
-            return t
-
+        b = Browser(f"http://127.0.0.1:{port}")
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    fetch(base + "/-/versions.json")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("datasette did not start: " + server.stderr.read().decode()[-500:]) from None
-                    time.sleep(0.1)
+            wait_until_served(b.base, server)
             table = "/illhub/resources.json?_size=50"
             words = [s.split()[0].lower() for s in SUBJECTS]
             search = "/illhub/resources.json?_size=50&_search={}"
             # warm up (connections, page cache), then the two budgets: the table and one-word searches
             for _ in range(3):
-                fetch(base + table)
-                fetch(base + search.format("interlibrary"))
-            # After a change (here: a new catalog) the server precomputes the facet counts of
-            # its most frequent words' searches in the background (catalog/search.py);
-            # measure the steady state, once that is done, and report how long it took.
-            warm_start = time.monotonic()
-            while True:
-                warm = cache_stats(base)
-                if warm.get("rounds", 1) >= 1 and not warm.get("warming"):
-                    break
-                if time.monotonic() - warm_start > WARM_TIMEOUT:
-                    raise RuntimeError(f"the facet precomputation did not finish in {WARM_TIMEOUT}s: {warm}")
-                time.sleep(0.5)
-            warm_seconds = time.monotonic() - warm_start
-            stats = [cache_stats(base)]
+                fetch(b.base + table)
+                fetch(b.base + search.format("interlibrary"))
+            warm, warm_seconds = wait_for_warming(b.base)
+            stats = [cache_stats(b.base)]
             table_times, search_times = [], []
             for i in range(samples):
-                table_times.append(get(table))
-                search_times.append(get(search.format(words[i % len(words)])))
-            stats.append(cache_stats(base))
-            phase = "single client"
+                table_times.append(b.get(table))
+                search_times.append(b.get(search.format(words[i % len(words)])))
+            stats.append(cache_stats(b.base))
+            b.phase = "single client"
             # the single-client baseline: one person browsing (the same mix as the 16 users)
             stream = browsing_urls(seed=1000)
-            single_times = [get(next(stream)) for _ in range(2 * samples)]
-            single = p95(single_times)
-            stats.append(cache_stats(base))
-            # 16 concurrent people browsing, each pausing between pages as a person does
-            # (exponential think time, mean THINK seconds). With no think time at all, 16
-            # clients saturate any server and latency grows with clients / cores: that
-            # saturation throughput is reported separately.
-            conc_times: list[float] = []
-            phase = "16 users"
-            stop = time.monotonic() + duration
-
-            def client(k: int, think: float, out: list[float]) -> None:
-                rng = random.Random(k)
-                urls = browsing_urls(seed=k)
-                while time.monotonic() < stop:
-                    t = get(next(urls))
-                    with lock:
-                        out.append(t)
-                    if think:
-                        time.sleep(rng.expovariate(1 / think))
-
-            threads = [threading.Thread(target=client, args=(k, THINK, conc_times)) for k in range(16)]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            stats.append(cache_stats(base))
-            saturated: list[float] = []
-            phase = "saturated"
-            stop = time.monotonic() + min(duration, 10)
-            threads = [threading.Thread(target=client, args=(100 + k, 0.0, saturated)) for k in range(16)]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            throughput = len(saturated) / min(duration, 10)
-            stats.append(cache_stats(base))
+            single_times = [b.get(next(stream)) for _ in range(2 * samples)]
+            stats.append(cache_stats(b.base))
+            # 16 concurrent people browsing, each pausing between pages as a person does. With
+            # no think time at all, 16 clients saturate any server and latency grows with
+            # clients / cores: that saturation throughput is reported separately.
+            conc_times = b.clients("16 users", range(16), THINK, duration)
+            stats.append(cache_stats(b.base))
+            saturated = b.clients("saturated", range(100, 116), 0.0, min(duration, 10))
+            stats.append(cache_stats(b.base))
         finally:
             server.terminate()
             server.wait(10)
+    throughput = len(saturated) / min(duration, 10)
+    single = p95(single_times)
+    timeouts = b.timeouts
     total_timeouts = sum(sum(c.values()) for c in timeouts.values())
     per_phase = ", ".join(
         f"{p} {sum(c.values())}" + (f" ({', '.join(f'{f} {k}' for f, k in c.most_common())})" if c else "")
         for p, c in timeouts.items())
     note = (f"{n} resources; frequent searches and facet selections precomputed: {warm.get('views', 0)} views in "
-            f"{warm_seconds:.0f}s after start; errors {errors}; facet timeouts {total_timeouts} ({per_phase}); {len(conc_times)} requests from 16 users "
+            f"{warm_seconds:.0f}s after start; errors {b.errors}; facet timeouts {total_timeouts} ({per_phase}); {len(conc_times)} requests from 16 users "
             f"in {duration}s (browsing mix: table, facet selections, Zipf-distributed searches); single client "
             f"{len(single_times)} requests of the same mix; saturated (no think time): {throughput:.1f} requests/s, "
             f"p95 {p95(saturated) * 1000:.0f} ms; facet-count cache hit rate: budgets {hit_rate(stats[0], stats[1])}, "
             f"single client {hit_rate(stats[1], stats[2])}, 16 users {hit_rate(stats[2], stats[3])}, "
             f"saturated {hit_rate(stats[3], stats[4])}")
     single_client_timeouts = sum(timeouts["budgets"].values()) + sum(timeouts["single client"].values())
-    if errors or single_client_timeouts:
+    if b.errors or single_client_timeouts:
         note += " — FAILED: errors or facet timeouts for a single client"
     elif total_timeouts:
         note += " (timeouts only under load: Datasette's facet time limit at work)"

@@ -124,8 +124,6 @@ def run_harvest(
     ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
     ``stop()`` (the CLI passes a rich progress bar).
     """
-    from scrapy.crawler import CrawlerProcess
-
     sources = select_sources(registry, source_ids)
     if shard is not None:
         k, n = shard
@@ -135,31 +133,17 @@ def run_harvest(
     sync_sources(db, [s.row() for s in registry.sources])
     run_group = uuid.uuid4().hex[:12]
     started_dt = datetime.now(UTC)
-    started = iso_utc(started_dt)
     health = load_health(db, [s.id for s in sources])
     if respect_backoff is None:
         respect_backoff = not source_ids
-    states: dict[str, SourceState] = {}
-    skipped: list[SourceState] = []
-    with db.atomic():  # every source's run row in one transaction
-        for s in sources:
-            h = health.get(s.id)
-            if not force and respect_backoff and in_backoff(h, started_dt):
-                assert h is not None
-                skipped.append(SourceState(
-                    source=s, run_id=start_run(db, s.id, run_group, started), next_attempt=h.next_attempt,
-                    skip_reason=f"backing off after {h.consecutive_failures} failed run(s) in a row "
-                    f"(last error: {(h.last_error or '?')[:200]}); next attempt {h.next_attempt}; --force tries now",
-                ))
-            else:
-                states[s.id] = SourceState(source=s, run_id=start_run(db, s.id, run_group, started))
+    states, skipped = _open_runs(db, sources, run_group, started_dt, health,
+                                 skip_backoff=respect_backoff and not force)
     fetch = FetchState(
         db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
     )
     context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
-    extra = {"USER_AGENT": user_agent(registry)}
-    extra.update(settings or {})
+    extra = {"USER_AGENT": user_agent(registry), **(settings or {})}
     finished_normally = False
     links: list[Link] = []
     crawl_errors: list[Any] = []
@@ -172,45 +156,82 @@ def run_harvest(
             progress.start(len(states))
             context.on_source_done = progress.advance
         if states:
-            process = CrawlerProcess(
-                harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level, extra=extra),
-            )
-            if logging.getLevelName(log_level) == logging.ERROR:
-                # Without -v, each failure is reported once, per source (the summary, harvest_runs);
-                # Scrapy's "Gave up retrying" lines would only repeat it, one per request, on stderr.
-                # (Set after CrawlerProcess configured logging, which resets existing loggers.)
-                logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
-            # Scrapy filters by level in its handler and leaves the root logger open, so every
-            # debug line (a few per request) was built and then dropped: filter at the root.
-            logging.getLogger().setLevel(logging.getLevelName(log_level))
-            crawl = process.crawl(HarvestSpider, context=context)
-            crawl.addErrback(lambda failure: crawl_errors.append(failure))
-            process.start()
+            _crawl(context, harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
+                                             extra=extra), log_level, crawl_errors)
         finished_normally = not states or context.close_reason == "finished"
         try:
             links = link_media(db)
         except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
             logger.error("linking recordings and slides to sessions failed: %s", e)
     finally:
-        if db.conn.in_transaction:  # a crawl stopped without closing its pipeline: keep what it stored
-            db.commit()
-        if context.pool is not None:
-            context.pool.close()
-        if progress is not None:
-            progress.stop()
-        for state in states.values():
-            if not finished_normally and not state.done:
-                state.interrupted = True
-        with db.atomic():  # one commit for all (each source's closing is a savepoint of its own)
-            for state in [*skipped, *states.values()]:
-                close_source_run(db, state, health.get(state.source.id), started_dt)
-        db.close()
+        _close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
     error = None
     if crawl_errors:
         failure = crawl_errors[0]
         error = f"the crawl could not run: {failure.type.__name__}: {failure.getErrorMessage()}"
         logger.info("%s\n%s", error, failure.getTraceback())
     return HarvestResult(run_group, [*skipped, *states.values()], links, error)
+
+
+def _open_runs(db: Any, sources: list[SourceBase], run_group: str, started_dt: datetime,
+               health: dict[str, SourceHealth], *, skip_backoff: bool) -> tuple[dict[str, SourceState], list[SourceState]]:
+    """A run row for every source, in one transaction: the sources to harvest, and those
+    skipped because they are in backoff."""
+    started = iso_utc(started_dt)
+    states: dict[str, SourceState] = {}
+    skipped: list[SourceState] = []
+    with db.atomic():
+        for s in sources:
+            h = health.get(s.id)
+            if skip_backoff and in_backoff(h, started_dt):
+                assert h is not None
+                skipped.append(SourceState(
+                    source=s, run_id=start_run(db, s.id, run_group, started), next_attempt=h.next_attempt,
+                    skip_reason=f"backing off after {h.consecutive_failures} failed run(s) in a row "
+                    f"(last error: {(h.last_error or '?')[:200]}); next attempt {h.next_attempt}; --force tries now",
+                ))
+            else:
+                states[s.id] = SourceState(source=s, run_id=start_run(db, s.id, run_group, started))
+    return states, skipped
+
+
+def _crawl(context: HarvestContext, settings: dict[str, Any], log_level: str, crawl_errors: list[Any]) -> None:
+    """Run the harvest spider over ``context``'s sources in this process, until it closes."""
+    from scrapy.crawler import CrawlerProcess
+
+    process = CrawlerProcess(settings)
+    if logging.getLevelName(log_level) == logging.ERROR:
+        # Without -v, each failure is reported once, per source (the summary, harvest_runs);
+        # Scrapy's "Gave up retrying" lines would only repeat it, one per request, on stderr.
+        # (Set after CrawlerProcess configured logging, which resets existing loggers.)
+        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+    # Scrapy filters by level in its handler and leaves the root logger open, so every
+    # debug line (a few per request) was built and then dropped: filter at the root.
+    logging.getLogger().setLevel(logging.getLevelName(log_level))
+    crawl = process.crawl(HarvestSpider, context=context)
+    crawl.addErrback(lambda failure: crawl_errors.append(failure))
+    process.start()
+
+
+def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], health: dict[str, SourceHealth],
+                started_dt: datetime, finished_normally: bool, progress: Any) -> None:
+    """Keep what was stored, stop the workers and the progress display, and close every
+    source's run (unfinished ones as interrupted)."""
+    try:
+        if db.conn.in_transaction:  # a crawl stopped without closing its pipeline: keep what it stored
+            db.commit()
+        if context.pool is not None:
+            context.pool.close()
+        if progress is not None:
+            progress.stop()
+        for state in context.states.values():
+            if not finished_normally and not state.done:
+                state.interrupted = True
+        with db.atomic():  # one commit for all (each source's closing is a savepoint of its own)
+            for state in [*skipped, *context.states.values()]:
+                close_source_run(db, state, health.get(state.source.id), started_dt)
+    finally:
+        db.close()
 
 
 def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None) -> Any:

@@ -27,106 +27,107 @@ def run_script(db: Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {statement[:80]!r}")
 
 
+#: The first schema: sources, resources and their full-text index, provenance, raw entries, runs.
+CORE_SCHEMA = """
+CREATE TABLE sources (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    url TEXT,
+    organization TEXT,
+    topics TEXT NOT NULL DEFAULT '[]',
+    schedule TEXT,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    notes TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    updated_at TEXT
+);
+CREATE TABLE resources (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    content_type TEXT NOT NULL,
+    organization TEXT,
+    source_id TEXT NOT NULL REFERENCES sources(id),
+    published TEXT,
+    updated TEXT,
+    topics TEXT NOT NULL DEFAULT '[]',
+    systems TEXT NOT NULL DEFAULT '[]',
+    author TEXT,
+    language TEXT,
+    thumbnail TEXT,
+    excerpt TEXT,
+    extra TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'active',
+    content_hash TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_changed TEXT NOT NULL
+);
+CREATE INDEX idx_resources_published ON resources(published);
+CREATE INDEX idx_resources_first_seen ON resources(first_seen);
+CREATE INDEX idx_resources_content_type ON resources(content_type);
+CREATE INDEX idx_resources_source_id ON resources(source_id);
+CREATE INDEX idx_resources_organization ON resources(organization);
+CREATE TABLE resource_sources (
+    resource_id TEXT NOT NULL REFERENCES resources(id),
+    source_id TEXT NOT NULL REFERENCES sources(id),
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_run_id INTEGER,
+    PRIMARY KEY (resource_id, source_id)
+);
+CREATE INDEX idx_resource_sources_source ON resource_sources(source_id);
+CREATE TABLE raw_entries (
+    resource_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    base_url TEXT,
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (resource_id, source_id)
+);
+CREATE TABLE harvest_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_group TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    items_seen INTEGER NOT NULL DEFAULT 0,
+    items_new INTEGER NOT NULL DEFAULT 0,
+    items_updated INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    requests INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    warning TEXT,
+    error TEXT
+);
+CREATE INDEX idx_harvest_runs_source ON harvest_runs(source_id, started_at);
+CREATE VIRTUAL TABLE resources_fts USING fts5(
+    title, description, excerpt,
+    content="resources", content_rowid="rowid", tokenize="porter unicode61"
+);
+CREATE TRIGGER resources_ai AFTER INSERT ON resources BEGIN
+    INSERT INTO resources_fts(rowid, title, description, excerpt)
+    VALUES (new.rowid, new.title, new.description, new.excerpt);
+END;
+CREATE TRIGGER resources_ad AFTER DELETE ON resources BEGIN
+    INSERT INTO resources_fts(resources_fts, rowid, title, description, excerpt)
+    VALUES ('delete', old.rowid, old.title, old.description, old.excerpt);
+END;
+CREATE TRIGGER resources_au AFTER UPDATE OF title, description, excerpt ON resources BEGIN
+    INSERT INTO resources_fts(resources_fts, rowid, title, description, excerpt)
+    VALUES ('delete', old.rowid, old.title, old.description, old.excerpt);
+    INSERT INTO resources_fts(rowid, title, description, excerpt)
+    VALUES (new.rowid, new.title, new.description, new.excerpt);
+END;
+"""
+
+
 @migrations()
 def m001_core(db: Database) -> None:
-    run_script(
-        db,
-        """
-        CREATE TABLE sources (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            url TEXT,
-            organization TEXT,
-            topics TEXT NOT NULL DEFAULT '[]',
-            schedule TEXT,
-            enabled INTEGER NOT NULL DEFAULT 1,
-            notes TEXT,
-            config TEXT NOT NULL DEFAULT '{}',
-            updated_at TEXT
-        );
-        CREATE TABLE resources (
-            id TEXT PRIMARY KEY,
-            url TEXT NOT NULL UNIQUE,
-            title TEXT NOT NULL,
-            description TEXT NOT NULL DEFAULT '',
-            content_type TEXT NOT NULL,
-            organization TEXT,
-            source_id TEXT NOT NULL REFERENCES sources(id),
-            published TEXT,
-            updated TEXT,
-            topics TEXT NOT NULL DEFAULT '[]',
-            systems TEXT NOT NULL DEFAULT '[]',
-            author TEXT,
-            language TEXT,
-            thumbnail TEXT,
-            excerpt TEXT,
-            extra TEXT NOT NULL DEFAULT '{}',
-            status TEXT NOT NULL DEFAULT 'active',
-            content_hash TEXT NOT NULL,
-            first_seen TEXT NOT NULL,
-            last_seen TEXT NOT NULL,
-            last_changed TEXT NOT NULL
-        );
-        CREATE INDEX idx_resources_published ON resources(published);
-        CREATE INDEX idx_resources_first_seen ON resources(first_seen);
-        CREATE INDEX idx_resources_content_type ON resources(content_type);
-        CREATE INDEX idx_resources_source_id ON resources(source_id);
-        CREATE INDEX idx_resources_organization ON resources(organization);
-        CREATE TABLE resource_sources (
-            resource_id TEXT NOT NULL REFERENCES resources(id),
-            source_id TEXT NOT NULL REFERENCES sources(id),
-            first_seen TEXT NOT NULL,
-            last_seen TEXT NOT NULL,
-            last_run_id INTEGER,
-            PRIMARY KEY (resource_id, source_id)
-        );
-        CREATE INDEX idx_resource_sources_source ON resource_sources(source_id);
-        CREATE TABLE raw_entries (
-            resource_id TEXT NOT NULL,
-            source_id TEXT NOT NULL,
-            raw TEXT NOT NULL,
-            base_url TEXT,
-            fetched_at TEXT NOT NULL,
-            PRIMARY KEY (resource_id, source_id)
-        );
-        CREATE TABLE harvest_runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_group TEXT NOT NULL,
-            source_id TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            finished_at TEXT,
-            status TEXT NOT NULL,
-            items_seen INTEGER NOT NULL DEFAULT 0,
-            items_new INTEGER NOT NULL DEFAULT 0,
-            items_updated INTEGER NOT NULL DEFAULT 0,
-            http_status INTEGER,
-            requests INTEGER NOT NULL DEFAULT 0,
-            bytes INTEGER NOT NULL DEFAULT 0,
-            warning TEXT,
-            error TEXT
-        );
-        CREATE INDEX idx_harvest_runs_source ON harvest_runs(source_id, started_at);
-        CREATE VIRTUAL TABLE resources_fts USING fts5(
-            title, description, excerpt,
-            content="resources", content_rowid="rowid", tokenize="porter unicode61"
-        );
-        CREATE TRIGGER resources_ai AFTER INSERT ON resources BEGIN
-            INSERT INTO resources_fts(rowid, title, description, excerpt)
-            VALUES (new.rowid, new.title, new.description, new.excerpt);
-        END;
-        CREATE TRIGGER resources_ad AFTER DELETE ON resources BEGIN
-            INSERT INTO resources_fts(resources_fts, rowid, title, description, excerpt)
-            VALUES ('delete', old.rowid, old.title, old.description, old.excerpt);
-        END;
-        CREATE TRIGGER resources_au AFTER UPDATE OF title, description, excerpt ON resources BEGIN
-            INSERT INTO resources_fts(resources_fts, rowid, title, description, excerpt)
-            VALUES ('delete', old.rowid, old.title, old.description, old.excerpt);
-            INSERT INTO resources_fts(rowid, title, description, excerpt)
-            VALUES (new.rowid, new.title, new.description, new.excerpt);
-        END;
-        """
-    )
+    run_script(db, CORE_SCHEMA)
 
 
 @migrations()

@@ -249,6 +249,22 @@ _UPSERT_RAW = (
 )
 
 
+def _stored_rows(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the catalog holds of these resources already (owner, hash, topics, systems, reasons)."""
+    existing: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        rows = db.execute(
+            f"SELECT id, source_id, content_hash, topics, systems, classified_by FROM resources "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        for row in rows:
+            existing[row[0]] = {"source_id": row[1], "content_hash": row[2], "topics": json.loads(row[3]),
+                                "systems": json.loads(row[4]), "classified_by": json.loads(row[5] or "{}")}
+    return existing
+
+
 def write_prepared(
     db: Database,
     source_id: str,
@@ -266,18 +282,7 @@ def write_prepared(
         result = StoreResult(seen=len(prepared), new=0, updated=0, unchanged=0, skipped=0)
     if not prepared:
         return result
-    ids = list(prepared)
-    existing: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        rows = db.execute(
-            f"SELECT id, source_id, content_hash, topics, systems, classified_by FROM resources "
-            f"WHERE id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ).fetchall()
-        for row in rows:
-            existing[row[0]] = {"source_id": row[1], "content_hash": row[2], "topics": json.loads(row[3]),
-                                "systems": json.loads(row[4]), "classified_by": json.loads(row[5] or "{}")}
+    existing = _stored_rows(db, list(prepared))
     inserts: list[list[Any]] = []
     attribution_updates: list[list[Any]] = []
     touches: list[list[Any]] = []

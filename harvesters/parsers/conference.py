@@ -24,10 +24,8 @@ where PAGE is the page's ``<link rel="canonical">`` if it has one, else its URL.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from cssselect import SelectorError
@@ -36,9 +34,17 @@ from parsel import Selector
 from parsel.csstranslator import css2xpath
 from w3lib.encoding import html_to_unicode
 
+from harvesters.parsers.eventdata import (
+    Draft,
+    Page,
+    draft_from_jsonld,
+    drafts_from_jsonld,
+    event_name_of,
+    iso_date,
+    jsonld_objects,
+)
 from harvesters.parsers.eventtext import (
     BadTime,
-    Clock,
     ParsedEvents,
     aware_times,
     find_day,
@@ -76,36 +82,6 @@ class NoSessions(ValueError):
     """The page yielded no sessions at all."""
 
 
-@dataclass
-class Draft:
-    """A session as read, before times are resolved."""
-
-    title: str
-    day: date | None = None
-    year: int | None = None
-    clock: Clock | None = None
-    time_text: str = ""
-    time_problem: str | None = None
-    start: datetime | date | None = None
-    end: datetime | date | None = None
-    presenters: list[dict[str, Any]] = field(default_factory=list)
-    description: str = ""
-    location: str = ""
-    type_hint: str | None = None
-    slides: str | None = None
-    recording: str | None = None
-    link: str | None = None
-    event_name: str | None = None
-
-
-@dataclass
-class Page:
-    url: str
-    event_name: str | None
-    year: int | None
-    tz: str | None
-
-
 def _first_text(node: Any, css: str | None) -> str:
     if not css:
         return ""
@@ -133,145 +109,6 @@ def _pick_media(links: list[tuple[str, str]], draft: Draft) -> None:
 def decode(body: bytes, http_content_type: str | None) -> str:
     _, text = html_to_unicode(http_content_type, body)
     return text
-
-
-# -- JSON-LD ----------------------------------------------------------------------------
-
-_EVENT_TYPES = {"Festival", "Hackathon", "EventSeries", "CourseInstance"}
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _types(node: dict[str, Any]) -> list[str]:
-    return [str(t).rsplit("/", 1)[-1] for t in _as_list(node.get("@type"))]
-
-
-def is_event(node: Any) -> bool:
-    return isinstance(node, dict) and any(t.endswith("Event") or t in _EVENT_TYPES for t in _types(node))
-
-
-def jsonld_objects(sel: Selector, out: ParsedEvents) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for raw in sel.xpath('//script[@type="application/ld+json"]/text()').getall():
-        try:
-            data = json.loads(raw.strip().rstrip(";"))
-        except ValueError as e:
-            out.warn(f"a JSON-LD block could not be read ({str(e)[:80]}); ignored")
-            continue
-        stack = _as_list(data)
-        while stack:
-            item = stack.pop(0)
-            if isinstance(item, dict):
-                if "@graph" in item:
-                    stack.extend(_as_list(item["@graph"]))
-                else:
-                    found.append(item)
-    return found
-
-
-def _name(value: Any) -> str:
-    if isinstance(value, dict):
-        return clean_text(value.get("name") or "", 300)
-    if isinstance(value, list):
-        return ", ".join(filter(None, (_name(v) for v in value)))
-    return clean_text(value or "", 300)
-
-
-def _location(value: Any) -> str:
-    parts = []
-    for loc in _as_list(value):
-        if isinstance(loc, dict):
-            if "VirtualLocation" in _types(loc):
-                parts.append(_name(loc) or "Online")
-                continue
-            address = loc.get("address")
-            if isinstance(address, dict):
-                address = ", ".join(clean_text(address.get(k) or "") for k in ("streetAddress", "addressLocality",
-                                                                               "addressRegion") if address.get(k))
-            parts.append(", ".join(filter(None, (_name(loc), clean_text(address or "")))))
-        elif loc:
-            parts.append(clean_text(loc))
-    return "; ".join(p for p in parts if p)
-
-
-def _iso(value: Any) -> datetime | date | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _media_url(node: Any) -> str | None:
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict):
-        return node.get("url") or node.get("contentUrl") or node.get("embedUrl")
-    return None
-
-
-def draft_from_jsonld(node: dict[str, Any], page: Page, out: ParsedEvents, parent: str | None) -> Draft | None:
-    title = _name(node.get("name"))
-    if not title:
-        out.warn("a JSON-LD Event has no name; skipped")
-        return None
-    draft = Draft(title=title, description=clean_text(node.get("description") or "", 4000),
-                  location=_location(node.get("location")), type_hint=" ".join(_types(node)),
-                  link=absolute_url(node.get("url") if isinstance(node.get("url"), str) else None, page.url))
-    draft.event_name = parent or _name(node.get("superEvent")) or page.event_name
-    for key in ("startDate", "endDate"):
-        raw = node.get(key)
-        value = _iso(raw)
-        if raw and value is None:
-            draft.time_problem = f"unreadable {key} {str(raw)[:40]!r}"
-        setattr(draft, "start" if key == "startDate" else "end", value)
-    for person in _as_list(node.get("performer")):
-        if isinstance(person, dict):
-            aff = person.get("affiliation") or person.get("worksFor")
-            draft.presenters.append({"name": _name(person), "affiliation": _name(aff) or None})
-        elif isinstance(person, str):
-            draft.presenters.extend(parse_presenters(person))
-    draft.presenters = [p for p in draft.presenters if p.get("name")]
-    for key in ("recordedIn", "workFeatured", "subjectOf"):
-        for work in _as_list(node.get(key)):
-            href = absolute_url(_media_url(work), page.url)
-            if not href:
-                continue
-            kinds = " ".join(_types(work)) if isinstance(work, dict) else ""
-            fmt = str(work.get("encodingFormat", "")) if isinstance(work, dict) else ""
-            if draft.recording is None and ("Video" in kinds or key == "recordedIn" or looks_like_recording(href)):
-                draft.recording = href
-            elif draft.slides is None and ("Presentation" in kinds or "Document" in kinds or "pdf" in fmt
-                                           or looks_like_slides(href)):
-                draft.slides = href
-    return draft
-
-
-def drafts_from_jsonld(objects: list[dict[str, Any]], page: Page,
-                       out: ParsedEvents) -> tuple[list[Draft], dict[str, Any] | None]:
-    """Sessions from JSON-LD: the ``subEvent``s of a conference, or two or more Events. A
-    single Event without sub-events is returned apart: it usually describes the conference
-    itself, and the sessions are then read from the HTML."""
-    events = [o for o in objects if is_event(o)]
-    drafts: list[Draft] = []
-    alone = []
-    for ev in events:
-        subs = [s for s in _as_list(ev.get("subEvent")) if is_event(s)]
-        if subs:
-            parent = _name(ev.get("name")) or page.event_name
-            drafts.extend(d for d in (draft_from_jsonld(s, page, out, parent) for s in subs) if d)
-        else:
-            alone.append(ev)
-    if not drafts and len(alone) == 1:
-        return [], alone[0]
-    drafts.extend(d for d in (draft_from_jsonld(ev, page, out, None) for ev in alone) if d)
-    return drafts, None
 
 
 # -- HTML: selectors or automatic ---------------------------------------------------------
@@ -576,8 +413,8 @@ def parse_program(body: bytes, url: str, *, source_id: str = "", organization: s
     if not drafts:
         if conference is not None:
             # the page's one Event is the conference: its name and year for the sessions below
-            page.event_name = event_name or _name(conference.get("name")) or page.event_name
-            start = _iso(conference.get("startDate"))
+            page.event_name = event_name or event_name_of(conference.get("name")) or page.event_name
+            start = iso_date(conference.get("startDate"))
             page.year = year or (start.year if start else None) or page.year
             out.title = page.event_name or out.title
         sels = {k: (selectors or {}).get(k) for k in SELECTOR_FIELDS}

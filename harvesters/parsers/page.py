@@ -26,7 +26,6 @@ Precedence, first non-empty wins:
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +37,8 @@ from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
-from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph
+from harvesters.parsers.structured import as_list, first_str, jsonld_nodes, main_node, names, schema_types
+from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph, normalize_space, visible_updated
 from pipeline.normalize import clean_text, parse_date
 from pipeline.urls import absolute_url, same_site
 
@@ -56,6 +56,8 @@ DOCUMENT_TYPES = {"DigitalDocument", "PresentationDigitalDocument", "TextDigital
 PAGE_TYPES = {"WebPage", "AboutPage", "CollectionPage", "ItemPage", "FAQPage", "QAPage", "ContactPage",
               "ProfilePage", "SearchResultsPage", "MedicalWebPage", "RealEstateListing", "CheckoutPage"}
 MAIN_TYPES_ORDER = (VIDEO_TYPES, DOC_TYPES, ARTICLE_TYPES, DOCUMENT_TYPES, {"Event", "Course"}, PAGE_TYPES)
+ORGANIZATION_TYPES = {"Organization", "Library", "CollegeOrUniversity", "GovernmentOrganization", "NGO",
+                      "EducationalOrganization", "Corporation"}
 
 #: Where the main content usually is, tried in order (platform containers included).
 MAIN_XPATHS = (
@@ -80,9 +82,6 @@ PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.d
                   "article.published", "sailthru.date")
 MODIFIED_META = ("dcterms.modified", "dc.date.modified", "last-modified", "lastmod", "revised",
                  "article.updated", "modified")
-UPDATED_LABELS = ("last updated", "last modified", "page last updated", "page last modified", "last revised",
-                  "updated", "modified", "revised")
-
 
 @dataclass
 class Link:
@@ -110,79 +109,6 @@ def to_selector(body: bytes | str | Selector, url: str, http_content_type: str |
 
 def _clean_str(value: Any) -> str:
     return clean_text(value) if isinstance(value, str) else ""
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    t = node.get("@type") or node.get("type") or []
-    if isinstance(t, str):
-        t = [t]
-    out = set()
-    for v in t:
-        if isinstance(v, str):
-            out.add(v.rsplit("/", 1)[-1].rsplit("#", 1)[-1])
-    return out
-
-
-def _jsonld_nodes(items: list[Any]) -> list[dict[str, Any]]:
-    """Every JSON-LD object, ``@graph`` members included, in document order."""
-    nodes: list[dict[str, Any]] = []
-    stack = list(reversed(items))
-    while stack and len(nodes) < 200:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            graph = item.get("@graph")
-            if graph is not None:
-                stack.extend(reversed(graph if isinstance(graph, list) else [graph]))
-                rest = {k: v for k, v in item.items() if k not in ("@graph", "@context")}
-                if rest and _types(rest):
-                    nodes.append(rest)
-            else:
-                nodes.append(item)
-    return nodes
-
-
-def _main_node(nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
-    for group in MAIN_TYPES_ORDER:
-        for node in nodes:
-            if _types(node) & group:
-                return node
-    return None
-
-
-def _resolve(value: Any, by_id: dict[str, dict[str, Any]]) -> Any:
-    if isinstance(value, dict) and set(value) <= {"@id"} and value.get("@id") in by_id:
-        return by_id[value["@id"]]
-    return value
-
-
-def _names(value: Any, by_id: dict[str, dict[str, Any]]) -> list[str]:
-    """Names of a schema.org Person/Organization value (a string, an object, a list, an @id)."""
-    out: list[str] = []
-    for v in value if isinstance(value, list) else [value]:
-        v = _resolve(v, by_id)
-        if isinstance(v, str):
-            name = _clean_str(v)
-        elif isinstance(v, dict):
-            name = _clean_str(v.get("name")) or _clean_str(v.get("legalName"))
-        else:
-            name = ""
-        if name and not name.startswith(("http://", "https://")) and name not in out:
-            out.append(name)
-    return out
-
-
-def _first_str(value: Any) -> str:
-    if isinstance(value, list):
-        for v in value:
-            s = _first_str(v)
-            if s:
-                return s
-        return ""
-    if isinstance(value, dict):
-        return _first_str(value.get("url") or value.get("contentUrl") or value.get("@id"))
-    return value.strip() if isinstance(value, str) else ""
 
 
 def _language(value: str | None) -> str | None:
@@ -234,70 +160,6 @@ def _excerpt(main: Any, limit: int) -> str:
     return clean_text(text, limit)
 
 
-def _date_after_label(text: str) -> str | None:
-    """The date in a visible line such as "Last Updated: Oct 3, 2025 10:12 AM"."""
-    low = text.lower()
-    for label in UPDATED_LABELS:
-        i = low.find(label)
-        if i < 0:
-            continue
-        rest = text[i + len(label):].lstrip(" :\u00a0-–—").removeprefix("on ").removeprefix("On ")
-        words = rest.split()
-        for n in range(min(len(words), 7), 0, -1):
-            candidate = " ".join(words[:n]).rstrip(".,;|")
-            if any(c.isdigit() for c in candidate):
-                date = parse_date(candidate)
-                if date:
-                    return date
-        return None
-    return None
-
-
-_XML_SPACE = re.compile(r"[ \t\r\n]+")
-_VISIBLE_LABELS = ("last updated", "last modified", "updated:", "modified:", "updated on", "last revised")
-
-
-def _normalize_space(text: str) -> str:
-    """XPath's normalize-space(): runs of XML white space (not NBSP) become one space."""
-    return _XML_SPACE.sub(" ", text).strip(" ")
-
-
-def _visible_updated(sel: Selector) -> str | None:
-    """The date after a visible "Last updated" (or similar) label: the elements holding a
-    text node with a label (at most 10, in document order), each tried with its parent."""
-    root = sel.root
-    if not isinstance(root, etree._Element):
-        return None
-    # The body's whole text, white space collapsed, contains any label that one of its text
-    # nodes contains: a page without one (most pages) is done without looking at each node.
-    whole = _normalize_space(sel.xpath("string(//body)").get("")).lower()
-    if not any(lab in whole for lab in _VISIBLE_LABELS):
-        return None
-    holders: dict[Any, None] = {}
-    for text in root.xpath("//body//text()"):
-        low = _normalize_space(text).lower()
-        if any(lab in low for lab in _VISIBLE_LABELS):
-            # a tail's element is its preceding sibling; the text node's own parent is that one's
-            holder = text.getparent()
-            if text.is_tail and holder is not None:
-                holder = holder.getparent()
-            if holder is not None:
-                holders[holder] = None
-    if not holders:
-        return None
-    order = {el: i for i, el in enumerate(root.iter())}
-    for node in sorted(holders, key=lambda el: order.get(el, 0))[:10]:
-        parent = node.getparent()
-        for element in (node, parent) if parent is not None else (node,):
-            text = clean_text("".join(element.itertext()))
-            if len(text) > 160:
-                break
-            date = _date_after_label(text)
-            if date:
-                return date
-    return None
-
-
 # -- the extractor ---------------------------------------------------------------------
 
 
@@ -316,8 +178,8 @@ def extract_links(body: bytes | str | Selector, url: str, http_content_type: str
         href = href.split("#", 1)[0]
         alts = a.xpath(".//img/@alt")
         # what XPath's normalize-space(string(.)) gives (itertext, like string(), skips comments)
-        text = clean_text(_normalize_space("".join(a.itertext()))) or clean_text(a.get("title", "")) \
-            or clean_text(_normalize_space(str(alts[0])) if alts else "")
+        text = clean_text(normalize_space("".join(a.itertext()))) or clean_text(a.get("title", "")) \
+            or clean_text(normalize_space(str(alts[0])) if alts else "")
         if href not in out:
             out[href] = Link(href, text[:300])
         elif not out[href].text and text:
@@ -355,6 +217,183 @@ def infer_content_type(*, url: str, og_type: str, main_types: set[str], generato
     return "page"
 
 
+@dataclass
+class _Structured:
+    """What a page says about itself in markup: OpenGraph, JSON-LD and microdata (its main
+    nodes first), and its ``<meta name=…>`` tags."""
+
+    sel: Selector
+    og: dict[str, Any]
+    nodes: list[dict[str, Any]]
+    by_id: dict[str, dict[str, Any]]
+    main: dict[str, Any]
+    micro: dict[str, Any]
+    found: list[str]
+
+    @classmethod
+    def read(cls, sel: Selector, base: str) -> _Structured:
+        data = extruct.extract(sel.root, base_url=base, syntaxes=["json-ld", "opengraph", "microdata"],
+                               errors="ignore", uniform=True)
+        og: dict[str, Any] = {}
+        for item in data.get("opengraph", []):
+            for k, v in item.items():
+                if not k.startswith("@") or k == "@type":
+                    og.setdefault(k, v)
+        nodes = jsonld_nodes(data.get("json-ld", []))
+        micro_nodes = [n for n in data.get("microdata", []) if isinstance(n, dict)]
+        return cls(sel, og, nodes, {n["@id"]: n for n in nodes if isinstance(n.get("@id"), str)},
+                   main_node(nodes, MAIN_TYPES_ORDER) or {},
+                   main_node(micro_nodes, MAIN_TYPES_ORDER) or (micro_nodes[0] if micro_nodes else {}),
+                   sorted(k for k in ("json-ld", "opengraph", "microdata") if data.get(k)))
+
+    def meta(self, *names: str) -> str:
+        for name in names:
+            v = self.sel.xpath(
+                "//meta[translate(@name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')=$n]/@content",
+                n=name,
+            ).get()
+            if v and v.strip():
+                return v.strip()
+        return ""
+
+    def og_str(self, key: str) -> str:
+        return _clean_str(self.og.get(key))
+
+    def names(self, key: str) -> list[str]:
+        """Names under ``key`` in the main JSON-LD node, else the microdata one."""
+        return names(self.main.get(key), self.by_id) or names(self.micro.get(key), self.by_id)
+
+    def date(self, key: str) -> str | None:
+        return parse_date(first_str(self.main.get(key)) or None) or parse_date(first_str(self.micro.get(key)) or None)
+
+    def publishers(self) -> list[str]:
+        found = self.names("publisher")
+        if not found:
+            orgs = [n for n in self.nodes if set(schema_types(n)) & ORGANIZATION_TYPES]
+            found = names(orgs[:1], self.by_id)
+        return found
+
+    def types(self) -> set[str]:
+        return set(schema_types(self.main)) | set(schema_types(self.micro))
+
+
+def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | None, str]:
+    html_title = clean_text(sel.xpath("//head/title/text() | //title/text()").get(""))
+    h1 = clean_text(sel.xpath("normalize-space(string((//h1)[1]))").get(""))
+    candidates = [
+        ("og", s.og_str("og:title")),
+        ("json-ld", _clean_str(s.main.get("headline")) or _clean_str(s.main.get("name"))),
+        ("microdata", _clean_str(s.micro.get("headline")) or _clean_str(s.micro.get("name"))),
+        ("title", _strip_site_suffix(html_title, site_names)),
+        ("h1", h1),
+    ]
+    return next(((k, v) for k, v in candidates if v), (None, ""))
+
+
+def _description(s: _Structured, main_content: Any, title: str) -> tuple[str | None, str]:
+    candidates = [
+        ("meta", clean_text(s.meta("description"))),
+        ("og", s.og_str("og:description")),
+        ("json-ld", _clean_str(s.main.get("description"))),
+        ("microdata", _clean_str(s.micro.get("description"))),
+        ("paragraph", first_paragraph(main_content, skip=title)),
+    ]
+    return next(((k, v) for k, v in candidates if v), (None, ""))
+
+
+def _canonical(sel: Selector, base: str, url: str) -> str | None:
+    href = sel.xpath("//link[contains(concat(' ', normalize-space(translate(@rel, 'CANONIL', 'canonil')), ' '),"
+                     " ' canonical ')]/@href").get()
+    if href:
+        candidate = absolute_url(href.strip(), base)
+        if candidate and same_site(candidate, url):
+            return candidate.split("#", 1)[0]
+    return None
+
+
+def _time_attr(sel: Selector, xpath: str) -> str | None:
+    for node in sel.xpath(xpath)[:5]:
+        d = parse_date(node.attrib.get("datetime") or node.attrib.get("content") or node.xpath("string(.)").get())
+        if d:
+            return d
+    return None
+
+
+def _published(sel: Selector, s: _Structured, main_content: Any) -> str | None:
+    published = (
+        s.date("datePublished")
+        or parse_date(s.og_str("article:published_time") or None)
+        or next(filter(None, (parse_date(s.meta(n) or None) for n in PUBLISHED_META)), None)
+        or _time_attr(sel, "//*[@itemprop='datePublished'] | //time[@pubdate]"
+                           " | //time[contains(concat(' ', normalize-space(@class), ' '), ' published ')]")
+    )
+    if not published and main_content is not None:
+        for t in main_content.xpath(".//time[@datetime]")[:3]:
+            published = parse_date(t.get("datetime"))
+            if published:
+                break
+    return published
+
+
+def _modified(sel: Selector, s: _Structured) -> str | None:
+    return (
+        s.date("dateModified")
+        or parse_date(s.og_str("article:modified_time") or None)
+        or parse_date(s.og_str("og:updated_time") or None)
+        or next(filter(None, (parse_date(s.meta(n) or None) for n in MODIFIED_META)), None)
+        or _time_attr(sel, "//*[@itemprop='dateModified']"
+                           " | //time[contains(concat(' ', normalize-space(@class), ' '), ' updated ')]")
+        or visible_updated(sel)
+    )
+
+
+def _page_language(sel: Selector, s: _Structured) -> str | None:
+    return (
+        _language(sel.xpath("/html/@lang | /html/@xml:lang").get())
+        or _language(sel.xpath("//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']"
+                               "/@content").get())
+        or _language(s.og_str("og:locale"))
+        or _language(first_str(s.main.get("inLanguage")))
+    )
+
+
+def _authors(s: _Structured) -> list[str]:
+    authors = s.names("author")
+    if not authors and s.meta("author"):
+        authors = [clean_text(s.meta("author"))]
+    if not authors and s.og.get("article:author"):
+        authors = names(s.og.get("article:author"), s.by_id)
+    return authors
+
+
+def _tags(s: _Structured) -> list[str]:
+    tags: list[str] = []
+    keywords = s.main.get("keywords")
+    tag = s.og.get("article:tag")
+    for raw in [s.meta("keywords"), *as_list(keywords or ""), *([tag] if isinstance(tag, str) else [])]:
+        for t in str(raw).split(","):
+            t = clean_text(t, 60)
+            if t and t not in tags:
+                tags.append(t)
+    return tags[:20]
+
+
+def _feeds(sel: Selector, base: str) -> list[dict[str, str]]:
+    feeds = []
+    for link in sel.xpath("//link[@rel='alternate'][@href][contains(@type, 'rss') or contains(@type, 'atom')]"):
+        feed_url = absolute_url(link.attrib.get("href"), base)
+        if feed_url:
+            feeds.append({"url": feed_url, "title": clean_text(link.attrib.get("title", "")),
+                          "type": link.attrib.get("type", "")})
+    return feeds
+
+
+def _has_video(sel: Selector, base: str) -> bool:
+    embedded = sel.xpath("//video | //iframe/@src").getall()
+    return bool(sel.xpath("//video")) or any(
+        is_video_url(absolute_url(src, base) or "") for src in embedded if isinstance(src, str))
+
+
 def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: str | None = None,
                  excerpt_chars: int = EXCERPT_CHARS) -> dict[str, Any]:
     """Everything illhub reads from one HTML page, as a JSON-friendly dict.
@@ -370,162 +409,35 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     """
     sel = to_selector(body, url, http_content_type)
     base = absolute_url(sel.xpath("//base/@href").get(), url) or url
-    data = extruct.extract(sel.root, base_url=base, syntaxes=["json-ld", "opengraph", "microdata"],
-                           errors="ignore", uniform=True)
-    og: dict[str, Any] = {}
-    for item in data.get("opengraph", []):
-        for k, v in item.items():
-            if not k.startswith("@") or k == "@type":
-                og.setdefault(k, v)
-    nodes = _jsonld_nodes(data.get("json-ld", []))
-    by_id = {n["@id"]: n for n in nodes if isinstance(n.get("@id"), str)}
-    main = _main_node(nodes) or {}
-    micro_nodes = [n for n in data.get("microdata", []) if isinstance(n, dict)]
-    micro = _main_node(micro_nodes) or (micro_nodes[0] if micro_nodes else {})
-
-    def meta(*names: str) -> str:
-        for name in names:
-            v = sel.xpath(
-                "//meta[translate(@name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')=$n]/@content",
-                n=name,
-            ).get()
-            if v and v.strip():
-                return v.strip()
-        return ""
-
-    site_name = _clean_str(og.get("og:site_name")) or meta("application-name")
-    publisher_names = _names(main.get("publisher"), by_id) or _names(micro.get("publisher"), by_id)
-    if not publisher_names:
-        orgs = [n for n in nodes if _types(n) & {"Organization", "Library", "CollegeOrUniversity", "GovernmentOrganization",
-                                                  "NGO", "EducationalOrganization", "Corporation"}]
-        publisher_names = _names(orgs[:1], by_id)
-
-    # title
-    html_title = clean_text(sel.xpath("//head/title/text() | //title/text()").get(""))
-    h1 = clean_text(sel.xpath("normalize-space(string((//h1)[1]))").get(""))
-    candidates = [
-        ("og", _clean_str(og.get("og:title"))),
-        ("json-ld", _clean_str(main.get("headline")) or _clean_str(main.get("name"))),
-        ("microdata", _clean_str(micro.get("headline")) or _clean_str(micro.get("name"))),
-        ("title", _strip_site_suffix(html_title, [site_name, *publisher_names])),
-        ("h1", h1),
-    ]
-    title_from, title = next(((k, v) for k, v in candidates if v), (None, ""))
-
-    # main content, description, excerpt
+    s = _Structured.read(sel, base)
+    site_name = s.og_str("og:site_name") or s.meta("application-name")
+    publishers = s.publishers()
+    title_from, title = _title(sel, s, [site_name, *publishers])
     main_content = _main_content(sel)
-    desc_candidates = [
-        ("meta", clean_text(meta("description"))),
-        ("og", _clean_str(og.get("og:description"))),
-        ("json-ld", _clean_str(main.get("description"))),
-        ("microdata", _clean_str(micro.get("description"))),
-        ("paragraph", first_paragraph(main_content, skip=title)),
-    ]
-    description_from, description = next(((k, v) for k, v in desc_candidates if v), (None, ""))
-
-    # canonical
-    canonical = None
-    href = sel.xpath("//link[contains(concat(' ', normalize-space(translate(@rel, 'CANONIL', 'canonil')), ' '),"
-                     " ' canonical ')]/@href").get()
-    if href:
-        candidate = absolute_url(href.strip(), base)
-        if candidate and same_site(candidate, url):
-            canonical = candidate.split("#", 1)[0]
-
-    # dates
-    def time_attr(xpath: str) -> str | None:
-        for node in sel.xpath(xpath)[:5]:
-            d = parse_date(node.attrib.get("datetime") or node.attrib.get("content") or node.xpath("string(.)").get())
-            if d:
-                return d
-        return None
-
-    published = (
-        parse_date(_first_str(main.get("datePublished")) or None)
-        or parse_date(_first_str(micro.get("datePublished")) or None)
-        or parse_date(_clean_str(og.get("article:published_time")) or None)
-        or next(filter(None, (parse_date(meta(n) or None) for n in PUBLISHED_META)), None)
-        or time_attr("//*[@itemprop='datePublished'] | //time[@pubdate]"
-                     " | //time[contains(concat(' ', normalize-space(@class), ' '), ' published ')]")
-    )
-    if not published and main_content is not None:
-        for t in main_content.xpath(".//time[@datetime]")[:3]:
-            published = parse_date(t.get("datetime"))
-            if published:
-                break
-    modified = (
-        parse_date(_first_str(main.get("dateModified")) or None)
-        or parse_date(_first_str(micro.get("dateModified")) or None)
-        or parse_date(_clean_str(og.get("article:modified_time")) or None)
-        or parse_date(_clean_str(og.get("og:updated_time")) or None)
-        or next(filter(None, (parse_date(meta(n) or None) for n in MODIFIED_META)), None)
-        or time_attr("//*[@itemprop='dateModified'] | //time[contains(concat(' ', normalize-space(@class), ' '), ' updated ')]")
-        or _visible_updated(sel)
-    )
-
-    # language, author
-    language = (
-        _language(sel.xpath("/html/@lang | /html/@xml:lang").get())
-        or _language(sel.xpath("//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']/@content").get())
-        or _language(_clean_str(og.get("og:locale")))
-        or _language(_first_str(main.get("inLanguage")))
-    )
-    authors = _names(main.get("author"), by_id) or _names(micro.get("author"), by_id)
-    if not authors and meta("author"):
-        authors = [clean_text(meta("author"))]
-    if not authors and og.get("article:author"):
-        authors = _names(og.get("article:author"), by_id)
-
-    # links and content type
+    description_from, description = _description(s, main_content, title)
+    published = _published(sel, s, main_content)
     links = extract_links(sel, base)
-    video_links = [lk.url for lk in links if is_video_url(lk.url)]
-    embedded = sel.xpath("//video | //iframe/@src").getall()
-    has_video = bool(sel.xpath("//video")) or any(
-        is_video_url(absolute_url(s, base) or "") for s in embedded if isinstance(s, str)
-    )
-    generator = clean_text(meta("generator"), 200)
-    main_types = _types(main) | _types(micro)
-    content_type = infer_content_type(url=url, og_type=_clean_str(og.get("@type")), main_types=main_types,
-                                      generator=generator, has_video=has_video, published=published, sel=sel)
-
-    thumbnail = absolute_url(_first_str(og.get("og:image")), base) or absolute_url(_first_str(main.get("image")), base)
-    tags: list[str] = []
-    keywords = main.get("keywords")
-    for raw in ([meta("keywords")] + (keywords if isinstance(keywords, list) else [keywords or ""])
-                + ([og.get("article:tag")] if isinstance(og.get("article:tag"), str) else [])):
-        for t in str(raw).split(","):
-            t = clean_text(t, 60)
-            if t and t not in tags:
-                tags.append(t)
-    feeds = []
-    for link in sel.xpath("//link[@rel='alternate'][@href][contains(@type, 'rss') or contains(@type, 'atom')]"):
-        feed_url = absolute_url(link.attrib.get("href"), base)
-        if feed_url:
-            feeds.append({"url": feed_url, "title": clean_text(link.attrib.get("title", "")),
-                          "type": link.attrib.get("type", "")})
-    documents = [asdict(lk) for lk in links if is_document_url(lk.url) and same_site(lk.url, url)]
+    generator = clean_text(s.meta("generator"), 200)
+    content_type = infer_content_type(url=url, og_type=s.og_str("@type"), main_types=s.types(), generator=generator,
+                                      has_video=_has_video(sel, base), published=published, sel=sel)
+    authors = _authors(s)
     return {
-        "url": url,
-        "canonical_url": canonical,
-        "title": title,
-        "title_from": title_from,
-        "description": description,
-        "description_from": description_from,
-        "published": published,
-        "modified": modified,
-        "language": language,
+        "url": url, "canonical_url": _canonical(sel, base, url),
+        "title": title, "title_from": title_from, "description": description, "description_from": description_from,
+        "published": published, "modified": _modified(sel, s), "language": _page_language(sel, s),
         "author": ", ".join(authors[:5]) or None,
-        "publisher": publisher_names[0] if publisher_names else (site_name or None),
+        "publisher": publishers[0] if publishers else (site_name or None),
         "site_name": site_name or None,
         "content_type": content_type,
         "excerpt": _excerpt(main_content, excerpt_chars) or None,
-        "thumbnail": thumbnail,
-        "tags": tags[:20],
+        "thumbnail": absolute_url(first_str(s.og.get("og:image")), base)
+        or absolute_url(first_str(s.main.get("image")), base),
+        "tags": _tags(s),
         "generator": generator or None,
-        "feeds": feeds,
-        "documents": documents,
-        "video_links": video_links[:50],
-        "structured": sorted(k for k in ("json-ld", "opengraph", "microdata") if data.get(k)),
+        "feeds": _feeds(sel, base),
+        "documents": [asdict(lk) for lk in links if is_document_url(lk.url) and same_site(lk.url, url)],
+        "video_links": [lk.url for lk in links if is_video_url(lk.url)][:50],
+        "structured": s.found,
     }
 
 

@@ -1,16 +1,23 @@
 """Text out of HTML, the same way for every parser: a node's visible text, a page's first
-real paragraph, how much body text is kept as an excerpt."""
+real paragraph, a visible "Last updated" date, how much body text is kept as an excerpt."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pipeline.normalize import clean_text
+from lxml import etree
+from parsel import Selector
+
+from pipeline.normalize import clean_text, parse_date
 
 #: Characters of body text kept as the excerpt (for full-text search; not the whole page).
 EXCERPT_CHARS = 1200
 #: The first paragraph used as a description must have at least this many characters.
 MIN_PARAGRAPH = 40
+
+UPDATED_LABELS = ("last updated", "last modified", "page last updated", "page last modified", "last revised",
+                  "updated", "modified", "revised")
 
 _VISIBLE = ".//text()[not(ancestor::script) and not(ancestor::style)]"
 
@@ -42,3 +49,67 @@ def first_paragraph(root: Any, *, skip: str = "", min_chars: int = MIN_PARAGRAPH
         if len(text) >= min_chars and len(text.split()) >= min_words and text != skip:
             return text
     return ""
+
+
+def _date_after_label(text: str) -> str | None:
+    """The date in a visible line such as "Last Updated: Oct 3, 2025 10:12 AM"."""
+    low = text.lower()
+    for label in UPDATED_LABELS:
+        i = low.find(label)
+        if i < 0:
+            continue
+        rest = text[i + len(label):].lstrip(" :\u00a0-–—").removeprefix("on ").removeprefix("On ")
+        words = rest.split()
+        for n in range(min(len(words), 7), 0, -1):
+            candidate = " ".join(words[:n]).rstrip(".,;|")
+            if any(c.isdigit() for c in candidate):
+                date = parse_date(candidate)
+                if date:
+                    return date
+        return None
+    return None
+
+
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
+_VISIBLE_LABELS = ("last updated", "last modified", "updated:", "modified:", "updated on", "last revised")
+
+
+def normalize_space(text: str) -> str:
+    """XPath's normalize-space(): runs of XML white space (not NBSP) become one space."""
+    return _XML_SPACE.sub(" ", text).strip(" ")
+
+
+def visible_updated(sel: Selector) -> str | None:
+    """The date after a visible "Last updated" (or similar) label: the elements holding a
+    text node with a label (at most 10, in document order), each tried with its parent."""
+    root = sel.root
+    if not isinstance(root, etree._Element):
+        return None
+    # The body's whole text, white space collapsed, contains any label that one of its text
+    # nodes contains: a page without one (most pages) is done without looking at each node.
+    whole = normalize_space(sel.xpath("string(//body)").get("")).lower()
+    if not any(lab in whole for lab in _VISIBLE_LABELS):
+        return None
+    holders: dict[Any, None] = {}
+    for text in root.xpath("//body//text()"):
+        low = normalize_space(text).lower()
+        if any(lab in low for lab in _VISIBLE_LABELS):
+            # a tail's element is its preceding sibling; the text node's own parent is that one's
+            holder = text.getparent()
+            if text.is_tail and holder is not None:
+                holder = holder.getparent()
+            if holder is not None:
+                holders[holder] = None
+    if not holders:
+        return None
+    order = {el: i for i, el in enumerate(root.iter())}
+    for node in sorted(holders, key=lambda el: order.get(el, 0))[:10]:
+        parent = node.getparent()
+        for element in (node, parent) if parent is not None else (node,):
+            text = clean_text("".join(element.itertext()))
+            if len(text) > 160:
+                break
+            date = _date_after_label(text)
+            if date:
+                return date
+    return None
