@@ -19,6 +19,7 @@ from pathlib import Path
 from benchmarks.common import ROOT, Figure
 from benchmarks.content import description, title
 from benchmarks.server import BenchServer
+from illhub.loopback import Request
 
 RELAXED = {"DOWNLOAD_DELAY": 0, "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
 
@@ -94,7 +95,8 @@ def run(quick: bool = False) -> list[Figure]:
     n = 300 if quick else 2000
     pages = {i: page(i, n) for i in range(n)}
 
-    def handler(host: str, path: str, headers: dict[str, str]):
+    def handler(request: Request):
+        path = request.path
         if path == "/robots.txt":
             return 404, {}, b""
         if path == "/site/":
@@ -107,20 +109,20 @@ def run(quick: bool = False) -> list[Figure]:
 
     baseline = ours = float("inf")
     with BenchServer(handler, ["127.0.0.1"]) as server, tempfile.TemporaryDirectory() as tmp:
-        start = server.url("127.0.0.1", "/site/")
+        start = server.url("/site/")
         reg = Path(tmp) / "registry.yaml"
         reg.write_text(
             "sources:\n  - id: bench-site\n    name: Benchmark site\n    kind: crawl\n"
             f'    url: "{start}"\n    max_depth: 10\n    max_pages: {n + 1}\n    max_items: {n + 1}\n'
         )
         for attempt in range(1 if quick else 2):  # interleaved, best of each: less noise
-            before = len(server.stats.hits)
+            before = len(server.hits())
             baseline = min(baseline, _timed(BASELINE, [start, repr(RELAXED)], Path(tmp)))
-            base_pages = len({h.path for h in server.stats.hits[before:]})
-            before = len(server.stats.hits)
+            base_pages = len({h.path for h in server.hits()[before:]})
+            before = len(server.hits())
             db = Path(tmp) / f"c{attempt}.db"
             ours = min(ours, _timed(OURS, [str(reg), str(db), repr(RELAXED)], Path(tmp)))
-            our_pages = len({h.path for h in server.stats.hits[before:] if h.path != "/robots.txt"})
+            our_pages = len({h.path for h in server.hits()[before:] if h.path != "/robots.txt"})
         import sqlite3
 
         stored = sqlite3.connect(db).execute("SELECT count(*) FROM resources").fetchone()[0]

@@ -14,18 +14,19 @@ import feedparser
 from benchmarks.common import Figure, run_illhub
 from benchmarks.content import registry_yaml, rss_feed
 from benchmarks.server import BenchServer, loopback_addresses
+from illhub.loopback import Request
 
 
 def _harvest(server, addresses, n_feeds: int, n_hosts: int, tmp: str, workers: str, tag: object = ""):
-    urls = [server.url(addresses[i % n_hosts], f"/feeds/{i}.rss") for i in range(n_feeds)]
+    urls = [server.url(f"/feeds/{i}.rss", addresses[i % n_hosts]) for i in range(n_feeds)]
     reg = Path(tmp) / "registry.yaml"
     reg.write_text(f"# feed ingest {workers} {tag}\n" + registry_yaml(urls))
-    before = len(server.stats.hits)
+    before = len(server.hits())
     result = run_illhub("harvest", "--registry", str(reg), "--db", str(Path(tmp) / f"b-{workers}.db"),
                         "--delay", "0.001", "--quiet", "--workers", workers)
     if result.returncode != 0:
         raise RuntimeError(f"harvest failed: {result.stdout[-1000:]} {result.stderr[-1000:]}")
-    fetched = len([h for h in server.stats.hits[before:] if h.path.startswith("/feeds/")])
+    fetched = len([h for h in server.hits()[before:] if h.path.startswith("/feeds/")])
     assert fetched == n_feeds, f"expected {n_feeds} feed fetches, server saw {fetched}"
     return result
 
@@ -36,7 +37,8 @@ def run(quick: bool = False) -> list[Figure]:
     feeds = {i: rss_feed(i) for i in range(n_feeds)}
     addresses = loopback_addresses(n_hosts)
 
-    def handler(host: str, path: str, headers: dict[str, str]):
+    def handler(request: Request):
+        path = request.path
         if path == "/robots.txt":
             return 404, {"Content-Type": "text/plain"}, b""
         i = int(path.rsplit("/", 1)[1].split(".")[0])

@@ -9,10 +9,11 @@ from pathlib import Path
 from benchmarks.common import Figure, peak_rss_of
 from benchmarks.content import registry_yaml, rss_feed
 from benchmarks.server import BenchServer, loopback_addresses
+from illhub.loopback import Request
 
 
 def _harvest_rss(server: BenchServer, addresses: list[str], n: int, tmp: Path) -> float:
-    urls = [server.url(addresses[i % len(addresses)], f"/feeds/{i}.rss") for i in range(n)]
+    urls = [server.url(f"/feeds/{i}.rss", addresses[i % len(addresses)]) for i in range(n)]
     reg = tmp / f"registry-{n}.yaml"
     reg.write_text(registry_yaml(urls))
     rss, result = peak_rss_of("harvest", "--registry", str(reg), "--db", str(tmp / f"m{n}.db"),
@@ -27,7 +28,8 @@ def run(quick: bool = False) -> list[Figure]:
     feeds = {i: rss_feed(i) for i in range(large)}
     addresses = loopback_addresses(50, first=200)
 
-    def handler(host: str, path: str, headers: dict[str, str]):
+    def handler(request: Request):
+        path = request.path
         if path == "/robots.txt":
             return 404, {}, b""
         return 200, {"Content-Type": "application/rss+xml"}, feeds[int(path.rsplit("/", 1)[1].split(".")[0])]

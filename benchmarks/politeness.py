@@ -11,6 +11,7 @@ from pathlib import Path
 from benchmarks.common import Figure, run_illhub
 from benchmarks.content import registry_yaml, rss_feed
 from benchmarks.server import BenchServer, loopback_addresses
+from illhub.loopback import Request
 
 
 def run(quick: bool = False) -> list[Figure]:
@@ -18,26 +19,26 @@ def run(quick: bool = False) -> list[Figure]:
     body = rss_feed(0, entries=1)
     addresses = loopback_addresses(hosts, first=100)
 
-    def handler(host: str, path: str, headers: dict[str, str]):
-        if path == "/robots.txt":
+    def handler(request: Request):
+        if request.path == "/robots.txt":
             return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"
         return 200, {"Content-Type": "application/rss+xml"}, body
 
     with BenchServer(handler, addresses) as server, tempfile.TemporaryDirectory() as tmp:
-        urls = [server.url(a, f"/feeds/{j}.rss") for j in range(per_host) for a in addresses]
+        urls = [server.url(f"/feeds/{j}.rss", a) for j in range(per_host) for a in addresses]
         reg = Path(tmp) / "registry.yaml"
         reg.write_text(registry_yaml(urls))
         result = run_illhub("harvest", "--registry", str(reg), "--db", str(Path(tmp) / "p.db"),
                             "--delay", str(delay), "--quiet")
         if result.returncode != 0:
             raise RuntimeError(f"harvest failed: {result.stdout[-800:]} {result.stderr[-800:]}")
-        by_host = server.stats.by_host()
-        max_in_flight = max(server.stats.max_in_flight.values())
+        by_host = server.by_host()
+        max_in_flight = max(server.max_in_flight_by_host.values())
     hits = [h for hs in by_host.values() for h in hs]
-    span = max(h.t for h in hits) - min(h.t for h in hits)
+    span = max(h.started for h in hits) - min(h.started for h in hits)
     busiest = max(len(hs) for hs in by_host.values())
     floor = (busiest - 1) * delay
-    gaps = [b.t - a.t for hs in by_host.values() for a, b in zip(hs, hs[1:], strict=False)]
+    gaps = [b.started - a.started for hs in by_host.values() for a, b in zip(hs, hs[1:], strict=False)]
     min_gap = min(gaps)
     return [
         Figure(f"politeness: {hosts} hosts x {per_host} docs, d={delay}s: crawl wall time vs floor",

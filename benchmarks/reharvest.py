@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.common import Figure, run_illhub
 from benchmarks.content import registry_yaml, rss_feed
 from benchmarks.server import BenchServer, loopback_addresses
+from illhub.loopback import Request
 
 LAST_MODIFIED = formatdate(1_764_000_000, usegmt=True)
 
@@ -24,7 +25,8 @@ LAST_MODIFIED = formatdate(1_764_000_000, usegmt=True)
 def _handler(feeds: dict[int, bytes], honour: bool):
     etags = {i: '"' + hashlib.sha1(b).hexdigest()[:16] + '"' for i, b in feeds.items()}
 
-    def handler(host: str, path: str, headers: dict[str, str]):
+    def handler(request: Request):
+        path, headers = request.path, request.headers
         if path == "/robots.txt":
             return 404, {}, b""
         i = int(path.rsplit("/", 1)[1].split(".")[0])
@@ -41,17 +43,17 @@ def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
     addresses = loopback_addresses(50, first=300)
     out = {}
     with BenchServer(_handler(feeds, honour), addresses) as server:
-        urls = [server.url(addresses[i % 50], f"/feeds/{i}.rss") for i in range(n)]
+        urls = [server.url(f"/feeds/{i}.rss", addresses[i % 50]) for i in range(n)]
         tmp.mkdir(parents=True, exist_ok=True)
         reg = tmp / f"registry-{honour}.yaml"
         reg.write_text(f"# re-harvest benchmark, {tmp.name}\n" + registry_yaml(urls))  # never parsed before
         db = tmp / f"r-{honour}.db"
         for run in (1, 2):
-            before = len(server.stats.hits)
+            before = len(server.hits())
             result = run_illhub("harvest", "--registry", str(reg), "--db", str(db), "--delay", "0.001", "--quiet")
             if result.returncode != 0:
                 raise RuntimeError(f"harvest {run} failed: {result.stdout[-800:]} {result.stderr[-800:]}")
-            hits = server.stats.hits[before:]
+            hits = server.hits()[before:]
             conn = sqlite3.connect(db)
             group = conn.execute("SELECT run_group FROM harvest_runs ORDER BY id DESC LIMIT 1").fetchone()[0]
             documents, unchanged, updated, new = conn.execute(
@@ -60,7 +62,7 @@ def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
             started = conn.execute("SELECT min(started_at) FROM harvest_runs WHERE run_group = ?", [group]).fetchone()[0]
             changed = conn.execute("SELECT count(*) FROM resources WHERE last_changed >= ?", [started]).fetchone()[0]
             conn.close()
-            out[run] = {"seconds": result.seconds, "bytes": sum(h.bytes for h in hits), "requests": len(hits),
+            out[run] = {"seconds": result.seconds, "bytes": sum(h.body_bytes for h in hits), "requests": len(hits),
                         "parses": documents - unchanged, "writes": (updated or 0) + (new or 0), "changed": changed}
     return out
 

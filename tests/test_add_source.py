@@ -7,8 +7,6 @@ import json
 import re
 import shutil
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ruamel.yaml import YAML
@@ -20,6 +18,7 @@ from illhub.registry import load_registry
 from pipeline.taxonomy import default_taxonomy
 from pipeline.urls import loose_url_key as url_key
 from tests.conftest import ROOT, run_cli
+from tests.server import StubServer
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel>
@@ -40,56 +39,9 @@ def page(title, text="Interlibrary loan resources.", head="", base=""):
     return PAGE.format(title=title, text=text, head=head, base=base)
 
 
-class Site:
-    """A loopback web site: path (with query) → (status, content type, body, headers)."""
-
-    def __init__(self):
-        self.routes: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
-        self.hits: list[str] = []
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):  # noqa: N802
-                site.hits.append(self.path)
-                status, ctype, body, headers = site.routes.get(self.path, (404, "text/plain", b"not found", {}))
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def add(self, path, body, ctype="text/html; charset=utf-8", status=200, headers=None):
-        if isinstance(body, str):
-            body = body.replace("{base}", self.base).encode("utf-8")
-        self.routes[path] = (status, ctype, body, headers or {})
-        return self
-
-    def __enter__(self):
-        self.thread.start()
-        with socket.create_connection(("127.0.0.1", self.server.server_address[1]), timeout=5):
-            pass  # ready
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def site():
-    s = Site()
+    s = StubServer()
     s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
     with s:
         yield s
@@ -129,10 +81,10 @@ def test_feed_url_is_added_as_feed_keeping_the_file(site, registry_file):
     assert load_registry(registry_file).get("lakeside-resource-sharing-blog").kind == "feed"
     assert 'topic copyright: keyword "copyright" in description' in result.stderr
     # adding the same URL again is refused before any request, and changes nothing
-    hits = len(site.hits)
+    hits = len(site.targets())
     again = add(registry_file, f"{site.base}/blog/feed.xml/")
     assert again.returncode == 2 and "already harvests" in again.stderr and "lakeside-resource-sharing-blog" in again.stderr
-    assert registry_file.read_text(encoding="utf-8") == after and len(site.hits) == hits
+    assert registry_file.read_text(encoding="utf-8") == after and len(site.targets()) == hits
 
 
 def test_html_page_with_alternate_feed_link(site, registry_file):
@@ -149,7 +101,7 @@ def test_html_page_with_alternate_feed_link(site, registry_file):
                      "url": f"{site.base}/blog/feed.xml", "organization": "Lakeside Library Consortium",
                      "topics": ["lending", "news"]}
     assert "the page links its feed (Lakeside blog) (4 entries)" in " ".join(result.stdout.replace("#", "").split())
-    assert "/blog/comments/feed/" not in site.hits  # the comments feed is never considered
+    assert "/blog/comments/feed/" not in site.targets()  # the comments feed is never considered
 
 
 def test_wordpress_site(site, registry_file):
@@ -171,7 +123,7 @@ def test_wordpress_site(site, registry_file):
         assert "proposes kind 'wordpress'" in result.stderr and "has no 'wordpress' kind yet" in result.stderr
         assert "--kind" in result.stderr and "Nothing was written" in result.stderr
         assert registry_file.read_bytes() == before
-    assert "/next/wp-json/wp/v2/posts?per_page=1" in site.hits
+    assert "/next/wp-json/wp/v2/posts?per_page=1" in site.targets()
 
 
 def test_zendesk_help_center(site, registry_file):
@@ -181,7 +133,7 @@ def test_zendesk_help_center(site, registry_file):
              json.dumps({"articles": [{"id": 1}], "count": 57, "next_page": None}), "application/json")
     before = registry_file.read_bytes()
     result = add(registry_file, f"{site.base}/hc/en-us", "--dry-run")
-    assert "/api/v2/help_center/en-us/articles.json?per_page=1" in site.hits
+    assert "/api/v2/help_center/en-us/articles.json?per_page=1" in site.targets()
     if "zendesk" in KINDS:
         assert result.returncode == 0, result.stderr
         assert "kind: zendesk" in result.stdout and "locale: en-us" in result.stdout
@@ -198,7 +150,7 @@ def test_sitemap_from_robots_txt(site, registry_file):
     site.add("/sitemap.xml", '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
              "<url><loc>{base}/docs/illiad/addons</loc></url></urlset>", "application/xml")
     result = add(registry_file, f"{site.base}/docs/illiad/", "--dry-run")
-    assert "/sitemap.xml" in site.hits
+    assert "/sitemap.xml" in site.targets()
     if "sitemap" in KINDS:
         assert result.returncode == 0, result.stderr
         entry = YAML(typ="safe").load("sources:\n" + result.stdout)["sources"][0]
@@ -212,7 +164,7 @@ def test_plain_page_is_crawled(site, registry_file):
     site.add("/guides/ill-basics", page("Interlibrary loan basics", text="Borrowing 101 for new staff."))
     before = registry_file.read_bytes()
     result = add(registry_file, f"{site.base}/guides/ill-basics")
-    assert "/robots.txt" in site.hits  # looked for a sitemap first
+    assert "/robots.txt" in site.targets()  # looked for a sitemap first
     if "crawl" in KINDS:
         assert result.returncode == 0, result.stderr
         entry = last_source(registry_file)

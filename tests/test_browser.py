@@ -9,7 +9,6 @@ NOTFOUND, loopback excepted), so the pages' external thumbnails cost no network 
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -17,14 +16,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from illhub.demo import DEMO_REGISTRY, DemoServer, wait_ready
+from illhub.demo import DEMO_REGISTRY, DemoServer
+from illhub.loopback import wait_ready
 from tests.conftest import ROOT, run_cli
+from tests.server import RSS, StubServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,20 +62,16 @@ def free_port() -> int:
 def served_catalog(tmp_path_factory):
     """The demo web and a hostile feed harvested with `illhub harvest`, served with `illhub serve`."""
     tmp = tmp_path_factory.mktemp("browser")
-    hostile = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HOSTILE_DIR)))
-    threading.Thread(target=hostile.serve_forever, daemon=True).start()
-    hostile_base = f"http://127.0.0.1:{hostile.server_address[1]}"
     db = tmp / "demo.db"
-    with DemoServer() as demo:
+    with DemoServer() as demo, StubServer() as hostile:
+        hostile.add("/hostile.rss", (HOSTILE_DIR / "hostile.rss").read_bytes(), RSS)
         registry = tmp / "registry.yaml"
         registry.write_text(
             DEMO_REGISTRY.read_text(encoding="utf-8").replace("{base}", demo.base)
             + "\n  - id: test-hostile\n    name: Hostile ILL news (TEST)\n    kind: feed\n"
-            + f"    url: \"{hostile_base}/hostile.rss\"\n    organization: Hostile Org (TEST)\n",
+            + f"    url: \"{hostile.base}/hostile.rss\"\n    organization: Hostile Org (TEST)\n",
             encoding="utf-8")
         result = run_cli("harvest", "--registry", str(registry), "--db", str(db), "--delay", "0.01", "--quiet")
-    hostile.shutdown()
-    hostile.server_close()
     assert db.exists() and "test-hostile" in result.stdout, result.stdout + result.stderr
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -93,11 +88,6 @@ def served_catalog(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - quiet server
-        pass
 
 
 @pytest.fixture(scope="module")

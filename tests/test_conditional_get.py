@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from tests.conftest import run_cli
-from tests.fixture_server import FixtureServer, registry_yaml, rss
+from tests.server import RSS, StubServer, registry_yaml, rss
 
 ETAG = 'W/"feed-v1-\u00e9"'.encode("utf-8").decode("latin-1")  # weak, quoted, a non-ASCII byte: kept verbatim
 LAST_MODIFIED = "Tue, 24 Nov 2026 08:00:00 GMT"
@@ -21,7 +21,9 @@ ITEMS = [("a", "Alpha", "Mon, 23 Nov 2026 10:00:00 GMT"), ("b", "Bravo", "Sun, 2
 
 @pytest.fixture
 def server():
-    with FixtureServer() as s:
+    s = StubServer()
+    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    with s:
         yield s
 
 
@@ -38,11 +40,11 @@ def test_second_harvest_fetches_only_what_changed(server, tmp_path):
         "fresh": dict(headers={"Cache-Control": "public, max-age=3600"}),
     }
     for name, kw in feeds.items():
-        server.route(f"/{name}.rss", body=rss([(f"{name}-{s}", f"{name} {t}", d) for s, t, d in ITEMS]), **kw)
-    server.route("/limited.rss", status=429, headers={"Retry-After": "7200"}, body=b"slow down")
+        server.add(f"/{name}.rss", rss([(f"{name}-{s}", f"{name} {t}", d) for s, t, d in ITEMS]), RSS, **kw)
+    server.add("/limited.rss", b"slow down", RSS, status=429, headers={"Retry-After": "7200"})
     busy_until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
-    server.route("/busy.rss", status=503, headers={"Retry-After": format_datetime(busy_until, usegmt=True)},
-                 body=b"maintenance")
+    server.add("/busy.rss", b"maintenance", RSS, status=503,
+               headers={"Retry-After": format_datetime(busy_until, usegmt=True)})
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(server.base, [(f"src-{n}", f"/{n}.rss")
                                                     for n in [*feeds, "limited", "busy"]]))
@@ -101,8 +103,8 @@ def test_second_harvest_fetches_only_what_changed(server, tmp_path):
 
     # the feeds change: new validators, a new item; the unchanged ones stay 304
     new_items = [("c", "Charlie", "Wed, 25 Nov 2026 10:00:00 GMT"), *ITEMS]
-    server.route("/etag.rss", etag='"feed-v2"', body=rss([(f"etag-{s}", f"etag {t}", d) for s, t, d in new_items]))
-    server.route("/neither.rss", body=rss([(f"neither-{s}", f"neither {t}", d) for s, t, d in new_items]))
+    server.add("/etag.rss", rss([(f"etag-{s}", f"etag {t}", d) for s, t, d in new_items]), RSS, etag='"feed-v2"')
+    server.add("/neither.rss", rss([(f"neither-{s}", f"neither {t}", d) for s, t, d in new_items]), RSS)
     third = harvest(registry, db, "--source", "src-etag", "--source", "src-neither", "--source", "src-both")
     assert third.returncode == 0, third.stdout + third.stderr
     assert [h.status for h in server.hits("/etag.rss")] == [200]
@@ -114,8 +116,8 @@ def test_second_harvest_fetches_only_what_changed(server, tmp_path):
 
 
 def test_refetch_ignores_the_cache_and_force_ignores_freshness(server, tmp_path):
-    server.route("/feed.rss", etag='"x"', headers={"Cache-Control": "max-age=600"},
-                 body=rss([(s, t, d) for s, t, d in ITEMS]))
+    server.add("/feed.rss", rss([(s, t, d) for s, t, d in ITEMS]), RSS, etag='"x"',
+               headers={"Cache-Control": "max-age=600"})
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(server.base, [("src-feed", "/feed.rss")]))
     db = tmp_path / "catalog.db"
@@ -133,7 +135,7 @@ def test_an_unchanged_page_still_leads_to_its_follow_up_requests(demo_server, de
     db = tmp_path / "catalog.db"
     for _ in range(2):
         harvest(demo_registry_file, db, "--source", "demo-prairie-youtube", "--source", "demo-northwind-blog")
-    paths = [p for p, _ in demo_server.hits if p != "/robots.txt"]
+    paths = [p for p in demo_server.targets() if p != "/robots.txt"]
     assert paths.count("/@prairiestatelibrarydemo") == 2
     assert sum(p.startswith("/feeds/videos.xml?channel_id=") for p in paths) == 2
     conn = sqlite3.connect(db)

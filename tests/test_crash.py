@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tests.fixture_server import FixtureServer, registry_yaml, rss
+from tests.server import RSS, StubServer, registry_yaml, rss
 
 ITEMS = 400
 
@@ -48,16 +48,18 @@ def count_by_source(db) -> dict[str, int]:
 
 @pytest.fixture
 def server():
-    with FixtureServer() as s:
+    s = StubServer()
+    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    with s:
         yield s
 
 
 def test_kill_9_mid_harvest_leaves_a_consistent_catalog_and_the_next_run_completes(server, tmp_path):
     names = [f"big{i}" for i in range(5)]
     for n in names:
-        server.route(f"/{n}.rss", body=big_feed(n), etag=f'"{n}"')
+        server.add(f"/{n}.rss", big_feed(n), RSS, etag=f'"{n}"')
     hold = threading.Event()
-    server.route("/slow.rss", body=big_feed("slow"), hold=hold)
+    server.add("/slow.rss", big_feed("slow"), RSS, hold=hold)
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(server.base, [(n, f"/{n}.rss") for n in [*names, "slow"]]))
     db = tmp_path / "catalog.db"
@@ -95,8 +97,8 @@ def test_kill_9_mid_harvest_leaves_a_consistent_catalog_and_the_next_run_complet
 
 def test_sigterm_stops_the_scheduler_and_the_unfinished_harvest_is_recorded_interrupted(server, tmp_path):
     hold = threading.Event()
-    server.route("/quick.rss", body=big_feed("quick")[:4000] + b"</channel></rss>")
-    server.route("/slow.rss", body=big_feed("slow"), hold=hold)
+    server.add("/quick.rss", big_feed("quick")[:4000] + b"</channel></rss>", RSS)
+    server.add("/slow.rss", big_feed("slow"), RSS, hold=hold)
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(server.base, [("quick", "/quick.rss"), ("slow", "/slow.rss")]))
     db = tmp_path / "catalog.db"

@@ -37,15 +37,15 @@ def test_harvest_demo_web_end_to_end(demo_server, demo_registry_file, tmp_path):
     assert extra["is_short"] is True and extra["views"] == 212 and extra["channel_id"] == "UCdemoLakesideILLtrain01"
     assert thumb.startswith("https://i2.ytimg.com/")
     # every request carried the identifying User-Agent, robots.txt included
-    assert demo_server.hits and all(ua.startswith("illhub/") for _, ua in demo_server.hits)
-    assert any(path == "/robots.txt" for path, _ in demo_server.hits)
+    assert demo_server.hits() and all(h.user_agent.startswith("illhub/") for h in demo_server.hits())
+    assert any(path == "/robots.txt" for path in demo_server.targets())
     # the web kinds of the demo: a crawl, a listing, a sitemap, WordPress and Zendesk APIs
     counts = dict(conn.execute("select source_id, count(*) from resources group by source_id"))
     for source_id, n in {"demo-lakeside-help": 5, "demo-lakeside-training": 4, "demo-riverbend-docs": 4,
                          "demo-harbor-wordpress": 6, "demo-lakeside-support": 4}.items():
         assert runs[source_id] == "ok" and counts[source_id] == n, (source_id, runs[source_id], counts.get(source_id))
-    assert not any(path.startswith("/help/Lakeside_ILL/Internal/") for path, _ in demo_server.hits)
-    assert not any(path.startswith("/docs/company/") for path, _ in demo_server.hits)
+    assert not any(path.startswith("/help/Lakeside_ILL/Internal/") for path in demo_server.targets())
+    assert not any(path.startswith("/docs/company/") for path in demo_server.targets())
 
 
 def test_second_harvest_changes_only_last_seen(demo_server, demo_registry_file, tmp_path):
@@ -89,7 +89,7 @@ def test_source_selection_exit_0_and_run_rows(demo_server, demo_registry_file, t
     assert blog["run_group"] == runs["demo-curated-copyright"]["run_group"]
     assert runs["demo-curated-copyright"]["items_new"] == 2
     # only the chosen sources were fetched (robots.txt aside), but the whole registry is mirrored
-    fetched = {path for path, _ in demo_server.hits if path != "/robots.txt"}
+    fetched = {path for path in demo_server.targets() if path != "/robots.txt"}
     assert fetched == {"/feeds/northwind-ill-blog.rss"}
     assert conn.execute("select count(*) from sources").fetchone()[0] == demo_source_count()
     assert {r[0] for r in conn.execute("select distinct source_id from resource_sources")} == set(runs)

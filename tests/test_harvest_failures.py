@@ -140,7 +140,7 @@ REBIND = textwrap.dedent("""
         result = run_harvest(registry, sys.argv[1], policy=Policy.PUBLIC, delay=0.01)
         for s in result.states:
             print(s.source.id, s.status, "|".join(s.errors), sep="\\t")
-        print("hits", len(server.hits))
+        print("hits", len(server.hits()))
 """)
 
 

@@ -23,7 +23,7 @@ from pipeline.health import (
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, start_run, store_batch, sync_sources
 from tests.conftest import run_cli
-from tests.fixture_server import FixtureServer, registry_yaml, rss
+from tests.server import RSS, StubServer, registry_yaml, rss
 
 T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
 
@@ -172,14 +172,16 @@ def test_a_resource_listed_by_another_source_stays_active():
 
 @pytest.fixture
 def server():
-    with FixtureServer() as s:
+    s = StubServer()
+    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    with s:
         yield s
 
 
 def test_failing_source_backs_off_gets_flagged_and_recovers_without_stalling_its_host(server, tmp_path):
     good = rss([("g1", "Good one", "Mon, 23 Nov 2026 10:00:00 GMT")])
-    server.route("/good.rss", body=good)
-    server.route("/bad.rss", status=404, body=b"gone")
+    server.add("/good.rss", good, RSS)
+    server.add("/bad.rss", b"gone", RSS, status=404)
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry_yaml(server.base, [("src-good", "/good.rss"), ("src-bad", "/bad.rss")]))
     db = tmp_path / "catalog.db"
@@ -199,7 +201,7 @@ def test_failing_source_backs_off_gets_flagged_and_recovers_without_stalling_its
     assert row[:2] == (3, 1) and "HTTP 404" in row[2] and row[3] is not None and row[4] == 1
     assert len(server.hits("/bad.rss")) == 3
 
-    server.route("/bad.rss", status=200, body=rss([("b1", "Back again", "Tue, 24 Nov 2026 10:00:00 GMT")]))
+    server.add("/bad.rss", rss([("b1", "Back again", "Tue, 24 Nov 2026 10:00:00 GMT")]), RSS)
     assert run_cli(*base, "--source", "src-bad", "--respect-backoff").returncode == 0  # still backing off
     assert len(server.hits("/bad.rss")) == 3
     assert run_cli(*base, "--source", "src-bad").returncode == 0

@@ -5,189 +5,86 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ruamel.yaml import YAML
 
-from illhub.demo import wait_ready
+from illhub.loopback import Handler, Page, Reply, Request
 from pipeline.linkhealth import BROKEN_AFTER
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
 from pipeline.urls import canonical_url, resource_id
 from tests.conftest import ROOT, run_cli
+from tests.server import HTML, Sequence, StubServer, slow, stream
 
 BIG_BODY = 32 * 1024 * 1024
 CHALLENGE_PAGE = (b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
                   b"<script src=\"/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1\"></script></body></html>")
 
 
-class LinkLab(ThreadingHTTPServer):
-    """A loopback web where every path is one link-check case. ``phase`` (the run number)
-    switches /toggle and /was-ok between runs."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _LabHandler)
-        self.phase = 1
-        self.hits: list[tuple[float, str, str, str, str]] = []  # time, host, method, path, user agent
-        self.lock = threading.Lock()
-        self.in_flight: dict[str, int] = {}
-        self.max_in_flight: dict[str, int] = {}
-        self.counts: dict[str, int] = {}
-        self.release = threading.Event()
-        self.big_written = 0
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
+PAGE = b"<html><head><title>A page</title></head><body>ILL</body></html>"
 
 
-class _LabHandler(BaseHTTPRequestHandler):
-    server: LinkLab
+def fixed(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> Page:
+    return Page(body, HTML, status, headers or {})
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
 
-    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        if "Content-Type" not in (headers or {}):
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+def by_method(head: Handler, get: Handler) -> Handler:
+    return lambda request: (head if request.method == "HEAD" else get)(request)
 
-    def handle_case(self) -> None:
-        lab, path, head = self.server, self.path, self.command == "HEAD"
-        host = self.headers.get("Host", "").split(":")[0]
-        with lab.lock:
-            lab.hits.append((time.monotonic(), host, self.command, path, self.headers.get("User-Agent", "")))
-            key = f"{self.command} {host}{path}"
-            lab.counts[key] = lab.counts.get(key, 0) + 1
-            seen = sum(n for k, n in lab.counts.items() if k.endswith(f"{host}{path}"))
-        page = b"<html><head><title>A page</title></head><body>ILL</body></html>"
-        if path == "/robots.txt":
-            return self._reply(200, b"User-agent: *\nDisallow: /private/\n", {"Content-Type": "text/plain"})
-        if path in ("/ok", "/ok-b", "/final", "/after-pause"):
-            return self._reply(200, page)
-        if path == "/chain/1":
-            return self._reply(301, headers={"Location": "/chain/2"})
-        if path == "/chain/2":
-            return self._reply(302, headers={"Location": f"http://127.0.0.1:{lab.port}/chain/3"})
-        if path == "/chain/3":
-            return self._reply(301, headers={"Location": "/final"})
-        if path == "/loop":
-            return self._reply(301, headers={"Location": "/loop"})
-        if path == "/forbidden":
-            return self._reply(403, b"<title>Forbidden</title>")
-        if path == "/challenge":
-            if head:  # Cloudflare answers HEAD with a bare 403
-                return self._reply(403, headers={"Server": "cloudflare"})
-            return self._reply(403, CHALLENGE_PAGE, {"Server": "cloudflare"})
-        if path == "/head-forbidden":
-            return self._reply(403) if head else self._reply(200, page)
-        if path == "/head-404":  # a server that mishandles HEAD
-            return self._reply(404) if head else self._reply(200, page)
-        if path == "/missing":
-            return self._reply(404, b"not found")
-        if path == "/gone":
-            return self._reply(410, b"gone")
-        if path == "/rate-limited":
-            return self._reply(429, b"slow down", {"Retry-After": "3600"})
-        if path == "/rate-once":
-            if seen == 1:
-                return self._reply(429, b"slow down", {"Retry-After": "1"})
-            return self._reply(200, page)
-        if path == "/flaky":
-            return self._reply(503 if seen == 1 else 200, page)
-        if path == "/no-head":
-            return self._reply(405, headers={"Allow": "GET"}) if head else self._reply(200, page)
-        if path == "/no-head-big":
-            if head:
-                return self._reply(405, headers={"Allow": "GET"})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/pdf")
-            self.send_header("Connection", "close")
-            self.end_headers()  # no Content-Length: the body runs until the connection closes
-            chunk = b"%PDF" + b"x" * (64 * 1024 - 4)
-            try:
-                for _ in range(BIG_BODY // len(chunk)):
-                    self.wfile.write(chunk)
-                    with lab.lock:
-                        lab.big_written += len(chunk)
-            except OSError:
-                pass
-            return None
-        if path in ("/big-declared", "/no-head-big-declared"):  # a large file with a Content-Length
-            if head:
-                if path == "/no-head-big-declared":
-                    return self._reply(405, headers={"Allow": "GET"})
-                self.send_response(200)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(BIG_BODY))
-                self.end_headers()
-                return None
-            self.send_response(200)
-            self.send_header("Content-Type", "video/mp4")
-            self.send_header("Content-Length", str(BIG_BODY))
-            self.end_headers()
-            try:
-                for _ in range(BIG_BODY // 65536):
-                    self.wfile.write(b"v" * 65536)
-            except OSError:
-                pass
-            return None
-        if path == "/toggle":
-            return self._reply(404 if lab.phase < 4 else 200, page)
-        if path == "/was-ok":
-            return self._reply(200 if lab.phase == 1 else 404, page)
-        return self._reply(404, b"no such case")
 
-    def _handle(self) -> None:
-        if self.path == "/no-head-big" and self.command == "GET":
-            return self.handle_case()  # abandoned by the checker after its first bytes: not counted
-        if self.path == "/slow":
-            with self.server.lock:
-                self.server.hits.append((time.monotonic(), "", self.command, self.path, ""))
-            self.server.release.wait(10)  # far longer than the checker's timeout
-            try:
-                self._reply(200, b"too late")
-            except OSError:
-                pass
-            return
-        lab = self.server
-        host = self.headers.get("Host", "").split(":")[0]
-        with lab.lock:
-            lab.in_flight[host] = lab.in_flight.get(host, 0) + 1
-            lab.max_in_flight[host] = max(lab.max_in_flight.get(host, 0), lab.in_flight[host])
-        try:
-            self.handle_case()
-        finally:
-            with lab.lock:
-                lab.in_flight[host] -= 1
+def abandoned(behaviour: Handler) -> Handler:
+    """The checker gives up on these (a timeout, a body read no further than its first
+    bytes) while the server carries on: not counted as in flight once they have arrived."""
 
-    do_GET = _handle  # noqa: N815
-    do_HEAD = _handle  # noqa: N815
+    def answer(request: Request) -> Reply | None:
+        request.release_in_flight()
+        return behaviour(request)
+
+    return answer
+
+
+def set_phase(lab: StubServer, phase: int) -> None:
+    """The run number switches /toggle and /was-ok between runs."""
+    lab.add("/toggle", PAGE, status=404 if phase < 4 else 200)
+    lab.add("/was-ok", PAGE, status=200 if phase == 1 else 404)
 
 
 @pytest.fixture
 def lab():
-    server = LinkLab()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    wait_ready(f"http://127.0.0.1:{server.port}/robots.txt")
-    server.hits.clear()
-    server.counts.clear()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    """A loopback web where every path is one link-check case."""
+    server = StubServer(fallback=fixed(404, b"no such case"))
+    server.add("/robots.txt", b"User-agent: *\nDisallow: /private/\n", "text/plain")
+    for path in ("/ok", "/ok-b", "/final", "/after-pause"):
+        server.add(path, PAGE)
+    redirects = {"/chain/1": (301, "/chain/2"), "/chain/2": (302, f"{server.base}/chain/3"),
+                 "/chain/3": (301, "/final"), "/loop": (301, "/loop")}
+    for path, (code, location) in redirects.items():
+        server.route(path, fixed(code, headers={"Location": location}))
+    server.route("/forbidden", fixed(403, b"<title>Forbidden</title>"))
+    # Cloudflare answers HEAD with a bare 403
+    server.route("/challenge", by_method(fixed(403, headers={"Server": "cloudflare"}),
+                                         fixed(403, CHALLENGE_PAGE, {"Server": "cloudflare"})))
+    server.route("/head-forbidden", by_method(fixed(403), fixed(200, PAGE)))
+    server.route("/head-404", by_method(fixed(404), fixed(200, PAGE)))  # a server that mishandles HEAD
+    server.route("/missing", fixed(404, b"not found"))
+    server.route("/gone", fixed(410, b"gone"))
+    server.route("/rate-limited", fixed(429, b"slow down", {"Retry-After": "3600"}))
+    server.route("/rate-once", Sequence(fixed(429, b"slow down", {"Retry-After": "1"}), fixed(200, PAGE)))
+    server.route("/flaky", Sequence(fixed(503, PAGE), fixed(200, PAGE)))
+    no_head = fixed(405, headers={"Allow": "GET"})
+    server.route("/no-head", by_method(no_head, fixed(200, PAGE)))
+    # no Content-Length: the body runs until the connection closes
+    server.route("/no-head-big", by_method(no_head, abandoned(
+        stream(BIG_BODY, content_length=False, content_type="application/pdf", start=b"%PDF"))))
+    # a large file with a Content-Length
+    server.route("/big-declared", stream(BIG_BODY, content_type="video/mp4", start=b""))
+    server.route("/no-head-big-declared", by_method(no_head, stream(BIG_BODY, content_type="video/mp4", start=b"")))
+    server.route("/slow", abandoned(slow(fixed(200, b"too late"), 10)))  # far longer than the checker's timeout
+    set_phase(server, 1)
+    with server:
+        yield server
 
 
 def closed_port() -> int:
@@ -205,7 +102,7 @@ CASES_A = ["/ok", "/chain/1", "/loop", "/no-head-big-declared", "/forbidden", "/
 CASES_B = ["/head-forbidden", "/head-404", "/big-declared", "/rate-limited", "/after-pause"]
 
 
-def make_catalog(db_path, lab: LinkLab, refused_port: int) -> dict[str, str]:
+def make_catalog(db_path, lab: StubServer, refused_port: int) -> dict[str, str]:
     """Store the test links through the normal pipeline; returns case → url."""
     a = f"http://127.0.0.1:{lab.port}"
     b = f"http://localhost:{lab.port}"
@@ -279,12 +176,12 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     # HEAD refused (405) → GET; HEAD 403 only → GET succeeds
     assert s["/no-head"]["link_status"] == "ok" and history(conn, urls["/no-head"])[0]["method"] == "GET"
     assert s["B/head-forbidden"]["link_status"] == "ok"
-    b_calls = [(m, p) for _, h, m, p, _ in lab.hits if h == "localhost" and p == "/head-forbidden"]
+    b_calls = [(h.method, h.path) for h in lab.hits() if h.host == "localhost" and h.path == "/head-forbidden"]
     assert b_calls == [("HEAD", "/head-forbidden"), ("GET", "/head-forbidden")]
     # a 404 to HEAD is confirmed with GET before it counts: here GET finds the page
     assert s["B/head-404"]["link_status"] == "ok" and history(conn, urls["B/head-404"])[0]["method"] == "GET"
     # after the first 405 to HEAD, the host is asked with GET only
-    a_calls = [(m, p) for _, h, m, p, _ in lab.hits if h == "127.0.0.1" and p != "/slow"]
+    a_calls = [(h.method, h.path) for h in lab.hits() if h.host == "127.0.0.1" and h.path != "/slow"]
     first_405 = next(i for i, (m, p) in enumerate(a_calls) if m == "HEAD" and p.startswith("/no-head"))
     assert a_calls[first_405 + 1][0] == "GET" and all(m == "GET" for m, _ in a_calls[first_405 + 1:])
     assert ("GET", "/no-head") in a_calls and ("GET", "/no-head-big") in a_calls
@@ -294,11 +191,11 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     assert s["/no-head-big-declared"]["link_status"] == "ok"
     assert history(conn, urls["/no-head-big-declared"])[0]["method"] == "GET"
     assert s["B/big-declared"]["link_status"] == "ok" and history(conn, urls["B/big-declared"])[0]["method"] == "HEAD"
-    assert lab.big_written < BIG_BODY
+    assert lab.sent("/no-head-big") < BIG_BODY
     # 429 with Retry-After: 1 is waited for, then retried (and the whole host paused)
     rate = history(conn, urls["/rate-once"])[0]
     assert rate["outcome"] == "ok" and rate["attempts"] == 2
-    times = [t for t, h, m, p, _ in lab.hits if p == "/rate-once"]
+    times = [h.started for h in lab.hits() if h.path == "/rate-once"]
     assert len(times) == 2 and times[1] - times[0] >= 0.95
     # a 503 is retried after a backoff
     flaky = history(conn, urls["/flaky"])[0]
@@ -307,11 +204,11 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     assert s["B/rate-limited"]["link_status"] == "blocked" and "Retry-After 3600" in s["B/rate-limited"]["link_error"]
     assert s["B/after-pause"]["link_status"] == "unchecked"
     assert history(conn, urls["B/after-pause"])[0]["outcome"] == "skipped"
-    assert not [p for _, h, m, p, _ in lab.hits if p == "/after-pause"]
+    assert not [h.path for h in lab.hits() if h.path == "/after-pause"]
     # robots.txt disallows /private/: skipped, never requested
     assert history(conn, urls["/private/page"])[0]["outcome"] == "skipped"
     assert s["/private/page"]["link_status"] == "unchecked"
-    assert not [p for _, h, m, p, _ in lab.hits if p.startswith("/private/")]
+    assert not [h.path for h in lab.hits() if h.path.startswith("/private/")]
     # one failure never marks a link broken
     for case in ("/missing", "/gone", "/slow", "refused", "/toggle"):
         assert s[case]["link_status"] == "unchecked" and s[case]["link_failures"] == 1, (case, s[case])
@@ -324,11 +221,11 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     # --source: the link only loop-b lists was not checked
     assert s["/ok-b"]["link_status"] == "unchecked" and not history(conn, urls["/ok-b"])
     # politeness: one request at a time, every one with the illhub User-Agent
-    assert lab.max_in_flight == {"127.0.0.1": 1, "localhost": 1}
-    assert all(ua.startswith("illhub/") for _, h, m, p, ua in lab.hits if ua or p != "/slow")
+    assert lab.max_in_flight_by_host == {"127.0.0.1": 1, "localhost": 1}
+    assert all(h.user_agent.startswith("illhub/") for h in lab.hits() if h.user_agent or h.path != "/slow")
 
     # -- run 2 ---------------------------------------------------------------------------
-    lab.phase = 2
+    set_phase(lab, 2)
     check_links(db_path)
     s = {k: status_of(conn, u) for k, u in urls.items()}
     assert s["/ok-b"]["link_status"] == "ok"
@@ -338,7 +235,7 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
     assert s["/was-ok"]["link_http_status"] == 404
 
     # -- run 3: the third failure in a row makes a link broken ----------------------------
-    lab.phase = 3
+    set_phase(lab, 3)
     out = check_links(db_path).stdout
     assert "now broken" in out
     s = {k: status_of(conn, u) for k, u in urls.items()}
@@ -355,7 +252,7 @@ def test_check_links_history_and_status_over_runs(lab, tmp_path):
                for r in broken)
 
     # -- run 4: /toggle answers again; /was-ok fails a third time ------------------------
-    lab.phase = 4
+    set_phase(lab, 4)
     out = check_links(db_path).stdout
     assert "recovered" in out
     s = {k: status_of(conn, u) for k, u in urls.items()}
@@ -389,7 +286,7 @@ def test_nothing_due_and_unknown_source(lab, tmp_path):
     # checked a moment ago: not due with the default --older-than 1
     result = run_cli("check-links", "--db", str(db_path), "--quiet")
     assert result.returncode == 0 and "no links due" in result.stdout, result.stdout + result.stderr
-    assert not lab.hits
+    assert not lab.hits()
     result = run_cli("check-links", "--db", str(db_path), "--source", "nope", "--quiet")
     assert result.returncode == 2
     assert "--source nope: no resources from source 'nope'" in result.stderr and "loop-a" in result.stderr
@@ -433,7 +330,7 @@ def test_a_stopped_link_check_records_an_incomplete_run(lab, tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        while not any(p == "/slow" for _, _, _, p, _ in lab.hits):
+        while not any(h.path == "/slow" for h in lab.hits()):
             assert time.monotonic() < deadline and proc.poll() is None, "the check never reached /slow"
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
@@ -448,7 +345,7 @@ def test_a_stopped_link_check_records_an_incomplete_run(lab, tmp_path):
     assert (status, selected) == ("incomplete", 3) and checked < 3 and "not checked" in error
     assert conn.execute("select outcome from link_checks c join resources r on r.id = c.resource_id "
                         "where r.url like '%/ok'").fetchone() == ("ok",)
-    assert not [p for _, _, _, p, _ in lab.hits if p == "/gone"]
+    assert not [h.path for h in lab.hits() if h.path == "/gone"]
 
 
 def test_scheduled_link_check_runs_with_the_registry_user_agent(lab, tmp_path):
@@ -473,5 +370,5 @@ def test_scheduled_link_check_runs_with_the_registry_user_agent(lab, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.split() == ["1", "1"], result.stdout + result.stderr
     assert sqlite3.connect(db_path).execute("select link_status from resources").fetchone() == ("ok",)
-    agents = {ua for _, _, _, p, ua in lab.hits if p == "/ok"}
+    agents = {h.user_agent for h in lab.hits() if h.path == "/ok"}
     assert agents and all("+https://ill.example.org/about-the-hub" in ua for ua in agents)

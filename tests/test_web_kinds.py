@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from illhub.loopback import Request
 from tests.conftest import run_cli
-from tests.routeserver import Req, RouteServer
+from tests.server import StubServer
 
 WEB = Path(__file__).parent / "fixtures" / "web"
 HTML = "text/html; charset=utf-8"
@@ -47,8 +48,8 @@ DOCS_PAGES = {
 }
 
 
-def mindtouch_server() -> RouteServer:
-    srv = RouteServer().start()
+def mindtouch_server() -> StubServer:
+    srv = StubServer().start()
     srv.add("/robots.txt", MINDTOUCH_ROBOTS, "text/plain")
     for path, name in MINDTOUCH_PAGES.items():
         srv.add_file(path, WEB / "mindtouch" / name)
@@ -56,8 +57,8 @@ def mindtouch_server() -> RouteServer:
     return srv
 
 
-def docs_server(lastmod_odyssey: str = "2025-09-01T10:00:00+00:00") -> RouteServer:
-    srv = RouteServer().start()
+def docs_server(lastmod_odyssey: str = "2025-09-01T10:00:00+00:00") -> StubServer:
+    srv = StubServer().start()
     set_sitemaps(srv, lastmod_odyssey)
     template = (WEB / "sitemap" / "docs-page.html").read_text(encoding="utf-8")
     for path, (title, description, updated) in DOCS_PAGES.items():
@@ -66,7 +67,7 @@ def docs_server(lastmod_odyssey: str = "2025-09-01T10:00:00+00:00") -> RouteServ
     return srv
 
 
-def set_sitemaps(srv: RouteServer, lastmod_odyssey: str) -> None:
+def set_sitemaps(srv: StubServer, lastmod_odyssey: str) -> None:
     d = WEB / "sitemap"
     srv.add_file("/robots.txt", d / "robots.txt", "text/plain")
     srv.add_file("/sitemap_index.xml", d / "sitemap_index.xml", "application/xml")
@@ -76,14 +77,14 @@ def set_sitemaps(srv: RouteServer, lastmod_odyssey: str) -> None:
     srv.add_file("/sitemaps/blog.xml", d / "blog.xml", "application/xml")
 
 
-def wordpress_server() -> RouteServer:
-    srv = RouteServer().start()
+def wordpress_server() -> StubServer:
+    srv = StubServer().start()
     srv.add("/robots.txt", "User-agent: *\nDisallow: /blog/wp-admin/\n", "text/plain")
     posts = json.loads((WEB / "wordpress" / "posts.json").read_text(encoding="utf-8").replace("{base}", srv.base))
     pages = json.loads((WEB / "wordpress" / "pages.json").read_text(encoding="utf-8").replace("{base}", srv.base))
 
     def collection(items):
-        def handler(req: Req):
+        def handler(req: Request):
             per_page, page = int(req.arg("per_page", "10")), int(req.arg("page", "1"))
             total_pages = max(1, math.ceil(len(items) / per_page))
             if page > total_pages:
@@ -95,8 +96,8 @@ def wordpress_server() -> RouteServer:
                          "X-WP-TotalPages": str(total_pages)}, json.dumps(chunk).encode()
         return handler
 
-    srv.add_handler("/blog/wp-json/wp/v2/posts", collection(posts))
-    srv.add_handler("/blog/wp-json/wp/v2/pages", collection(pages))
+    srv.route("/blog/wp-json/wp/v2/posts", collection(posts))
+    srv.route("/blog/wp-json/wp/v2/pages", collection(pages))
     # A site whose REST API needs a login: the feed (and its ?paged=2 archive page) is read instead.
     closed = {"code": "rest_cannot_access", "message": "Only authenticated users can access the REST API.",
               "data": {"status": 401}}
@@ -106,12 +107,12 @@ def wordpress_server() -> RouteServer:
     return srv
 
 
-def zendesk_server() -> RouteServer:
-    srv = RouteServer().start()
+def zendesk_server() -> StubServer:
+    srv = StubServer().start()
     srv.add("/robots.txt", "User-agent: *\nDisallow: /hc/*/search\nDisallow: /access/\n", "text/plain")
     data = json.loads((WEB / "zendesk" / "articles.json").read_text(encoding="utf-8").replace("{base}", srv.base))
 
-    def articles(req: Req):
+    def articles(req: Request):
         per_page, page = int(req.arg("per_page", "30")), int(req.arg("page", "1"))
         count = len(data["articles"])
         page_count = max(1, math.ceil(count / per_page))
@@ -126,12 +127,12 @@ def zendesk_server() -> RouteServer:
                 "sort_by": "updated_at", "sort_order": "desc"}
         return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(body).encode()
 
-    srv.add_handler("/api/v2/help_center/en-us/articles.json", articles)
+    srv.route("/api/v2/help_center/en-us/articles.json", articles)
     return srv
 
 
-def libguides_server() -> RouteServer:
-    srv = RouteServer().start()
+def libguides_server() -> StubServer:
+    srv = StubServer().start()
     srv.add("/robots.txt", "User-agent: *\nDisallow: /srch.php\nDisallow: /ld.php\n", "text/plain")
     srv.add_file("/c.php?g=123&p=456", WEB / "libguides" / "toolbox.html")
     srv.add_file("/c.php?g=123&p=457", WEB / "libguides" / "glossary.html")
@@ -139,14 +140,14 @@ def libguides_server() -> RouteServer:
     return srv
 
 
-def listing_server() -> RouteServer:
-    srv = RouteServer().start()
+def listing_server() -> StubServer:
+    srv = StubServer().start()
     srv.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
     srv.add_file("/Training/Lakeside_ILL_self-paced_training", WEB / "listing" / "training.html")
     return srv
 
 
-def registry_text(s: dict[str, RouteServer]) -> str:
+def registry_text(s: dict[str, StubServer]) -> str:
     return f"""
 sources:
   - id: mt-help
@@ -224,7 +225,7 @@ def web(tmp_path_factory):
     registry.write_text(registry_text(servers), encoding="utf-8")
     db = tmp / "catalog.db"
     result = run_cli("harvest", "--registry", str(registry), "--db", str(db), "--delay", "0.005", "--quiet")
-    hits = {name: srv.hits for name, srv in servers.items()}
+    hits = {name: srv.targets() for name, srv in servers.items()}
     yield {"servers": servers, "result": result, "db": db, "registry": registry, "hits": hits}
     for srv in servers.values():
         srv.stop()
@@ -412,7 +413,7 @@ def test_second_run_skips_pages_whose_lastmod_is_unchanged(web, tmp_path):
                      "--quiet", "--source", "docs-sitemap")
     assert result.returncode == 0, result.stdout + result.stderr
     # only the page listed without a lastmod is fetched again
-    assert [h for h in docs.hits if h.startswith("/docs/")] == ["/docs/illiad/ncip"]
+    assert [h for h in docs.targets() if h.startswith("/docs/")] == ["/docs/illiad/ncip"]
     run_id_2, status, seen = rows(web["db"], "select id, status, items_seen from harvest_runs where source_id = "
                                              "'docs-sitemap' order by id desc limit 1")[0]
     # seen: the 3 pages skipped by lastmod and ncip (fetched, same body as before); the sitemaps themselves are
@@ -428,7 +429,7 @@ def test_second_run_skips_pages_whose_lastmod_is_unchanged(web, tmp_path):
     result = run_cli("harvest", "--registry", str(web["registry"]), "--db", str(web["db"]), "--delay", "0.005",
                      "--quiet", "--source", "docs-sitemap")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(h for h in docs.hits if h.startswith("/docs/")) == ["/docs/illiad/addons/odyssey", "/docs/illiad/ncip"]
+    assert sorted(h for h in docs.targets() if h.startswith("/docs/")) == ["/docs/illiad/addons/odyssey", "/docs/illiad/ncip"]
     lastmod = rows(web["db"], "select lastmod from web_pages where url = ?", docs.base + "/docs/illiad/addons/odyssey")
     assert lastmod == [("2025-11-20T08:00:00Z",)]
 
@@ -441,7 +442,7 @@ def test_second_crawl_of_unchanged_pages_keeps_the_cap_and_fetches_each_page_onc
     result = run_cli("harvest", "--registry", str(web["registry"]), "--db", str(web["db"]), "--delay", "0.005",
                      "--quiet", "--source", "mt-capped")
     assert result.returncode == 0, result.stdout + result.stderr
-    hits = [h for h in mt2.hits if h != "/robots.txt"]
+    hits = [h for h in mt2.targets() if h != "/robots.txt"]
     assert sorted(hits) == sorted(["/Resource_Sharing/Lakeside_ILL", "/Resource_Sharing/Lakeside_ILL/Borrowing",
                                    "/Resource_Sharing/Lakeside_ILL/Lending",
                                    "/Resource_Sharing/Lakeside_ILL/Borrowing/Borrowing_requests"])
@@ -453,7 +454,7 @@ def test_second_crawl_of_unchanged_pages_keeps_the_cap_and_fetches_each_page_onc
 def test_robots_txt_holds_for_every_request_that_waited_for_it(tmp_path):
     """Several sources start on one host at once: every request that waited for the host's
     robots.txt is checked against it (not only the first), so disallowed pages get no hit."""
-    with RouteServer() as srv:
+    with StubServer() as srv:
         srv.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
         for n in range(4):
             srv.add_file(f"/private/page-{n}", WEB / "mindtouch" / "internal.html")
@@ -466,7 +467,7 @@ def test_robots_txt_holds_for_every_request_that_waited_for_it(tmp_path):
         result = run_cli("harvest", "--registry", str(registry), "--db", str(tmp_path / "c.db"), "--delay", "0.005",
                          "--quiet")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert srv.count("/private/") == 0, srv.hits
-        assert sorted(h for h in srv.hits if h.startswith("/public/")) == ["/public/page-0", "/public/page-3"]
+        assert srv.count("/private/") == 0, srv.targets()
+        assert sorted(h for h in srv.targets() if h.startswith("/public/")) == ["/public/page-0", "/public/page-3"]
     status = dict(rows(tmp_path / "c.db", "select source_id, status from harvest_runs"))
     assert status == {"start-0": "ok", "start-1": "failed", "start-2": "failed", "start-3": "ok"}

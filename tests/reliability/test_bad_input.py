@@ -19,8 +19,8 @@ from harvesters.parsers.feed import NotAFeed, parse_feed
 from pipeline.normalize import DESCRIPTION_MAX, TITLE_MAX, normalize_resource, parse_date
 from pipeline.resource import Batch
 from pipeline.store import open_db, store_batch
-from tests.reliability.faultserver import FaultServer, MiB, gzip_bomb, ok, stream
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+from tests.server import MiB, StubServer, gzip_bomb, ok, stream
 
 URL = "http://127.0.0.1:9/feed.xml"
 TEXT = "Café – naïve “quotes” résumé"
@@ -148,14 +148,14 @@ def test_quadratic_blowup_is_not_expanded(entity_size):
 def test_xxe_reads_no_file_and_fetches_no_url(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-LOCAL-FILE", encoding="utf-8")
-    with FaultServer() as canary:
+    with StubServer() as canary:
         doctype = (f'<!DOCTYPE rss [<!ENTITY file SYSTEM "file://{secret}">'
                    f'<!ENTITY canary SYSTEM "{canary.url("/canary")}">'
                    f'<!ENTITY % remote SYSTEM "{canary.url("/dtd")}"> %remote;]>\n')
         body = rss([], doctype=doctype, raw_items="<item><title>&file;</title><description>&canary;</description>"
                    "<link>http://127.0.0.1:9/x</link></item>")
         parsed, seconds, _ = _bounded_parse(body)
-        assert canary.hits == []  # zero canary hits
+        assert canary.hits() == []  # zero canary hits
     assert seconds < 5
     for r in parsed.resources:
         assert "TOP-SECRET" not in repr(r.raw) + r.title + r.description
@@ -247,7 +247,7 @@ CASES = {
 
 
 class _Ctx:
-    def __init__(self, server: FaultServer, canary: str):
+    def __init__(self, server: StubServer, canary: str):
         self.server, self.canary = server, canary
 
     def url(self, path: str) -> str:
@@ -257,9 +257,9 @@ class _Ctx:
 @pytest.fixture(scope="module")
 def bad_world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad-input")
-    server = FaultServer("127.0.0.21").start()
-    big = FaultServer("127.0.0.22").start()  # the bodies too large to parse, on a host of their own
-    canary = FaultServer("127.0.0.23").start()
+    server = StubServer("127.0.0.21").start()
+    big = StubServer("127.0.0.22").start()  # the bodies too large to parse, on a host of their own
+    canary = StubServer("127.0.0.23").start()
     sources = []
     for sid in CASES:
         host = big if sid in ("huge-declared", "gzip-bomb") else server
@@ -274,7 +274,7 @@ def bad_world(tmp_path_factory):
     for sid, (behaviour, _, _) in CASES.items():
         (big if sid in ("huge-declared", "gzip-bomb") else server).route(f"/{sid}", behaviour(ctx))
     for s in (server, big, canary):
-        s.reset_counters()
+        s.clear()
     second = harvest(registry, db, "--timeout", "10")
     yield {"db": db, "before": before, "second": second, "canary": canary, "big": big, "server": server}
     for s in (server, big, canary):
@@ -319,8 +319,8 @@ def test_harvest_of_bad_input_stores_clean_values(bad_world):
 
 def test_harvest_of_bad_input_is_bounded(bad_world):
     second = bad_world["second"]
-    assert bad_world["canary"].hits == []  # the XXE canary was never fetched
-    assert bad_world["big"].sent.get("/huge-declared", 0) < 32 * MiB
+    assert bad_world["canary"].hits() == []  # the XXE canary was never fetched
+    assert bad_world["big"].sent("/huge-declared") < 32 * MiB
     assert second.max_rss_mb < 300, second.max_rss_mb  # 400 MiB body and a 512 MiB bomb: never held
     assert second.seconds < 30
     assert "Traceback" not in second.stderr

@@ -16,8 +16,8 @@ import pytest
 from catalog.app import make_datasette
 from pipeline.store import open_db
 from tests.conftest import ROOT
-from tests.reliability.faultserver import FaultServer, ok, slow, status
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, write_registry
+from tests.server import StubServer, ok, slow, status
 
 SOURCES = 20
 ENTRIES = 250  # per source: each source's batch is stored in one transaction
@@ -27,7 +27,7 @@ ENTRIES = 250  # per source: each source's batch is stored in one transaction
 def big_web(tmp_path_factory):
     """Twenty feeds of 250 entries, each answer a little slow so a harvest takes seconds."""
     tmp = tmp_path_factory.mktemp("crash")
-    with FaultServer("127.0.0.51") as server:
+    with StubServer("127.0.0.51") as server:
         sources = []
         for i in range(SOURCES):
             sid = f"big-{i:02d}"
@@ -151,7 +151,7 @@ def test_datasette_reads_while_a_harvest_writes(live_harvest):
 
 @pytest.mark.slow
 def test_twenty_harvests_of_unchanged_sources_stay_the_same_size(tmp_path):
-    with FaultServer("127.0.0.52") as server:
+    with StubServer("127.0.0.52") as server:
         sources = []
         for i in range(3):
             sid = f"steady-{i}"
@@ -187,7 +187,7 @@ API_KEY = "AIzaTESTKEY-0000-do-not-leak-5b2e"
 def test_secrets_in_the_environment_never_leak(tmp_path, monkeypatch):
     secret_env = {"ILLHUB_TEST_SECRET": SECRET, "YOUTUBE_API_KEY": API_KEY, "GOOGLE_API_KEY": API_KEY,
                   "ILLHUB_API_KEY": API_KEY}
-    with FaultServer("127.0.0.53") as server:
+    with StubServer("127.0.0.53") as server:
         server.route("/good", ok(rss(items_for("good", 3))))
         server.route("/broken", status(500, b"internal error"))
         server.route("/html", ok("<!doctype html><html><body>no feed</body></html>", "text/html"))

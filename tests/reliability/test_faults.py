@@ -16,10 +16,11 @@ import socket
 
 import pytest
 
-from tests.reliability.faultserver import (
-    FaultServer,
+from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+from tests.server import (
     MiB,
     Sequence,
+    StubServer,
     drip,
     never_answer,
     ok,
@@ -29,7 +30,6 @@ from tests.reliability.faultserver import (
     status,
     stream,
 )
-from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
 
 TIMEOUT = 2.0  # --timeout for the fault harvest (seconds)
 GOOD = [f"good-{i:02d}" for i in range(40)]  # good-00 gets 500, 500, then 200
@@ -61,8 +61,8 @@ def good_feed(source_id: str) -> bytes:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("faults")
-    servers = {n: FaultServer(f"127.0.0.{n}").start() for n in range(1, 6)}
-    down = FaultServer("127.0.0.1").start()  # the host that goes down after the first harvest
+    servers = {n: StubServer(f"127.0.0.{n}").start() for n in range(1, 6)}
+    down = StubServer("127.0.0.1").start()  # the host that goes down after the first harvest
     main = servers[1]
     urls: dict[str, str] = {}
     for sid in GOOD:
@@ -92,7 +92,7 @@ def world(tmp_path_factory):
     down.stop()
     probe = socket.socket()
     with pytest.raises(OSError):  # the port really refuses now
-        probe.connect(socket.getaddrinfo(*down.httpd.server_address[:2], socket.AF_INET)[0][4])
+        probe.connect(socket.getaddrinfo(down.hosts[0], down.port, socket.AF_INET)[0][4])
     probe.close()
     servers[4].route("/reset-mid-body", reset_mid_body(rss(items_for("reset", 200))))
     servers[4].route("/short-body", short_body(rss(items_for("short", 20))))
@@ -105,7 +105,7 @@ def world(tmp_path_factory):
     main.route("/chain-12", ok(good_feed("redirect-chain")))
     servers[5].route("/endless-body", stream(400 * MiB, content_length=False))
     for s in servers.values():
-        s.reset_counters()
+        s.clear()
 
     second = harvest(registry, db, "--timeout", str(TIMEOUT))
     yield {"servers": servers, "db": db, "before": before, "first": first, "second": second, "urls": urls}
@@ -132,7 +132,7 @@ def test_forty_good_sources_fully_stored(world):
 
 
 def test_500_500_200_is_retried_and_succeeds(world):
-    hits = world["servers"][1].hits_for("/good-00")
+    hits = world["servers"][1].hits("/good-00")
     assert [h.status for h in hits] == [500, 500, 200]
     assert runs(world["db"])["good-00"]["http_status"] == 200
 
@@ -151,42 +151,42 @@ def test_each_failure_attributed_and_old_data_kept(world, source_id):
 
 def test_404_and_410_are_not_retried(world):
     main = world["servers"][1]
-    assert len(main.hits_for("/not-found")) == 1
-    assert len(main.hits_for("/gone")) == 1
+    assert len(main.hits("/not-found")) == 1
+    assert len(main.hits("/gone")) == 1
 
 
 def test_redirects_stop_at_the_cap(world):
     main = world["servers"][1]
-    loop = [h for h in main.hits if h.path in ("/loop-a", "/loop-b")]
+    loop = [h for h in main.hits() if h.path in ("/loop-a", "/loop-b")]
     assert len(loop) == 6  # the request and five redirects, then give up
-    chain = [h.path for h in main.hits if h.path.startswith("/chain-")]
+    chain = [h.path for h in main.hits() if h.path.startswith("/chain-")]
     assert chain == [f"/chain-{k}" for k in range(1, 7)]
 
 
 def test_timeouts_are_a_deadline_and_bounded(world):
-    never = world["servers"][2].hits_for("/never-answers")
-    dripping = world["servers"][3].hits_for("/drips")
+    never = world["servers"][2].hits("/never-answers")
+    dripping = world["servers"][3].hits("/drips")
     assert 1 <= len(never) <= 3 and 1 <= len(dripping) <= 3  # one try and at most two retries
     for h in dripping:
         # the drip never pauses long enough for an idle timeout: only a whole-download deadline ends it
         assert h.finished is not None and h.finished - h.started < TIMEOUT + 1.0
-    assert world["servers"][3].sent["/drips"] < len(dripping) * (TIMEOUT / 0.2 + 2)
+    assert world["servers"][3].sent("/drips") < len(dripping) * (TIMEOUT / 0.2 + 2)
     assert world["second"].seconds < 3 * (TIMEOUT + 0.5) + 30  # three tries of the slowest source, plus start-up
 
 
 def test_endless_body_stopped_at_the_cap_with_bounded_memory(world):
-    sent = world["servers"][5].sent["/endless-body"]
+    sent = world["servers"][5].sent("/endless-body")
     assert sent < 32 * MiB, sent  # the server was cut off after the 5 MiB cap (plus socket buffers)
-    assert len(world["servers"][5].hits_for("/endless-body")) == 1  # a size-cap failure is not retried
+    assert len(world["servers"][5].hits("/endless-body")) == 1  # a size-cap failure is not retried
     assert world["second"].max_rss_mb < 300, world["second"].max_rss_mb
 
 
 def test_every_request_identifies_itself(world):
-    hits = [h for s in world["servers"].values() for h in s.hits]
+    hits = [h for s in world["servers"].values() for h in s.hits()]
     assert len(hits) > 50
     assert all(h.user_agent.startswith("illhub/") and "+http" in h.user_agent for h in hits)
     assert {h.path for h in hits} >= {"/robots.txt"}
 
 
 def test_one_request_at_a_time_per_host(world):
-    assert world["servers"][1].max_inflight == 1
+    assert world["servers"][1].max_in_flight == 1

@@ -14,8 +14,8 @@ import sqlite3
 
 import pytest
 
-from tests.reliability.faultserver import FaultServer, ok, redirect
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+from tests.server import StubServer, ok, redirect
 
 
 def run_count(db) -> int:
@@ -29,7 +29,7 @@ def good(sid: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def server():
-    with FaultServer("127.0.0.31") as s:
+    with StubServer("127.0.0.31") as s:
         yield s
 
 
@@ -50,11 +50,11 @@ def test_public_policy_refuses_loopback_in_every_spelling(server, tmp_path):
     assert first.returncode == 0, first.stdout + first.stderr
     before = snapshot(db, "plain")
     assert len(before) == 2
-    server.reset_counters()
+    server.clear()
 
     second = harvest(registry, db, env={"ILLHUB_NETWORK": None})  # the default policy: public
     assert second.returncode == 1
-    assert server.hits == []  # nothing reached the server, not even robots.txt
+    assert server.hits() == []  # nothing reached the server, not even robots.txt
     latest = runs(db)
     for sid in spellings:
         run = latest[sid]
@@ -91,7 +91,7 @@ def test_every_redirect_hop_is_checked(server, tmp_path):
 
     for sid, (location, _) in REDIRECTS.items():
         server.route(f"/{sid}", redirect(location.format(port=port), 301))
-    server.reset_counters()
+    server.clear()
     second = harvest(registry, db)  # loopback-only mode: every other address is forbidden
     assert second.returncode == 1
     latest = runs(db)
@@ -102,18 +102,18 @@ def test_every_redirect_hop_is_checked(server, tmp_path):
             assert latest[sid]["error"].startswith("network guard: "), latest[sid]["error"]
         assert snapshot(db, sid) == before[sid] and len(before[sid]) == 2
     # 0.0.0.0 reaches this machine on Linux: had the guard let the hop through, /target would show a hit
-    assert server.hits_for("/target") == []
+    assert server.hits("/target") == []
     assert sorted(server.paths()) == sorted(["/robots.txt", *(f"/{sid}" for sid in REDIRECTS)])
 
     # --allow-private-network permits loopback and private hosts, never the unspecified address
-    server.reset_counters()
+    server.clear()
     third = harvest(registry, db, "--source", "to-unspecified", "--source", "to-mapped-unspecified",
                     "--allow-private-network", env={"ILLHUB_NETWORK": None})
     assert third.returncode == 1
     latest = runs(db)
     assert "0.0.0.0 is the unspecified address" in latest["to-unspecified"]["error"]
     assert "0.0.0.0 is the unspecified address" in latest["to-mapped-unspecified"]["error"]
-    assert server.hits_for("/target") == []
+    assert server.hits("/target") == []
 
 
 def test_hostile_registry_is_rejected_at_load_before_any_request(server, tmp_path):
@@ -124,7 +124,7 @@ def test_hostile_registry_is_rejected_at_load_before_any_request(server, tmp_pat
     registry = write_registry(tmp_path / "good.yaml", [feed_source("kept", server.url("/feed.xml"))])
     assert harvest(registry, db).returncode == 0
     before, runs_before = snapshot(db), run_count(db)
-    server.reset_counters()
+    server.clear()
     port = server.base.rsplit(":", 1)[1]
     bad_urls = {
         "file-url": "file:///etc/passwd", "ftp-url": f"ftp://127.0.0.31:{port}/feed.xml",
@@ -151,5 +151,5 @@ def test_hostile_registry_is_rejected_at_load_before_any_request(server, tmp_pat
     result = harvest(tagged, db)
     assert result.returncode == 2 and "not valid YAML" in result.stderr and "python/object" in result.stderr
     assert not canary.exists()  # the tag was never constructed, let alone run
-    assert server.hits == []  # nothing fetched, not even robots.txt
+    assert server.hits() == []  # nothing fetched, not even robots.txt
     assert snapshot(db) == before and run_count(db) == runs_before

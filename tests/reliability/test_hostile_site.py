@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.reliability.faultserver import FaultServer, ok, redirect
 from tests.reliability.helpers import harvest, runs, snapshot, write_registry
+from tests.server import StubServer, ok, redirect
 
 MAX_PAGES = 12
 
@@ -21,7 +21,7 @@ def page(title: str, links: list[str], body: str = "") -> str:
 
 
 def test_crawl_of_a_hostile_site(tmp_path):
-    with FaultServer("127.0.0.61") as site:
+    with StubServer("127.0.0.61") as site:
         port = site.base.rsplit(":", 1)[1]
         html = "text/html; charset=utf-8"
         site.route("/ill/", ok(page("Start", ["/ill/first"]), html))
@@ -46,7 +46,7 @@ def test_crawl_of_a_hostile_site(tmp_path):
         site.route("/ill/offsite", redirect(f"http://0.0.0.0:{port}/ill/zero-redirect"))
         for n in range(1, 200):  # an endless trap: every page links to the next
             site.route(f"/ill/trap/{n}", ok(page(f"Trap {n}", [f"/ill/trap/{n + 1}", f"/ill/trap/{n}?again=1"]), html))
-        site.reset_counters()
+        site.clear()
 
         second = harvest(registry, db, "--timeout", "5")
         paths = site.paths()
@@ -57,7 +57,7 @@ def test_crawl_of_a_hostile_site(tmp_path):
     assert len([p for p in paths if p != "/robots.txt"]) <= MAX_PAGES
     trap = sorted(int(p.rsplit("/", 1)[1]) for p in paths if p.startswith("/ill/trap/"))
     assert trap and max(trap) == 3  # max_depth 3: at most three links away from the start page
-    assert all(h.user_agent.startswith("illhub/") for h in site.hits)
+    assert all(h.user_agent.startswith("illhub/") for h in site.hits())
     run = runs(db)["hostile-site"]
     assert run["status"] == "warning", run["error"]  # pages stored; the off-site redirect attributed
     assert "network guard: 0.0.0.0 is the unspecified address" in run["error"]

@@ -18,8 +18,8 @@ from email.utils import format_datetime
 import pytest
 
 from tests.conftest import ROOT
-from tests.reliability.faultserver import FaultServer, Sequence, ok, reset_mid_body, slow, status
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
+from tests.server import Sequence, StubServer, ok, reset_mid_body, slow, status
 
 CRAWL_DELAY = 0.3
 
@@ -31,7 +31,7 @@ def feed(source_id: str) -> bytes:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("politeness")
-    hosts = {name: FaultServer(f"127.0.0.{n}").start() for n, name in enumerate(
+    hosts = {name: StubServer(f"127.0.0.{n}").start() for n, name in enumerate(
         ["robots-rules", "robots-404", "robots-503", "robots-broken", "crawl-delay", "busy", "rate-limited"], start=11)}
     sources = []
 
@@ -70,7 +70,7 @@ def world(tmp_path_factory):
         status(503, b"down for maintenance", {"Retry-After": format_datetime(back, usegmt=True)}),
         ok(feed("unavailable"))))
     for h in hosts.values():
-        h.reset_counters()
+        h.clear()
     second = harvest(registry, db, "--timeout", "3")
     yield {"hosts": hosts, "db": db, "before": before, "second": second, "registry": registry}
     for h in hosts.values():
@@ -118,7 +118,7 @@ def test_robots_5xx_or_unreachable_defers_the_host(world, host_name, sid, reason
 
 def test_crawl_delay_is_honoured(world):
     host = world["hosts"]["crawl-delay"]
-    hits = sorted(host.hits, key=lambda h: h.started)
+    hits = sorted(host.hits(), key=lambda h: h.started)
     assert [h.path for h in hits][0] == "/robots.txt" and len(hits) == 5
     gaps = [b.started - a.started for a, b in itertools.pairwise(hits)]
     assert min(gaps) >= CRAWL_DELAY * 0.95, gaps
@@ -127,14 +127,14 @@ def test_crawl_delay_is_honoured(world):
 
 def test_never_more_than_one_request_at_a_time_per_host(world):
     host = world["hosts"]["busy"]
-    assert len(host.hits) == 9 and host.max_inflight == 1
-    spans = sorted((h.started, h.finished) for h in host.hits)
+    assert len(host.hits()) == 9 and host.max_in_flight == 1
+    spans = sorted((h.started, h.finished) for h in host.hits())
     assert all(b[0] >= a[1] for a, b in itertools.pairwise(spans))  # no overlap at all
     assert all(kept(world, f"busy-{i}") for i in range(8))
 
 
 def test_user_agent_on_every_request_including_robots(world):
-    hits = [h for host in world["hosts"].values() for h in host.hits]
+    hits = [h for host in world["hosts"].values() for h in host.hits()]
     robots = [h for h in hits if h.path == "/robots.txt"]
     assert len(robots) >= 7
     for h in hits:
@@ -163,7 +163,7 @@ def test_retry_after_is_honoured_across_runs(world, tmp_path):
     next_429 = datetime.fromisoformat(latest["rate-limited"]["next_attempt"])
     assert next_429 >= started + timedelta(seconds=30)
     host = world["hosts"]["rate-limited"]
-    host.reset_counters()
+    host.clear()
     copy = tmp_path / "catalog.db"  # the next night, on a copy: the other tests keep their catalog
     with sqlite3.connect(world["db"]) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
@@ -220,7 +220,7 @@ def test_unresolvable_host_fails_and_keeps_old_data(tmp_path):
     any DNS server (a sitecustomize in the harvest subprocess)."""
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(NO_DNS, encoding="utf-8")
-    with FaultServer("127.0.0.71") as server:
+    with StubServer("127.0.0.71") as server:
         server.route("/feed.xml", ok(feed("gone")))
         port = server.base.rsplit(":", 1)[1]
         registry = write_registry(tmp_path / "registry.yaml", [feed_source("gone", server.url("/feed.xml"))])
@@ -228,10 +228,10 @@ def test_unresolvable_host_fails_and_keeps_old_data(tmp_path):
         assert harvest(registry, db).returncode == 0
         before = snapshot(db, "gone")
         write_registry(registry, [feed_source("gone", f"http://gone.localhost:{port}/feed.xml")])
-        server.reset_counters()
+        server.clear()
         env = {"PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"}
         result = harvest(registry, db, "--timeout", "3", env=env)
-        assert server.hits == []
+        assert server.hits() == []
     assert result.returncode == 1, result.stdout + result.stderr
     run = runs(db)["gone"]
     assert run["status"] == "failed"

@@ -19,8 +19,8 @@ import pytest
 
 from catalog.app import make_datasette
 from tests.conftest import run_cli
-from tests.reliability.faultserver import FaultServer, ok
 from tests.reliability.helpers import feed_source, harvest, runs, write_registry
+from tests.server import StubServer, ok
 
 HOSTILE_ITEMS = """
 <item><title>&lt;script&gt;alert("t1")&lt;/script&gt;Fair use and ILL</title><link>{base}/fair-use</link>
@@ -47,7 +47,7 @@ def hostile_feed(base: str) -> bytes:
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("publishing")
-    with FaultServer("127.0.0.41") as server:
+    with StubServer("127.0.0.41") as server:
         server.route("/feed.xml", ok(hostile_feed(server.base)))
         registry = write_registry(tmp / "registry.yaml", [feed_source("hostile", server.url("/feed.xml"))])
         db = tmp / "catalog.db"
