@@ -243,7 +243,7 @@ def apply(db: Database) -> None:
 
 @migrations()
 def m0401_event_fields(db: Database) -> None:
-    """Event columns on resources (filled for content_type 'event'; see pipeline/events.py), and
+    """Event columns on resources (filled for content_type 'event'; see pipeline/events.py and harvesters/parsers/eventtext.py), and
     ``session_id``: the session a recording or slide deck found elsewhere belongs to."""
     run_script(
         db,

@@ -84,3 +84,18 @@ def demo_registry_file(demo_server, tmp_path):
     path = tmp_path / "registry.yaml"
     path.write_text(DEMO_REGISTRY.read_text(encoding="utf-8").replace("{base}", demo_server.base), encoding="utf-8")
     return path
+
+
+def problems_for(*sources: dict, **top) -> list[str]:
+    """Every problem the registry finds in these sources (it must find some)."""
+    from illhub.registry import RegistryError, parse_registry
+
+    with pytest.raises(RegistryError) as info:
+        parse_registry({"sources": list(sources), **top}, "reg.yaml")
+    return info.value.problems
+
+
+def one_problem(source: dict) -> str:
+    problems = problems_for(source)
+    assert len(problems) == 1, problems
+    return problems[0]

@@ -13,7 +13,7 @@ from pipeline.event_links import best_session, conference_keys, link_media, norm
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
 
-FIXTURES = Path(__file__).parent / "fixtures" / "events"
+FIXTURES = Path(__file__).parent / "fixtures"
 PROGRAM = "https://cascadia.example.org/2026-conference-program"
 
 
@@ -31,7 +31,7 @@ def db(tmp_path):
 
 
 def program_batch() -> Batch:
-    parsed = parse_program((FIXTURES / "nwill-style-program.html").read_bytes(), PROGRAM, source_id="program")
+    parsed = parse_program((FIXTURES / "conference" / "nwill-style-program.html").read_bytes(), PROGRAM, source_id="program")
     return Batch("program", parsed.resources, url=PROGRAM, warnings=parsed.warnings)
 
 
@@ -64,7 +64,7 @@ def test_event_columns_written_and_idempotent(db):
 
 
 def test_ical_events_stored(db):
-    parsed = parse_ical((FIXTURES / "sched-style.ics").read_bytes(), "https://cascadia2026.sched.example/all.ics")
+    parsed = parse_ical((FIXTURES / "ical" / "sched-style.ics").read_bytes(), "https://cascadia2026.sched.example/all.ics")
     store_batch(db, Batch("sched", parsed.resources, url="https://cascadia2026.sched.example/all.ics"))
     trivia = row(db, "Night Owl Trivia")
     assert (trivia["starts_at"], trivia["ends_at"], trivia["session_type"]) == \

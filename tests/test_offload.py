@@ -15,7 +15,7 @@ from harvesters.offload import AUTO_MAX_WORKERS, ParsePool, WorkerDied, auto_wor
 from harvesters.parsers.feed import NotAFeed, feed_batch
 from tests.conftest import run_cli
 
-FEED = (Path(__file__).parent / "fixtures" / "feeds").resolve()
+FEED = (Path(__file__).parent / "fixtures" / "feed").resolve()
 
 
 def _catalog(db: Path) -> dict[str, list[tuple]]:

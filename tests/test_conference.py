@@ -1,198 +1,25 @@
-"""Event parsers as pure functions: iCalendar feeds and conference program pages, with time
-zones, daylight-saving changes, sessions past midnight and malformed times."""
+"""The conference kind: program pages (tests/fixtures/conference/) read as JSON-LD, with selectors
+or automatically; sessions, times, presenters and links."""
 
 from __future__ import annotations
 
-from datetime import date, time
 from pathlib import Path
 
 import pytest
 
 from harvesters.parsers.conference import NoSessions, event_name_from, parse_program
 from harvesters.parsers.eventtext import (
-    BadTime,
-    localize,
-    page_timezone,
-    parse_clock,
-    parse_presenters,
-    session_times,
-    session_type,
     zone,
 )
-from harvesters.parsers.ical import NotACalendar, parse_ical
 
-FIXTURES = Path(__file__).parent / "fixtures" / "events"
+FIXTURES = Path(__file__).parent / "fixtures" / "conference"
+
+
 LA = zone("America/Los_Angeles")
 
 
 def by_title(resources):
     return {r.title: r for r in resources}
-
-
-# -- times, zones, types, presenters -------------------------------------------------------
-
-
-@pytest.mark.parametrize("text, start, end", [
-    ("9:00 – 9:45 am", time(9), time(9, 45)),
-    ("10:30am-12pm", time(10, 30), time(12)),
-    ("11:00 – 1:00 pm", time(11), time(13)),
-    ("Noon – 1:00 pm", time(12), time(13)),
-    ("13:00–14:30", time(13), time(14, 30)),
-    ("2:00 - 3:00", time(14), time(15)),
-    ("9 – 10 a.m.", time(9), time(10)),
-    ("10:00 pm - 1:00 am", time(22), time(1)),
-    ("1:00 pm - 2:30", time(13), time(14, 30)),
-    ("8:30 AM", time(8, 30), None),
-])
-def test_parse_clock(text, start, end):
-    clock = parse_clock(text)
-    assert (clock.start, clock.end) == (start, end)
-
-
-def test_parse_clock_finds_the_first_time_in_text():
-    clock = parse_clock("Room 101, 9:00 am – 10:15 am CT", anchored=False)
-    assert (clock.start, clock.end, clock.tz) == (time(9), time(10, 15), "CT")
-    assert parse_clock("Room 101", anchored=False) is None
-
-
-def test_parse_clock_labels_and_non_times():
-    assert parse_clock("10:30am-12pm PT").tz == "PT"
-    assert parse_clock("Session 2") is None
-    assert parse_clock("Keynote") is None
-    with pytest.raises(BadTime):
-        parse_clock("25:99")
-    with pytest.raises(BadTime):
-        parse_clock("13:00 pm")
-
-
-def test_dst_fall_back_and_spring_forward():
-    # Saturday before the change is daylight time (UTC-7), Sunday after it standard (UTC-8)
-    sat = session_times(date(2026, 10, 31), parse_clock("9:00 – 10:00 am"), "America/Los_Angeles")
-    sun = session_times(date(2026, 11, 1), parse_clock("9:00 – 10:00 am"), "America/Los_Angeles")
-    assert (sat.starts_at, sat.ends_at) == ("2026-10-31T16:00:00Z", "2026-10-31T17:00:00Z")
-    assert (sun.starts_at, sun.ends_at) == ("2026-11-01T17:00:00Z", "2026-11-01T18:00:00Z")
-    assert not sat.warnings and not sun.warnings
-    # 1:30 am happens twice on 1 November: the first (daylight) one, with a warning
-    dt, warning = localize(date(2026, 11, 1), time(1, 30), LA)
-    assert dt.utcoffset().total_seconds() == -7 * 3600 and "happens twice" in warning
-    # 2:30 am does not exist on 8 March 2026: read as 3:30 daylight time, with a warning
-    dt, warning = localize(date(2026, 3, 8), time(2, 30), LA)
-    assert dt.isoformat() == "2026-03-08T02:30:00-08:00" and "does not exist" in warning
-    gap = session_times(date(2026, 3, 8), parse_clock("2:30 am"), "America/Los_Angeles")
-    assert gap.starts_at == "2026-03-08T10:30:00Z" and gap.warnings
-
-
-def test_session_spanning_midnight_ends_next_day():
-    t = session_times(date(2026, 6, 5), parse_clock("10:00 pm – 1:00 am"), "America/Chicago")
-    assert (t.starts_at, t.ends_at) == ("2026-06-06T03:00:00Z", "2026-06-06T06:00:00Z")
-
-
-def test_time_label_beats_page_zone_and_missing_zone_warns():
-    t = session_times(date(2026, 6, 5), parse_clock("1:00 pm ET"), "America/Los_Angeles")
-    assert t.starts_at == "2026-06-05T17:00:00Z" and t.timezone == "America/New_York"
-    t = session_times(date(2026, 6, 5), parse_clock("1:00 pm"), None)
-    assert t.starts_at == "2026-06-05T13:00:00Z" and "no time zone" in t.warnings[0]
-
-
-def test_page_timezone_statements():
-    assert page_timezone("Welcome! All times are Pacific Time.") == "America/Los_Angeles"
-    assert page_timezone("Times listed in CT unless noted") == "America/Chicago"
-    assert page_timezone("Schedule (times in Eastern)") == "America/New_York"
-    assert page_timezone("Schedule, America/Denver") == "America/Denver"
-    assert page_timezone("Keynote at the Central Library") is None
-
-
-@pytest.mark.parametrize("title, hint, expected", [
-    ("Keynote: The Future of ILL", None, "keynote"),
-    ("Pre-conference workshop: ILLiad addons", None, "preconference"),
-    ("Morning coffee break", None, "break"),
-    ("Lunch on your own", None, "break"),
-    ("Lunch and Learn: Tipasa reports", None, "session"),
-    ("Social Media for ILL Outreach", None, "session"),
-    ("Evening Social", None, "social"),
-    ("Welcome Reception", None, "social"),
-    ("Vendor demo", "Break", "break"),
-    ("Evening at the Falls", "SocialEvent", "social"),
-    ("Breaking down barriers to lending", None, "session"),
-])
-def test_session_type(title, hint, expected):
-    assert session_type(title, hint) == expected
-
-
-def test_parse_presenters_shapes():
-    assert parse_presenters("Jane Doe, University of Idaho; John Roe, Y College") == [
-        {"name": "Jane Doe", "affiliation": "University of Idaho"}, {"name": "John Roe", "affiliation": "Y College"}]
-    assert parse_presenters("Presenters: Jane Doe (Univ. of X) and John Roe (OCLC)") == [
-        {"name": "Jane Doe", "affiliation": "Univ. of X"}, {"name": "John Roe", "affiliation": "OCLC"}]
-    assert parse_presenters("Jane Doe, Boise State University, John Roe & Ann Poe") == [
-        {"name": "Jane Doe", "affiliation": "Boise State University"}, {"name": "John Roe", "affiliation": None},
-        {"name": "Ann Poe", "affiliation": None}]
-    assert parse_presenters("") == []
-
-
-# -- iCalendar -------------------------------------------------------------------------------
-
-
-def test_ical_sched_style_feed():
-    feed = "https://cascadia2026.sched.example/all.ics"
-    parsed = parse_ical((FIXTURES / "sched-style.ics").read_bytes(), feed, source_id="s")
-    events = by_title(parsed.resources)
-    keynote = events["Keynote: Resource Sharing After the Pandemic"]
-    assert keynote.content_type == "event"
-    assert keynote.url == "https://cascadia2026.sched.example/event/AbC1/keynote-resource-sharing-after-the-pandemic"
-    assert keynote.extra["starts_at"] == "2026-10-31T16:00:00Z" and keynote.extra["ends_at"] == "2026-10-31T17:00:00Z"
-    assert keynote.extra["timezone"] == "America/Los_Angeles"  # X-WR-TIMEZONE
-    assert keynote.extra["event_name"] == "Cascadia ILL 2026" and keynote.extra["event_year"] == 2026
-    assert keynote.extra["session_type"] == "keynote" and keynote.extra["location"] == "Cedar Room"
-    assert keynote.extra["presenters"] == [{"name": "Priya Natarajan", "affiliation": "Cascade Public Library"}]
-    assert keynote.extra["uid"] == "7f3c1a9e2b1d4c5e8a9b0c1d2e3f4a5b"
-    lending = events["Lending Workflows in Tipasa"]
-    assert lending.extra["categories"] == ["Lending", "Systems track"]
-    assert [p["name"] for p in lending.extra["presenters"]] == ["Sam Ortiz", "Lee Park"]
-    assert "Olympic University" in lending.extra["presenters"][1]["affiliation"]
-    # no URL: the feed URL with ?uid= (stable and fragment-free)
-    social = events["Social Media for ILL Outreach"]
-    assert social.url == feed + "?uid=ac3d4e5f60718293a4b5c6d7e8f90a1b"
-    assert social.extra["starts_at"] == "2026-11-01T17:00:00Z"  # TZID, standard time after the change
-    # floating local time with a DURATION, past midnight into the repeated hour
-    trivia = events["Night Owl Trivia"]
-    assert (trivia.extra["starts_at"], trivia.extra["ends_at"]) == ("2026-11-01T06:30:00Z", "2026-11-01T08:30:00Z")
-    assert trivia.extra["session_type"] == "social"
-    # all-day date: local midnight
-    assert events["Vendor Day (all day)"].extra["starts_at"] == "2026-11-02T08:00:00Z"
-    # broken DTEND / DTSTART: kept, with warnings, never a crash
-    pre = events["Pre-conference: ILLiad Addons Hands-On"]
-    assert pre.extra["session_type"] == "preconference" and pre.extra["ends_at"] is None
-    assert events["Mystery Session"].extra["starts_at"] is None
-    assert any("DTEND could not be read" in w for w in parsed.warnings)
-    assert any("Mystery Session" in w and "no readable start" in w for w in parsed.warnings)
-    # breaks and cancelled events left out
-    assert "Coffee Break" not in events and "Cancelled: Vendor Panel" not in events
-    assert parsed.skipped == {"breaks": 1, "cancelled": 1}
-    assert len(parsed.resources) == 7
-
-
-def test_ical_options_and_errors():
-    body = (FIXTURES / "sched-style.ics").read_bytes()
-    parsed = parse_ical(body, "https://x.example/all.ics", event_name="NWILL 2026", timezone="America/Denver",
-                        include_breaks=True, max_items=3)
-    assert len(parsed.resources) == 3 and parsed.resources[0].extra["event_name"] == "NWILL 2026"
-    assert parsed.resources[0].extra["timezone"] == "America/Denver"
-    assert any(r.extra["session_type"] == "break" for r in parsed.resources)
-    repeating = body.replace(b"UID:7f3c1a9e2b1d4c5e8a9b0c1d2e3f4a5b", b"UID:7f3c1a9e2b1d4c5e8a9b0c1d2e3f4a5b\r\nRRULE:FREQ=WEEKLY;COUNT=3")
-    assert any("repeats (RRULE)" in w for w in parse_ical(repeating, "https://x.example/all.ics").warnings)
-    with pytest.raises(NotACalendar, match="HTML page"):
-        parse_ical(b"<!DOCTYPE html><html><body>Sched</body></html>", "https://x.example/all.ics")
-    with pytest.raises(NotACalendar, match="empty"):
-        parse_ical(b"  ", "https://x.example/all.ics")
-    # a truncated calendar (no END lines) is read as far as it goes or refused, never a crash
-    try:
-        parse_ical(body[: len(body) // 2], "https://x.example/all.ics")
-    except NotACalendar:
-        pass
-
-
-# -- program pages ---------------------------------------------------------------------------
 
 
 def test_program_lines_time_title_presenters():

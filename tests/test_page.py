@@ -1,4 +1,5 @@
-"""Page metadata extraction (pure): one page per metadata style, and pages with none."""
+"""Page metadata extraction (harvesters/parsers/page.py, pure): one page per metadata style
+(tests/fixtures/page/), and pages with none."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from harvesters.parsers.page import extract_links, extract_page
 from pipeline.urls import same_site
 
-PAGES = Path(__file__).parent / "fixtures" / "web" / "pages"
+PAGES = Path(__file__).parent / "fixtures" / "page"
 
 
 def page(name: str, url: str, **kw) -> dict:

@@ -1,4 +1,4 @@
-"""Feed parsers on saved fixtures (tests/fixtures/feeds/): bytes in, Resource records out."""
+"""The feed kind: its parser on saved feeds (tests/fixtures/feed/), bytes in, Resource records out."""
 
 from __future__ import annotations
 
@@ -7,16 +7,9 @@ from pathlib import Path
 import pytest
 
 from harvesters.parsers.feed import NotAFeed, parse_feed
-from harvesters.parsers.youtube import (
-    feed_url_for,
-    feed_url_from_page,
-    feed_url_from_page_url,
-    parse_youtube_feed,
-)
 from pipeline.normalize import normalize_resource
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
-DEMO_YT = Path(__file__).resolve().parent.parent / "data" / "demo" / "site" / "youtube"
+FIXTURES = Path(__file__).parent / "fixtures" / "feed"
 
 
 def fixture(name: str) -> bytes:
@@ -29,6 +22,9 @@ def feed(name: str, url: str, ctype: str | None = "application/rss+xml", **kw):
 
 def normalized(parsed, base):
     return [normalize_resource(r, base_url=base) for r in parsed.resources]
+
+
+TITLE = "“Rule of five” explained — naïve questions answered"
 
 
 def test_rss2():
@@ -102,11 +98,6 @@ def test_max_items():
     assert "feed has 4 entries; kept the first 1 (max_items)" in parsed.warnings
 
 
-# -- character encodings -------------------------------------------------------------
-
-TITLE = "“Rule of five” explained — naïve questions answered"
-
-
 def test_cp1252_bytes_in_a_feed_declared_utf8():
     raw = fixture("cp1252-declared-utf8.rss")
     with pytest.raises(UnicodeDecodeError):
@@ -136,63 +127,6 @@ def test_utf16_with_bom():
 def test_http_charset_header_overrides_nothing_when_bytes_are_utf8():
     parsed = feed("rss2.rss", "https://test-valley.example.edu/ill/feed/", "application/rss+xml; charset=utf-8")
     assert parsed.title == "Test Valley Library — ILL blog"
-
-
-# -- YouTube -------------------------------------------------------------------------
-
-
-def test_youtube_channel_feed_quirks():
-    url = feed_url_for(channel_id="UCtestValleyLibrary00001")
-    parsed = parse_youtube_feed(fixture("youtube-channel.xml"), url, source_id="yt",
-                                http_content_type="text/xml; charset=UTF-8")
-    # the feed-level channelId lacks the UC prefix; it is restored
-    assert parsed.meta["channel_id"] == "UCtestValleyLibrary00001" and parsed.warnings == []
-    video, short = parsed.resources
-    assert video.content_type == "video" and video.url == "https://www.youtube.com/watch?v=tEsTvid0001"
-    assert video.extra == {"video_id": "tEsTvid0001", "channel_id": "UCtestValleyLibrary00001",
-                           "channel_title": "Test Valley Library", "is_short": False, "views": 2048,
-                           "star_rating": 4.5, "rating_count": 12}
-    assert video.thumbnail == "https://i3.ytimg.com/vi/tEsTvid0001/hqdefault.jpg"
-    assert video.published == "2026-11-01T15:00:00Z" and video.author == "Test Valley Library"
-    assert normalize_resource(video).description == (
-        "Pulling, packing and shipping a lending request. Second line with markup.")
-    # a /shorts/ link marks a Short (stored under its watch URL); its empty description is fine;
-    # an entry without yt:channelId gets the feed's (with the UC prefix restored)
-    assert short.extra["is_short"] is True and short.url == "https://www.youtube.com/watch?v=tEsTvid0002"
-    assert short.extra["channel_id"] == "UCtestValleyLibrary00001" and short.extra["views"] == 0
-    assert short.description == "" and normalize_resource(short).description == ""
-
-
-def test_youtube_playlist_feed():
-    url = feed_url_for(playlist_id="PLtestValleyWebinars01")
-    parsed = parse_youtube_feed(fixture("youtube-playlist.xml"), url, source_id="yt")
-    assert parsed.title == "ILL webinars"
-    [video] = parsed.resources
-    assert video.extra["channel_id"] == "UCtestValleyLibrary00001"
-    assert video.extra["channel_title"] == "Test Valley Library"  # the channel, not the playlist
-    assert video.extra["views"] == 310 and "star_rating" not in video.extra
-    assert video.updated == "2026-09-12T10:00:00Z"
-
-
-def test_youtube_feed_urls():
-    assert feed_url_for(channel_id="UC" + "a" * 22) == "https://www.youtube.com/feeds/videos.xml?channel_id=UC" + "a" * 22
-    assert feed_url_for(playlist_id="PLx") == "https://www.youtube.com/feeds/videos.xml?playlist_id=PLx"
-    assert feed_url_from_page_url("https://www.youtube.com/channel/UC" + "b" * 22 + "/videos") == (
-        "https://www.youtube.com/feeds/videos.xml?channel_id=UC" + "b" * 22)
-    feed = "https://www.youtube.com/feeds/videos.xml?channel_id=UC" + "c" * 22
-    assert feed_url_from_page_url(feed) == feed
-    assert feed_url_from_page_url("https://www.youtube.com/@handle") is None
-    with pytest.raises(ValueError):
-        feed_url_for()
-
-
-def test_youtube_handle_page_resolves_to_the_channel_feed():
-    page = (DEMO_YT / "handle-prairiestatelibrarydemo.html").read_bytes()
-    assert feed_url_from_page(page, "http://127.0.0.1:9/@prairiestatelibrarydemo") == (
-        "http://127.0.0.1:9/feeds/videos.xml?channel_id=UCdemoPrairieStateLib001")
-    assert feed_url_from_page(b'<html>"channelId":"UC' + b"d" * 22 + b'"</html>', "https://www.youtube.com/@x") == (
-        "https://www.youtube.com/feeds/videos.xml?channel_id=UC" + "d" * 22)
-    assert feed_url_from_page(b"<html>nothing here</html>", "https://www.youtube.com/@x") is None
 
 
 def test_rss_items_have_no_invented_update_time():
