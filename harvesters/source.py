@@ -222,6 +222,26 @@ class EventSourceBase(SourceBase):
     _check_timezone = field_validator("timezone")(classmethod(lambda cls, v: check_timezone(v)))
 
 
+class EventHandler:
+    """What the event kinds' handlers share: the source's one document, read by the kind's
+    parser (:meth:`read`) into one event resource per session."""
+
+    def start(self, source: EventSourceBase) -> Iterable[Request]:
+        from scrapy import Request
+
+        yield Request(source.url)
+
+    def read(self, response: Response, source: Any) -> Any:  # -> harvesters.parsers.eventtext.ParsedEvents
+        raise NotImplementedError
+
+    def parse(self, response: Response, source: EventSourceBase) -> Iterable[Batch]:
+        from pipeline.resource import Batch
+
+        parsed = self.read(response, source)
+        yield Batch(source.id, parsed.resources, url=response.url, http_status=response.status,
+                    warnings=parsed.warnings)
+
+
 # -- the kinds -----------------------------------------------------------------------------
 
 S = TypeVar("S", bound=SourceBase, contravariant=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import field_validator
-from scrapy import Request
-from scrapy.http import Response
 
-from harvesters.source import EventSourceBase, Strict, kind, response_content_type
-from pipeline.resource import Batch
+from harvesters.source import EventHandler, EventSourceBase, Strict, kind, response_content_type
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
+
+    from harvesters.parsers.eventtext import ParsedEvents
 
 
 def check_css(value: str | None) -> str | None:
@@ -81,21 +82,16 @@ class ConferenceSource(EventSourceBase):
 
 
 @kind(ConferenceSource)
-class ConferenceHandler:
+class ConferenceHandler(EventHandler):
     """A conference program page: one event resource per session."""
 
-    def start(self, source: ConferenceSource) -> Iterable[Request]:
-        yield Request(source.url)
-
-    def parse(self, response: Response, source: ConferenceSource) -> Iterable[Batch]:
+    def read(self, response: Response, source: ConferenceSource) -> ParsedEvents:
         from harvesters.parsers.conference import parse_program
 
-        parsed = parse_program(
+        return parse_program(
             response.body, response.url, source_id=source.id, organization=source.organization,
             event_name=source.event_name, year=source.year, timezone=source.timezone,
             selectors=source.selectors.model_dump() if source.selectors else None,
             include_breaks=source.include_breaks, max_items=source.max_items,
             http_content_type=response_content_type(response),
         )
-        yield Batch(source.id, parsed.resources, url=response.url, http_status=response.status,
-                    warnings=parsed.warnings)

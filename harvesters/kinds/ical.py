@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from scrapy import Request
-from scrapy.http import Response
+from harvesters.source import EventHandler, EventSourceBase, kind
 
-from harvesters.source import EventSourceBase, kind
-from pipeline.resource import Batch
+if TYPE_CHECKING:
+    from scrapy.http import Response
+
+    from harvesters.parsers.eventtext import ParsedEvents
 
 
 class ICalSource(EventSourceBase):
@@ -29,19 +29,14 @@ class ICalSource(EventSourceBase):
 
 
 @kind(ICalSource)
-class ICalHandler:
+class ICalHandler(EventHandler):
     """An iCalendar feed: one event resource per VEVENT."""
 
-    def start(self, source: ICalSource) -> Iterable[Request]:
-        yield Request(source.url)
-
-    def parse(self, response: Response, source: ICalSource) -> Iterable[Batch]:
+    def read(self, response: Response, source: ICalSource) -> ParsedEvents:
         from harvesters.parsers.ical import parse_ical
 
-        parsed = parse_ical(
+        return parse_ical(
             response.body, response.url, source_id=source.id, organization=source.organization,
             event_name=source.event_name, timezone=source.timezone, include_breaks=source.include_breaks,
             max_items=source.max_items,
         )
-        yield Batch(source.id, parsed.resources, url=response.url, http_status=response.status,
-                    warnings=parsed.warnings)
