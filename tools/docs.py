@@ -140,12 +140,12 @@ def _cell(text: str | None) -> str:
     return " ".join((text or "").split()).replace("|", "\\|")
 
 
-def _submodels(annotation: Any) -> list[type[BaseModel]]:
+def submodels(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     found: list[type[BaseModel]] = []
     for a in typing.get_args(annotation):
-        found += _submodels(a)
+        found += submodels(a)
     return found
 
 
@@ -200,7 +200,7 @@ def _model_doc(model: type[BaseModel]) -> str:
 def _nested(model: type[BaseModel], path: str, seen: set[type[BaseModel]]) -> list[str]:
     out: list[str] = []
     for name, field in model.model_fields.items():
-        for sub in _submodels(field.annotation):
+        for sub in submodels(field.annotation):
             if sub in seen:
                 continue
             seen.add(sub)
