@@ -161,3 +161,33 @@ class ParsePool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class ArrivalOrder:
+    """Tickets in the order documents arrive; a document's outputs go out at its turn, once
+    every document that arrived before it has gone out (or failed). Parsing still runs in
+    parallel in the workers: only the hand-over to the store keeps the order."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.next = 0
+        self.released: set[int] = set()
+        self.waiting: dict[int, asyncio.Future[None]] = {}
+
+    def take(self) -> int:
+        self.issued += 1
+        return self.issued - 1
+
+    async def turn(self, ticket: int) -> None:
+        if ticket > self.next:
+            future = self.waiting[ticket] = asyncio.get_running_loop().create_future()
+            await future
+
+    def release(self, ticket: int) -> None:
+        self.released.add(ticket)
+        while self.next in self.released:
+            self.released.discard(self.next)
+            self.next += 1
+        future = self.waiting.pop(self.next, None)
+        if future is not None and not future.done():
+            future.set_result(None)

@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from harvesters.conditional import DocumentRecord, FetchState, request_from_spec
 from harvesters.failures import describe_failure
 from harvesters.kinds import KINDS
-from harvesters.offload import store_options
+from harvesters.offload import ArrivalOrder, store_options
 from harvesters.source import SourceBase
 from pipeline.fetchcache import parse_retry_after
 from pipeline.pages import PagesUnchanged, PageVisit, record_visit, touch_unchanged
@@ -118,6 +118,7 @@ class HarvestSpider(scrapy.Spider):
     def __init__(self, context: HarvestContext, **kwargs: Any):
         super().__init__(**kwargs)
         self.context = context
+        self.order = ArrivalOrder()
         for k in KINDS.values():  # kinds that remember pages between runs read the catalog
             bind = getattr(k.handler, "bind", None)
             if bind is not None:
@@ -155,71 +156,82 @@ class HarvestSpider(scrapy.Spider):
     async def parse_document(self, response: Response) -> AsyncIterator[Any]:
         state = self._state(response.request)
         state.bytes += len(response.body)
-        fetch = self.context.fetch
+        # With parse workers, documents finish parsing in any order: they are stored in the
+        # order they arrived, so a harvest gives the same catalog with workers or without.
+        ticket = self.order.take() if self.context.pool is not None else None
         try:
-            unchanged = None
-            if fetch is not None:
-                try:
-                    unchanged = fetch.unchanged(response, state.source.id)
-                except Exception:  # noqa: BLE001 - the cache is an optimisation: parse the document instead
-                    logger.exception("fetch cache check for %s failed; parsing it", response.url)
-            if unchanged is not None:
-                # Nothing to parse or store: the document's follow-up requests still go out.
-                how, doc = unchanged
-                if state.http_status is None and how != "fresh":
-                    state.http_status = response.status
-                self.crawler.stats.inc_value(f"illhub/unchanged/{how}")
-                state.unchanged += 1
-                state.documents += 1
-                follow = [request_from_spec(spec) for spec in doc.follow]
-                # Kinds that budget and deduplicate their own requests (crawl, sitemap) see the
-                # follow-ups first; the others get them replayed as they were.
-                on_unchanged = getattr(KINDS[state.source.kind].handler, "unchanged", None)
-                try:
-                    outputs = list(on_unchanged(response, state.source, follow)) if on_unchanged else follow
-                except Exception as e:  # noqa: BLE001 - recorded against the source
-                    logger.error("replaying %s for %s failed", response.url, state.source.id, exc_info=e)
-                    state.errors.append(f"{response.url}: {e}")
-                    outputs = []
-                for out in outputs:
-                    yield self._wrap(out, state)
-                return
-            if state.http_status is None:
-                state.http_status = response.status
-            handler = KINDS[state.source.kind].handler
-            outputs: list[Any] = []
-            error: Exception | None = None
-            try:
-                offload = getattr(handler, "offload", None) if self.context.pool is not None else None
-                call = offload(response, state.source) if offload is not None else None
-                if call is not None:
-                    # parsed, normalized and classified in a worker process (harvesters/offload.py)
-                    fn, kwargs = call
-                    outputs.append(await self.context.pool.run(fn, kwargs, store_options(state.source)))
-                else:
-                    for out in handler.parse(response, state.source):
-                        outputs.append(out)
-            except Exception as e:  # noqa: BLE001 - recorded against the source
-                error = e
-            record = fetch.record(response, state.source.id, outputs) if fetch is not None and error is None else None
-            batches = [o for o in outputs if isinstance(o, Batch)]
-            if record is not None:
-                record.pending = len(batches)
-                for b in batches:
-                    b.document = record
+            outputs = await self._outputs(response, state)
+            if ticket is not None:
+                await self.order.turn(ticket)
             for out in outputs:
                 yield self._wrap(out, state)
-            if record is not None and not batches:
-                yield record
-            if error is not None:
-                if not isinstance(error, ValueError):
-                    logger.error("parsing %s for %s failed", response.url, state.source.id, exc_info=error)
-                state.errors.append(f"{response.url}: {error}")
-            else:
-                state.documents += 1
         finally:
+            if ticket is not None:
+                self.order.release(ticket)
             state.pending -= 1
             self.context.maybe_done(state)
+
+    async def _outputs(self, response: Response, state: SourceState) -> list[Any]:
+        """What one fetched document gives: batches, follow-up requests, its fetch record."""
+        fetch = self.context.fetch
+        unchanged = None
+        if fetch is not None:
+            try:
+                unchanged = fetch.unchanged(response, state.source.id)
+            except Exception:  # noqa: BLE001 - the cache is an optimisation: parse the document instead
+                logger.exception("fetch cache check for %s failed; parsing it", response.url)
+        if unchanged is not None:
+            return self._replay_unchanged(response, state, *unchanged)
+        if state.http_status is None:
+            state.http_status = response.status
+        handler = KINDS[state.source.kind].handler
+        outputs: list[Any] = []
+        error: Exception | None = None
+        try:
+            offload = getattr(handler, "offload", None) if self.context.pool is not None else None
+            call = offload(response, state.source) if offload is not None else None
+            if call is not None:
+                # parsed, normalized and classified in a worker process (harvesters/offload.py)
+                fn, kwargs = call
+                outputs.append(await self.context.pool.run(fn, kwargs, store_options(state.source)))
+            else:
+                outputs.extend(handler.parse(response, state.source))
+        except Exception as e:  # noqa: BLE001 - recorded against the source
+            error = e
+        record = fetch.record(response, state.source.id, outputs) if fetch is not None and error is None else None
+        batches = [o for o in outputs if isinstance(o, Batch)]
+        if record is not None:
+            record.pending = len(batches)
+            for b in batches:
+                b.document = record
+            if not batches:
+                outputs.append(record)
+        if error is not None:
+            if not isinstance(error, ValueError):
+                logger.error("parsing %s for %s failed", response.url, state.source.id, exc_info=error)
+            state.errors.append(f"{response.url}: {error}")
+        else:
+            state.documents += 1
+        return outputs
+
+    def _replay_unchanged(self, response: Response, state: SourceState, how: str, doc: Any) -> list[Any]:
+        """A document the fetch cache found unchanged: nothing to parse or store, but its
+        follow-up requests still go out."""
+        if state.http_status is None and how != "fresh":
+            state.http_status = response.status
+        self.crawler.stats.inc_value(f"illhub/unchanged/{how}")
+        state.unchanged += 1
+        state.documents += 1
+        follow = [request_from_spec(spec) for spec in doc.follow]
+        # Kinds that budget and deduplicate their own requests (crawl, sitemap) see the
+        # follow-ups first; the others get them replayed as they were.
+        on_unchanged = getattr(KINDS[state.source.kind].handler, "unchanged", None)
+        try:
+            return list(on_unchanged(response, state.source, follow)) if on_unchanged else follow
+        except Exception as e:  # noqa: BLE001 - recorded against the source
+            logger.error("replaying %s for %s failed", response.url, state.source.id, exc_info=e)
+            state.errors.append(f"{response.url}: {e}")
+            return []
 
     def on_error(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
@@ -339,7 +351,8 @@ class StorePipeline:
         try:
             if item.prepared is not None:  # a parse worker did the CPU stage
                 result = write_prepared(context.db, item.source_id, item.prepared, base_url=item.url,
-                                        run_id=state.run_id, result=StoreResult(item.prepared_result or {}))
+                                        run_id=state.run_id, result=StoreResult(item.prepared_result or {}),
+                                        site=item.site)
             else:
                 result = store_batch(context.db, item, run_id=state.run_id, taxonomy=context.taxonomy,
                                      **store_options(state.source))

@@ -422,3 +422,10 @@ def m1003_recount_tags(db: Database) -> None:
             SELECT 'systems', j.value, count(*) FROM resources, json_each(resources.systems) j GROUP BY j.value;
         """,
     )
+
+
+@migrations()
+def m1501_source_site(db: Database) -> None:
+    """Issue 15: the site a source's documents say they belong to (a feed's own link), which
+    decides, with its registry URL, whether a resource is the source's own (pipeline/store.py)."""
+    run_script(db, "ALTER TABLE sources ADD COLUMN site TEXT;")

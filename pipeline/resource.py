@@ -63,6 +63,9 @@ class Batch:
     url: str | None = None
     http_status: int | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The site the document says it belongs to (a feed's own link), when it says: a resource
+    #: on that site is the source's own (see ``pipeline.store``, "which source owns a resource").
+    site: str | None = None
     #: Set by the harvester: the fetched document this batch came from (its validators are
     #: remembered only once every batch it produced is stored).
     document: Any = None

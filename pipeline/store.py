@@ -16,7 +16,7 @@ from pipeline.events import event_columns
 from pipeline.normalize import normalize_resource, now_iso
 from pipeline.resource import Batch, Resource
 from pipeline.taxonomy import Taxonomy
-from pipeline.urls import resource_id
+from pipeline.urls import resource_id, same_site
 
 #: ``extra`` keys that change often without the resource changing (not in the content hash).
 VOLATILE_EXTRA = frozenset({"views", "star_rating", "rating_count", "classified_by"})
@@ -234,7 +234,7 @@ _TOUCH = "UPDATE resources SET last_seen = ?, status = 'active' WHERE id = ?"
 _UPDATE_CONTENT = (
     "UPDATE resources SET url=?, title=?, description=?, content_type=?, organization=?, "
     "published=?, updated=?, topics=?, systems=?, author=?, language=?, thumbnail=?, excerpt=?, "
-    "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, status='active' WHERE id=?"
+    "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, source_id=?, status='active' WHERE id=?"
 )
 _TOUCH_UNCHANGED = "UPDATE resources SET last_seen = ?, extra = ?, classified_by = ?, status = 'active' WHERE id = ?"
 _UPSERT_ATTRIBUTION = (
@@ -247,6 +247,36 @@ _UPSERT_RAW = (
     "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
     "base_url = excluded.base_url, fetched_at = excluded.fetched_at WHERE raw_entries.raw != excluded.raw"
 )
+
+
+class _HomeSites:
+    """Which source owns a resource's content when several list it: the one whose own site
+    the resource is on (a blog's feed, not the newsletter that links to the post), else the
+    first that stored it. So the catalog is the same whatever order the sources come in.
+
+    A source's sites are its registry URL and the site its documents say they belong to (a
+    feed's own link, remembered in ``sources.site``: a feed served by a feed host or a proxy
+    still belongs to its blog)."""
+
+    def __init__(self, db: Database, source_id: str, site: str | None):
+        self.db = db
+        self.sites: dict[str, tuple[str, ...]] = {}
+        stored = self._sites(source_id)
+        self.new_site = bool(site) and site not in stored
+        if site:
+            self.sites[source_id] = (*stored, site)
+
+    def _sites(self, source_id: str) -> tuple[str, ...]:
+        if source_id not in self.sites:
+            row = self.db.execute("SELECT url, site FROM sources WHERE id = ?", [source_id]).fetchone()
+            self.sites[source_id] = tuple(s for s in (row or ()) if s)
+        return self.sites[source_id]
+
+    def is_home(self, source_id: str, url: str) -> bool:
+        return any(same_site(site, url) for site in self._sites(source_id))
+
+    def takes_over(self, source_id: str, owner_id: str, url: str) -> bool:
+        return self.is_home(source_id, url) and not self.is_home(owner_id, url)
 
 
 def _stored_rows(db: Database, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -274,15 +304,18 @@ def write_prepared(
     run_id: int | None = None,
     now: str | None = None,
     result: StoreResult | None = None,
+    site: str | None = None,
 ) -> StoreResult:
     """The database stage of storing: upsert prepared resources in one transaction, each
-    statement run once per batch with ``executemany``."""
+    statement run once per batch with ``executemany``. ``site``: the site the document says
+    it belongs to (remembered for the source: see :class:`_HomeSites`)."""
     now = now or now_iso()
     if result is None:
         result = StoreResult(seen=len(prepared), new=0, updated=0, unchanged=0, skipped=0)
     if not prepared:
         return result
     existing = _stored_rows(db, list(prepared))
+    homes = _HomeSites(db, source_id, site)
     inserts: list[list[Any]] = []
     attribution_updates: list[list[Any]] = []
     touches: list[list[Any]] = []
@@ -299,6 +332,8 @@ def write_prepared(
             events.append((rid, r))
             result["new"] += 1
             continue
+        if old["source_id"] != source_id and homes.takes_over(source_id, old["source_id"], r.url):
+            old = {**old, "source_id": source_id, "content_hash": None}
         r.topics = sorted(set(r.topics) | set(old["topics"]))
         r.systems = sorted(set(r.systems) | set(old["systems"]))
         # The owning source's reasons come first (as `illhub reprocess` orders them).
@@ -320,13 +355,15 @@ def write_prepared(
         elif h != old["content_hash"]:
             content_updates.append([r.url, r.title, r.description, r.content_type, r.organization, r.published,
                                     r.updated, to_json(r.topics), to_json(r.systems), r.author, r.language, r.thumbnail,
-                                    r.excerpt, to_json(r.extra), h, now, now, why, rid])
+                                    r.excerpt, to_json(r.extra), h, now, now, why, source_id, rid])
             events.append((rid, r))
             result["updated"] += 1
         else:
             unchanged.append([now, to_json(r.extra), why, rid])
             result["unchanged"] += 1
     with db.atomic():
+        if site and homes.new_site:
+            db.execute("UPDATE sources SET site = ? WHERE id = ?", [site, source_id])
         for sql, rows in ((_INSERT_RESOURCE, inserts), (_UPDATE_ATTRIBUTION, attribution_updates),
                           (_TOUCH, touches), (_UPDATE_CONTENT, content_updates), (_TOUCH_UNCHANGED, unchanged)):
             if rows:
@@ -358,4 +395,5 @@ def store_batch(
     """
     prepared, result = prepare_batch(batch, source_topics=source_topics, organization=organization,
                                      taxonomy=taxonomy, source_systems=source_systems)
-    return write_prepared(db, batch.source_id, prepared, base_url=batch.url, run_id=run_id, now=now, result=result)
+    return write_prepared(db, batch.source_id, prepared, base_url=batch.url, run_id=run_id, now=now, result=result,
+                          site=batch.site)

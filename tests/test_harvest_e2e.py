@@ -40,7 +40,8 @@ def test_harvest_demo_web_end_to_end(demo_server, demo_registry_file, tmp_path):
     assert demo_server.hits() and all(h.user_agent.startswith("illhub/") for h in demo_server.hits())
     assert any(path == "/robots.txt" for path in demo_server.targets())
     # the web kinds of the demo: a crawl, a listing, a sitemap, WordPress and Zendesk APIs
-    counts = dict(conn.execute("select source_id, count(*) from resources group by source_id"))
+    # (what each source gave, owned or shared: a video of the listing is owned by its channel's feed)
+    counts = dict(conn.execute("select source_id, count(*) from resource_sources group by source_id"))
     for source_id, n in {"demo-lakeside-help": 5, "demo-lakeside-training": 4, "demo-riverbend-docs": 4,
                          "demo-harbor-wordpress": 6, "demo-lakeside-support": 4}.items():
         assert runs[source_id] == "ok" and counts[source_id] == n, (source_id, runs[source_id], counts.get(source_id))

@@ -226,3 +226,30 @@ def test_a_document_caught_in_a_dying_worker_is_tried_again(tmp_path):
     finally:
         pool.close()
     assert pool.restarts == 1 and batch.prepared
+
+
+def test_documents_go_to_the_store_in_the_order_they_arrived():
+    """Parsed out of order, handed over in order; a failed document still releases its turn."""
+    from harvesters.offload import ArrivalOrder
+
+    async def scenario() -> list[int]:
+        order, out = ArrivalOrder(), []
+
+        async def document(ticket: int, parse_seconds: float, fails: bool = False) -> None:
+            try:
+                await asyncio.sleep(parse_seconds)
+                if fails:
+                    raise ValueError("unreadable")
+                await order.turn(ticket)
+                out.append(ticket)
+            except ValueError:
+                pass
+            finally:
+                order.release(ticket)
+
+        tickets = [order.take() for _ in range(5)]
+        await asyncio.gather(*(document(t, s, fails=(t == 2)) for t, s in zip(tickets, (0.05, 0.01, 0.0, 0.03, 0.0),
+                                                                            strict=True)))
+        return out
+
+    assert asyncio.run(scenario()) == [0, 1, 3, 4]

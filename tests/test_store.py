@@ -107,6 +107,36 @@ def test_two_sources_one_resource(db):
     assert attributions["blog"]["first_seen"] == T1 and attributions["news"]["first_seen"] == T2
 
 
+def test_the_resources_own_site_owns_it_whatever_order_the_sources_come_in(tmp_path):
+    """A newsletter (b.example.org) links to a blog post (a.example.org) that the blog's own feed
+    lists too: the blog's content is kept, stored first or second, so a harvest gives the same
+    catalog whichever source its downloads finish first; between two sources neither of which
+    is the resource's site, the first keeps it."""
+    shared = [Resource(url="https://a.example.org/post/0", title="Shared from A: Post 0",
+                       description="A member's pick.", content_type="article")]
+    stamps = ("first_seen", "last_seen", "last_changed")
+    catalogs = []
+    for order in (("blog", "news"), ("news", "blog")):
+        db = open_db(tmp_path / f"{order[0]}.db")
+        sync_sources(db, [{"id": "blog", "name": "Blog", "kind": "feed", "url": "https://a.example.org/feed"},
+                          {"id": "news", "name": "News", "kind": "feed", "url": "https://b.example.org/feed"}])
+        for sid, now in zip(order, (T1, T2), strict=True):
+            store_batch(db, Batch(sid, resources(1) if sid == "blog" else shared), now=now)
+        row = next(db["resources"].rows)
+        assert (row["source_id"], row["title"]) == ("blog", "Post 0"), order
+        catalogs.append(snapshot(db, "resources", ignore=stamps))
+        db.close()
+    assert catalogs[0] == catalogs[1]
+    db = open_db(tmp_path / "neither.db")
+    sync_sources(db, [{"id": "news", "name": "News", "kind": "feed", "url": "https://b.example.org/feed"},
+                      {"id": "digest", "name": "Digest", "kind": "feed", "url": "https://c.example.org/feed"}])
+    store_batch(db, Batch("news", shared), now=T1)
+    store_batch(db, Batch("digest", [Resource(url="https://a.example.org/post/0", title="Other",
+                                              content_type="article")]), now=T2)
+    assert next(db["resources"].rows)["source_id"] == "news"
+    db.close()
+
+
 def test_duplicates_within_a_batch_and_unusable_links(db):
     batch = resources(1) + resources(1) + [Resource(url="javascript:alert(1)", title="x"),
                                            Resource(url="/relative/no-base", title="y")]

@@ -221,7 +221,8 @@ def feed_batch(body: bytes, url: str, *, source_id: str, content_type: str = "ar
     """One feed document as the batch a ``feed`` source stores (used inline and in parse workers)."""
     parsed = parse_feed(body, url, source_id=source_id, content_type=content_type, organization=organization,
                         max_items=max_items, http_content_type=http_content_type)
-    return Batch(source_id, parsed.resources, url=url, http_status=http_status, warnings=parsed.warnings)
+    return Batch(source_id, parsed.resources, url=url, http_status=http_status, warnings=parsed.warnings,
+                 site=absolute_url(parsed.link, url))
 
 
 def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str = "article",

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from harvesters.parsers.feed import ParsedFeed, bozo_warnings, check_is_feed, entry_date, parse_feed_bytes
 from pipeline.normalize import parse_date
 from pipeline.resource import Batch, Resource
+from pipeline.urls import absolute_url
 
 FEED_PATH = "/feeds/videos.xml"
 CHANNEL_ID_IN_PAGE = re.compile(rb'(?:"channelId"\s*:\s*"|channel_id=|/channel/)(UC[A-Za-z0-9_-]{22})')
@@ -79,7 +80,8 @@ def youtube_batch(body: bytes, url: str, *, source_id: str, organization: str | 
     in parse workers)."""
     parsed = parse_youtube_feed(body, url, source_id=source_id, organization=organization, max_items=max_items,
                                 http_content_type=http_content_type)
-    return Batch(source_id, parsed.resources, url=url, http_status=http_status, warnings=parsed.warnings)
+    return Batch(source_id, parsed.resources, url=url, http_status=http_status, warnings=parsed.warnings,
+                 site=absolute_url(parsed.link, url))
 
 
 def parse_youtube_feed(body: bytes, url: str, *, source_id: str = "", organization: str | None = None,
