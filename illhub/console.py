@@ -162,7 +162,7 @@ def print_check(results, registry_path: Path) -> None:
     then the count of each status."""
     table = Table(title=f"online check of {len(results)} sources in {registry_path}", title_justify="left")
     for col, kw in (("source", {}), ("kind", {}), ("status", {}), ("http", {"justify": "right"}),
-                    ("found", {"overflow": "fold"}), ("what to do", {"overflow": "fold"})):
+                    ("result", {"overflow": "fold"}), ("what to do", {"overflow": "fold"})):
         table.add_column(col, **kw)
     order = {"fail": 0, "warn": 1, "ok": 2, "skipped": 3}
     for r in sorted(results, key=lambda r: (order.get(r.status, 9), r.source_id)):
