@@ -1,10 +1,11 @@
-"""The Scrapy side of ``illhub add-source``: fetch the URL and whatever the proposal asks
-for next, through the same downloader, settings, network guard and robots policy as a
-harvest. All reading happens in :mod:`harvesters.discover`."""
+"""The Scrapy side of ``illhub add-source`` and ``illhub check-registry``: fetch the URL and
+whatever the proposal (or each source's check) asks for next, through the same downloader,
+settings, network guard and robots policy as a harvest. All reading happens in
+:mod:`harvesters.discover` and :mod:`harvesters.registry_check`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
 import scrapy
@@ -14,6 +15,8 @@ from twisted.python.failure import Failure
 
 from harvesters.discover import NothingHarvestable, Proposal, apply_probe, discover
 from harvesters.failures import describe_failure
+from harvesters.registry_check import CheckResult, SourceCheck
+from harvesters.source import SourceBase
 from pipeline.taxonomy import Taxonomy
 
 
@@ -73,6 +76,81 @@ class DiscoverySpider(scrapy.Spider):
         yield from self._next()
 
 
+class RegistryCheckSpider(scrapy.Spider):
+    """Every source's check at once; Scrapy's per-host limit (one request at a time, with the
+    delay) keeps it polite. A check that fails, or whose reader raises, ends that source only."""
+
+    name = "illhub-check-registry"
+
+    def __init__(self, checks: Sequence[SourceCheck], progress: Callable[[int, int, CheckResult], None] | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.checks = list(checks)
+        self.progress = progress
+        self.done = 0
+
+    async def start(self) -> AsyncIterator[Any]:
+        for index, check in enumerate(self.checks):
+            request = self._request(index)
+            if request is None:
+                self._finished(check)
+            else:
+                yield request
+
+    def _request(self, index: int) -> Request | None:
+        c = self.checks[index].next_probe()
+        if c is None or not c.probe:
+            return None
+        return Request(c.probe, callback=self.parse_probe, errback=self.probe_failed, dont_filter=True,
+                       meta={"handle_httpstatus_all": True, "illhub_check": index})
+
+    def _next(self, index: int) -> Iterable[Request]:
+        request = self._request(index)
+        if request is None:
+            self._finished(self.checks[index])
+        else:
+            yield request
+
+    def _finished(self, check: SourceCheck) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, len(self.checks), check.result())
+
+    def parse_probe(self, response: Response) -> Iterable[Request]:
+        index = response.meta["illhub_check"]
+        self.checks[index].read(response.status, response.body, dict(response.headers), url=response.url)
+        yield from self._next(index)
+
+    def probe_failed(self, failure: Failure) -> Iterable[Request]:
+        index = failure.request.meta["illhub_check"]
+        reason, status, deferred = describe_failure(failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"))
+        self.checks[index].read(status, b"", error=reason, deferred=deferred, url=failure.request.url)
+        yield from self._next(index)
+
+
+def _crawl_settings(policy: str, delay: float | None, timeout: float | None, user_agent: str | None,
+                    log_level: str) -> dict[str, Any]:
+    from harvesters.settings import harvest_settings
+
+    extra: dict[str, Any] = {"ITEM_PIPELINES": {}, "RETRY_TIMES": 1, "LOG_INSTALL_ROOT_HANDLER": True}
+    if user_agent:
+        extra["USER_AGENT"] = user_agent
+    return harvest_settings(policy=policy, delay=delay, timeout=timeout, log_level=log_level, extra=extra)
+
+
+def run_registry_check(sources: Sequence[SourceBase], *, policy: str = "public", delay: float | None = None,
+                       timeout: float | None = None, user_agent: str | None = None, log_level: str = "ERROR",
+                       progress: Callable[[int, int, CheckResult], None] | None = None) -> list[CheckResult]:
+    """Check every source in one short crawl; one result per source, in the given order."""
+    from scrapy.crawler import CrawlerProcess
+
+    checks = [SourceCheck(s) for s in sources]
+    process = CrawlerProcess(_crawl_settings(policy, delay, timeout, user_agent, log_level))
+    process.crawl(RegistryCheckSpider, checks=checks, progress=progress)
+    process.start()
+    return [c.result() for c in checks]
+
+
 def run_discovery(url: str, *, policy: str = "public", delay: float | None = None, timeout: float | None = None,
                   kind: str | None = None, taxonomy: Taxonomy | None = None, user_agent: str | None = None,
                   log_level: str = "ERROR") -> dict[str, Any]:
@@ -80,14 +158,8 @@ def run_discovery(url: str, *, policy: str = "public", delay: float | None = Non
     ``{"error": "one line"}`` (and ``final_url`` after redirects)."""
     from scrapy.crawler import CrawlerProcess
 
-    from harvesters.settings import harvest_settings
-
-    extra: dict[str, Any] = {"ITEM_PIPELINES": {}, "RETRY_TIMES": 1, "LOG_INSTALL_ROOT_HANDLER": True}
-    if user_agent:
-        extra["USER_AGENT"] = user_agent
     result: dict[str, Any] = {}
-    process = CrawlerProcess(harvest_settings(policy=policy, delay=delay, timeout=timeout, log_level=log_level,
-                                              extra=extra))
+    process = CrawlerProcess(_crawl_settings(policy, delay, timeout, user_agent, log_level))
     process.crawl(DiscoverySpider, url=url, result=result, taxonomy=taxonomy, kind=kind)
     process.start()
     return result

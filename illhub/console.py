@@ -152,3 +152,45 @@ def print_sources(rows, registry_path: Path) -> None:
                       f"[{style}]{r['status']}[/]", r["last_run"] or "", str(r["resources"]),
                       (r["error"] or r["warning"] or "")[:200])
     out.print(table)
+
+
+CHECK_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
+
+
+def print_check(results, registry_path: Path) -> None:
+    """``illhub check-registry``'s table: the sources that need a look first, with what to do,
+    then the count of each status."""
+    table = Table(title=f"online check of {len(results)} sources in {registry_path}", title_justify="left")
+    for col, kw in (("source", {}), ("kind", {}), ("status", {}), ("http", {"justify": "right"}),
+                    ("result", {"overflow": "fold"}), ("what to do", {"overflow": "fold"})):
+        table.add_column(col, **kw)
+    order = {"fail": 0, "warn": 1, "ok": 2, "skipped": 3}
+    for r in sorted(results, key=lambda r: (order.get(r.status, 9), r.source_id)):
+        style = CHECK_STYLE.get(r.status, "")
+        table.add_row(r.source_id, r.kind, f"[{style}]{r.status}[/]", str(r.http_status or ""), r.detail[:300],
+                      r.action[:300])
+    out.print(table)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: order.get(kv[0], 9)))
+              or "no sources checked")
+
+
+def print_coverage(cov, registry_path: Path) -> None:
+    """``illhub sources --coverage``: topics, systems and kinds with their sources and curated
+    entries; the thin ones (below their floor) marked."""
+    out.print(f"{registry_path}: {cov.sources} enabled sources ({cov.harvested} harvested, "
+              f"{cov.sources - cov.harvested} curated lists with {cov.entries} entries)")
+    for title, rows in (("topics", cov.topics), ("systems", cov.systems), ("kinds", cov.kinds)):
+        table = Table(title=title, title_justify="left")
+        for col, kw in ((title[:-1], {}), ("sources", {"justify": "right"}), ("curated", {"justify": "right"}),
+                        ("total", {"justify": "right"}), ("", {})):
+            table.add_column(col, **kw)
+        for r in rows:
+            flag = f"[red]thin (< {r.floor})[/]" if r.thin else ""
+            table.add_row(r.id, str(len(r.sources)), str(r.entries), str(r.total), flag)
+        out.print(table)
+    thin = cov.thin
+    out.print(f"[red]{len(thin)} thin: {', '.join(r.id for r in thin)}[/]" if thin
+              else "no topic or system below its floor")

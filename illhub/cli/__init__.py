@@ -24,13 +24,15 @@ def cli() -> None:
     Quick start:
       illhub demo              harvest the bundled demo web and browse it
       illhub validate          check registry.yaml
+      illhub check-registry    check online that each source answers as its kind
       illhub harvest           harvest every enabled source into data/illhub.db
       illhub serve             browse the catalog with Datasette
       illhub check-links       find dead links (history and status in the catalog)
     """
 
 
-COMMANDS = (registry_commands.validate, registry_commands.add_source, registry_commands.sources,
+COMMANDS = (registry_commands.validate, registry_commands.check_registry, registry_commands.add_source,
+            registry_commands.sources,
             harvest_commands.harvest, harvest_commands.merge, harvest_commands.check_links,
             harvest_commands.reprocess, harvest_commands.schedule,
             catalog_commands.serve, catalog_commands.export, catalog_commands.demo)

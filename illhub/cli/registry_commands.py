@@ -1,4 +1,5 @@
-"""The commands about the registry's sources: ``validate``, ``add-source`` and ``sources``."""
+"""The commands about the registry's sources: ``validate``, ``check-registry``, ``add-source``
+and ``sources``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import click
 
 from illhub.cli.options import db_option, load_registry_or_exit, load_taxonomy_or_exit, registry_option
-from illhub.console import err, print_sources
+from illhub.console import err, print_check, print_coverage, print_sources
 
 
 @click.command()
@@ -113,16 +114,97 @@ def add_source(url, source_id, name, organization, topics, kind, dry_run, regist
 @registry_option
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def sources(registry_path, db_path, as_json) -> None:
-    """List the registry's sources with each one's last harvest status from the catalog."""
+@click.option("--coverage", is_flag=True,
+              help="Instead of the sources: how many sources and curated entries cover each topic, system and "
+                   "kind, the thin ones flagged (exit 1 when one is below its floor).")
+def sources(registry_path, db_path, as_json, coverage) -> None:
+    """List the registry's sources with each one's last harvest status from the catalog.
+
+    \b
+    With --coverage: for each topic and system of data/taxonomy.yaml, the enabled harvested
+    sources that name it and the curated (manual) entries about it; a topic with fewer than 3,
+    a system with fewer than 2 is flagged thin, and the exit code is 1.
+    """
     import json
 
+    registry = load_registry_or_exit(registry_path)
+    if coverage:
+        from illhub.coverage import coverage as compute
+
+        cov = compute(registry, load_taxonomy_or_exit())
+        if as_json:
+            click.echo(json.dumps(cov.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            print_coverage(cov, registry_path)
+        sys.exit(1 if cov.thin else 0)
     from illhub.harvest import default_db_path
     from illhub.sources import source_statuses
 
-    registry = load_registry_or_exit(registry_path)
     rows = source_statuses(registry, db_path or default_db_path())
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     print_sources(rows, registry_path)
+
+
+@click.command("check-registry")
+@registry_option
+@click.option("--source", "source_ids", multiple=True, metavar="ID", help="Check only this source (repeatable).")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Check only sources of this kind (repeatable).")
+@click.option("--include-disabled", is_flag=True, help="Also check sources with enabled: false.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts.")
+@click.option("--delay", type=float, default=None, help="Seconds between requests to one host [default: 1].")
+@click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
+@click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
+def check_registry(registry_path, source_ids, kinds, include_disabled, as_json, allow_private_network, delay,
+                   timeout, verbose) -> None:
+    """Check online that each source's URL answers and is of the promised kind.
+
+    \b
+    One request per source (two for a WordPress site whose API is closed, or a sitemap named
+    by robots.txt), through the harvest's downloader, network guard and robots.txt policy, one
+    request at a time per host:
+      feed        the URL parses as RSS or Atom, with entries
+      youtube     the channel or playlist feed answers (a /@handle page names its feed)
+      wordpress   the REST API lists a post (else the site's feed: a warning)
+      zendesk     the Help Center API lists an article
+      sitemap     the sitemap lists URLs, some passing include/exclude
+      crawl       the start page is HTML, its selectors match, it links pages to follow
+      conference  the program page yields sessions
+      ical        the calendar holds events
+      manual      skipped (no network)
+    Prints a table (failures first, each with what to do) and a line per source on stderr
+    as it finishes. Exit codes: 0 nothing failed (warnings allowed); 1 a source failed;
+    2 the registry is invalid or names an unknown source.
+    """
+    import json
+
+    from harvesters.discovery_spider import run_registry_check
+    from illhub.harvest import policy_from_env, user_agent
+
+    registry = load_registry_or_exit(registry_path)
+    unknown = [sid for sid in source_ids if sid not in {s.id for s in registry.sources}]
+    if unknown:
+        click.echo(f"error: {registry_path}: no source {', '.join(map(repr, unknown))}; "
+                   "'illhub sources' lists them.", err=True)
+        sys.exit(2)
+    chosen = [s for s in registry.sources
+              if (not source_ids or s.id in source_ids) and (not kinds or s.kind in kinds)
+              and (s.enabled or include_disabled or s.id in source_ids)]
+    if not chosen:
+        click.echo(f"{registry_path}: no source to check", err=True)
+        return
+
+    def progress(done: int, total: int, result) -> None:
+        err.print(f"[{done}/{total}] {result.source_id}: {result.status}"
+                  + (f" ({result.detail[:100]})" if result.status != "ok" else ""))
+
+    results = run_registry_check(chosen, policy=policy_from_env(allow_private_network).value, delay=delay,
+                                 timeout=timeout, user_agent=user_agent(registry),
+                                 log_level={0: "CRITICAL", 1: "INFO"}.get(verbose, "DEBUG"), progress=progress)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
+    else:
+        print_check(results, registry_path)
+    sys.exit(1 if any(r.status == "fail" for r in results) else 0)
