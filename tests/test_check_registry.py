@@ -14,10 +14,9 @@ import pytest
 from harvesters.registry_check import SourceCheck
 from illhub.registry import parse_registry
 from tests.conftest import ROOT, run_cli
-from tests.routeserver import RouteServer
+from tests.server import StubServer
 
 FIX = ROOT / "tests" / "fixtures"
-WEB = FIX / "web"
 CHANNEL = "UCdEmOlAkEsIdE0000000001"
 
 LISTING = """
@@ -58,27 +57,27 @@ def registry_text(base: str, dead: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve(srv: RouteServer) -> None:
-    srv.add_file("/robots.txt", WEB / "sitemap" / "robots.txt", "text/plain")
-    srv.add_file("/news/feed.xml", FIX / "feeds" / "rss2.rss", "application/rss+xml")
+def serve(srv: StubServer) -> None:
+    srv.add_file("/robots.txt", FIX / "sitemap" / "robots.txt", "text/plain")
+    srv.add_file("/news/feed.xml", FIX / "feed" / "rss2.rss", "application/rss+xml")
     srv.add_file("/news/", FIX / "check_registry" / "blog-home.html")
     srv.add_file("/@lakesidersdemo", FIX / "check_registry" / "youtube-channel-page.html")
     srv.add_file("/@gone", FIX / "check_registry" / "not-a-channel.html")
-    srv.add_file("/feeds/videos.xml", FIX / "feeds" / "youtube-channel.xml", "application/atom+xml")
-    srv.add_file("/wp/wp-json/wp/v2/posts", WEB / "wordpress" / "posts.json", "application/json",
+    srv.add_file("/feeds/videos.xml", FIX / "youtube" / "youtube-channel.xml", "application/atom+xml")
+    srv.add_file("/wp/wp-json/wp/v2/posts", FIX / "wordpress" / "posts.json", "application/json",
                  headers={"X-WP-Total": "3", "X-WP-TotalPages": "3"})
     srv.add("/closed/wp-json/wp/v2/posts", '{"code":"rest_forbidden","message":"Sorry","data":{"status":401}}',
             "application/json", status=401)
-    srv.add_file("/closed/feed/", WEB / "wordpress" / "closed-feed-1.xml", "application/rss+xml")
-    srv.add_file("/api/v2/help_center/en-us/articles.json", WEB / "zendesk" / "articles.json", "application/json")
-    srv.add_file("/sitemaps/docs-1.xml", WEB / "sitemap" / "docs-1.xml", "application/xml")
-    srv.add_file("/sitemaps/docs-copy.xml", WEB / "sitemap" / "docs-1.xml", "application/xml")
-    srv.add_file("/sitemap_index.xml", WEB / "sitemap" / "sitemap_index.xml", "application/xml")
-    srv.add_file("/Resource_Sharing/Lakeside_ILL", WEB / "mindtouch" / "lakeside-ill.html")
-    srv.add_file("/Resource_Sharing/Lakeside_ILL_copy", WEB / "mindtouch" / "lakeside-ill.html")
-    srv.add_file("/Training/Lakeside_ILL_self-paced_training", WEB / "listing" / "training.html")
-    srv.add_file("/2020-conference-program", FIX / "events" / "nwill-style-program.html")
-    srv.add_file("/all.ics", FIX / "events" / "sched-style.ics", "text/calendar; charset=utf-8")
+    srv.add_file("/closed/feed/", FIX / "wordpress" / "closed-feed-1.xml", "application/rss+xml")
+    srv.add_file("/api/v2/help_center/en-us/articles.json", FIX / "zendesk" / "articles.json", "application/json")
+    srv.add_file("/sitemaps/docs-1.xml", FIX / "sitemap" / "docs-1.xml", "application/xml")
+    srv.add_file("/sitemaps/docs-copy.xml", FIX / "sitemap" / "docs-1.xml", "application/xml")
+    srv.add_file("/sitemap_index.xml", FIX / "sitemap" / "sitemap_index.xml", "application/xml")
+    srv.add_file("/Resource_Sharing/Lakeside_ILL", FIX / "crawl" / "mindtouch" / "lakeside-ill.html")
+    srv.add_file("/Resource_Sharing/Lakeside_ILL_copy", FIX / "crawl" / "mindtouch" / "lakeside-ill.html")
+    srv.add_file("/Training/Lakeside_ILL_self-paced_training", FIX / "crawl" / "listing" / "training.html")
+    srv.add_file("/2020-conference-program", FIX / "conference" / "nwill-style-program.html")
+    srv.add_file("/all.ics", FIX / "ical" / "sched-style.ics", "text/calendar; charset=utf-8")
 
 
 def closed_port() -> str:
@@ -90,12 +89,12 @@ def closed_port() -> str:
 
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory):
-    with RouteServer() as srv:
+    with StubServer() as srv:
         serve(srv)
         path = tmp_path_factory.mktemp("check") / "registry.yaml"
         path.write_text(registry_text(srv.base, closed_port()), encoding="utf-8")
         result = run_cli("check-registry", "--registry", str(path), "--json", "--delay", "0.01", "--timeout", "5")
-        hits = srv.hits
+        hits = srv.targets()
     rows = {r["source"]: r for r in json.loads(result.stdout)} if result.stdout.strip() else {}
     return {"result": result, "rows": rows, "hits": hits, "base": srv.base, "path": path}
 
