@@ -17,7 +17,10 @@ sets are read only by this tool and the tests.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import random
 import sys
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,39 @@ def load_labelled(path: str | Path = LABELLED_PATH) -> list[dict[str, Any]]:
         if "summary" in item and "description" not in item:
             item["description"] = item["summary"]
     return items
+
+
+#: The seed of the one random split of the real pages into dev and test.
+SPLIT_SEED = 23
+#: How many items the real pages had when they were split; later items are split by URL.
+SPLIT_ONCE_ITEMS = 310
+
+
+def stratified_split(items: list[dict[str, Any]], seed: int = SPLIT_SEED) -> list[str]:
+    """The split of the real pages, item by item: stratified by each item's rarest topic (items
+    with no topic form one stratum); each stratum, in file order, is shuffled by one
+    ``random.Random(seed)`` and alternates between the parts from a part drawn by it."""
+    freq = Counter(t for i in items for t in i["topics"])
+    strata: dict[str, list[int]] = defaultdict(list)
+    for n, item in enumerate(items):
+        key = min(item["topics"], key=lambda t: (freq[t], t)) if item["topics"] else "(none)"
+        strata[key].append(n)
+    rng = random.Random(seed)
+    parts = [""] * len(items)
+    for key in sorted(strata):
+        members = strata[key]
+        rng.shuffle(members)
+        first = rng.choice(["dev", "test"])
+        other = "test" if first == "dev" else "dev"
+        for k, n in enumerate(members):
+            parts[n] = first if k % 2 == 0 else other
+    return parts
+
+
+def split_of_new_item(url: str) -> str:
+    """The part of an item added after the split: drawn from its URL, so adding items never
+    moves the ones already split."""
+    return "test" if int(hashlib.sha256(f"illhub-real-pages:{url}".encode()).hexdigest()[:8], 16) % 2 else "dev"
 
 
 def evaluate(items: list[dict[str, Any]], taxonomy: Taxonomy) -> Report:
