@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from pipeline.taxonomy import default_taxonomy
+from tools.docs import ROOT
 from tools.evaluate import (
     REAL_PAGES_PATH,
     SPLIT_ONCE_ITEMS,
@@ -22,7 +23,6 @@ from tools.evaluate import (
     split_of_new_item,
     stratified_split,
 )
-from tools.docs import ROOT
 
 #: Micro-averaged precision and recall over item-topic pairs of the test part.
 FLOOR = 0.90
