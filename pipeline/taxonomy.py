@@ -7,6 +7,7 @@ naming the term and field). What a text's words say about it is ``pipeline.class
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -154,27 +155,37 @@ def _problems(e: ValidationError, label: str, path: str) -> list[str]:
     return out
 
 
-def _parse_contexts(raw_list: Any, path: str, problems: list[str]) -> dict[str, list[str]]:
-    """The optional ``contexts:`` section: kinds of pages, by id, and the words that show them."""
-    contexts: dict[str, list[str]] = {}
-    if raw_list is None:
-        return contexts
-    if not isinstance(raw_list, list):
-        problems.append(f"{path}: 'contexts' must be a list of contexts")
-        return contexts
+def _entries(raw_list: list, spec_cls: type[BaseModel], noun: str, path: str,
+             problems: list[str]) -> Iterator[tuple[str, Any]]:
+    """(label, validated spec) for each entry of a section; every problem goes to ``problems``:
+    an entry that is not a mapping, a field that does not validate, an id already used."""
+    seen: set[str] = set()
     for i, raw in enumerate(raw_list, start=1):
-        cid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-        label = f"context {cid!r} (#{i})" if cid else f"context #{i}"
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: {noun} #{i}: must be a mapping of fields, got {type(raw).__name__}")
+            continue
+        tid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        label = f"{noun} {tid!r} (#{i})" if tid else f"{noun} #{i}"
         try:
-            spec = ContextSpec.model_validate(raw)
+            spec = spec_cls.model_validate(raw)
         except ValidationError as e:
             problems += _problems(e, label, path)
             continue
-        if spec.id in contexts:
-            problems.append(f"{path}: {label}: field 'id': {spec.id!r} is already used by another context")
+        if spec.id in seen:
+            problems.append(f"{path}: {label}: field 'id': {spec.id!r} is already used by another {noun}")
             continue
-        contexts[spec.id] = list(spec.words)
-    return contexts
+        seen.add(spec.id)
+        yield label, spec
+
+
+def _parse_contexts(raw_list: Any, path: str, problems: list[str]) -> dict[str, list[str]]:
+    """The optional ``contexts:`` section: kinds of pages, by id, and the words that show them."""
+    if raw_list is None:
+        return {}
+    if not isinstance(raw_list, list):
+        problems.append(f"{path}: 'contexts' must be a list of contexts")
+        return {}
+    return {spec.id: list(spec.words) for _label, spec in _entries(raw_list, ContextSpec, "context", path, problems)}
 
 
 def parse_taxonomy(data: Any, path: str | Path = "data/taxonomy.yaml") -> Taxonomy:
@@ -192,20 +203,7 @@ def parse_taxonomy(data: Any, path: str | Path = "data/taxonomy.yaml") -> Taxono
         if not isinstance(raw_list, list) or not raw_list:
             problems.append(f"{path}: '{section}' must be a non-empty list of {noun}s")
             continue
-        for i, raw in enumerate(raw_list, start=1):
-            if not isinstance(raw, dict):
-                problems.append(f"{path}: {noun} #{i}: must be a mapping of fields, got {type(raw).__name__}")
-                continue
-            tid = raw.get("id") if isinstance(raw.get("id"), str) else None
-            label = f"{noun} {tid!r} (#{i})" if tid else f"{noun} #{i}"
-            try:
-                spec = spec_cls.model_validate(raw)
-            except ValidationError as e:
-                problems += _problems(e, label, path)
-                continue
-            if spec.id in terms[section]:
-                problems.append(f"{path}: {label}: field 'id': {spec.id!r} is already used by another {noun}")
-                continue
+        for label, spec in _entries(raw_list, spec_cls, noun, path, problems):
             if isinstance(spec, TopicSpec):
                 unknown = [c for c in spec.not_in if c not in contexts]
                 if unknown:
