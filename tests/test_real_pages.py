@@ -131,6 +131,7 @@ def test_systems_with_ordinary_names_are_not_found_in_ordinary_text():
     assert systems("Ruins of Tipasa, Algeria") == set()
     assert systems("rapido y facil") == set()
     assert systems("Sending articles with Odyssey Helper") == {"odyssey"}
+    assert systems("The Odyssey addon") == {"odyssey"}
     assert systems("ClioWeb accounts for patrons") == {"clio"}
     assert systems("WorldCat Resource Sharing moves to WorldShare Interlibrary Loan") == {"worldshare-ill"}
     assert systems("Requests in Rapido and RapidILL") == {"rapido", "rapidill"}
