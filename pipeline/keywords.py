@@ -109,10 +109,15 @@ class Term:
     min_weak: int = DEFAULT_MIN_WEAK
     match_case: bool = False
     vendor: str | None = None
+    #: strong in a title, weak anywhere else: a title names a page's subject, a passing mention
+    #: in a description does not
+    title_keywords: list[str] = field(default_factory=list)
+    #: contexts that rule the term out: when one occurs anywhere in the texts, the term is not given
+    not_with: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._strong = Triggers(self.keywords)
-        self._weak = Triggers(self.weak)
+        self._strong = Triggers(self.keywords + self.title_keywords)
+        self._weak = Triggers(self.weak + self.title_keywords)
 
     # The term's regular expressions are compiled when first needed: the keyword index
     # (:class:`KeywordIndex`) classifies without them, except for the few terms it cannot
@@ -130,6 +135,24 @@ class Term:
     def exclude_pattern(self) -> re.Pattern[str] | None:
         return compile_words(self.exclude, self.match_case)
 
+    @cached_property
+    def title_pattern(self) -> re.Pattern[str] | None:
+        return compile_words(self.title_keywords, self.match_case)
+
+    @cached_property
+    def weak_elsewhere_pattern(self) -> re.Pattern[str] | None:
+        """The weak words and the title keywords: what counts as weak outside the title."""
+        return compile_words(self.weak + self.title_keywords, self.match_case)
+
+    @cached_property
+    def not_with_pattern(self) -> re.Pattern[str] | None:
+        return compile_words(self.not_with, self.match_case)
+
+    def blocked(self, texts: dict[str, str]) -> bool:
+        """True when one of the term's ``not_with`` contexts occurs in the (unmasked) texts."""
+        p = self.not_with_pattern
+        return p is not None and any(p.search(t) for t in texts.values() if t)
+
     def could_match(self, lowered: str, words: frozenset[str] | set[str]) -> bool:
         """False when no keyword can match (none of their literal pieces occurs in the
         lower-cased text or its set of words): the regular expressions are skipped, which
@@ -143,22 +166,29 @@ class Term:
 
         ``lowered`` and ``words`` (the lower-cased texts and their set of words) let the
         strong and the weak patterns be skipped when their keywords cannot occur."""
-        strong = self.pattern is not None and (lowered is None or self._strong.present(lowered, words))
-        weak = self.weak_pattern is not None and (lowered is None or self._weak.present(lowered, words))
+        strong = (self.pattern is not None or self.title_pattern is not None) and (
+            lowered is None or self._strong.present(lowered, words))
+        weak = self.weak_elsewhere_pattern is not None and (lowered is None or self._weak.present(lowered, words))
         if not strong and not weak:
+            return None
+        if self.blocked(texts):
             return None
         masked = {f: _mask(t, self.exclude_pattern) for f, t in texts.items() if t}
         if strong:
             for f in FIELDS:
-                m = self.pattern.search(masked.get(f, ""))
+                m = self.pattern.search(masked.get(f, "")) if self.pattern is not None else None
+                if f == FIELDS[0] and self.title_pattern is not None:
+                    t = self.title_pattern.search(masked.get(f, ""))
+                    if t and (m is None or t.start() < m.start()):
+                        m = t
                 if m:
                     return f'{noun} "{m.group(0)}" in {f}'
         if weak:
-            found: dict[str, str] = {}
+            found: dict[str, tuple[str, str]] = {}
             for f in FIELDS:
-                for m in self.weak_pattern.finditer(masked.get(f, "")):
-                    key = _SEPARATORS.sub(" ", m.group(0).lower())
-                    found.setdefault(key, f)
+                pattern = self.weak_pattern if f == FIELDS[0] else self.weak_elsewhere_pattern
+                for m in pattern.finditer(masked.get(f, "")) if pattern is not None else ():
+                    _add_weak(found, m.group(0), f)
             return _weak_reason(found, self.min_weak)
         return None
 
@@ -168,13 +198,23 @@ def lowered_words(texts: dict[str, str]) -> tuple[str, set[str]]:
     return lowered, set(_WORD.findall(lowered))
 
 
-def _weak_reason(found: dict[str, str], min_weak: int) -> str | None:
-    """The reason for a topic given by weak words (normalized word → first field), or None."""
+def _add_weak(found: dict[str, tuple[str, str]], text: str, field_name: str) -> None:
+    """Count a weak word once however it is spaced, hyphenated or put in the plural ("e-books",
+    "ebooks", "ebook"): compact form → (the first form met, lower-cased, its field)."""
+    shown = _SEPARATORS.sub(" ", text.lower())
+    key = shown.replace(" ", "")
+    if len(key) > 3 and key.endswith("s"):
+        key = key[:-1]  # "reports" and "report" are one word
+    found.setdefault(key, (shown, field_name))
+
+
+def _weak_reason(found: dict[str, tuple[str, str]], min_weak: int) -> str | None:
+    """The reason for a topic given by weak words (see :func:`_add_weak`), or None."""
     if len(found) < min_weak:
         return None
-    words_found = list(found)[: max(min_weak, 3)]
-    where = sorted({found[w] for w in words_found}, key=FIELDS.index)
-    return "weak words " + " + ".join(f'"{w}"' for w in words_found) + " in " + ", ".join(where)
+    words_found = list(found.values())[: max(min_weak, 3)]
+    where = sorted({f for _w, f in words_found}, key=FIELDS.index)
+    return "weak words " + " + ".join(f'"{w}"' for w, _f in words_found) + " in " + ", ".join(where)
 
 
 _SEPARATORS = re.compile(r"[\s\-]+")
@@ -213,26 +253,32 @@ def index_keys(word: str) -> list[tuple[str, str]] | None:
 
 
 class Hits:
-    """Where one term's keywords occur in a text: (field number, start, order, end)."""
+    """Where one term's keywords occur in a text: strong ones as (field number, start, tier,
+    order, end), tier 0 for keywords and 1 for title keywords; weak ones as (field number,
+    start, order, end)."""
 
-    __slots__ = ("strong", "weak", "excluded", "texts")
+    __slots__ = ("strong", "weak", "excluded", "blocked", "texts")
 
     def __init__(self, texts: list[str]):
-        self.strong: list[tuple[int, int, int, int]] = []
+        self.strong: list[tuple[int, int, int, int, int]] = []
         self.weak: list[tuple[int, int, int, int]] = []
         self.excluded = False
+        self.blocked = False
         self.texts = texts
 
     def reason(self, term: Term, noun: str) -> str | None:
         """What :meth:`Term.match` answers, from the occurrences: the first strong keyword
-        in field order (leftmost, then first in the term's longest-first order), else the
-        weak words as ``finditer`` would meet them (leftmost, non-overlapping)."""
+        in field order (leftmost, a keyword before a title keyword, then first in the term's
+        longest-first order), else the weak words as ``finditer`` would meet them (leftmost,
+        non-overlapping)."""
+        if self.blocked:
+            return None
         if self.strong:
-            fi, p, _order, e = min(self.strong)
+            fi, p, _tier, _order, e = min(self.strong)
             return f'{noun} "{self.texts[fi][p:e]}" in {FIELDS[fi]}'
         if not self.weak:
             return None
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, str]] = {}
         end = -1
         current = -1
         for fi, p, _order, e in sorted(self.weak):
@@ -240,7 +286,7 @@ class Hits:
                 current, end = fi, -1
             if p < end:
                 continue
-            found.setdefault(_SEPARATORS.sub(" ", self.texts[fi][p:e].lower()), FIELDS[fi])
+            _add_weak(found, self.texts[fi][p:e], FIELDS[fi])
             end = e
         return _weak_reason(found, term.min_weak)
 
@@ -257,7 +303,7 @@ class KeywordIndex:
         self.is_system = [i < len(systems) for i in range(len(self.terms))]
         self.nouns = ["alias" if s else "keyword" for s in self.is_system]
         self.slow_terms: set[int] = set()
-        # an entry: (term slot, kind 0 strong / 1 weak / 2 exclusion, order, anchored pattern,
+        # an entry: (term slot, kind 0 strong / 1 weak / 2 exclusion / 3 title keyword / 4 not_with, order, anchored pattern,
         # what the text's next word must start with, or "")
         Entry = tuple[int, int, int, re.Pattern[str], str]
         # case-insensitive keys are lower-cased and looked up with the lower-cased text
@@ -267,9 +313,15 @@ class KeywordIndex:
         #: entries of keywords that are one plain word (only word characters)
         self._plain: set[Entry] = set()
         for slot, term in enumerate(self.terms):
-            for kind, words in enumerate((term.keywords, term.weak, term.exclude)):
-                # the order compile_words gives the alternatives: longest first
+            # the order compile_words gives the alternatives: longest first; weak words and
+            # title keywords share one order (outside titles they form one pattern)
+            weak_order = {w: n for n, w in enumerate(sorted((w for w in term.weak + term.title_keywords if w),
+                                                            key=len, reverse=True))}
+            lists = (term.keywords, term.weak, term.exclude, term.title_keywords, term.not_with)
+            for kind, words in enumerate(lists):
                 for order, w in enumerate(sorted((w for w in words if w), key=len, reverse=True)):
+                    if kind in (1, 3):
+                        order = weak_order[w]
                     exact_case = term.match_case or _is_exact_case(w)
                     src = w if exact_case else w.lower()
                     keys = index_keys(src)
@@ -394,11 +446,15 @@ class KeywordIndex:
             if hits is None:
                 hits = found[slot] = Hits(originals)
             if kind == 0:
-                hits.strong.append((fi, p, order, e))
-            elif kind == 1:
+                hits.strong.append((fi, p, 0, order, e))
+            elif kind == 3 and fi == 0:
+                hits.strong.append((fi, p, 1, order, e))
+            elif kind in (1, 3):
                 hits.weak.append((fi, p, order, e))
-            else:
+            elif kind == 2:
                 hits.excluded = True
+            else:
+                hits.blocked = True
         return found
 
 

@@ -36,10 +36,19 @@ class ReprocessResult:
     url_changed: int = 0
     topics_added: dict[str, int] = field(default_factory=dict)
     topics_removed: dict[str, int] = field(default_factory=dict)
+    #: how many resources carried each topic before and after
+    topics_before: dict[str, int] = field(default_factory=dict)
+    topics_after: dict[str, int] = field(default_factory=dict)
 
     def count(self, bucket: dict[str, int], keys: set[str]) -> None:
         for k in keys:
             bucket[k] = bucket.get(k, 0) + 1
+
+    def topic_changes(self) -> list[tuple[str, int, int]]:
+        """(topic, resources before, resources after) for every topic whose count changed."""
+        topics = sorted(set(self.topics_before) | set(self.topics_after))
+        rows = [(t, self.topics_before.get(t, 0), self.topics_after.get(t, 0)) for t in topics]
+        return [r for r in rows if r[1] != r[2]]
 
 
 def _source_defaults(db: Database) -> dict[str, dict[str, Any]]:
@@ -77,17 +86,20 @@ def reprocess(db: Database, taxonomy: Taxonomy | None = None, *, now: str | None
                 raws.setdefault(rid, []).append((sid, raw, base))
             for rid, owner_id, url, old_hash, old_topics, old_systems, old_why in rows:
                 result.resources += 1
-                _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_hash,
-                               set(json.loads(old_topics)), set(json.loads(old_systems)), old_why,
-                               raws.get(rid, []))
+                before = set(json.loads(old_topics))
+                after = _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_hash,
+                                       before, set(json.loads(old_systems)), old_why, raws.get(rid, []))
+                result.count(result.topics_before, before)
+                result.count(result.topics_after, after)
     return result
 
 
 def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_hash, old_topics, old_systems,
-                   old_why, entries) -> None:
+                   old_why, entries) -> set[str]:
+    """Rebuild one resource; the topics it is left with."""
     if not entries:
         result.no_raw += 1
-        return
+        return old_topics
     built: list[tuple[str, Resource, dict[str, str]]] = []
     for sid, raw_json, base in entries:
         try:
@@ -102,7 +114,7 @@ def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_h
             built.append((sid, *done))
     if not built:
         result.unusable += 1
-        return
+        return old_topics
     built.sort(key=lambda b: b[0] != owner_id)  # the owning source's entry first
     _, r, _ = built[0]
     if resource_id(r.url) != rid:
@@ -136,3 +148,4 @@ def _reprocess_one(db, taxonomy, sources, result, now, rid, owner_id, url, old_h
         result.reasons_only += 1
     else:
         result.unchanged += 1
+    return topics

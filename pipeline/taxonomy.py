@@ -7,6 +7,7 @@ naming the term and field). What a text's words say about it is ``pipeline.class
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,12 @@ class TaxonomyError(Exception):
 
 # -- the file format -------------------------------------------------------------------
 
+def _check_slug(v: str) -> str:
+    if not SLUG.match(v):
+        raise ValueError(f"{v!r} is not a slug (lower-case letters, digits and single hyphens)")
+    return v
+
+
 def _check_words(words: list[str]) -> list[str]:
     seen: set[str] = set()
     for i, w in enumerate(words):
@@ -65,12 +72,7 @@ class _TermSpec(_Strict):
     exclude: list[str] = Field(default_factory=list)
     match_case: bool = False
 
-    @field_validator("id")
-    @classmethod
-    def _slug(cls, v: str) -> str:
-        if not SLUG.match(v):
-            raise ValueError(f"{v!r} is not a slug (lower-case letters, digits and single hyphens)")
-        return v
+    _slug = field_validator("id")(classmethod(lambda cls, v: _check_slug(v)))
 
     @field_validator("description")
     @classmethod
@@ -85,19 +87,36 @@ class _TermSpec(_Strict):
 class TopicSpec(_TermSpec):
     description: str = Field(min_length=1, max_length=300)
     keywords: list[str] = Field(default_factory=list)
+    title_keywords: list[str] = Field(default_factory=list)
     weak: list[str] = Field(default_factory=list)
     min_weak: int = Field(default=DEFAULT_MIN_WEAK, ge=1, le=10)
+    not_in: list[str] = Field(default_factory=list)
 
-    _kw = field_validator("keywords", "weak")(classmethod(lambda cls, v: _check_words(v)))
+    _kw = field_validator("keywords", "title_keywords", "weak")(
+        classmethod(lambda cls, v: _check_words(v)))
 
     @model_validator(mode="after")
     def _something_to_match(self) -> TopicSpec:
-        if not self.keywords and not self.weak and self.id != SYSTEMS_TOPIC:
+        if not self.keywords and not self.weak and not self.title_keywords and self.id != SYSTEMS_TOPIC:
             raise ValueError("has neither keywords nor weak words: nothing could ever match it")
-        both = {w.lower() for w in self.keywords} & {w.lower() for w in self.weak}
-        if both:
-            raise ValueError(f"lists {', '.join(sorted(both))} as both a keyword and a weak word")
+        lists = {"a keyword": self.keywords, "a title keyword": self.title_keywords, "a weak word": self.weak}
+        names = list(lists)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                both = {w.lower() for w in lists[a]} & {w.lower() for w in lists[b]}
+                if both:
+                    raise ValueError(f"lists {', '.join(sorted(both))} as both {a} and {b}")
         return self
+
+
+class ContextSpec(_Strict):
+    """A kind of page (a job posting, a children's program) that rules some topics out."""
+    id: str
+    label: str = Field(min_length=1, max_length=80)
+    words: list[str] = Field(min_length=1)
+
+    _slug = field_validator("id")(classmethod(lambda cls, v: _check_slug(v)))
+    _words = field_validator("words")(classmethod(lambda cls, v: _check_words(v)))
 
 
 class SystemSpec(_TermSpec):
@@ -128,11 +147,45 @@ def _problems(e: ValidationError, label: str, path: str) -> list[str]:
         loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"]).replace(".[", "[")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "is not a known field (known: id, label, description, keywords, weak, min_weak, exclude, match_case; systems: aliases, vendor)"
+            msg = ("is not a known field (known: id, label, description, keywords, title_keywords, weak, min_weak, "
+                   "exclude, not_in, match_case; systems: aliases, vendor; contexts: id, label, words)")
         elif err["type"] == "missing":
             msg = "is required"
         out.append(f"{path}: {label}: field '{loc or '(entry)'}': {msg}")
     return out
+
+
+def _entries(raw_list: list, spec_cls: type[BaseModel], noun: str, path: str,
+             problems: list[str]) -> Iterator[tuple[str, Any]]:
+    """(label, validated spec) for each entry of a section; every problem goes to ``problems``:
+    an entry that is not a mapping, a field that does not validate, an id already used."""
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_list, start=1):
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: {noun} #{i}: must be a mapping of fields, got {type(raw).__name__}")
+            continue
+        tid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        label = f"{noun} {tid!r} (#{i})" if tid else f"{noun} #{i}"
+        try:
+            spec = spec_cls.model_validate(raw)
+        except ValidationError as e:
+            problems += _problems(e, label, path)
+            continue
+        if spec.id in seen:
+            problems.append(f"{path}: {label}: field 'id': {spec.id!r} is already used by another {noun}")
+            continue
+        seen.add(spec.id)
+        yield label, spec
+
+
+def _parse_contexts(raw_list: Any, path: str, problems: list[str]) -> dict[str, list[str]]:
+    """The optional ``contexts:`` section: kinds of pages, by id, and the words that show them."""
+    if raw_list is None:
+        return {}
+    if not isinstance(raw_list, list):
+        problems.append(f"{path}: 'contexts' must be a list of contexts")
+        return {}
+    return {spec.id: list(spec.words) for _label, spec in _entries(raw_list, ContextSpec, "context", path, problems)}
 
 
 def parse_taxonomy(data: Any, path: str | Path = "data/taxonomy.yaml") -> Taxonomy:
@@ -141,31 +194,26 @@ def parse_taxonomy(data: Any, path: str | Path = "data/taxonomy.yaml") -> Taxono
     problems: list[str] = []
     if not isinstance(data, dict):
         raise TaxonomyError(path, [f"{path}: the top level must be a mapping with 'topics:' and 'systems:' lists"])
-    for k in sorted(set(data) - {"topics", "systems"}):
-        problems.append(f"{path}: top-level field {k!r} is not known (expected 'topics' and 'systems')")
+    for k in sorted(set(data) - {"topics", "systems", "contexts"}):
+        problems.append(f"{path}: top-level field {k!r} is not known (expected 'topics', 'systems' and 'contexts')")
+    contexts = _parse_contexts(data.get("contexts"), path, problems)
     terms: dict[str, dict[str, Term]] = {"topics": {}, "systems": {}}
     for section, spec_cls, noun in (("topics", TopicSpec, "topic"), ("systems", SystemSpec, "system")):
         raw_list = data.get(section)
         if not isinstance(raw_list, list) or not raw_list:
             problems.append(f"{path}: '{section}' must be a non-empty list of {noun}s")
             continue
-        for i, raw in enumerate(raw_list, start=1):
-            if not isinstance(raw, dict):
-                problems.append(f"{path}: {noun} #{i}: must be a mapping of fields, got {type(raw).__name__}")
-                continue
-            tid = raw.get("id") if isinstance(raw.get("id"), str) else None
-            label = f"{noun} {tid!r} (#{i})" if tid else f"{noun} #{i}"
-            try:
-                spec = spec_cls.model_validate(raw)
-            except ValidationError as e:
-                problems += _problems(e, label, path)
-                continue
-            if spec.id in terms[section]:
-                problems.append(f"{path}: {label}: field 'id': {spec.id!r} is already used by another {noun}")
-                continue
+        for label, spec in _entries(raw_list, spec_cls, noun, path, problems):
             if isinstance(spec, TopicSpec):
+                unknown = [c for c in spec.not_in if c not in contexts]
+                if unknown:
+                    problems.append(f"{path}: {label}: field 'not_in': {', '.join(map(repr, unknown))} is not a "
+                                    f"context (known: {', '.join(sorted(contexts)) or 'none'})")
+                    continue
+                not_with = list(dict.fromkeys(w for c in spec.not_in for w in contexts[c]))
                 term = Term(spec.id, spec.label, spec.description, list(spec.keywords), list(spec.weak),
-                            list(spec.exclude), spec.min_weak, spec.match_case)
+                            list(spec.exclude), spec.min_weak, spec.match_case,
+                            title_keywords=list(spec.title_keywords), not_with=not_with)
             else:
                 term = Term(spec.id, spec.label, spec.description, list(spec.aliases), [], list(spec.exclude),
                             match_case=spec.match_case, vendor=spec.vendor)

@@ -185,3 +185,37 @@ def test_missing_systems_topic_is_an_error():
     data["topics"][0]["id"] = "software"
     with pytest.raises(TaxonomyError, match="'systems' topic is required"):
         parse_taxonomy(data, "t.yaml")
+
+
+def test_contexts_and_title_keywords_are_validated(tmp_path):
+    data = minimal()
+    data["contexts"] = [{"id": "jobs", "label": "Job postings", "words": ["job posting"]},
+                        {"id": "jobs", "label": "Again", "words": ["hiring"]},
+                        {"id": "empty", "label": "Nothing", "words": []}]
+    data["topics"] += [
+        {"id": "careers", "label": "Careers", "description": "d", "keywords": ["career"], "not_in": ["jobs", "nope"]},
+        {"id": "lending", "label": "Lending", "description": "d", "keywords": ["lend"], "title_keywords": ["Lend"]},
+        {"id": "titles", "label": "Titles", "description": "only title keywords", "title_keywords": ["x-ray"]},
+    ]
+    with pytest.raises(TaxonomyError) as e:
+        load_taxonomy(write(tmp_path, data))
+    text = "\n".join(e.value.problems)
+    assert "context 'jobs' (#2): field 'id': 'jobs' is already used by another context" in text
+    assert "context 'empty' (#3): field 'words'" in text
+    assert "topic 'careers' (#2): field 'not_in': 'nope' is not a context (known: jobs)" in text
+    assert "topic 'lending' (#3)" in text and "both a keyword and a title keyword" in text
+    assert "titles" not in text  # title keywords alone are something to match
+
+
+def test_contexts_rule_topics_out_and_title_keywords_need_the_title(tmp_path):
+    data = minimal()
+    data["contexts"] = [{"id": "jobs", "label": "Job postings", "words": ["job posting"]}]
+    data["topics"].append({"id": "lending", "label": "Lending", "description": "d", "keywords": ["lending policy"],
+                           "title_keywords": ["lending"], "weak": ["shipping"], "not_in": ["jobs"]})
+    tax = load_taxonomy(write(tmp_path, data))
+    assert topics_of(tax, "Lending tips") == {"lending"}
+    assert topics_of(tax, "Notes", "Lending, mentioned once") == set()
+    assert topics_of(tax, "Notes", "Lending and shipping") == {"lending"}
+    assert topics_of(tax, "Our lending policy", "Job posting: lending assistant") == set()
+    assert match_text(tax, {"title": "Notes", "description": "lending and shipping"}).reasons["lending"] == (
+        'weak words "lending" + "shipping" in description')

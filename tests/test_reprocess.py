@@ -156,3 +156,25 @@ def test_reprocess_right_after_a_real_harvest_changes_nothing(demo_registry_file
         "select id, topics, systems, classified_by, content_hash, last_changed from resources"))
     assert [(r["id"], r["topics"], r["classified_by"], r["last_changed"]) for r in after] == [
         (r["id"], r["topics"], r["classified_by"], r["last_changed"]) for r in before]
+
+
+def test_reprocess_counts_resources_per_topic_before_and_after(catalog, tmp_path):
+    tax = edited_taxonomy(tmp_path, lambda topics: topics["news"]["keywords"].append("holiday closing"))
+    result = reprocess(catalog, tax, now=T1)
+    assert result.topics_before.get("news", 0) == 0 and result.topics_after["news"] == 1
+    assert ("news", 0, 1) in result.topic_changes()
+    assert all(before != after for _, before, after in result.topic_changes())
+    # unchanged topics are counted on both sides
+    assert result.topics_before["copyright"] == result.topics_after["copyright"] == 1
+
+
+def test_reprocess_cli_prints_the_change_in_counts_per_topic(catalog, tmp_path):
+    # as an older classifier left it: the holiday notice filed under news
+    catalog.execute("update resources set topics = '[\"news\"]', content_hash = 'old' where url like '%holiday'")
+    catalog.conn.commit()
+    catalog.close()
+    result = run_cli("reprocess", "--db", str(tmp_path / "c.db"))
+    assert result.returncode == 0, result.stderr
+    assert "resources per topic, before → after:" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("news"))
+    assert line.split() == ["news", "1", "→", "0", "(-1)"]

@@ -184,6 +184,7 @@ def reprocess(db_path, registry_path) -> None:
 
     Run it after editing data/taxonomy.yaml: topics, systems and classified_by are
     recomputed for every resource; last_changed moves only where something changed.
+    Prints how many resources carry each topic before and after.
     """
     from illhub.harvest import default_db_path
     from pipeline.reprocess import reprocess as run_reprocess
@@ -205,6 +206,12 @@ def reprocess(db_path, registry_path) -> None:
         added = ", ".join(f"{k} +{v}" for k, v in sorted(result.topics_added.items()))
         removed = ", ".join(f"{k} -{v}" for k, v in sorted(result.topics_removed.items()))
         out.print("topics: " + "; ".join(x for x in (added, removed) if x))
+    changes = result.topic_changes()
+    if changes:
+        width = max(len(t) for t, _, _ in changes)
+        out.print("resources per topic, before → after:")
+        for topic, before, after in changes:
+            out.print(f"  {topic:<{width}}  {before:>6} → {after:<6} ({after - before:+d})")
     if result.no_raw or result.unusable:
         out.print(f"{result.no_raw + result.unusable} resources have no usable raw entry and were left as they are")
     if result.url_changed:
