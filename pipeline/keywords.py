@@ -431,15 +431,25 @@ class KeywordIndex:
                     m = entry[3].match(orig, p)
                     if m is not None:
                         matched.append((entry[0], entry[1], entry[2], fi, p, m.end()))
-            for char, exact_case, entry in self.symbols:
-                text = orig if exact_case else low
-                p = text.find(char)
-                while p != -1:
-                    if p == 0 or not _WORD_CHAR.match(text[p - 1]):
-                        m = entry[3].match(text, p)
-                        if m is not None:
-                            matched.append((entry[0], entry[1], entry[2], fi, p, m.end()))
-                    p = text.find(char, p + 1)
+            if self.symbols:
+                self._find_symbols(fi, orig, low, matched)
+        return self._group(matched, originals)
+
+    def _find_symbols(self, fi: int, orig: str, low: str, matched: list) -> None:
+        """Keywords that start with a non-word character, wherever it stands alone."""
+        for char, exact_case, entry in self.symbols:
+            text = orig if exact_case else low
+            p = text.find(char)
+            while p != -1:
+                if p == 0 or not _WORD_CHAR.match(text[p - 1]):
+                    m = entry[3].match(text, p)
+                    if m is not None:
+                        matched.append((entry[0], entry[1], entry[2], fi, p, m.end()))
+                p = text.find(char, p + 1)
+
+    @staticmethod
+    def _group(matched: list[tuple[int, int, int, int, int, int]], originals: list[str]) -> dict[int, Hits]:
+        """The occurrences by term, sorted into strong, weak, excluding and blocking ones."""
         found: dict[int, Hits] = {}
         for slot, kind, order, fi, p, e in matched:
             hits = found.get(slot)
