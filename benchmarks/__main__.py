@@ -28,7 +28,8 @@ def markdown(figures: list[Figure], meta: dict) -> str:
     for f in figures:
         lines.append(f"| {f.name} | {f.value:.4g} {f.unit} | {f.baseline:.4g} {f.unit} | {f.ratio:.3f} | "
                      f"{f.target} | {'yes' if f.passed else '**no**'} |")
-    notes = [f"- {f.name}: {f.note}" for f in figures if f.note]
+    notes = [f"- {f.name}: {f.note}" + (f" — FAILED: {f.broken}" if f.broken else "") for f in figures
+             if f.note or f.broken]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 

@@ -23,9 +23,14 @@ class Figure:
     ratio: float
     target: str  # e.g. ">= 0.5" or "<= 1.3"
     note: str = ""
+    #: A condition the figure rests on that did not hold (e.g. "600 resources changed,
+    #: expected none"): the figure fails whatever its ratio.
+    broken: str = ""
 
     @property
     def passed(self) -> bool:
+        if self.broken:
+            return False
         op, _, num = self.target.partition(" ")
         bound = float(num)
         return self.ratio >= bound if op == ">=" else self.ratio <= bound

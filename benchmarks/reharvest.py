@@ -38,6 +38,18 @@ def _handler(feeds: dict[int, bytes], honour: bool):
     return handler
 
 
+def _contents(db: Path) -> dict[str, tuple]:
+    """Every resource's content as stored: its hash and when it last changed."""
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(db)
+    try:
+        return {rid: (h, changed) for rid, h, changed in conn.execute(
+            "SELECT id, content_hash, last_changed FROM resources")}
+    finally:
+        conn.close()
+
+
 def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
     feeds = {i: rss_feed(i) for i in range(n)}
     addresses = loopback_addresses(50, first=300)
@@ -50,6 +62,7 @@ def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
         db = tmp / f"r-{honour}.db"
         for run in (1, 2):
             before = len(server.hits())
+            stored = _contents(db)
             result = run_illhub("harvest", "--registry", str(reg), "--db", str(db), "--delay", "0.001", "--quiet")
             if result.returncode != 0:
                 raise RuntimeError(f"harvest {run} failed: {result.stdout[-800:]} {result.stderr[-800:]}")
@@ -59,9 +72,11 @@ def _run_twice(n: int, honour: bool, tmp: Path) -> dict:
             documents, unchanged, updated, new = conn.execute(
                 "SELECT sum(documents), sum(documents_unchanged), sum(items_updated), sum(items_new) "
                 "FROM harvest_runs WHERE run_group = ?", [group]).fetchone()
-            started = conn.execute("SELECT min(started_at) FROM harvest_runs WHERE run_group = ?", [group]).fetchone()[0]
-            changed = conn.execute("SELECT count(*) FROM resources WHERE last_changed >= ?", [started]).fetchone()[0]
             conn.close()
+            after = _contents(db)
+            # resources this run added or whose content it changed, row by row (a timestamp
+            # comparison cannot tell this run's writes from the previous run's in the same second)
+            changed = sum(1 for rid, content in after.items() if stored.get(rid) != content)
             out[run] = {"seconds": result.seconds, "bytes": sum(h.body_bytes for h in hits), "requests": len(hits),
                         "parses": documents - unchanged, "writes": (updated or 0) + (new or 0), "changed": changed}
     return out
@@ -81,17 +96,23 @@ def run(quick: bool = False) -> list[Figure]:
     second = min(p[2]["seconds"] for p in pairs)
     note = (f"second run: {b['requests']} requests, {b['parses']} parses, {b['writes']} content writes, "
             f"{b['changed']} resources changed (first run: {a['parses']} parses, {a['writes']} writes)")
+    broken = ""
     if b["parses"] or b["writes"] or b["changed"]:
-        note += " — EXPECTED ZERO parses and writes"
+        broken = (f"the second run parsed {b['parses']}, wrote {b['writes']} and changed {b['changed']} resources; "
+                  "expected none")
     c, d = ignored[1], ignored[2]
+    broken_ignored = ""
+    if d["writes"] or d["changed"]:
+        broken_ignored = f"the second run wrote {d['writes']} and changed {d['changed']} resources; expected none"
     return [
         Figure(f"re-harvest of {n} unchanged feeds (validators honoured): bytes vs first run", b["bytes"], a["bytes"],
-               "B", b["bytes"] / a["bytes"], "<= 0.1", note=note),
+               "B", b["bytes"] / a["bytes"], "<= 0.1", note=note, broken=broken),
         Figure(f"re-harvest of {n} unchanged feeds (validators honoured): wall time vs first run", second,
                first, "s", second / first, "<= 0.3",
                note="best of two first runs and of two second runs, each pair into a new catalog: "
                     + ", ".join(f"{p[1]['seconds']:.2f} then {p[2]['seconds']:.2f}" for p in pairs)),
         Figure(f"re-harvest of {n} unchanged feeds (validators ignored): parses vs first run", d["parses"],
                c["parses"], "", d["parses"] / max(c["parses"], 1), "<= 0.05",
-               note=f"second run {d['writes']} content writes, {d['changed']} resources changed"),
+               note=f"second run {d['writes']} content writes, {d['changed']} resources changed",
+               broken=broken_ignored),
     ]
