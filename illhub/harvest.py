@@ -284,10 +284,14 @@ def close_source_run(db: Any, state: SourceState, prev: SourceHealth | None, sta
             mark_missed(db, state.source.id, state.run_id, windowed=windowed)
 
 
+def host_key(source: SourceBase) -> str:
+    """The host a source is fetched from (``www.`` left out), or its id when it has no URL."""
+    url = source.url
+    key = (urlsplit(url).hostname or "") if url else ""
+    return key.lower().removeprefix("www.") or f"id:{source.id}"
+
+
 def shard_of(source: SourceBase, n: int) -> int:
     """The shard (1..n) of a source: by the host it is fetched from, so that every source of
     one host is harvested by the same process and per-host politeness holds."""
-    url = source.url
-    key = (urlsplit(url).hostname or "") if url else ""
-    key = key.lower().removeprefix("www.") or f"id:{source.id}"
-    return int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % n + 1
+    return int(hashlib.sha1(host_key(source).encode("utf-8")).hexdigest(), 16) % n + 1
