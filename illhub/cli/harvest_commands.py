@@ -38,7 +38,7 @@ from illhub.console import LinkProgress, RichProgress, err, out, print_link_summ
               help="Crawl on these Scrapyd servers instead of here (env ILLHUB_SCRAPYD): one job per share of the "
               "sources, split by host; each job's harvest is stored here. See docs/scaling.md.")
 @click.option("--jobs", "job_count", type=click.IntRange(min=1, max=1000), default=None, metavar="N",
-              help="With --scrapyd: split the sources into N jobs [default: two per server].")
+              help="With --scrapyd: split the sources into N jobs [default: one per server].")
 @click.option("--no-deploy", is_flag=True, help="With --scrapyd: run the illhub egg already deployed on the servers "
               "instead of deploying this code's egg where it is missing.")
 def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
@@ -136,7 +136,7 @@ def dispatch(registry, db_path, urls: str, *, source_ids, verbose: int, quiet: b
     try:
         result = dispatch_harvest(registry, db_path, servers, source_ids=source_ids,
                                   progress=None if quiet else DispatchProgress(err),
-                                  options=DispatchOptions(jobs=jobs, deploy=deploy), **options)
+                                  options=DispatchOptions(jobs=jobs), **options)
     except UnknownSource as e:
         fail(str(e))
         return

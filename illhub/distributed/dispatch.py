@@ -118,14 +118,13 @@ class DispatchResult(HarvestResult):
 
 @dataclass
 class DispatchOptions:
-    #: How many shares the sources are split into (default: two per server).
+    #: How many shares the sources are split into (default: one per server: a job harvests its
+    #: hosts in parallel, and each job costs a Scrapy process's start).
     jobs: int | None = None
     #: Seconds between two listjobs.json rounds.
     poll: float = 1.0
     #: A server that has not answered for this long is given up, and its jobs retried elsewhere.
     gone_after: float = 30.0
-    #: Deploy this code's egg where it is missing (else: run the latest version deployed).
-    deploy: bool = True
 
 
 def connect(urls: list[str], deploy: bool = True) -> tuple[list[Server], list[str]]:
@@ -387,7 +386,7 @@ def dispatch_harvest(
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
     )
     context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
-    shares = options.jobs or 2 * len(servers)
+    shares = options.jobs or len(servers)
     jobs = plan_jobs(registry, list(states.values()), shares, run_group, job_state(db, fetch, states), policy,
                      delay, timeout)
     finished_normally = False

@@ -45,6 +45,7 @@ from w3lib.url import file_uri_to_path
 
 from harvesters.conditional import FetchState, _header
 from harvesters.guard import Policy
+from harvesters.offload import store_options
 from harvesters.settings import DEFAULT_DELAY
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
 from illhub.distributed.egg import code_digest
@@ -52,7 +53,9 @@ from illhub.distributed.records import JobState, RecordWriter, Touch, unpack
 from illhub.harvest import _cache_config, policy_from_env, shard_of, user_agent
 from illhub.registry import Defaults, Registry, RegistryError, parse_registry
 from pipeline.fetchcache import source_fingerprint
-from pipeline.store import open_db
+from pipeline.resource import Batch
+from pipeline.store import open_db, prepare_batch
+from pipeline.taxonomy import default_taxonomy
 from pipeline.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -266,26 +269,36 @@ class JobSpider(HarvestSpider):
 
 class JobOutputPipeline:
     """Writes every item of the harvest to the job's feed, where a local harvest stores it
-    (:class:`harvesters.spider.StorePipeline`); an item that cannot be written fails its source."""
+    (:class:`harvesters.spider.StorePipeline`). A batch is first normalized and classified
+    here (:func:`pipeline.store.prepare_batch`, the CPU stage a parse worker does locally), so
+    the dispatcher only writes it. An item that cannot be written fails its source."""
 
     def __init__(self, crawler: Any):
         self.crawler = crawler
+        self.taxonomy: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> JobOutputPipeline:
         return cls(crawler)
 
+    def prepare(self, batch: Batch, source: Any) -> None:
+        if self.taxonomy is None:
+            self.taxonomy = default_taxonomy()
+        batch.prepared, result = prepare_batch(batch, taxonomy=self.taxonomy, **store_options(source))
+        batch.prepared_result = dict(result)
+        batch.resources = []
+
     def process_item(self, item: Any, spider: Any = None) -> Any:
         spider = spider or self.crawler.spider
+        state = spider.context.states.get(getattr(item, "source_id", None))
+        count = len(getattr(item, "resources", None) or [])
         try:
+            if isinstance(item, Batch) and item.prepared is None and state is not None:
+                self.prepare(item, state.source)
             spider.output.item(item)
-        except (TypeError, ValueError) as e:
-            sid = getattr(item, "source_id", "")
-            state = spider.context.states.get(sid)
-            logger.error("could not write an item of %s to the feed: %s", sid, e)
+        except Exception as e:  # noqa: BLE001 - fails this source, not the job (as the store pipeline does)
+            logger.exception("could not prepare or write an item of %s", getattr(item, "source_id", "?"))
             if state is not None:
-                state.errors.append(f"could not send {len(getattr(item, 'resources', []))} items to the "
-                                    f"dispatcher: {type(e).__name__}: {e}")
+                state.errors.append(f"could not store {count} items: {type(e).__name__}: {e}")
                 state.store_failures += 1
         return item
-

@@ -7,7 +7,8 @@ job re-harvests conditionally, as a local harvest does, with nothing from the di
 
 From the job, one JSON record a line in the job's item feed (:class:`RecordWriter`), in the
 order the harvest produced them: ``hello`` (the code the job runs), then what a local harvest
-hands its store pipeline (``batch`` with its resources, ``doc`` — a fetched document's cache
+hands its store pipeline (``batch`` with its resources normalized and classified — prepared
+for storing, as a parse worker prepares them —, ``doc`` — a fetched document's cache
 row, saved once the batches it produced are stored —, ``visit``, ``pages``), ``touch`` (a
 document found unchanged), a ``source`` summary per source (what the spider counted: documents,
 requests, bytes, errors…) and ``end`` with the crawl's close reason. A job whose feed has no
@@ -164,9 +165,14 @@ class RecordWriter:
             entry = self._docs.get(id(record)) if record is not None else None
             number = None if record is None else (entry[1] if entry is not None else self._next_doc)
             lines = [self._doc_record(record, number)] if record is not None and entry is None else []
-            lines.append({"t": "batch", "source": item.source_id, "url": item.url, "http_status": item.http_status,
-                          "warnings": list(item.warnings), "site": item.site, "doc": number,
-                          "resources": [r.to_dict() for r in item.resources]})
+            record_ = {"t": "batch", "source": item.source_id, "url": item.url, "http_status": item.http_status,
+                       "warnings": list(item.warnings), "site": item.site, "doc": number,
+                       "resources": [r.to_dict() for r in item.resources]}
+            if item.prepared is not None:  # normalized and classified in the job
+                record_["prepared"] = [[rid, r.to_dict(), raw, reasons, list(encoded)]
+                                       for rid, (r, raw, reasons, encoded) in item.prepared.items()]
+                record_["prepared_result"] = dict(item.prepared_result or {})
+            lines.append(record_)
             text = "".join(_json_line(r) for r in lines)  # raises before anything is written
             self.stream.write(text)
             self.count += len(lines)
@@ -235,6 +241,10 @@ def _decode(r: dict[str, Any], docs: dict[int, DocumentRecord]) -> Any:
     if t == "batch":
         batch = Batch(r["source"], [Resource.from_dict(d) for d in r["resources"]], url=r["url"],
                       http_status=r["http_status"], warnings=list(r["warnings"]), site=r["site"])
+        if r.get("prepared") is not None:
+            batch.prepared = {rid: (Resource.from_dict(res), raw, reasons, tuple(encoded))
+                              for rid, res, raw, reasons, encoded in r["prepared"]}
+            batch.prepared_result = dict(r["prepared_result"])
         if r["doc"] is not None:
             batch.document = docs[r["doc"]]
         return batch
