@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from illhub.distributed.dispatch import DispatchOptions, connect, dispatch_harve
 from illhub.distributed.egg import build_egg, code_digest
 from illhub.distributed.local import LocalScrapyd, ScrapydUnavailable
 from illhub.distributed.records import read_records
-from illhub.distributed.scrapyd import Scrapyd
+from illhub.distributed.scrapyd import Scrapyd, ScrapydError
 from illhub.harvest import host_key
 from illhub.registry import load_registry
 from tests.conftest import ROOT, run_cli
@@ -37,9 +38,9 @@ RUNS = ("source_id, status, items_seen, http_status, documents, documents_unchan
         "warning")
 
 
-def start_scrapyd(directory: Path) -> LocalScrapyd:
+def start_scrapyd(directory: Path, **options) -> LocalScrapyd:
     try:
-        return LocalScrapyd(directory).start()
+        return LocalScrapyd(directory, **options).start()
     except ScrapydUnavailable as e:
         pytest.skip(f"Scrapyd cannot start here: {e}")
 
@@ -130,9 +131,9 @@ def test_dispatched_harvest_equals_a_local_one(demo_web, scrapyd_pair, local_cat
     second one conditional (documents unchanged, nothing parsed again)."""
     urls = ",".join(s.url for s in scrapyd_pair)
     db = tmp_path / "dispatched.db"
-    for code in (1, 0):
-        result = run_cli("harvest", "--scrapyd", urls, "--jobs", "3", "--registry", str(demo_web), "--db", str(db),
-                         "--delay", "0.02", "--quiet")
+    for code, how in ((1, ["--scrapyd", urls]), (0, [])):  # the second time, the servers come from the environment
+        result = run_cli("harvest", *how, "--jobs", "3", "--registry", str(demo_web), "--db", str(db),
+                         "--delay", "0.02", "--quiet", env={"ILLHUB_SCRAPYD": urls})
         # demo-moved-feed fails on purpose, then backs off, here as on one machine
         assert result.returncode == code, result.stdout + result.stderr
         assert "demo-moved-feed" in result.stdout and "on 2 Scrapyd server(s)" in result.stdout, result.stdout
@@ -296,3 +297,57 @@ def test_scrapyd_deploy_builds_an_egg_that_scrapyd_runs(demo_web, scrapyd_pair, 
     assert {b.source_id for b in batches} == set(wanted.split(",")) and sum(len(b.prepared) for b in batches) > 5
     summaries = {r.source_id: r.values for r in records if type(r).__name__ == "SourceSummary"}
     assert all(v["documents"] == 1 and v["errors"] == [] for v in summaries.values())
+
+
+def test_scrapyd_behind_a_password_and_one_without_item_feeds(demo_web, tmp_path):
+    """A Scrapyd with a user name and password (given in its URL, as HTTP basic
+    authentication), and one that keeps no item feeds: the second is refused up front, with
+    what to change, and the harvest goes to the first."""
+    guarded = start_scrapyd(tmp_path / "guarded", config={"username": "illhub", "password": "s3cret"})
+    bare = start_scrapyd(tmp_path / "bare", config={"items_dir": ""})
+    try:
+        wrong = guarded.url.replace("http://", "http://illhub:wrong@")
+        right = guarded.url.replace("http://", "http://illhub:s3cret@")
+        servers, problems = connect([wrong, bare.url, right])
+        assert [s.url for s in servers] == [guarded.url]  # the password is not kept in the URL shown
+        assert "HTTP 401" in problems[0] and "set items_dir = items in its scrapyd.conf" in problems[1]
+        result = dispatch_harvest(load_registry(demo_web), tmp_path / "g.db", servers, policy=Policy.LOOPBACK,
+                                  source_ids=["demo-northwind-blog"], delay=0.02, options=DispatchOptions(poll=0.2))
+    finally:
+        guarded.stop()
+        bare.stop()
+    assert [(s.source.id, s.status, s.seen) for s in result.states] == [("demo-northwind-blog", "ok", 6)]
+
+
+def test_ctrl_c_cancels_the_jobs_and_records_their_sources_interrupted(demo_web, scrapyd_pair, tmp_path):
+    """SIGINT to a dispatching harvest (Ctrl-C): its running job is cancelled on the server and
+    its sources are recorded interrupted, as a local harvest stopped by Ctrl-C records them."""
+    server = scrapyd_pair[0]
+    db = tmp_path / "c.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ILLHUB_NETWORK": "loopback"}
+    # a slow, polite harvest of one crawled help site: the job is still running when it is stopped
+    proc = subprocess.Popen([sys.executable, "-m", "illhub", "harvest", "--scrapyd", server.url, "--registry",
+                             str(demo_web), "--db", str(db), "--source", "demo-lakeside-help", "--delay", "2",
+                             "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    api = Scrapyd(server.url)
+    deadline = time.monotonic() + 60
+    running: list[dict] = []
+    while not running:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+        try:
+            running = [j for j in api.list_jobs("illhub")["running"] if j["id"].endswith("-1-1")]
+        except ScrapydError:  # the dispatcher has not deployed the project yet
+            continue
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err  # interrupted is not failed
+    # cancelled: Scrapyd stops the job (SIGINT: Scrapy's graceful stop), long before its 2 s
+    # a page crawl would end
+    deadline = time.monotonic() + 20
+    while running[0]["id"] not in {j["id"] for j in api.list_jobs("illhub")["finished"]}:
+        assert time.monotonic() < deadline, "the job was not cancelled"
+        time.sleep(0.2)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT source_id, status FROM harvest_runs").fetchall() == [("demo-lakeside-help",
+                                                                                        "interrupted")]

@@ -24,18 +24,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-CONFIG = """[scrapyd]
-bind_address = 127.0.0.1
-http_port = {port}
-eggs_dir = {dir}/eggs
-logs_dir = {dir}/logs
-items_dir = {dir}/items
-dbs_dir = {dir}/dbs
-jobs_to_keep = {jobs_to_keep}
-finished_to_keep = 100
-poll_interval = {poll_interval}
-max_proc = {max_proc}
-"""
+
+def config_text(port: int, directory: Path, options: dict[str, object]) -> str:
+    """``scrapyd.conf``: loopback, a port, the instance's own folders, then ``options``."""
+    values: dict[str, object] = {
+        "bind_address": "127.0.0.1", "http_port": port, "eggs_dir": directory / "eggs", "logs_dir": directory / "logs",
+        "items_dir": directory / "items", "dbs_dir": directory / "dbs", "finished_to_keep": 100, **options,
+    }
+    return "[scrapyd]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
 
 
 class ScrapydUnavailable(RuntimeError):
@@ -50,10 +46,12 @@ def free_port() -> int:
 
 class LocalScrapyd:
     def __init__(self, directory: str | Path, *, env: dict[str, str] | None = None, poll_interval: float = 0.2,
-                 max_proc: int = 4, jobs_to_keep: int = 5):
+                 max_proc: int = 4, jobs_to_keep: int = 5, config: dict[str, str] | None = None):
+        """``config``: more ``[scrapyd]`` options (``username``, ``password``, ``items_dir = ``…)."""
         self.dir = Path(directory).resolve()
         self.env = env or {}
-        self.settings = {"poll_interval": poll_interval, "max_proc": max_proc, "jobs_to_keep": jobs_to_keep}
+        self.options = {"poll_interval": poll_interval, "max_proc": max_proc, "jobs_to_keep": jobs_to_keep,
+                        **(config or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -68,7 +66,7 @@ class LocalScrapyd:
         problem = ""
         for _ in range(3):  # a free port can be taken by someone else before Scrapyd binds it
             self.port = free_port()
-            (self.dir / "scrapyd.conf").write_text(CONFIG.format(port=self.port, dir=self.dir, **self.settings))
+            (self.dir / "scrapyd.conf").write_text(config_text(self.port, self.dir, self.options))
             env = {**os.environ, "TMPDIR": str(self.dir / "tmp"), **self.env}
             log = (self.dir / "scrapyd.log").open("ab")
             self.process = subprocess.Popen([sys.executable, "-m", "scrapyd", "--pidfile", ""], cwd=self.dir,
@@ -90,6 +88,9 @@ class LocalScrapyd:
                 with urllib.request.urlopen(f"{self.url}/daemonstatus.json", timeout=2) as r:
                     if json.loads(r.read()).get("status") == "ok":
                         return ""
+            except urllib.error.HTTPError as e:
+                if e.code == 401:  # answering, and asking for the user name and password it was given
+                    return ""
             except (urllib.error.URLError, OSError, ValueError):
                 pass
             time.sleep(0.1)
