@@ -23,10 +23,8 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,20 +38,16 @@ from illhub.distributed.records import JobState, pack, registry_text
 from illhub.distributed.scrapyd import Scrapyd, ScrapydError
 from illhub.harvest import (
     HarvestResult,
-    _cache_config,
     _close_runs,
-    _open_runs,
+    begin_harvest,
     host_key,
+    link_media_safely,
     select_sources,
     shard_of,
 )
 from illhub.registry import Registry
-from pipeline.event_links import Link, link_media
-from pipeline.fetchcache import load_cache, source_fingerprint
-from pipeline.health import load_health
+from pipeline.event_links import Link
 from pipeline.pages import known_lastmods
-from pipeline.store import mark_interrupted_runs, open_db, sync_sources
-from pipeline.taxonomy import default_taxonomy
 from pipeline.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -372,23 +366,12 @@ def dispatch_harvest(
     if not servers:
         raise DispatchError("no Scrapyd server to dispatch to")
     sources = select_sources(registry, source_ids)
-    db = open_db(db_path)
-    mark_interrupted_runs(db)
-    sync_sources(db, [s.row() for s in registry.sources])
-    run_group = uuid.uuid4().hex[:12]
-    started_dt = datetime.now(UTC)
-    health = load_health(db, [s.id for s in sources])
-    if respect_backoff is None:
-        respect_backoff = not source_ids
-    states, skipped = _open_runs(db, sources, run_group, started_dt, health, skip_backoff=respect_backoff and not force)
-    fetch = FetchState(
-        db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
-        fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
-    )
-    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
+    begun = begin_harvest(registry, db_path, sources, named=bool(source_ids), force=force,
+                          respect_backoff=respect_backoff, refetch=refetch)
+    db, states, context = begun.db, begun.states, begun.context
     shares = options.jobs or len(servers)
-    jobs = plan_jobs(registry, list(states.values()), shares, run_group, job_state(db, fetch, states), policy,
-                     delay, timeout)
+    jobs = plan_jobs(registry, list(states.values()), shares, begun.run_group, job_state(db, context.fetch, states),
+                     policy, delay, timeout)
     finished_normally = False
     links: list[Link] = []
     try:
@@ -403,17 +386,7 @@ def dispatch_harvest(
                 finished_normally = True
             except KeyboardInterrupt:
                 dispatcher.cancel()
-        links = _link_media(db)
+        links = link_media_safely(db)
     finally:
-        _close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
-    return DispatchResult(run_group, [*skipped, *states.values()], links, None, jobs=jobs, servers=servers)
-
-
-def _link_media(db: Any) -> list[Link]:
-    import sqlite3
-
-    try:
-        return link_media(db)
-    except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
-        logger.error("linking recordings and slides to sessions failed: %s", e)
-        return []
+        _close_runs(db, context, begun.skipped, begun.health, begun.started, finished_normally, progress)
+    return DispatchResult(begun.run_group, [*begun.skipped, *states.values()], links, None, jobs=jobs, servers=servers)
