@@ -240,8 +240,9 @@ class JobSpider(HarvestSpider):
             if s.id not in fetch.fingerprints:
                 fetch.fingerprints[s.id] = source_fingerprint(_cache_config(s), __version__)
         self.output.hello(__version__, code_digest(), [s.id for s in sources], self.policy.value)
-        logger.info("illhub job of run %s: %d sources, network policy %s", self.arguments.get("run_group", "?"),
-                    len(sources), self.policy.value)
+        logger.info("illhub job of run %s: %d sources, network policy %s; the harvest goes to %s (illhub writes it "
+                    "itself: Scrapy's feed exporter stays off)", self.arguments.get("run_group", "?"), len(sources),
+                    self.policy.value, getattr(self.stream, "name", "?"))
         async for out in super().start():
             yield out
 

@@ -72,8 +72,10 @@ class Scrapyd:
             raise ScrapydError(f"Scrapyd at {self.url}: {path.split('?')[0]} did not answer JSON "
                                "(is this URL a Scrapyd?)") from None
         if not isinstance(answer, dict) or answer.get("status") != "ok":
-            message = answer.get("message") if isinstance(answer, dict) else None
-            raise ScrapydError(f"Scrapyd at {self.url}: {path.split('?')[0]}: {message or 'error'}")
+            message = str(answer.get("message") or "error") if isinstance(answer, dict) else "error"
+            if "Traceback" in message:  # a Python error on the server (the egg did not load): its last line
+                message = message.split(":", 1)[0] + ": " + message.strip().splitlines()[-1]
+            raise ScrapydError(f"Scrapyd at {self.url}: {path.split('?')[0]}: {message}")
         return answer
 
     def _get(self, endpoint: str, **params: str) -> dict[str, Any]:
