@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.common import Figure
 
-BENCHMARKS = ["feed_ingest", "politeness", "memory", "storage", "catalog", "crawl", "reharvest"]
+BENCHMARKS = ["feed_ingest", "politeness", "memory", "storage", "catalog", "crawl", "reharvest", "dispatch"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

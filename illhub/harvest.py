@@ -128,21 +128,10 @@ def run_harvest(
     if shard is not None:
         k, n = shard
         sources = [s for s in sources if shard_of(s, n) == k]
-    db = open_db(db_path)
-    mark_interrupted_runs(db)
-    sync_sources(db, [s.row() for s in registry.sources])
-    run_group = uuid.uuid4().hex[:12]
-    started_dt = datetime.now(UTC)
-    health = load_health(db, [s.id for s in sources])
-    if respect_backoff is None:
-        respect_backoff = not source_ids
-    states, skipped = _open_runs(db, sources, run_group, started_dt, health,
-                                 skip_backoff=respect_backoff and not force)
-    fetch = FetchState(
-        db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
-        fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
-    )
-    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
+    begun = begin_harvest(registry, db_path, sources, named=bool(source_ids), force=force,
+                          respect_backoff=respect_backoff, refetch=refetch)
+    db, run_group, started_dt, health = begun.db, begun.run_group, begun.started, begun.health
+    states, skipped, context, fetch = begun.states, begun.skipped, begun.context, begun.context.fetch
     extra = {"USER_AGENT": user_agent(registry), **(settings or {})}
     finished_normally = False
     links: list[Link] = []
@@ -159,10 +148,7 @@ def run_harvest(
             _crawl(context, harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
                                              extra=extra), log_level, crawl_errors)
         finished_normally = not states or context.close_reason == "finished"
-        try:
-            links = link_media(db)
-        except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
-            logger.error("linking recordings and slides to sessions failed: %s", e)
+        links = link_media_safely(db)
     finally:
         _close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
     error = None
@@ -171,6 +157,53 @@ def run_harvest(
         error = f"the crawl could not run: {failure.type.__name__}: {failure.getErrorMessage()}"
         logger.info("%s\n%s", error, failure.getTraceback())
     return HarvestResult(run_group, [*skipped, *states.values()], links, error)
+
+
+@dataclass
+class HarvestStart:
+    """A harvest before anything is fetched: its catalog, its run group and each source's run."""
+
+    db: Any
+    run_group: str
+    started: datetime
+    health: dict[str, SourceHealth]
+    #: the sources to harvest (their runs open) and those skipped while backing off
+    states: dict[str, SourceState]
+    skipped: list[SourceState]
+    context: HarvestContext
+
+
+def begin_harvest(registry: Registry, db_path: str | Path, sources: list[SourceBase], *, named: bool,
+                  force: bool = False, respect_backoff: bool | None = None, refetch: bool = False) -> HarvestStart:
+    """What every harvest does first, local (:func:`run_harvest`) or dispatched to Scrapyd
+    (:mod:`illhub.distributed.dispatch`): open the catalog, mark the runs a crash left open,
+    record the registry's sources, open a run for each source (or skip it while it backs off:
+    ``named`` sources are tried unless ``respect_backoff``) and load the fetch cache."""
+    db = open_db(db_path)
+    mark_interrupted_runs(db)
+    sync_sources(db, [s.row() for s in registry.sources])
+    run_group = uuid.uuid4().hex[:12]
+    started_dt = datetime.now(UTC)
+    health = load_health(db, [s.id for s in sources])
+    if respect_backoff is None:
+        respect_backoff = not named
+    states, skipped = _open_runs(db, sources, run_group, started_dt, health,
+                                 skip_backoff=respect_backoff and not force)
+    fetch = FetchState(
+        db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
+        fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
+    )
+    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
+    return HarvestStart(db, run_group, started_dt, health, states, skipped, context)
+
+
+def link_media_safely(db: Any) -> list[Link]:
+    """Link recordings and slides to their sessions; a failure is logged, never the harvest's."""
+    try:
+        return link_media(db)
+    except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
+        logger.error("linking recordings and slides to sessions failed: %s", e)
+        return []
 
 
 def _open_runs(db: Any, sources: list[SourceBase], run_group: str, started_dt: datetime,
@@ -284,10 +317,14 @@ def close_source_run(db: Any, state: SourceState, prev: SourceHealth | None, sta
             mark_missed(db, state.source.id, state.run_id, windowed=windowed)
 
 
+def host_key(source: SourceBase) -> str:
+    """The host a source is fetched from (``www.`` left out), or its id when it has no URL."""
+    url = source.url
+    key = (urlsplit(url).hostname or "") if url else ""
+    return key.lower().removeprefix("www.") or f"id:{source.id}"
+
+
 def shard_of(source: SourceBase, n: int) -> int:
     """The shard (1..n) of a source: by the host it is fetched from, so that every source of
     one host is harvested by the same process and per-host politeness holds."""
-    url = source.url
-    key = (urlsplit(url).hostname or "") if url else ""
-    key = key.lower().removeprefix("www.") or f"id:{source.id}"
-    return int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % n + 1
+    return int(hashlib.sha1(host_key(source).encode("utf-8")).hexdigest(), 16) % n + 1

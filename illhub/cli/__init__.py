@@ -35,7 +35,7 @@ COMMANDS = (registry_commands.validate, registry_commands.check_registry, regist
             registry_commands.sources,
             harvest_commands.harvest, harvest_commands.merge, harvest_commands.check_links,
             harvest_commands.reprocess, harvest_commands.schedule,
-            catalog_commands.serve, catalog_commands.export, catalog_commands.demo)
+            catalog_commands.serve, catalog_commands.publish, catalog_commands.export, catalog_commands.demo)
 for _command in COMMANDS:
     cli.add_command(_command)
 

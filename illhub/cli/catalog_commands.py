@@ -1,4 +1,4 @@
-"""The commands that show the catalog: ``serve``, ``export`` and ``demo``."""
+"""The commands that show the catalog: ``serve``, ``publish``, ``export`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -48,6 +48,34 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
     click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
     sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,
                              allow_download=allow_download, immutable=immutable, robots=robots))
+
+
+@click.command()
+@db_option
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def publish(db_path, directory) -> None:
+    """Publish a snapshot of the catalog into DIRECTORY, for read-only replicas.
+
+    \b
+    A consistent, compact copy (VACUUM INTO, safe while a harvest writes), made ready for
+    'illhub serve --public --immutable' and checked by serving it that way before it replaces
+    the previous snapshot; beside it, NAME.json with its resource count and SHA-256. Then copy
+    the folder to each replica, for example:
+      illhub publish publish/ && rsync -a publish/ replica-1:/srv/illhub/
+    """
+    from illhub.harvest import default_db_path
+    from illhub.publish import PublishError
+    from illhub.publish import publish as run_publish
+
+    db_path = db_path or default_db_path()
+    try:
+        done = run_publish(db_path, directory)
+    except PublishError as e:
+        fail(str(e), code=1)
+        return
+    click.echo(f"published {db_path} → {done.path}: {done.resources} resources, {done.bytes / 1e6:.1f} MB, "
+               f"sha256 {done.sha256[:16]}…, checked served --public --immutable ({done.seconds:.1f} s); "
+               f"manifest {done.manifest}")
 
 
 @click.command()

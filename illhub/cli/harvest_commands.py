@@ -34,8 +34,15 @@ from illhub.console import LinkProgress, RichProgress, err, out, print_link_summ
 @click.option("--workers", default="auto", metavar="N|auto", show_default=True,
               help="Processes that parse feeds while this one downloads and stores; 0 parses here. "
               "auto: one per core (at most 4) when 16 or more feed or YouTube sources have nothing in the fetch cache.")
+@click.option("--scrapyd", "scrapyd_urls", metavar="URL[,URL…]", default=None, envvar="ILLHUB_SCRAPYD",
+              help="Crawl on these Scrapyd servers instead of here (env ILLHUB_SCRAPYD): one job per share of the "
+              "sources, split by host; each job's harvest is stored here. See docs/scaling.md.")
+@click.option("--jobs", "job_count", type=click.IntRange(min=1, max=1000), default=None, metavar="N",
+              help="With --scrapyd: split the sources into N jobs [default: one per server].")
+@click.option("--no-deploy", is_flag=True, help="With --scrapyd: run the illhub egg already deployed on the servers "
+              "instead of deploying this code's egg where it is missing.")
 def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
-            respect_backoff, refetch, shard, workers) -> None:
+            respect_backoff, refetch, shard, workers, scrapyd_urls, job_count, no_deploy) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.
 
     Only what changed is fetched and parsed (conditional GET, content hashes). A source
@@ -59,6 +66,14 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
     registry = load_registry_or_exit(registry_path)
     db_path = db_path or default_db_path()
     log_level = {0: "ERROR", 1: "INFO"}.get(verbose, "DEBUG")
+    if scrapyd_urls:
+        if shard_kn is not None:
+            fail("--shard and --scrapyd do not go together: --scrapyd splits the sources into jobs itself")
+        dispatch(registry, db_path, scrapyd_urls, source_ids=list(source_ids) or None, verbose=verbose, quiet=quiet,
+                 policy=policy_from_env(allow_private_network), delay=delay, timeout=timeout, force=force,
+                 respect_backoff=True if respect_backoff else None, refetch=refetch, jobs=job_count,
+                 deploy=not no_deploy)
+        return
     progress = None if quiet else RichProgress(err)
     try:
         result = run_harvest(
@@ -73,6 +88,63 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
     print_summary(result, db_path)
     if result.error:
         err.print(f"[red]error:[/] {result.error} (nothing was fetched; run with -v for the details)")
+    exit_fast()
+    sys.exit(result.exit_code)
+
+
+class DispatchProgress(RichProgress):
+    """The harvest's progress bar, with the jobs: how many are queued, running and stored,
+    and a line for each job that is retried or fails."""
+
+    def __init__(self, console) -> None:
+        super().__init__(console)
+        self.jobs: dict[int, object] = {}
+
+    def job(self, job) -> None:
+        self.jobs[job.number] = job
+        counts: dict[str, int] = {}
+        for j in self.jobs.values():
+            counts[j.status] = counts.get(j.status, 0) + 1
+        text = ", ".join(f"{n} {k}" for k, n in counts.items())
+        if self.task is not None:
+            self.progress.update(self.task, description=f"jobs: {text}")
+        where = f" on {job.server.url}" if job.server is not None else ""
+        if job.status == "queued" and job.error:
+            self.console.print(f"[yellow]job {job.number} ({len(job.states)} sources) failed{where}, trying again:[/] "
+                               f"{job.error}")
+        elif job.status == "failed":
+            self.console.print(f"[red]job {job.number} ({len(job.states)} sources) failed:[/] {job.error}")
+        elif not self.console.is_terminal:
+            self.console.print(f"  job {job.number} ({len(job.states)} sources) {job.status}{where}")
+
+
+def dispatch(registry, db_path, urls: str, *, source_ids, verbose: int, quiet: bool, jobs: int | None, deploy: bool,
+             **options) -> None:
+    """``illhub harvest --scrapyd``: connect to the servers (deploying the egg), dispatch, report."""
+    import logging
+
+    from illhub.distributed.dispatch import DispatchOptions, connect, dispatch_harvest
+    from illhub.harvest import UnknownSource
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO if verbose == 1 else logging.DEBUG, format="%(levelname)s %(message)s")
+    servers, problems = connect([u.strip() for u in urls.split(",") if u.strip()], deploy=deploy)
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {problem}")
+    if not servers:
+        fail("no Scrapyd server can take the harvest (see above); nothing was harvested", code=1)
+    try:
+        result = dispatch_harvest(registry, db_path, servers, source_ids=source_ids,
+                                  progress=None if quiet else DispatchProgress(err),
+                                  options=DispatchOptions(jobs=jobs), **options)
+    except UnknownSource as e:
+        fail(str(e))
+        return
+    print_summary(result, db_path)
+    retried = [j for j in result.jobs if j.attempt]
+    out.print(f"{len(result.jobs)} job(s) on {len(result.servers)} Scrapyd server(s)"
+              + (f", {len(retried)} retried" if retried else "")
+              + "".join(f"; {s.url} given up: {s.problem}" for s in result.servers if not s.alive))
     exit_fast()
     sys.exit(result.exit_code)
 
