@@ -218,6 +218,6 @@ def test_dublin_core_in_either_spelling_and_any_case(head):
     ("Lakeside Help", ["Lakeside Help"], "Lakeside Help"),  # nothing would be left
 ])
 def test_strip_site_suffix(title, sites, expected):
-    from harvesters.parsers.page import _strip_site_suffix
+    from harvesters.parsers.titles import strip_site_suffix
 
-    assert _strip_site_suffix(title, sites) == expected
+    assert strip_site_suffix(title, sites) == expected

@@ -35,7 +35,6 @@ Dublin Core is read in both spellings (``DC.Title``, ``dcterms.title``), any cas
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,7 +48,8 @@ from w3lib.encoding import html_to_unicode
 from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
 from harvesters.parsers.structured import as_list, first_str, jsonld_nodes, main_node, names, schema_types
 from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph, normalize_space, visible_updated
-from pipeline.normalize import clean_text, fold, parse_date
+from harvesters.parsers.titles import by_agreement
+from pipeline.normalize import clean_text, parse_date
 from pipeline.urls import absolute_url, same_site
 
 DOC_PLATFORMS = ("mindtouch", "zendesk", "confluence", "docusaurus", "mkdocs", "sphinx", "read the docs",
@@ -130,37 +130,6 @@ def _language(value: str | None) -> str | None:
     if not primary.isalpha() or not 2 <= len(primary) <= 3:
         return None
     return "-".join([primary.lower(), *[r.upper() if len(r) == 2 else r for r in rest]])
-
-
-_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ", ": ")
-
-
-def _norm(text: str) -> str:
-    """Text compared loosely: no accents or case, punctuation as spaces."""
-    return " ".join(re.sub(r"[^\w]+", " ", fold(text)).split())
-
-
-def _is_site_name(part: str, site: str) -> bool:
-    """Whether a title's part names the site: the same name, or a short phrase ending with it
-    ("LibGuides at Hudson Valley Council" for "Hudson Valley Council")."""
-    n = _norm(part)
-    return bool(site) and (n == site or (n.endswith(" " + site) and len(n.split()) <= len(site.split()) + 3))
-
-
-def _strip_site_suffix(title: str, site_names: list[str]) -> str:
-    """``title`` without a leading or trailing part that names the site (" | Site name",
-    "Site name - …"); unchanged when no part matches one of ``site_names``."""
-    for site in {_norm(n) for n in site_names if n}:
-        for sep in _TITLE_SEPARATORS:
-            if sep not in title:
-                continue
-            head, _, tail = title.rpartition(sep)
-            if head.strip() and _is_site_name(tail, site):
-                return head.strip()
-            first, _, rest = title.partition(sep)
-            if rest.strip() and _is_site_name(first, site):
-                return rest.strip()
-    return title
 
 
 def _main_content(sel: Selector) -> Any:
@@ -326,19 +295,6 @@ class _Structured:
         return set(schema_types(self.main)) | set(schema_types(self.micro))
 
 
-def _agree(a: str, b: str) -> bool:
-    """Two titles agree when they are the same, or one is the other plus a separated part
-    ("Borrowing requests | Help Center" and "Borrowing requests")."""
-    na, nb = _norm(a), _norm(b)
-    if not na or not nb:
-        return False
-    if na == nb:
-        return True
-    longer, shorter = (a, b) if len(na) > len(nb) else (b, a)
-    return any(_norm(longer.split(sep, 1)[0]) == _norm(shorter) or _norm(longer.rsplit(sep, 1)[-1]) == _norm(shorter)
-               for sep in _TITLE_SEPARATORS if sep in longer)
-
-
 def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | None, str]:
     """The title the page's sources agree on. Candidates, each without a part naming the site:
     ``og:title``, JSON-LD ``headline``/``name``, microdata, Dublin Core ``title``, ``<title>``,
@@ -355,12 +311,7 @@ def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | 
         ("title", html_title),
         ("h1", h1),
     ]
-    candidates = [(k, _strip_site_suffix(v, site_names)) for k, v in found if v]
-    if not candidates:
-        return None, ""
-    votes = [sum(1 for _, other in candidates if _agree(value, other)) for _, value in candidates]
-    best = max(range(len(candidates)), key=lambda i: (votes[i], -i))
-    return candidates[best]
+    return by_agreement(found, site_names)
 
 
 def _description(s: _Structured, main_content: Any, title: str) -> tuple[str | None, str]:
