@@ -311,13 +311,18 @@ def news_server() -> StubServer:
     return srv
 
 
+def harvest_news(tmp_path, srv: StubServer, max_pages: int) -> dict:
+    registry = (f"sources:\n  - {{id: news, name: ILL news, kind: crawl, url: '{srv.base}/news/', max_depth: 1, "
+                f"max_pages: {max_pages}}}\n")
+    web = harvest_sites(tmp_path, {"news": srv}, registry)
+    assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
+    return web
+
+
 def test_crawl_skips_non_page_links_and_a_non_html_response_is_not_a_warning(tmp_path):
     srv = news_server()
     try:
-        registry = (f"sources:\n  - {{id: news, name: ILL news, kind: crawl, url: '{srv.base}/news/', max_depth: 1, "
-                    "max_pages: 30}\n")
-        web = harvest_sites(tmp_path, {"news": srv}, registry)
-        assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
+        web = harvest_news(tmp_path, srv, 30)
         hits = web["hits"]["news"]
         for never in ("/news/assets/", "/news/tools/", "/news/sitemap.xml"):
             assert not any(h.startswith(never) for h in hits), (never, hits)
@@ -335,10 +340,7 @@ def test_a_crawl_larger_than_max_pages_is_covered_over_several_runs(tmp_path):
     all, the slot left over going to a page fetched in the first run."""
     srv = news_server()
     try:
-        registry = (f"sources:\n  - {{id: news, name: ILL news, kind: crawl, url: '{srv.base}/news/', max_depth: 1, "
-                    "max_pages: 4}\n")
-        web = harvest_sites(tmp_path, {"news": srv}, registry)
-        assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
+        web = harvest_news(tmp_path, srv, 4)
         runs = [[h for h in web["hits"]["news"] if h != "/robots.txt"]]
         for _ in range(3):
             srv.clear()
