@@ -28,7 +28,7 @@ from harvesters.kinds import KINDS
 from harvesters.offload import ArrivalOrder, store_options
 from harvesters.source import SourceBase
 from pipeline.fetchcache import parse_retry_after
-from pipeline.pages import PagesUnchanged, PageVisit, record_visit, touch_unchanged
+from pipeline.pages import Frontier, PagesUnchanged, PageVisit, record_visit, save_frontier, touch_unchanged
 from pipeline.resource import Batch
 from pipeline.store import StoreResult, store_batch, write_prepared
 
@@ -161,9 +161,13 @@ class HarvestSpider(scrapy.Spider):
         ticket = self.order.take() if self.context.pool is not None else None
         try:
             outputs = await self._outputs(response, state)
+            if state.pending == 1 and not any(_issued(o) for o in outputs):
+                outputs.extend(self._idle(state))  # the source's last request: anything more to ask?
             if ticket is not None:
                 await self.order.turn(ticket)
             for out in outputs:
+                if isinstance(out, Request) and out.meta.get("illhub_listed"):
+                    continue  # listed, not asked for: remembered with the document (see _idle)
                 yield self._wrap(out, state)
         finally:
             if ticket is not None:
@@ -233,10 +237,26 @@ class HarvestSpider(scrapy.Spider):
             state.errors.append(f"{response.url}: {e}")
             return []
 
-    def on_error(self, failure: Failure) -> None:
+    def _idle(self, state: SourceState) -> list[Any]:
+        """What a kind that plans its own requests (sitemap, crawl: the ``max_pages`` budget
+        spent on the pages that need it most) asks for once everything it asked for so far
+        has been answered: more requests, or its closing batch and bookkeeping. The documents
+        it read meanwhile list their pages as requests marked ``illhub_listed``, which are
+        remembered with each document (so an unchanged one lists them again) but not sent."""
+        idle = getattr(KINDS[state.source.kind].handler, "idle", None)
+        if idle is None:
+            return []
+        try:
+            return list(idle(state.source))
+        except Exception as e:  # noqa: BLE001 - recorded against the source
+            logger.error("planning requests for %s failed", state.source.id, exc_info=e)
+            state.errors.append(f"planning the next requests failed: {type(e).__name__}: {e}")
+            return []
+
+    def on_error(self, failure: Failure) -> list[Any]:
         request = getattr(failure, "request", None)
         if request is None or "illhub_source" not in request.meta:
-            return
+            return []
         state = self._state(request)
         reason, status, deferred = describe_failure(
             failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"), self.settings.getint("DOWNLOAD_MAXSIZE"),
@@ -253,8 +273,14 @@ class HarvestSpider(scrapy.Spider):
             state.deferred = reason
         else:
             state.errors.append(reason)
+        more = [self._wrap(o, state) for o in self._idle(state)] if state.pending == 1 else []
         state.pending -= 1
         self.context.maybe_done(state)
+        return more
+
+
+def _issued(out: Any) -> bool:
+    return isinstance(out, Request) and not out.meta.get("illhub_listed")
 
 
 class StorePipeline:
@@ -341,7 +367,7 @@ class StorePipeline:
         if isinstance(item, DocumentRecord):
             self._save_record(context, item)
             return item
-        if isinstance(item, (PageVisit, PagesUnchanged)):
+        if isinstance(item, (PageVisit, PagesUnchanged, Frontier)):
             return self._remember_pages(item, context)
         if not isinstance(item, Batch):
             return item
@@ -389,16 +415,18 @@ class StorePipeline:
             context.fetch.save(record)
         except Exception:  # noqa: BLE001 - without the record the document is simply fetched again
             logger.exception("could not save the fetch record of %s", record.doc.url)
-    def _remember_pages(self, item: PageVisit | PagesUnchanged, context: HarvestContext) -> Any:
+    def _remember_pages(self, item: PageVisit | PagesUnchanged | Frontier, context: HarvestContext) -> Any:
         state = context.states.get(item.source_id)
         if state is None:
             return item
         try:
             if isinstance(item, PageVisit):
                 record_visit(context.db, item, run_id=state.run_id)
+            elif isinstance(item, Frontier):
+                save_frontier(context.db, item)
             else:
                 state.seen += touch_unchanged(context.db, item.source_id, item.urls, run_id=state.run_id,
-                                              lastmods=item.lastmods)
+                                              lastmods=item.lastmods, fetched=item.fetched)
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
             logger.exception("remembering pages for %s failed", item.source_id)
             state.errors.append(f"could not record fetched pages: {type(e).__name__}: {e}")

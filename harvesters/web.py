@@ -1,7 +1,16 @@
 """What the web kinds (sitemap, crawl, wordpress, zendesk) share: the fields of the kinds
 that fetch HTML pages, per-source run state (requests deduplicated by the handler, since the
 spider sets ``dont_filter``; the ``max_pages`` budget), robots.txt checks on discovered
-links, and turning a fetched page into resources."""
+links, and turning a fetched page into resources.
+
+*Rotation* (:class:`RotatingHandler`, the sitemap and crawl kinds): pages found (listed by a
+sitemap, linked from a crawled page) are not requested at once but become candidates; when
+everything asked for is answered, the spider asks the handler (``idle``) and the budget goes
+to the candidates that need it most: pages never fetched (and pages whose sitemap ``lastmod``
+changed) first, newest ``lastmod`` first, nearest the start first; then the pages fetched
+longest ago. So N runs of budget B cover N×B pages of a larger site, and a run that leaves
+pages for later says how many in its warning. A crawl remembers the pages it found but left
+(table ``web_frontier``) and starts its next run with them."""
 
 from __future__ import annotations
 
@@ -18,7 +27,7 @@ from scrapy.http import Response
 
 from harvesters.parsers.links import document_title, is_document_url, is_slides_url
 from harvesters.source import Pattern, SourceBase, check_patterns, response_content_type
-from pipeline.pages import PagesUnchanged, PageVisit, known_lastmods
+from pipeline.pages import PageState, PagesUnchanged, PageVisit, known_lastmods, page_history
 from pipeline.resource import Batch, Resource
 from pipeline.urls import canonical_url, same_site
 
@@ -65,6 +74,17 @@ def page_selector(response: Response) -> Any:
 
 
 @dataclass
+class Candidate:
+    """A page a run may request: listed by a sitemap, or linked from a crawled page."""
+
+    url: str
+    lastmod: str | None = None
+    depth: int = 0
+    #: Discovery order (position in the sitemap; the linking page's rank plus the link's position).
+    rank: tuple[int, ...] = ()
+
+
+@dataclass
 class WebRun:
     """One source's state during one harvest."""
 
@@ -81,6 +101,15 @@ class WebRun:
     fallback: bool = False
     #: Entry links already taken from a feed (the WordPress fallback's archive pages).
     seen_links: set[str] = field(default_factory=set)
+    #: Rotation: what is remembered of the source's pages, the pages this run may request
+    #: (canonical URL → :class:`Candidate`), the pages it did request, and whether the
+    #: budget has been planned for the last time.
+    history: dict[str, PageState] = field(default_factory=dict)
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+    planned: bool = False
+    #: Pages a crawl's previous run left for this one (``web_frontier``).
+    remembered: set[str] = field(default_factory=set)
 
     def is_new(self, url: str) -> bool:
         return (canonical_url(url) or url) not in self.requested
@@ -218,21 +247,36 @@ class WebHandler:
             warnings.append(f"max_items ({run.source.max_items}) reached; later resources dropped")
             resources = resources[:room]
         run.resources += len(resources)
-        if not resources and meta is None:
-            warnings.append(f"{response.url}: not an HTML page or document "
-                            f"({response_content_type(response) or 'no Content-Type'}); skipped")
         yield Batch(run.source.id, resources, url=response.url, http_status=response.status, warnings=warnings)
+        listed = response.meta.get("illhub_listed_url") or response.request.url
         if resources:
-            listed = response.meta.get("illhub_listed_url") or response.request.url
             yield PageVisit(run.source.id, listed, resources[0].url, lastmod=lastmod, http_status=response.status)
+        elif meta is None:
+            # not an HTML page nor a document (an image, a feed, a script behind a page-like
+            # link): not followed, and no warning; remembered as fetched, so rotation moves on
+            logger.debug("%s: not an HTML page or document (%s); not followed", response.url,
+                         response_content_type(response) or "no Content-Type")
+            yield PageVisit(run.source.id, listed, "", lastmod=lastmod, http_status=response.status)
 
-    def page_request(self, run: WebRun, url: str, *, depth: int = 0, lastmod: str | None = None) -> Request | None:
+    def page_request(self, run: WebRun, url: str, *, depth: int = 0, lastmod: str | None = None,
+                     rank: tuple[int, ...] = ()) -> Request | None:
         if not run.take_page(url):
             return None
+        run.fetched.append(url)
         meta: dict[str, Any] = {"illhub_step": "page", "illhub_depth": depth, "illhub_listed_url": url}
         if lastmod:
             meta["illhub_lastmod"] = lastmod
+        if rank:
+            meta["illhub_rank"] = list(rank)
         return Request(url, priority=-depth, meta=meta)
+
+    def page_seen_again(self, run: WebRun, response: Response) -> Iterable[Any]:
+        """A page the fetch cache found unchanged: its resource is seen again, and it counts as
+        fetched now (rotation moves on to other pages)."""
+        listed = response.meta.get("illhub_listed_url") or response.url
+        run.mark(listed)
+        lastmod = response.meta.get("illhub_lastmod")
+        yield PagesUnchanged(run.source.id, [listed], lastmods={listed: lastmod} if lastmod else {}, fetched=True)
 
     def unchanged(self, response: Response, source: SourceBase, follow: list[Request]) -> Iterable[Any]:
         """A document the fetch cache found unchanged (a 304, or the same body as last time):
@@ -240,10 +284,7 @@ class WebHandler:
         the same checks as new links (deduplicated, robots.txt, ``max_pages``, ``lastmod``)."""
         run = self.run_for(source)
         if response.meta.get("illhub_step") == "page":
-            listed = response.meta.get("illhub_listed_url") or response.url
-            run.mark(listed)
-            lastmod = response.meta.get("illhub_lastmod")
-            yield PagesUnchanged(source.id, [listed], lastmods={listed: lastmod} if lastmod else {})
+            yield from self.page_seen_again(run, response)
         unchanged: list[str] = []
         for request in follow:
             url = request.url
@@ -271,3 +312,86 @@ class WebHandler:
 
 def on_same_site(url: str, source: SourceBase) -> bool:
     return same_site(url, source.url)
+
+
+class RotatingHandler(WebHandler):
+    """Base for the kinds that spend ``max_pages`` on the pages that need it most (sitemap,
+    crawl): see the module docstring, "Rotation"."""
+
+    def rotating_run(self, source: SourceBase) -> WebRun:
+        run = self.new_run(source, remember_lastmod=True)
+        if self.context is not None and getattr(self.context, "db", None) is not None:
+            run.history = page_history(self.context.db, source.id)
+        return run
+
+    @staticmethod
+    def listed(url: str, lastmod: str | None = None) -> Request:
+        """A found page as the document remembers it (``illhub_listed``: never sent as such)."""
+        meta: dict[str, Any] = {"illhub_step": "page", "illhub_listed": True}
+        if lastmod:
+            meta["illhub_lastmod"] = lastmod
+        return Request(url, meta=meta)
+
+    def offer(self, run: WebRun, url: str, *, lastmod: str | None = None, depth: int = 0,
+              rank: tuple[int, ...] = ()) -> None:
+        key = canonical_url(url) or url
+        if key in run.requested:
+            return
+        found = run.candidates.get(key)
+        if found is None:
+            run.candidates[key] = Candidate(url, lastmod, depth, rank)
+        elif (depth, rank) < (found.depth, found.rank):
+            found.depth, found.rank = depth, rank
+
+    def consider(self, run: WebRun, response: Response, url: str, lastmod: str | None, unchanged: list[str], *,
+                 depth: int = 0, rank: tuple[int, ...] = ()) -> Request | None:
+        """A found page: refused by robots.txt, seen again without a fetch (its ``lastmod`` is
+        the one it had when fetched: added to ``unchanged``), or a candidate for the budget.
+        Returns the listed request the document remembers, None for a refused page."""
+        if run.is_new(url):
+            if not robots_allows(response, url):
+                run.robots_skipped += 1
+                run.mark(url)
+                return None
+            if lastmod and run.known.get(url) == lastmod:
+                run.mark(url)
+                unchanged.append(url)
+            else:
+                self.offer(run, url, lastmod=lastmod, depth=depth, rank=rank)
+        return self.listed(url, lastmod)
+
+    @staticmethod
+    def priority(run: WebRun, c: Candidate) -> tuple[Any, ...]:
+        """Never-fetched (or changed) pages first: newest ``lastmod`` first, nearest first; then
+        the pages fetched longest ago."""
+        seen = run.history.get(c.url)
+        if seen is None or not seen.last_fetched or (c.lastmod and c.lastmod != seen.lastmod):
+            newest = tuple(-ord(ch) for ch in c.lastmod) if c.lastmod else ()
+            return (0, c.depth, c.lastmod is None, newest, c.rank)
+        return (1, seen.last_fetched, c.depth, c.rank)
+
+    def idle(self, source: SourceBase) -> Iterable[Any]:
+        """Called by the spider when all this source asked for is answered: the budget left
+        goes to the best candidates; with nothing left to ask, the run's closing items."""
+        run = self.runs.get(source.id)
+        if run is None or run.source is not source or run.planned:
+            return
+        waiting = [c for c in run.candidates.values() if run.is_new(c.url)]
+        room = run.source.max_pages - run.pages_requested  # type: ignore[attr-defined]
+        if waiting and room > 0:
+            waiting.sort(key=lambda c: self.priority(run, c))
+            for c in waiting[:room]:
+                request = self.page_request(run, c.url, depth=c.depth, lastmod=c.lastmod, rank=c.rank)
+                if request is not None:
+                    yield request
+            return
+        run.planned = True
+        yield from self.closing(run, waiting)
+
+    def closing(self, run: WebRun, waiting: list[Candidate]) -> Iterable[Any]:
+        if waiting:
+            run.budget_hit = True
+            limit = run.source.max_pages  # type: ignore[attr-defined]
+            yield Batch(run.source.id, [], warnings=[
+                f"max_pages ({limit}) reached: {len(waiting)} more page(s) left for later runs (never-fetched "
+                "pages come first next time, then those fetched longest ago; raise max_pages to cover them sooner)"])

@@ -429,3 +429,23 @@ def m1501_source_site(db: Database) -> None:
     """Issue 15: the site a source's documents say they belong to (a feed's own link), which
     decides, with its registry URL, whether a resource is the source's own (pipeline/store.py)."""
     run_script(db, "ALTER TABLE sources ADD COLUMN site TEXT;")
+
+
+@migrations()
+def m1601_web_frontier(db: Database) -> None:
+    """Issue 16: the pages a ``crawl`` found but its ``max_pages`` left for later, with their
+    depth, so the next run starts with them and runs of budget B cover the site B pages at a
+    time (pipeline/pages.py, harvesters/web.py)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE web_frontier (
+            source_id TEXT NOT NULL,
+            url TEXT NOT NULL,
+            depth INTEGER NOT NULL DEFAULT 0,
+            first_found TEXT NOT NULL,
+            last_found TEXT NOT NULL,
+            PRIMARY KEY (source_id, url)
+        );
+        """,
+    )

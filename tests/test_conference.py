@@ -202,3 +202,30 @@ def test_program_time_on_its_own_line_and_date_paragraphs():
     assert s["Closing Keynote: What Comes Next"].extra["starts_at"] == "2026-10-16T13:00:00Z"
     assert s["Closing Keynote: What Comes Next"].extra["session_type"] == "keynote"
     assert s["Shipping Costs Without Tears"].extra["event_name"] == "Southeast RS Conference 2026"
+
+
+def test_microdata_events_are_read_like_json_ld():
+    """An older conference site marks its sessions up with schema.org microdata (itemscope /
+    itemprop), no JSON-LD: read like JSON-LD Events (extruct parses the microdata)."""
+    url = "https://glill-demo.example.org/2026/program"
+    parsed = parse_program((FIXTURES / "microdata-program.html").read_bytes(), url, source_id="g",
+                           timezone="America/Chicago")
+    assert parsed.method == "microdata"
+    s = by_title(parsed.resources)
+    assert list(s) == ["Opening Keynote: Resource Sharing at Scale", "Document Delivery Without Tears",
+                       "Vendor Showcase (all day)", "Copyright Roundtable"]  # the lunch break skipped
+    keynote = s["Opening Keynote: Resource Sharing at Scale"]
+    assert keynote.url == "https://glill-demo.example.org/2026/sessions/opening-keynote"
+    assert (keynote.extra["starts_at"], keynote.extra["ends_at"]) == ("2026-05-04T14:00:00Z", "2026-05-04T15:00:00Z")
+    assert keynote.extra["location"] == "Ballroom A, Madison, WI"
+    assert keynote.extra["presenters"] == [{"name": "Renee Halvorsen", "affiliation": "Northern Lakes University"}]
+    assert keynote.extra["session_type"] == "keynote" and keynote.description.startswith("How a five-state")
+    dd = s["Document Delivery Without Tears"]
+    assert dd.extra["presenters"] == [{"name": "Tomas Ek", "affiliation": None},
+                                      {"name": "Ada Lindqvist", "affiliation": "Superior State College"}]
+    assert dd.extra["slides_url"] == "https://glill-demo.example.org/2026/slides/document-delivery.pdf"
+    assert dd.url.startswith(url + "?session=2026-05-04-document-delivery-without-tears")
+    assert s["Vendor Showcase (all day)"].extra["starts_at"] == "2026-05-05T05:00:00Z"  # local midnight, CDT
+    # a time without an offset is read in the source's zone
+    assert s["Copyright Roundtable"].extra["starts_at"] == "2026-05-05T19:00:00Z"
+    assert parsed.skipped.get("breaks") == 1 and parsed.warnings == []

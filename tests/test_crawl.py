@@ -121,9 +121,11 @@ def web(tmp_path_factory):
 def test_every_crawl_source_succeeds(web):
     assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
     status = dict(rows(web["db"], "select source_id, status from harvest_runs"))
-    assert status == {"mt-help": "ok", "mt-capped": "ok", "lg-toolbox": "ok", "training-listing": "warning"}, status
+    # mt-capped's budget (4) leaves pages for later runs: it says so (issue 16: it used to end `ok`)
+    assert status == {"mt-help": "ok", "mt-capped": "warning", "lg-toolbox": "ok", "training-listing": "warning"}, status
     warnings = dict(rows(web["db"], "select source_id, warning from harvest_runs where warning is not null"))
     assert "1 listing item(s) had no link" in warnings["training-listing"]
+    assert warnings["mt-capped"].startswith("max_pages (4) reached: 3 more page(s) left for later runs")
 
 
 def test_crawl_mindtouch_tree_depth_robots_and_documents(web):
@@ -212,19 +214,31 @@ def test_crawl_listing_selectors_give_one_resource_per_row(web):
 
 def test_second_crawl_of_unchanged_pages_keeps_the_cap_and_fetches_each_page_once(web):
     """Unchanged pages are not parsed again (the fetch cache); the links they gave last time
-    are replayed through the crawl's own checks, so the cap and the deduplication still hold."""
+    are replayed through the crawl's own checks, so the cap and the deduplication still hold.
+    Issue 16: the budget now rotates. The second run spends it on the pages the first left
+    for later (remembered in web_frontier), not on the same four again; the third on the
+    pages fetched longest ago."""
     mt2 = web["servers"]["mt2"]
-    mt2.clear()
-    result = run_cli("harvest", "--registry", str(web["registry"]), "--db", str(web["db"]), "--delay", "0.005",
-                     "--quiet", "--source", "mt-capped")
-    assert result.returncode == 0, result.stdout + result.stderr
-    hits = [h for h in mt2.targets() if h != "/robots.txt"]
-    assert sorted(hits) == sorted(["/Resource_Sharing/Lakeside_ILL", "/Resource_Sharing/Lakeside_ILL/Borrowing",
-                                   "/Resource_Sharing/Lakeside_ILL/Lending",
-                                   "/Resource_Sharing/Lakeside_ILL/Borrowing/Borrowing_requests"])
+
+    def again() -> list[str]:
+        mt2.clear()
+        result = run_cli("harvest", "--registry", str(web["registry"]), "--db", str(web["db"]), "--delay", "0.005",
+                         "--quiet", "--source", "mt-capped")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return [h for h in mt2.targets() if h != "/robots.txt"]
+
+    hits = again()
+    assert sorted(hits) == sorted(["/Resource_Sharing/Lakeside_ILL",  # the start page, every run
+                                   "/Resource_Sharing/Lakeside_ILL/Borrowing/Borrowing_requests/Advanced_search",
+                                   "/Resource_Sharing/Lakeside_ILL/Lending/Lending_workflow?mt-learningpath=lending&ref=menu",
+                                   "/Resource_Sharing/Lakeside_ILL/Lending/Pull_slips"])
     status, seen = rows(web["db"], "select status, items_seen from harvest_runs where source_id = 'mt-capped' "
                                    "order by id desc limit 1")[0]
-    assert status == "ok" and seen == 4  # every page seen again, none parsed
+    assert status == "warning" and seen == 4  # the start page seen again, three new pages
+    assert len(urls_of(web, "mt-capped")) == 7  # the whole tree (less the excluded page) in two runs
+    assert sorted(again()) == sorted(["/Resource_Sharing/Lakeside_ILL", "/Resource_Sharing/Lakeside_ILL/Borrowing",
+                                      "/Resource_Sharing/Lakeside_ILL/Lending",
+                                      "/Resource_Sharing/Lakeside_ILL/Borrowing/Borrowing_requests"])
 
 
 def test_robots_txt_holds_for_every_request_that_waited_for_it(tmp_path):
@@ -269,3 +283,81 @@ def test_start_folder():
     assert start_folder("https://h/a/b/page.html") == "https://h/a/b/"
     assert start_folder("https://h/Resource_Sharing/Tipasa") == "https://h/Resource_Sharing/Tipasa"
     assert start_folder("https://h/c.php?g=1&p=2") == "https://h/"
+
+
+# -- rotation and non-page links (issue 16) ----------------------------------------------------
+
+NEWS = ["Courier schedule for the holidays", "New request form", "Rapido pilot results", "Copyright clinic recap",
+        "Lending statistics for 2026", "Meet the ILL team", "Scanning station upgrade", "Reciprocal borrowing signup",
+        "Shared print retention", "Winter closure dates"]
+
+
+def news_server() -> StubServer:
+    srv = StubServer().start()
+    srv.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    posts = "\n".join(f'<li><a href="/news/{i + 1:02d}-{t.lower().replace(" ", "-")}">{t}</a></li>'
+                      for i, t in enumerate(NEWS))
+    srv.add("/news/", (FIXTURES / "news" / "index.html").read_text(encoding="utf-8").replace("{posts}", posts))
+    template = (FIXTURES / "news" / "post.html").read_text(encoding="utf-8")
+    for i, t in enumerate(NEWS):
+        srv.add(f"/news/{i + 1:02d}-{t.lower().replace(' ', '-')}", template.replace("{title}", t)
+                .replace("{n}", str(i + 1)))
+    # what the links point at is not a page: served anyway, to show nothing asks for them
+    srv.add("/news/assets/courier-van.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    srv.add("/news/tools/export-requests.sh", "#!/bin/sh\necho export\n", "text/x-sh")
+    srv.add("/news/sitemap.xml", "<urlset/>", "application/xml")
+    srv.add("/news/feed/", '<?xml version="1.0"?><rss version="2.0"><channel><title>ILL news</title></channel></rss>',
+            "application/rss+xml")
+    return srv
+
+
+def harvest_news(tmp_path, srv: StubServer, max_pages: int) -> dict:
+    registry = (f"sources:\n  - {{id: news, name: ILL news, kind: crawl, url: '{srv.base}/news/', max_depth: 1, "
+                f"max_pages: {max_pages}}}\n")
+    web = harvest_sites(tmp_path, {"news": srv}, registry)
+    assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
+    return web
+
+
+def test_crawl_skips_non_page_links_and_a_non_html_response_is_not_a_warning(tmp_path):
+    srv = news_server()
+    try:
+        web = harvest_news(tmp_path, srv, 30)
+        hits = web["hits"]["news"]
+        for never in ("/news/assets/", "/news/tools/", "/news/sitemap.xml"):
+            assert not any(h.startswith(never) for h in hits), (never, hits)
+        # the feed has no extension: asked for once, found not to be HTML, not followed, no warning
+        assert hits.count("/news/feed/") == 1
+        assert rows(web["db"], "select status, warning from harvest_runs") == [("ok", None)]
+        assert len(urls_of(web, "news")) == 11  # the index and its ten posts
+    finally:
+        srv.stop()
+
+
+def test_a_crawl_larger_than_max_pages_is_covered_over_several_runs(tmp_path):
+    """12 pages (the index, ten posts, the feed), max_pages 4: the index each run, and three
+    pages no run asked for before (the rest is remembered in web_frontier): 4 runs cover them
+    all, the slot left over going to a page fetched in the first run."""
+    srv = news_server()
+    try:
+        web = harvest_news(tmp_path, srv, 4)
+        runs = [[h for h in web["hits"]["news"] if h != "/robots.txt"]]
+        for _ in range(3):
+            srv.clear()
+            result = run_cli("harvest", "--registry", str(web["registry"]), "--db", str(web["db"]), "--delay",
+                             "0.005", "--quiet")
+            assert result.returncode == 0, result.stdout + result.stderr
+            runs.append([h for h in srv.targets() if h != "/robots.txt"])
+        assert all(r[0] == "/news/" and len(r) == 4 for r in runs), runs
+        others = [h for r in runs for h in r[1:]]
+        assert len(set(others[:9])) == 9 and len(set(others)) == 11  # ten posts and the feed
+        assert others[-1] in runs[0]  # the twelfth slot: a page fetched longest ago
+        assert runs[0][1:] == ["/news/01-courier-schedule-for-the-holidays", "/news/02-new-request-form",
+                               "/news/03-rapido-pilot-results"]  # the links in page order
+        statuses = rows(web["db"], "select status, warning from harvest_runs order by id")
+        assert [s for s, _ in statuses] == ["warning"] * 4  # the site is larger than the budget, every run
+        assert statuses[0][1].startswith("max_pages (4) reached: 8 more page(s) left for later runs")
+        assert rows(web["db"], "select count(*) from web_frontier") == [(0,)]
+        assert len(urls_of(web, "news")) == 11
+    finally:
+        srv.stop()

@@ -140,3 +140,107 @@ def test_content_type_warnings():
     assert feed("rss2.rss", url, ctype=None).warnings == ["1 entries had no link and were skipped"]
     html = feed("rss2.rss", url, ctype="text/html; charset=utf-8")
     assert any("non-XML content type" in w for w in html.warnings) and len(html.resources) == 3
+
+
+# -- real-world feeds: bare text/xml, enclosures, title-less entries, JSON Feed -----------------
+
+
+@pytest.mark.parametrize("ctype", ["text/xml", "text/xml ", "text/rss+xml"])
+def test_utf8_feed_served_as_bare_text_xml_is_read_without_a_warning(ctype):
+    """Many servers send any XML as text/xml without a charset (RFC 3023: US-ASCII); feed
+    readers follow the XML declaration instead, and so does illhub: no warning."""
+    parsed = feed("rss2.rss", "https://test-valley.example.edu/ill/feed/", ctype)
+    assert parsed.title == "Test Valley Library — ILL blog"
+    assert parsed.warnings == ["1 entries had no link and were skipped"]
+    latin = feed("iso-8859-1.rss", "https://test-cafe.example.org/feed", ctype)
+    assert latin.resources[0].title == '"Rule of five" explained - naïve questions answered' and latin.warnings == []
+
+
+def test_text_xml_feed_whose_bytes_contradict_its_declaration_is_still_reported():
+    parsed = feed("cp1252-declared-utf8.rss", "https://test-cafe.example.org/feed", "text/xml")
+    assert parsed.resources[0].title == TITLE
+    assert any("declared character encoding was wrong" in w for w in parsed.warnings)
+
+
+def test_podcast_items_known_only_by_their_enclosure():
+    url = "https://feeds.demo-podhost.example.com/between-the-stacks.rss"
+    parsed = feed("podcast-enclosures.rss", url)
+    got = {r.title: r for r in parsed.resources}
+    audio = got["Episode 12: Lending Returnables Across State Lines"]
+    assert audio.url == ("https://media.demo-podhost.example.com/between-the-stacks/ep12-lending-returnables.mp3"
+                         "?from=rss")
+    assert audio.content_type == "video" and audio.extra["media"] == "audio"  # a recording
+    assert audio.extra["enclosure"] == {"url": audio.url, "type": "audio/mpeg", "length": 38514221}
+    video = got["Episode 11 (video): A Tour of a Shared Print Warehouse"]
+    assert (video.content_type, video.extra["media"]) == ("video", "video")
+    notes = got["Show notes and transcript, episodes 1–10"]
+    assert (notes.content_type, notes.extra["media"]) == ("document", "document")  # by MIME type, no .pdf suffix
+    # an entry with a page of its own keeps it; its enclosure is kept beside it
+    page = got["Episode 10: Copyright Clinic"]
+    assert page.url == "https://stacks-podcast.demo.example.org/episodes/10-copyright-clinic/"
+    assert page.content_type == "article" and page.extra["media"] == "audio"
+    assert len(parsed.resources) == 4 and parsed.warnings == ["1 entries had no link and were skipped"]  # the trailer
+
+
+def test_entries_without_a_title_are_titled_from_their_text():
+    url = "https://social.demo-libraries.example.org/@ill.rss"
+    parsed = feed("mastodon-style.rss", url)
+    first, second, image_only = normalized(parsed, url)
+    assert first.title == "Holiday courier schedule: no deliveries between Dec 24 and Jan 2."
+    assert second.title == ("Our new interlibrary loan request form is live, and it remembers your library card "
+                            "number this time!")  # the bare link before it is not a title
+    # no text at all: the URL is the only title there is
+    assert image_only.title == "https://social.demo-libraries.example.org/@ill/113590000000000000"
+    assert parsed.warnings == []
+
+
+def test_json_feed_1_1():
+    url = "https://notes.northwind-demo.example.edu/feed.json"
+    parsed = feed("jsonfeed-1.1.json", url, "application/feed+json")
+    assert (parsed.version, parsed.title, parsed.link) == (
+        "json11", "Northwind ILL Notes (DEMO)", "https://notes.northwind-demo.example.edu/")
+    pilot, reminder, code, audio = normalized(parsed, url)
+    assert pilot.url == "https://notes.northwind-demo.example.edu/2026/12/03/iso-18626-pilot.html"
+    assert pilot.title == "Our ISO 18626 pilot, three months in"
+    assert pilot.description == "What worked and what did not in our peer-to-peer pilot."
+    assert (pilot.published, pilot.updated) == ("2026-12-03T16:15:00Z", "2026-12-04T14:00:00Z")
+    assert pilot.author == "Avery Quinn" and pilot.language == "en-US" and pilot.extra["tags"] == ["ISO 18626",
+                                                                                                   "peer-to-peer"]
+    assert pilot.thumbnail == "https://notes.northwind-demo.example.edu/images/iso-pilot.png"
+    assert reminder.title == "Reminder: article requests placed after Friday noon are filled on Monday."
+    assert reminder.author == "Northwind ILL Office"  # the feed's author
+    assert code.url == "https://ala-demo.example.org/rusa/stars/ill-code-2026"  # external_url
+    assert audio.url == "https://media.northwind-demo.example.edu/audio/scanning-tips.m4a"
+    assert audio.content_type == "video" and audio.extra["media"] == "audio"
+    assert parsed.warnings == ["1 entries had no link and were skipped"]
+
+
+def test_json_feed_1_and_json_that_is_not_a_feed():
+    parsed = feed("jsonfeed-1.json", "https://log.sharedprint-demo.example.org/feed.json", "application/json")
+    [r] = normalized(parsed, "https://log.sharedprint-demo.example.org/feed.json")
+    assert parsed.version == "json1" and r.author == "Jordan Rivera" and r.published == "2026-11-12T16:00:00Z"
+    with pytest.raises(NotAFeed, match="nor a JSON Feed"):
+        parse_feed(b'{"items": []}', "https://x.example.org/feed.json", http_content_type="application/feed+json")
+    with pytest.raises(NotAFeed, match="JSON that cannot be read"):
+        parse_feed(b'{"version": ', "https://x.example.org/feed.json")
+    assert len(feed("jsonfeed-1.1.json", "https://n.example/feed.json", max_items=2).resources) == 2
+
+
+def test_harvest_reads_text_xml_and_json_feeds(tmp_path):
+    """`illhub harvest` over loopback: a UTF-8 feed served as bare text/xml ends `ok` (it used to
+    end `warning`: "declared as us-ascii"), a JSON Feed served as application/feed+json is read."""
+    from tests.harvesting import harvest_sites, rows
+    from tests.server import StubServer
+
+    with StubServer() as srv:
+        srv.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+        srv.add("/atom.xml", fixture("atom.atom"), "text/xml")
+        srv.add("/feed.json", fixture("jsonfeed-1.json"), "application/feed+json")
+        registry = (f"sources:\n  - {{id: plain-xml, name: Atom as text/xml, kind: feed, url: '{srv.base}/atom.xml'}}\n"
+                    f"  - {{id: json, name: A JSON Feed, kind: feed, url: '{srv.base}/feed.json'}}\n")
+        web = harvest_sites(tmp_path, {"srv": srv}, registry)
+    assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
+    assert sorted(rows(web["db"], "select source_id, status, warning, items_new from harvest_runs")) == [
+        ("json", "ok", None, 1), ("plain-xml", "ok", None, 2)]
+    assert rows(web["db"], "select title from resources where source_id = 'json'") == [
+        ("Retention commitments, explained",)]

@@ -167,3 +167,57 @@ def test_visible_last_updated_labels(body, expected):
 
     m = extract_page(f"<html><head><title>T</title></head><body>{body}</body></html>".encode(), "https://e.org/p")
     assert m["modified"] == expected
+
+
+# -- titles by agreement, site names, Dublin Core ---------------------------------------------
+
+
+def test_encyclopedia_page_title_by_agreement_not_the_json_ld_headline():
+    """A MediaWiki article whose JSON-LD headline is its one-line description: <title> (minus the
+    wiki's name, its JSON-LD publisher) and <h1> agree on the title, and win."""
+    m = page("encyclopedia-mediawiki.html", "https://wiki.resourceshare-demo.example.org/wiki/Interlibrary_loan")
+    assert (m["title"], m["title_from"]) == ("Interlibrary loan", "title")
+    assert m["publisher"] == "ResourceShareWiki (DEMO)"
+    assert (m["published"], m["modified"]) == ("2011-04-02T18:20:00Z", "2026-10-19T07:41:00Z")
+
+
+def test_site_name_suffix_is_stripped_from_og_title_when_it_names_the_site():
+    m = page("yoast-site-suffix.html", "https://riverbend-demo.example.org/ill/courier-resumes/")
+    assert (m["title"], m["title_from"]) == ("Courier delivery resumes after the holidays", "og")
+    assert m["site_name"] == "Riverbend Libraries ILL Blog (DEMO)"
+
+
+def test_libguides_dublin_core_gives_author_publisher_and_dates():
+    m = page("libguides-dublin-core.html", "https://libguides.demo-council.example.org/c.php?g=9&p=1")
+    assert m["author"] == "Jordan Rivera" and m["publisher"] == "Hudson Valley Council (DEMO)"
+    assert (m["published"], m["modified"]) == ("2021-03-01T10:15:00Z", "2025-10-03T10:12:00Z")
+    assert m["language"] == "en"
+    # the "LibGuides at <publisher>" part of the <title> names the site: left out
+    assert m["title"] == "Borrowing from other libraries - Interlibrary Loan"
+
+
+@pytest.mark.parametrize("head", [
+    '<meta name="dcterms.creator" content="Ana Ruiz"><meta name="DCTERMS.publisher" content="Lakeshore Libraries">'
+    '<meta name="dcterms.issued" content="2024-05-06"><meta name="dcterms.title" content="Lending rules">',
+    '<meta property="dc:creator" content="Ana Ruiz"><meta property="dc:publisher" content="Lakeshore Libraries">'
+    '<meta name="dc.date.created" content="2024-05-06"><meta property="dc:title" content="Lending rules">',
+    '<meta name="dc.creator" content="Ana Ruiz"><meta name="dc.publisher" content="Lakeshore Libraries">'
+    '<meta name="DC.date.issued" content="2024-05-06"><meta name="DC.TITLE" content="Lending rules">',
+])
+def test_dublin_core_in_either_spelling_and_any_case(head):
+    m = extract_page(f"<html><head>{head}</head><body><p>x</p></body></html>".encode(), "https://e.org/rules")
+    assert (m["title"], m["title_from"], m["author"], m["publisher"], m["published"]) == (
+        "Lending rules", "dc", "Ana Ruiz", "Lakeshore Libraries", "2024-05-06T00:00:00Z")
+
+
+@pytest.mark.parametrize(("title", "sites", "expected"), [
+    ("Borrowing | Lakeside Help (DEMO)", ["lakeside help (demo)"], "Borrowing"),
+    ("Lakeside Help – Borrowing", ["Lakeside Help"], "Borrowing"),
+    ("Toolbox - ILL Resources - LibGuides at Hudson Valley", ["Hudson Valley"], "Toolbox - ILL Resources"),
+    ("Borrowing | Lakeside Help", ["Northwind"], "Borrowing | Lakeside Help"),  # not this site's name
+    ("Lakeside Help", ["Lakeside Help"], "Lakeside Help"),  # nothing would be left
+])
+def test_strip_site_suffix(title, sites, expected):
+    from harvesters.parsers.titles import strip_site_suffix
+
+    assert strip_site_suffix(title, sites) == expected

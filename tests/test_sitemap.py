@@ -84,7 +84,10 @@ def web(tmp_path_factory):
 def test_every_sitemap_source_succeeds(web):
     assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
     status = dict(rows(web["db"], "select source_id, status from harvest_runs"))
-    assert status == {"docs-sitemap": "ok", "docs-capped": "ok"}, status
+    # docs-capped's budget (2) leaves pages for later runs: it says so (issue 16: it used to end `ok`)
+    assert status == {"docs-sitemap": "ok", "docs-capped": "warning"}, status
+    [warning] = rows(web["db"], "select warning from harvest_runs where source_id = 'docs-capped'")[0]
+    assert warning.startswith("max_pages (2) reached: 4 more page(s) left for later runs"), warning
 
 
 def test_sitemap_urlset_plain_and_gzip():
@@ -180,3 +183,86 @@ def test_second_run_skips_pages_whose_lastmod_is_unchanged(web, tmp_path):
     assert sorted(h for h in docs.targets() if h.startswith("/docs/")) == ["/docs/illiad/addons/odyssey", "/docs/illiad/ncip"]
     lastmod = rows(web["db"], "select lastmod from web_pages where url = ?", docs.base + "/docs/illiad/addons/odyssey")
     assert lastmod == [("2025-11-20T08:00:00Z",)]
+
+
+# -- a sitemap larger than max_pages: rotation (issue 16) ---------------------------------------
+
+
+def help_center_server() -> tuple[StubServer, list[str]]:
+    """A help center whose sitemap lists 19 articles (no lastmod), each a page."""
+    srv = StubServer().start()
+    srv.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    body = (FIXTURES / "help-center-19.xml").read_text(encoding="utf-8")
+    srv.add("/hc/sitemap.xml", body, "application/xml")
+    template = (FIXTURES / "docs-page.html").read_text(encoding="utf-8")
+    paths = [line.split("<loc>{base}")[1].split("</loc>")[0] for line in body.splitlines() if "<loc>" in line]
+    for path in paths:
+        title = path.rsplit("-", 1)[0].split("/")[-1]
+        srv.add(path, template.replace("{title}", title).replace("{description}", f"About {title}.")
+                .replace("{updated}", "2025-10-01").replace("{path}", path))
+    return srv, paths
+
+
+def harvest_again(registry: Path, db: Path, source: str) -> None:
+    result = run_cli("harvest", "--registry", str(registry), "--db", str(db), "--delay", "0.005", "--quiet",
+                     "--source", source)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_sitemap_larger_than_max_pages_is_covered_over_several_runs(tmp_path):
+    """19 pages, max_pages 5: each run fetches 5 pages no run fetched before (the sitemap
+    itself unchanged, from the fetch cache), so 4 runs cover all 19; then the pages fetched
+    longest ago come first. Each run that leaves pages says how many."""
+    srv, paths = help_center_server()
+    try:
+        registry = (f"sources:\n  - {{id: hc, name: Help center, kind: sitemap, url: '{srv.base}/hc/sitemap.xml', "
+                    "max_pages: 5}\n")
+        web = harvest_sites(tmp_path, {"hc": srv}, registry)
+        assert web["result"].returncode == 0, web["result"].stdout + web["result"].stderr
+        runs = [[h for h in web["hits"]["hc"] if h.startswith("/hc/en-us/")]]
+        for _ in range(3):
+            srv.clear()
+            harvest_again(web["registry"], web["db"], "hc")
+            runs.append([h for h in srv.targets() if h.startswith("/hc/en-us/")])
+        assert [len(r) for r in runs] == [5, 5, 5, 5]
+        assert len(set(runs[0]) | set(runs[1]) | set(runs[2])) == 15  # no page fetched twice in three runs
+        assert set(runs[0] + runs[1] + runs[2] + runs[3]) == set(paths)  # all 19 in four
+        assert len(set(runs[3]) & set(runs[0])) == 1  # the one slot left over: a page fetched in the first run
+        assert runs[0] == paths[:5]  # never-fetched pages in the sitemap's order
+        statuses = rows(web["db"], "select status, warning from harvest_runs order by id")
+        assert [s for s, _ in statuses] == ["warning"] * 4
+        assert [w.split(":")[1].strip().split(" left")[0] for _, w in statuses] == [
+            "14 more page(s)", "14 more page(s)", "14 more page(s)", "14 more page(s)"]
+        assert len(urls_of(web, "hc")) == 19
+    finally:
+        srv.stop()
+
+
+def test_rotation_puts_new_and_changed_lastmods_first(tmp_path):
+    """With lastmod: pages never fetched, newest lastmod first; later a page whose lastmod
+    changed goes before the pages fetched longest ago; unchanged ones are not fetched."""
+    srv, paths = help_center_server()
+    try:
+        def sitemap(changed: str) -> str:
+            entries = "".join(
+                f"<url><loc>{{base}}{p}</loc><lastmod>2025-{(i % 12) + 1:02d}-01</lastmod></url>" if p != paths[0] else
+                f"<url><loc>{{base}}{p}</loc><lastmod>{changed}</lastmod></url>" for i, p in enumerate(paths))
+            return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+
+        srv.add("/hc/sitemap.xml", sitemap("2024-01-01"), "application/xml")
+        registry = (f"sources:\n  - {{id: hc, name: Help center, kind: sitemap, url: '{srv.base}/hc/sitemap.xml', "
+                    "max_pages: 4}\n")
+        web = harvest_sites(tmp_path, {"hc": srv}, registry)
+        first = [h for h in web["hits"]["hc"] if h.startswith("/hc/en-us/")]
+        # never fetched: the newest lastmods first (December, November, November, October)
+        lastmods = {p: f"2025-{(i % 12) + 1:02d}-01" for i, p in enumerate(paths)}
+        assert sorted((lastmods[p] for p in first), reverse=True) == sorted(lastmods.values(), reverse=True)[:4]
+        for _ in range(4):  # cover the rest (15 pages, 4 a run)
+            harvest_again(web["registry"], web["db"], "hc")
+        srv.add("/hc/sitemap.xml", sitemap("2026-11-30"), "application/xml")  # the first article changed
+        srv.clear()
+        harvest_again(web["registry"], web["db"], "hc")
+        assert [h for h in srv.targets() if h.startswith("/hc/en-us/")] == [paths[0]]  # the rest: same lastmod
+        assert rows(web["db"], "select status from harvest_runs order by id desc limit 1") == [("ok",)]
+    finally:
+        srv.stop()

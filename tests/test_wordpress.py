@@ -138,3 +138,15 @@ def test_wordpress_closed_api_falls_back_to_the_paged_feed(web):
     closed_hits = [h for h in web["hits"]["wp"] if h.startswith("/closed/")]
     assert closed_hits == ["/closed/wp-json/wp/v2/posts?" + closed_hits[0].split("?", 1)[1], "/closed/feed/",
                            "/closed/feed/?paged=2", "/closed/feed/?paged=3"]
+
+
+def test_posts_with_an_empty_title_are_titled_from_their_text():
+    """Status posts and asides have an empty title.rendered: the first sentence of the excerpt,
+    not the URL; a post with no text at all keeps the URL as its title (normalize's fallback)."""
+    from pipeline.normalize import normalize_resource
+
+    parsed = parse_posts((FIXTURES / "status-posts.json").read_bytes(), "https://demo-northwind.example.edu/ill/wp-json/wp/v2/posts")
+    titles = [normalize_resource(r).title for r in parsed.resources]
+    assert titles == ["The request system will be down for maintenance Saturday from 8 to 10 am.",
+                      "https://demo-northwind.example.edu/ill/2026/11/29/4102/",
+                      "Lending desk hours over the break"]

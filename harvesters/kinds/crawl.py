@@ -1,9 +1,14 @@
 """``crawl``: pages reached from a start page by following same-site links.
 
-Breadth first (a request's priority is minus its depth), at most ``max_depth`` links away
-from the start page and at most ``max_pages`` pages requested. Links are checked against
-``follow``/``exclude``, robots.txt and the pages already requested before they are asked
-for, so a disallowed or repeated link costs nothing.
+Breadth first, level by level, at most ``max_depth`` links away from the start page and at
+most ``max_pages`` pages requested per run. Links are checked against ``follow``/``exclude``,
+robots.txt, their extension (images, scripts, feeds, archives are not pages: Scrapy's
+``IGNORED_EXTENSIONS`` and a few more) and the pages already requested before they are asked
+for, so a disallowed, repeated or non-page link costs nothing; a response that is not HTML
+after all is not followed (no warning). The budget goes to the pages that need it most:
+never-fetched pages first, then those fetched longest ago, and the pages the budget left are
+remembered for the next run (``harvesters/web.py``, "Rotation"), so runs of ``max_pages`` B
+cover a larger site B pages at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from pydantic import Field, field_validator, model_validator
 from scrapy import Request
 from scrapy.http import Response
 
-from harvesters.parsers.links import is_document_url
+from harvesters.parsers.links import is_document_url, is_non_page_url
 from harvesters.source import SLUG, Pattern, Strict, check_pattern, check_patterns, kind, response_content_type
-from harvesters.web import WebHandler, WebSource, is_html, on_same_site, page_selector, robots_allows
+from harvesters.web import Candidate, RotatingHandler, WebRun, WebSource, is_html, on_same_site, page_selector
+from pipeline.pages import Frontier, load_frontier
 from pipeline.resource import Resource
 
 
@@ -127,9 +133,14 @@ def start_folder(url: str) -> str:
 
 
 @kind(CrawlSource)
-class CrawlHandler(WebHandler):
+class CrawlHandler(RotatingHandler):
     def start(self, source: CrawlSource) -> Iterable[Request]:
-        run = self.new_run(source)
+        run = self.rotating_run(source)
+        db = getattr(self.context, "db", None) if self.context is not None else None
+        for i, (url, depth) in enumerate(load_frontier(db, source.id).items() if db is not None else ()):
+            run.remembered.add(url)
+            if depth <= source.max_depth and self._follows(url, source):
+                self.offer(run, url, depth=depth, rank=(-1, i))  # waiting since an earlier run: first in line
         request = self.page_request(run, source.url, depth=0)
         if request is not None:
             yield request
@@ -150,27 +161,52 @@ class CrawlHandler(WebHandler):
             meta.setdefault("warnings", []).extend(warnings)
         return items
 
+    def _follows(self, url: str, source: CrawlSource) -> bool:
+        """A link worth asking for: on the site, a page (not a document nor an image, a script,
+        a feed… by its extension), and followed by ``follow``/``exclude``."""
+        return (on_same_site(url, source) and not is_document_url(url) and not is_non_page_url(url)
+                and source.follows(url))
+
+    def _links_from(self, response: Response, source: CrawlSource) -> tuple[int, tuple[int, ...]] | None:
+        """(depth, rank) of the links of a fetched page, or None when its links are not followed."""
+        depth = int(response.meta.get("illhub_depth", 0))
+        if depth >= source.max_depth or not on_same_site(response.url, source):
+            return None  # as deep as allowed, or redirected off the site: keep the page, follow nothing
+        return depth + 1, tuple(response.meta.get("illhub_rank") or ())
+
     def parse(self, response: Response, source: CrawlSource) -> Iterable[Any]:
         from harvesters.parsers.page import extract_links
 
         run = self.run_for(source)
-        depth = int(response.meta.get("illhub_depth", 0))
         yield from self.page_items(response, run)
-        if depth >= source.max_depth or not is_html(response):
+        where = self._links_from(response, source) if is_html(response) else None
+        if where is None:
             return
-        if not on_same_site(response.url, source):
-            return  # redirected off the site: keep the page, follow nothing from it
-        for link in extract_links(page_selector(response), response.url):
-            url = link.url
-            if not on_same_site(url, source) or not run.is_new(url) or is_document_url(url):
-                continue
-            if not source.follows(url):
-                continue
-            if not robots_allows(response, url):
-                run.robots_skipped += 1
-                run.mark(url)
-                continue
-            request = self.page_request(run, url, depth=depth + 1)
-            if request is None:
-                break  # max_pages requested
-            yield request
+        depth, rank = where
+        links = [link.url for link in extract_links(page_selector(response), response.url)]
+        for i, url in enumerate(u for u in links if self._follows(u, source)):
+            listed = self.consider(run, response, url, None, [], depth=depth, rank=(*rank, i))
+            if listed is not None:
+                yield listed  # remembered with this page: unchanged next time, it lists them again
+
+    def unchanged(self, response: Response, source: CrawlSource, follow: list[Request]) -> Iterable[Any]:
+        """A page the fetch cache found unchanged: seen again, and the links it gave last time
+        are considered again, as when it was parsed."""
+        run = self.run_for(source)
+        yield from self.page_seen_again(run, response)
+        where = self._links_from(response, source)
+        if where is None:
+            return
+        depth, rank = where
+        links = [r.url for r in follow if r.meta.get("illhub_step") == "page"]
+        for i, url in enumerate(u for u in links if self._follows(u, source)):
+            self.consider(run, response, url, None, [], depth=depth, rank=(*rank, i))
+
+    def closing(self, run: WebRun, waiting: list[Candidate]) -> Iterable[Any]:
+        """The pages found but left for later, never fetched, are remembered for the next run
+        (``web_frontier``); those requested in this one, or no longer followed, are forgotten."""
+        pending = {c.url: c.depth for c in waiting if c.url not in run.history}
+        done = [u for u in (*run.fetched, *run.remembered) if u not in pending]
+        if pending or done:
+            yield Frontier(run.source.id, pending=pending, done=list(dict.fromkeys(done)))
+        yield from super().closing(run, waiting)

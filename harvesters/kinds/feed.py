@@ -1,4 +1,4 @@
-"""``feed``: an RSS 0.9x/1.0/2.0 or Atom feed; one resource per entry."""
+"""``feed``: an RSS 0.9x/1.0/2.0, Atom or JSON Feed; one resource per entry."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pipeline.resource import Batch
 
 
 class FeedSource(SourceBase):
-    """An RSS 0.9x/1.0/2.0 or Atom feed at ``url``."""
+    """An RSS 0.9x/1.0/2.0, Atom or JSON Feed (1, 1.1) at ``url``."""
 
     kind_name: ClassVar[str] = "feed"
     default_content_type: ClassVar[str] = "article"
@@ -28,7 +28,7 @@ class FeedSource(SourceBase):
 """
     kind: Literal["feed"]
     url: str
-    """The feed's own address (RSS 0.9x, 1.0 or 2.0, or Atom), not the web page that links to it:
+    """The feed's own address (RSS 0.9x, 1.0 or 2.0, Atom, or JSON Feed), not the web page that links to it:
     look for the page's RSS link (WordPress: `/feed/`)."""
 
 

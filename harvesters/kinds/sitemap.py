@@ -1,9 +1,12 @@
 """``sitemap``: the pages a sitemap lists (a sitemap, a sitemap index, gzip or not, or the
 ``Sitemap:`` lines of a robots.txt).
 
-Pages are filtered by ``include``/``exclude``, the site and robots.txt, and a page whose
-``lastmod`` is the one it had when last fetched is not fetched again (it is counted as
-seen). At most ``max_pages`` pages and ``MAX_SITEMAPS`` sitemap documents are requested.
+Pages are filtered by ``include``/``exclude``, the site, robots.txt and their extension (an
+image or a feed is not a page), and a page whose ``lastmod`` is the one it had when last
+fetched is not fetched again (it is counted as seen). At most ``MAX_SITEMAPS`` sitemap
+documents are read; once all are, the ``max_pages`` budget goes to the pages that need it
+most (never fetched or changed first, then the longest unvisited: see ``harvesters/web.py``,
+"Rotation"), so a sitemap larger than the budget is covered over several runs.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.http import Response
 
-from harvesters.parsers.links import is_document_url
+from harvesters.parsers.links import is_document_url, is_non_page_url
 from harvesters.source import kind
-from harvesters.web import WebHandler, WebSource, on_same_site, robots_allows
+from harvesters.web import RotatingHandler, WebRun, WebSource, on_same_site, robots_allows
 from pipeline.pages import PagesUnchanged
 from pipeline.resource import Batch
 
@@ -43,12 +46,26 @@ class SitemapSource(WebSource):
 
 
 @kind(SitemapSource)
-class SitemapHandler(WebHandler):
+class SitemapHandler(RotatingHandler):
     def start(self, source: SitemapSource) -> Iterable[Request]:
-        run = self.new_run(source, remember_lastmod=True)
+        run = self.rotating_run(source)
         run.mark(source.url)
         run.sitemaps = 1
         yield Request(source.url, meta={"illhub_step": "sitemap"})
+
+    def _children(self, run: WebRun, urls: list[str], warnings: list[str]) -> Iterable[Request]:
+        for url in urls:
+            if not run.is_new(url):
+                continue
+            if run.sitemaps >= MAX_SITEMAPS:
+                warnings.append(f"more than {MAX_SITEMAPS} sitemaps; the rest were not read")
+                break
+            run.mark(url)
+            run.sitemaps += 1
+            yield Request(url, meta={"illhub_step": "sitemap"})
+
+    def _wanted(self, url: str, source: SitemapSource) -> bool:
+        return source.wants(url) and not is_non_page_url(url)
 
     def parse(self, response: Response, source: SitemapSource) -> Iterable[Any]:
         from harvesters.parsers.sitemap import NotASitemap, parse_sitemap
@@ -70,45 +87,54 @@ class SitemapHandler(WebHandler):
                     return
             raise NotASitemap(f"{response.url}: {e}") from None
         warnings = list(parsed.warnings)
-        for child in parsed.sitemaps:
-            if not run.is_new(child.url):
-                continue
-            if run.sitemaps >= MAX_SITEMAPS:
-                warnings.append(f"more than {MAX_SITEMAPS} sitemaps; the rest were not read")
-                break
-            run.mark(child.url)
-            run.sitemaps += 1
-            yield Request(child.url, meta={"illhub_step": "sitemap"})
+        yield from self._children(run, [child.url for child in parsed.sitemaps], warnings)
         unchanged: list[str] = []
         documents = []
         off_site = 0
-        for entry in parsed.pages:
+        order = len(run.candidates)
+        for i, entry in enumerate(parsed.pages):
             url = entry.url
             if not on_same_site(url, source):
                 off_site += 1
                 continue
-            if not source.wants(url) or not run.is_new(url):
-                continue
-            if not robots_allows(response, url):
-                run.robots_skipped += 1
-                run.mark(url)
+            if not self._wanted(url, source):
                 continue
             if is_document_url(url):
-                if source.documents:
+                if not robots_allows(response, url):
+                    run.robots_skipped += 1
+                elif source.documents and run.is_new(url):
                     run.mark(url)
                     doc = self.document_resource(run, url, "", linked_from=None, updated=entry.lastmod)
                     if doc is not None:
                         documents.append(doc)
                 continue
-            if entry.lastmod and run.known.get(url) == entry.lastmod:
-                run.mark(url)
-                unchanged.append(url)
-                continue
-            request = self.page_request(run, url, lastmod=entry.lastmod)
-            if request is not None:
-                yield request
+            listed = self.consider(run, response, url, entry.lastmod, unchanged, rank=(order + i,))
+            if listed is not None:
+                yield listed  # remembered with this sitemap: an unchanged sitemap lists its pages again
         if off_site and off_site == len(parsed.pages):
             warnings.append(f"{response.url}: every URL listed is on another site than {source.url}; none harvested")
         yield Batch(source.id, documents, url=response.url, http_status=response.status, warnings=warnings)
+        if unchanged:
+            yield PagesUnchanged(source.id, unchanged)
+
+    def unchanged(self, response: Response, source: SitemapSource, follow: list[Request]) -> Iterable[Any]:
+        """A sitemap (or page) the fetch cache found unchanged: its child sitemaps are read and
+        its pages considered again, as when it was parsed."""
+        run = self.run_for(source)
+        if response.meta.get("illhub_step") == "page":
+            yield from self.page_seen_again(run, response)
+            return
+        warnings: list[str] = []
+        children = [r.url for r in follow if r.meta.get("illhub_step") == "sitemap"]
+        yield from self._children(run, children, warnings)
+        unchanged: list[str] = []
+        order = len(run.candidates)
+        pages = [r for r in follow if r.meta.get("illhub_step") == "page" and self._wanted(r.url, source)]
+        for i, request in enumerate(pages):
+            if on_same_site(request.url, source) and not is_document_url(request.url):
+                self.consider(run, response, request.url, request.meta.get("illhub_lastmod"), unchanged,
+                              rank=(order + i,))
+        if warnings:
+            yield Batch(source.id, [], url=response.url, warnings=warnings)
         if unchanged:
             yield PagesUnchanged(source.id, unchanged)

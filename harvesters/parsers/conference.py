@@ -4,6 +4,8 @@ Three ways to read a page, tried in this order:
 
 1. **schema.org JSON-LD**: ``<script type="application/ld+json">`` objects whose ``@type`` is an
    Event; a conference's ``subEvent`` list gives its sessions (and its ``name`` the event name).
+   Without JSON-LD events, schema.org **microdata** Events (``itemscope``/``itemprop``) are read
+   the same way.
 2. **selectors** from the registry: ``session`` picks each session block; ``title``, ``time``,
    ``presenters``, ``description``, ``location``, ``type``, ``slides``, ``recording`` and ``link``
    are read inside it; ``day`` picks the day headings that state the date once for the
@@ -42,6 +44,7 @@ from harvesters.parsers.eventdata import (
     event_name_of,
     iso_date,
     jsonld_objects,
+    microdata_objects,
 )
 from harvesters.parsers.eventtext import (
     BadTime,
@@ -408,8 +411,12 @@ def parse_program(body: bytes, url: str, *, source_id: str = "", organization: s
         raise NoSessions(f"the page could not be read as HTML ({e})") from None
     page = page_context(sel, url, event_name, year, timezone)
     out = ParsedEvents(title=page.event_name or "", resources=[])
+    structured = "json-ld"
     drafts, conference = drafts_from_jsonld(jsonld_objects(sel, out), page, out)
-    method = "json-ld"
+    if not drafts and conference is None:
+        structured = "microdata"
+        drafts, conference = drafts_from_jsonld(microdata_objects(sel, url), page, out)
+    method = structured
     if not drafts:
         if conference is not None:
             # the page's one Event is the conference: its name and year for the sessions below
@@ -428,10 +435,11 @@ def parse_program(body: bytes, url: str, *, source_id: str = "", organization: s
         method = "automatic" if auto else "selectors"
         if not drafts and conference is not None:
             drafts = [d for d in (draft_from_jsonld(conference, page, out, None),) if d]
-            method = "json-ld"
+            method = structured
     if not drafts:
         how = ("the selectors matched no session; check selectors.session against the page" if method == "selectors"
-               else "no schema.org Event JSON-LD and no line starting with a time; set selectors (see docs/events.md)")
+               else "no schema.org Event JSON-LD or microdata and no line starting with a time; set selectors "
+               "(see docs/events.md)")
         raise NoSessions(f"no sessions found: {how}")
     keys: set[str] = set()
     if len(drafts) > max_items:

@@ -1,5 +1,10 @@
-"""schema.org Event data on a program page (JSON-LD): the sessions a page describes about
-itself, as drafts for the conference parser (``harvesters/parsers/conference.py``)."""
+"""schema.org Event data on a program page (JSON-LD, or microdata on older sites): the sessions
+a page describes about itself, as drafts for the conference parser
+(``harvesters/parsers/conference.py``).
+
+Microdata (``itemscope``/``itemprop``) is read with extruct into the same shape as JSON-LD
+(``@type``, ``name``, ``startDate``, ``location``, ``performer``, ``subEvent`` …), so one
+reader serves both."""
 
 from __future__ import annotations
 
@@ -70,6 +75,16 @@ def jsonld_objects(sel: Selector, out: ParsedEvents) -> list[dict[str, Any]]:
                 else:
                     found.append(item)
     return found
+
+
+def microdata_objects(sel: Selector, base_url: str) -> list[dict[str, Any]]:
+    """The page's top-level microdata items, as JSON-LD-shaped objects (extruct's uniform form)."""
+    if not sel.xpath("//*[@itemscope][1]"):
+        return []
+    import extruct
+
+    data = extruct.extract(sel.root, base_url=base_url, syntaxes=["microdata"], errors="ignore", uniform=True)
+    return [item for item in data.get("microdata", []) if isinstance(item, dict)]
 
 
 def event_name_of(value: Any) -> str:

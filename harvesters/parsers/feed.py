@@ -1,4 +1,9 @@
-"""RSS 0.9x/1.0/2.0 and Atom with feedparser, which is only ever handed bytes."""
+"""RSS 0.9x/1.0/2.0 and Atom with feedparser, which is only ever handed bytes; JSON Feed
+(:mod:`harvesters.parsers.jsonfeed`) when the document is JSON.
+
+An entry's link is its own link, else its permalink guid, else its enclosure's URL (a podcast
+episode, a PDF: the content type then follows the enclosure's MIME type); an entry without a
+title is titled with the first sentence of its text."""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import Any
 import charset_normalizer
 import feedparser
 
-from harvesters.parsers.links import is_document_url
+from harvesters.parsers.links import is_document_url, is_video_url
+from harvesters.parsers.text import title_from_text
 from pipeline.normalize import parse_date
 from pipeline.resource import Batch, Resource
 from pipeline.urls import absolute_url
@@ -67,6 +73,41 @@ def _entry_link(entry: Any) -> str | None:
     if guid and str(guid).startswith(("http://", "https://")):
         return guid
     return None
+
+
+def _enclosure(entry: Any) -> dict[str, Any] | None:
+    """The entry's first enclosure (``<enclosure>``, Atom ``rel="enclosure"``): url, type, length."""
+    for candidate in entry.get("enclosures", []) or []:
+        if candidate.get("href"):
+            out = {"url": candidate["href"], "type": (candidate.get("type") or "").strip().lower() or None}
+            try:
+                out["length"] = int(candidate.get("length") or 0) or None
+            except (TypeError, ValueError):
+                out["length"] = None
+            return out
+    return None
+
+
+def media_kind(mime: str | None, url: str = "") -> str | None:
+    """``audio``, ``video`` or ``document`` from an enclosure's MIME type (else its URL); None
+    for anything else (an image, an unknown type)."""
+    mime = (mime or "").split(";", 1)[0].strip().lower()
+    if mime.startswith("audio/"):
+        return "audio"
+    if mime.startswith("video/") or (not mime and is_video_url(url)):
+        return "video"
+    if mime in DOCUMENT_MIME or (not mime and is_document_url(url)):
+        return "document"
+    return None
+
+
+#: The catalog's content type for an entry known only by its enclosure: recordings (audio or
+#: video) are ``video``, the vocabulary's type for recordings; PDFs and office files ``document``.
+MEDIA_CONTENT_TYPES = {"audio": "video", "video": "video", "document": "document"}
+DOCUMENT_MIME = {"application/pdf", "application/msword", "application/vnd.ms-powerpoint", "application/rtf",
+                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                 "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                 "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.presentation"}
 
 
 def _description(entry: Any) -> str:
@@ -169,6 +210,22 @@ def _declared_encoding(body: bytes, http_content_type: str | None) -> str | None
     return m.group(1).decode("ascii").lower() if m else None
 
 
+def xml_content_type(value: str | None) -> str | None:
+    """The HTTP content type to give feedparser. By RFC 3023 a ``text/xml`` document without a
+    charset is US-ASCII whatever its XML declaration says, and feedparser warns when it is
+    not; but ``text/xml`` is many servers' default for any XML file, and feed readers follow
+    the XML declaration or the byte-order mark instead. So does illhub: such a header is read
+    as ``application/xml`` (which defers to the document). A charset the server does state is
+    kept, and a document whose bytes contradict its declaration is still reported."""
+    if not value:
+        return value
+    media, _, params = value.partition(";")
+    media = media.strip().lower()
+    if "charset" in params.lower() or not (media == "text/xml" or (media.startswith("text/") and media.endswith("+xml"))):
+        return value
+    return "application/" + media[len("text/"):] + (f";{params}" if params.strip() else "")
+
+
 def repair_encoding(body: bytes, http_content_type: str | None) -> tuple[bytes, str | None, str | None]:
     """Bytes feedparser can read, the content type to give it, and a warning, for a feed
     that claims UTF-8 (or nothing, which means UTF-8) but is not.
@@ -225,13 +282,76 @@ def feed_batch(body: bytes, url: str, *, source_id: str, content_type: str = "ar
                  site=absolute_url(parsed.link, url))
 
 
+def entry_link_and_type(link: str | None, enclosure: dict[str, Any] | None, base: str,
+                        content_type: str) -> tuple[str | None, str, dict[str, Any]]:
+    """An entry's link (its own, else its enclosure's: a podcast episode, a PDF), made absolute
+    (http(s) only: javascript:, data:, file:, protocol-relative and credential-bearing links
+    are never kept, see :func:`pipeline.urls.absolute_url`), its content type and the extra
+    fields saying what the enclosure is. Shared by RSS/Atom and JSON Feed."""
+    extra: dict[str, Any] = {}
+    kind = media_kind(enclosure.get("type"), enclosure["url"]) if enclosure else None
+    if enclosure:
+        extra["enclosure"] = {k: v for k, v in enclosure.items() if v}
+        if kind:
+            extra["media"] = kind
+    raw = link or (enclosure or {}).get("url")
+    absolute = absolute_url(raw, base) if raw else None
+    ctype = content_type
+    if absolute and not link and kind:
+        ctype = MEDIA_CONTENT_TYPES[kind]  # known only by its enclosure: what the enclosure is
+    if absolute and is_document_url(absolute):
+        ctype = "document"
+    return absolute, ctype, extra
+
+
+def _entry_resource(entry: Any, base: str, *, content_type: str, source_id: str, organization: str | None,
+                    language: str | None) -> Resource | None | bool:
+    """One entry as a Resource; None when it has no link at all, False when its link is unsafe."""
+    own = _entry_link(entry)
+    enclosure = _enclosure(entry)
+    if not own and not enclosure:
+        return None
+    link, ctype, extra = entry_link_and_type(own, enclosure, base, content_type)
+    if not link:
+        return False
+    description = _description(entry)
+    if entry.get("tags"):
+        extra["tags"] = [t.get("term") for t in entry.get("tags", []) or [] if t.get("term")]
+    return Resource(
+        url=link,
+        # an entry without a title (a microblog post) is titled from its text, not its URL
+        title=entry.get("title") or title_from_text(description),
+        description=description,
+        content_type=ctype,
+        source_id=source_id,
+        organization=organization,
+        published=parse_date(entry_date(entry, "published", "created", "updated")),
+        updated=parse_date(entry_date(entry, "updated")),
+        author=entry.get("author"),
+        language=language,
+        extra=extra,
+        raw=_plain({k: v for k, v in entry.items() if k not in ("summary_detail", "title_detail")}),
+    )
+
+
+def looks_like_json(body: bytes) -> bool:
+    """Whether a feed document is JSON (a JSON Feed, or JSON that is not a feed at all)."""
+    return body[:64].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
 def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str = "article",
                organization: str | None = None, max_items: int = 1000,
                http_content_type: str | None = None) -> ParsedFeed:
     """Resources from a feed's entries. Raises :class:`NotAFeed` if it is not a feed;
     a malformed feed that could be partly read gives a warning instead."""
     warnings: list[str] = []
+    if looks_like_json(body):
+        from harvesters.parsers.jsonfeed import parse_json_feed
+
+        return parse_json_feed(body, url, source_id=source_id, content_type=content_type, organization=organization,
+                               max_items=max_items)
     body, total = cut_entries(body, max_items)
+    http_content_type = xml_content_type(http_content_type)
     body, http_content_type, encoding_warning = repair_encoding(body, http_content_type)
     parsed = parse_feed_bytes(body, None, http_content_type)
     check_is_feed(parsed, body)
@@ -247,36 +367,14 @@ def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str 
         entries = entries[:max_items]
     missing_links = unsafe_links = 0
     for entry in entries:
-        raw_link = _entry_link(entry)
-        if not raw_link:
+        resource = _entry_resource(entry, base, content_type=content_type, source_id=source_id,
+                                   organization=organization, language=parsed.feed.get("language"))
+        if resource is None:
             missing_links += 1
-            continue
-        # http(s) only, made absolute; javascript:, data:, file:, protocol-relative and
-        # credential-bearing links are never kept (see pipeline.urls.absolute_url).
-        link = absolute_url(raw_link, base)
-        if not link:
+        elif resource is False:
             unsafe_links += 1
-            continue
-        ctype = content_type
-        if is_document_url(link):
-            ctype = "document"
-        resources.append(
-            Resource(
-                url=link,
-                title=entry.get("title") or "",
-                description=_description(entry),
-                content_type=ctype,
-                source_id=source_id,
-                organization=organization,
-                published=parse_date(entry_date(entry, "published", "created", "updated")),
-                updated=parse_date(entry_date(entry, "updated")),
-                author=entry.get("author"),
-                language=parsed.feed.get("language"),
-                extra={"tags": [t.get("term") for t in entry.get("tags", []) or [] if t.get("term")]}
-                if entry.get("tags") else {},
-                raw=_plain({k: v for k, v in entry.items() if k not in ("summary_detail", "title_detail")}),
-            )
-        )
+        else:
+            resources.append(resource)
     if missing_links:
         warnings.append(f"{missing_links} entries had no link and were skipped")
     if unsafe_links:

@@ -4,6 +4,7 @@ Light on purpose (no HTML parser): the web kinds ask it of every link they meet.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from pipeline.normalize import clean_text
@@ -52,3 +53,25 @@ def document_title(url: str, text: str = "") -> str:
     name = unquote(name)
     stem = name.rsplit(".", 1)[0] if "." in name else name
     return clean_text(stem.replace("_", " ").replace("-", " ")) or name or url
+
+
+#: File types that are not web pages (Scrapy's ``IGNORED_EXTENSIONS``, which a crawl starts
+#: from, plus feeds, data and fonts). Documents (``.pdf``, ``.pptx``…) are left to the
+#: ``documents`` option, not to this list.
+EXTRA_NON_PAGE_EXTENSIONS = ("xml", "json", "ics", "ical", "atom", "txt", "csv", "tsv", "gz", "tgz", "bz2", "zst",
+                             "woff", "woff2", "ttf", "otf", "eot", "map", "avif", "heic", "epub", "mobi", "m3u8",
+                             "opus", "flac", "mkv", "mpeg", "svgz", "torrent", "deb", "rpm", "pkg")
+
+
+@lru_cache(maxsize=1)
+def non_page_suffixes() -> tuple[str, ...]:
+    from scrapy.linkextractors import IGNORED_EXTENSIONS
+
+    return tuple(f".{e}" for e in dict.fromkeys([*IGNORED_EXTENSIONS, *EXTRA_NON_PAGE_EXTENSIONS]))
+
+
+def is_non_page_url(url: str) -> bool:
+    """A link whose extension says it is not a web page (an image, a script, a feed, an
+    archive…); documents are not counted here (see :func:`is_document_url`)."""
+    path = url_path_lower(url)
+    return path.endswith(non_page_suffixes()) and not path.endswith(DOCUMENT_SUFFIXES)

@@ -4,12 +4,15 @@ Structured data is read with extruct (JSON-LD, OpenGraph, microdata); the rest o
 page with parsel/lxml XPath; URLs with w3lib. No network, no Scrapy: the crawler, the
 sitemap and any other caller (``illhub add-source`` discovery) hand it a page's bytes.
 
-Precedence, first non-empty wins:
+Precedence, first non-empty wins (the title excepted):
 
-* title: ``og:title`` → JSON-LD ``headline``/``name`` → microdata → ``<title>`` (minus a
-  trailing " | Site name") → first ``<h1>``
+* title: by agreement. ``og:title``, JSON-LD ``headline``/``name``, microdata, Dublin Core
+  ``title``, ``<title>`` and the first ``<h1>``, each without a part naming the site
+  (" | Site name", "Site name - …", where the site's name is its ``og:site_name``,
+  ``application-name``, JSON-LD WebSite or publisher, or Dublin Core publisher): the value
+  most of them agree on wins, ties in that order
 * description: ``<meta name=description>`` → ``og:description`` → JSON-LD/microdata
-  ``description`` → the first meaningful paragraph of the main content
+  ``description`` → Dublin Core ``description`` → the first meaningful paragraph of the main content
 * canonical URL: ``<link rel=canonical>``, only when it is on the same site as the page
 * published: JSON-LD/microdata ``datePublished`` → ``article:published_time`` → date
   ``<meta>`` tags (Dublin Core, citation) → ``<time itemprop=datePublished|pubdate>`` →
@@ -18,9 +21,15 @@ Precedence, first non-empty wins:
   ``og:updated_time`` → modified ``<meta>`` tags → ``<time itemprop=dateModified>`` →
   a visible "Last updated: …" / "Last modified …" line
 * language: ``<html lang>`` → ``Content-Language`` meta → ``og:locale`` → JSON-LD ``inLanguage``
+  → Dublin Core ``language``
 * author: JSON-LD/microdata ``author`` → ``<meta name=author>`` → ``article:author`` (when a name)
-* publisher: JSON-LD ``publisher`` → ``og:site_name`` → ``application-name``
+  → Dublin Core ``creator``
+* publisher: JSON-LD ``publisher`` → Dublin Core ``publisher`` → ``og:site_name`` → ``application-name``
 * content type: see :func:`infer_content_type`
+
+Dublin Core is read in both spellings (``DC.Title``, ``dcterms.title``), any case, from
+``<meta name>`` or ``<meta property>``; its dates (``DC.Date.Created``, ``DC.Date.Modified``,
+``dcterms.issued`` …) are among the date ``<meta name>`` tags.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from w3lib.encoding import html_to_unicode
 from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
 from harvesters.parsers.structured import as_list, first_str, jsonld_nodes, main_node, names, schema_types
 from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph, normalize_space, visible_updated
+from harvesters.parsers.titles import by_agreement
 from pipeline.normalize import clean_text, parse_date
 from pipeline.urls import absolute_url, same_site
 
@@ -77,10 +87,11 @@ BOILERPLATE_XPATH = (
     " or contains(concat(' ', normalize-space(@class), ' '), ' breadcrumbs ')"
     " or contains(concat(' ', normalize-space(@class), ' '), ' skip-link ')]"
 )
-PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.date.issued", "dcterms.date",
-                  "dcterms.issued", "dcterms.created", "date", "pubdate", "publish-date", "publish_date",
+PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.date.issued", "dc.date.created",
+                  "dc.date.published", "dc.created", "dc.issued", "dcterms.date", "dcterms.issued", "dcterms.created",
+                  "date", "pubdate", "publish-date", "publish_date",
                   "article.published", "sailthru.date")
-MODIFIED_META = ("dcterms.modified", "dc.date.modified", "last-modified", "lastmod", "revised",
+MODIFIED_META = ("dcterms.modified", "dc.date.modified", "dc.modified", "last-modified", "lastmod", "revised",
                  "article.updated", "modified")
 
 @dataclass
@@ -119,20 +130,6 @@ def _language(value: str | None) -> str | None:
     if not primary.isalpha() or not 2 <= len(primary) <= 3:
         return None
     return "-".join([primary.lower(), *[r.upper() if len(r) == 2 else r for r in rest]])
-
-
-def _strip_site_suffix(title: str, site_names: list[str]) -> str:
-    for site in site_names:
-        if not site:
-            continue
-        for sep in (" | ", " - ", " – ", " — ", " :: ", " · "):
-            suffix = sep + site
-            if title.endswith(suffix) and len(title) > len(suffix):
-                return title[: -len(suffix)].strip()
-            prefix = site + sep
-            if title.startswith(prefix) and len(title) > len(prefix):
-                return title[len(prefix):].strip()
-    return title
 
 
 def _main_content(sel: Selector) -> Any:
@@ -259,6 +256,25 @@ class _Structured:
     def og_str(self, key: str) -> str:
         return _clean_str(self.og.get(key))
 
+    def dc(self, *elements: str) -> str:
+        """A Dublin Core element from ``<meta>`` (``DC.Title``, ``dcterms.creator``, ``DC:date``: any
+        case, ``name`` or ``property``), the first of ``elements`` that the page has."""
+        for element in elements:
+            names = [f"{prefix}{sep}{element}" for prefix in ("dc", "dcterms") for sep in (".", ":")]
+            for node in self.sel.xpath("//meta[@content]"):
+                key = (node.attrib.get("name") or node.attrib.get("property") or "").strip().lower()
+                if key in names and node.attrib["content"].strip():
+                    return clean_text(node.attrib["content"])
+        return ""
+
+    def site_names(self) -> list[str]:
+        """What the page calls its site: ``og:site_name``, ``application-name``, its JSON-LD
+        WebSite and publisher, its Dublin Core publisher."""
+        found = [self.og_str("og:site_name"), clean_text(self.meta("application-name")),
+                 *names([n for n in self.nodes if "WebSite" in schema_types(n)], self.by_id),
+                 *self.publishers(), self.dc("publisher")]
+        return [n for n in dict.fromkeys(found) if n]
+
     def names(self, key: str) -> list[str]:
         """Names under ``key`` in the main JSON-LD node, else the microdata one."""
         return names(self.main.get(key), self.by_id) or names(self.micro.get(key), self.by_id)
@@ -268,6 +284,8 @@ class _Structured:
 
     def publishers(self) -> list[str]:
         found = self.names("publisher")
+        if not found and self.dc("publisher"):
+            found = [self.dc("publisher")]
         if not found:
             orgs = [n for n in self.nodes if set(schema_types(n)) & ORGANIZATION_TYPES]
             found = names(orgs[:1], self.by_id)
@@ -278,16 +296,22 @@ class _Structured:
 
 
 def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | None, str]:
+    """The title the page's sources agree on. Candidates, each without a part naming the site:
+    ``og:title``, JSON-LD ``headline``/``name``, microdata, Dublin Core ``title``, ``<title>``,
+    the first ``<h1>``. The one most others agree with wins; ties go to that order. A JSON-LD
+    headline that is really a short description (encyclopedia pages) thus loses to the title
+    that ``<title>`` and ``<h1>`` share."""
     html_title = clean_text(sel.xpath("//head/title/text() | //title/text()").get(""))
     h1 = clean_text(sel.xpath("normalize-space(string((//h1)[1]))").get(""))
-    candidates = [
+    found = [
         ("og", s.og_str("og:title")),
         ("json-ld", _clean_str(s.main.get("headline")) or _clean_str(s.main.get("name"))),
         ("microdata", _clean_str(s.micro.get("headline")) or _clean_str(s.micro.get("name"))),
-        ("title", _strip_site_suffix(html_title, site_names)),
+        ("dc", s.dc("title")),
+        ("title", html_title),
         ("h1", h1),
     ]
-    return next(((k, v) for k, v in candidates if v), (None, ""))
+    return by_agreement(found, site_names)
 
 
 def _description(s: _Structured, main_content: Any, title: str) -> tuple[str | None, str]:
@@ -296,6 +320,7 @@ def _description(s: _Structured, main_content: Any, title: str) -> tuple[str | N
         ("og", s.og_str("og:description")),
         ("json-ld", _clean_str(s.main.get("description"))),
         ("microdata", _clean_str(s.micro.get("description"))),
+        ("dc", s.dc("description")),
         ("paragraph", first_paragraph(main_content, skip=title)),
     ]
     return next(((k, v) for k, v in candidates if v), (None, ""))
@@ -354,6 +379,7 @@ def _page_language(sel: Selector, s: _Structured) -> str | None:
                                "/@content").get())
         or _language(s.og_str("og:locale"))
         or _language(first_str(s.main.get("inLanguage")))
+        or _language(s.dc("language"))
     )
 
 
@@ -363,6 +389,8 @@ def _authors(s: _Structured) -> list[str]:
         authors = [clean_text(s.meta("author"))]
     if not authors and s.og.get("article:author"):
         authors = names(s.og.get("article:author"), s.by_id)
+    if not authors and s.dc("creator"):
+        authors = [s.dc("creator")]
     return authors
 
 
@@ -412,7 +440,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     s = _Structured.read(sel, base)
     site_name = s.og_str("og:site_name") or s.meta("application-name")
     publishers = s.publishers()
-    title_from, title = _title(sel, s, [site_name, *publishers])
+    title_from, title = _title(sel, s, s.site_names())
     main_content = _main_content(sel)
     description_from, description = _description(s, main_content, title)
     published = _published(sel, s, main_content)

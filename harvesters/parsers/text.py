@@ -113,3 +113,27 @@ def visible_updated(sel: Selector) -> str | None:
             if date:
                 return date
     return None
+
+
+#: Longest title derived from an entry's text (see :func:`title_from_text`).
+DERIVED_TITLE_CHARS = 100
+MIN_SENTENCE = 20
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
+_BLOCK_END = re.compile(r"(?i)</(?:p|div|li|h[1-6]|blockquote|tr)\s*>|<br\s*/?>")
+_BARE_URL = re.compile(r"\bhttps?://\S+")
+
+
+def title_from_text(text: str | None, limit: int = DERIVED_TITLE_CHARS) -> str:
+    """A title for an entry that has none (a microblog post, a WordPress post with an empty
+    title): the first sentence of its text (a paragraph or line break ends one too), bare
+    links left out, capped at ``limit`` characters on a word boundary; "" when there is no text."""
+    if not text:
+        return ""
+    text = _BLOCK_END.sub("\n", text)
+    for block in text.split("\n"):
+        plain = clean_text(_BARE_URL.sub(" ", clean_text(block)))
+        if plain:
+            # the first sentence end past a few words ("Mr. Smith …" is not a sentence of its own)
+            end = next((m.start() for m in _SENTENCE_END.finditer(plain) if m.start() >= MIN_SENTENCE), len(plain))
+            return clean_text(plain[:end], limit)
+    return ""

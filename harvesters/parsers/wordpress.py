@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from harvesters.parsers.text import EXCERPT_CHARS
+from harvesters.parsers.text import EXCERPT_CHARS, title_from_text
 from pipeline.normalize import clean_text, parse_date
 from pipeline.resource import Resource
 
@@ -111,6 +111,7 @@ def parse_posts(body: bytes, url: str, *, status: int = 200, total_pages_header:
                    if isinstance(a, dict) and a.get("name")]
         excerpt = _rendered(post.get("excerpt"))
         content = _rendered(post.get("content"))
+        title = _rendered(post.get("title"))
         extra: dict[str, Any] = {"wp_id": post.get("id"), "wp_type": post.get("type")}
         if categories:
             extra["categories"] = categories
@@ -118,7 +119,8 @@ def parse_posts(body: bytes, url: str, *, status: int = 200, total_pages_header:
             extra["tags"] = tags
         resources.append(Resource(
             url=str(post["link"]),
-            title=_rendered(post.get("title")),
+            # an empty title (status posts, asides) is not the URL: the first sentence of the text
+            title=title if clean_text(title) else title_from_text(excerpt or content),
             description=excerpt,
             content_type=content_type,
             source_id=source_id,
