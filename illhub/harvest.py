@@ -107,6 +107,8 @@ def run_harvest(
     refetch: bool = False,
     shard: tuple[int, int] | None = None,
     workers: int | None = None,
+    proxy: str | None = None,
+    parse_cpu_limit: float | None = None,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -120,6 +122,13 @@ def run_harvest(
     ``workers``: processes that parse, normalize and classify feed-like documents while this
     one downloads and writes (:mod:`harvesters.offload`); 0 does everything here, None picks
     a number from the cores and the sources (:func:`harvesters.offload.auto_workers`).
+
+    ``parse_cpu_limit``: CPU seconds one document's parse may take, in this process or a
+    worker (None: :data:`harvesters.offload.DEFAULT_PARSE_CPU_LIMIT`); a document over it
+    fails its source with one line.
+
+    ``proxy``: an HTTP proxy to fetch through (``--proxy``); proxies in the environment are
+    never used (:class:`harvesters.middlewares.NamedProxyMiddleware`).
 
     ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
     ``stop()`` (the CLI passes a rich progress bar).
@@ -143,6 +152,8 @@ def run_harvest(
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
     )
     context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
+    if parse_cpu_limit is not None:
+        context.parse_cpu_limit = parse_cpu_limit
     extra = {"USER_AGENT": user_agent(registry), **(settings or {})}
     finished_normally = False
     links: list[Link] = []
@@ -151,13 +162,14 @@ def run_harvest(
         if states:
             # first, while this process has one thread (before the progress display and the
             # crawl start theirs): the parse workers can then be forked (harvesters/offload.py)
-            context.pool = start_pool(workers, [st.source for st in states.values()], fetch)
+            context.pool = start_pool(workers, [st.source for st in states.values()], fetch,
+                                      context.parse_cpu_limit)
         if progress is not None:
             progress.start(len(states))
             context.on_source_done = progress.advance
         if states:
             _crawl(context, harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
-                                             extra=extra), log_level, crawl_errors)
+                                             extra=extra, proxy=proxy), log_level, crawl_errors)
         finished_normally = not states or context.close_reason == "finished"
         try:
             links = link_media(db)
@@ -234,7 +246,8 @@ def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], he
         db.close()
 
 
-def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None) -> Any:
+def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None,
+               cpu_seconds: float | None = None) -> Any:
     """The parse workers for these sources (None when there will be none).
 
     ``auto`` (None) counts the sources whose documents will probably be parsed: those that
@@ -247,7 +260,9 @@ def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState
         offloadable = [s for s in sources if hasattr(KINDS[s.kind].handler, "offload")]
         cached = {sid for sid, _url in fetch.cache} if fetch is not None and fetch.use_cache else set()
         workers = auto_workers(sum(1 for s in offloadable if s.id not in cached))
-    return ParsePool(workers) if workers > 0 else None
+    if workers <= 0:
+        return None
+    return ParsePool(workers) if cpu_seconds is None else ParsePool(workers, cpu_seconds)
 
 
 def _cache_config(source: SourceBase) -> dict[str, Any]:
