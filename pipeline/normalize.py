@@ -34,10 +34,14 @@ _TZINFOS = {name: hours * 3600 for name, hours in RFC822_ZONES.items()}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 #: Where an HTML parser would start a tag, a comment or a declaration: ``<`` then a letter,
-#: ``/``, ``!`` or ``?``. In text, such a ``<`` is followed by a space (``< script>``).
+#: ``/``, ``!`` or ``?``. In text, such a ``<`` becomes :data:`TAG_OPEN_SIGN`.
 _TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
-#: An unfinished tag, comment or declaration at the end of the input (a browser drops it).
-_UNFINISHED = re.compile(r"<(?:[A-Za-z!?]|/[A-Za-z])")
+#: U+2039, which reads as "<" and opens nothing: ``‹script>``, ``‹nick>``.
+TAG_OPEN_SIGN = "\u2039"
+#: What an unfinished tag at the end of the input starts with (kept as the text it looks like).
+_UNFINISHED_TAG = re.compile(r"</?[A-Za-z]")
+#: An unfinished comment, declaration or processing instruction at the end (dropped).
+_UNFINISHED_OTHER = re.compile(r"<[!?]")
 
 
 class _HTMLText(HTMLParser):
@@ -66,8 +70,14 @@ class _HTMLText(HTMLParser):
 
     def text(self, html: str) -> str:
         self.feed(html)
-        if _UNFINISHED.match(self.rawdata):
-            self.rawdata = ""  # "<img src=x onerror=…" cut off at the end: not text
+        # What is left unparsed at the end is decided here, the same on every Python version:
+        # an unfinished tag ("… and <img src=x onerror=…") is kept as the text it shows, an
+        # unfinished comment or declaration dropped.
+        tail = self.rawdata
+        if _UNFINISHED_TAG.match(tail) or _UNFINISHED_OTHER.match(tail):
+            self.rawdata = ""
+            if _UNFINISHED_TAG.match(tail) and not self.hidden:
+                self.parts.append(tail)
         self.close()
         return "".join(self.parts)
 
@@ -86,9 +96,10 @@ def clean_text(value: Any, limit: int | None = None) -> str:
     dropped, whitespace collapsed, length capped at a word boundary with an ellipsis.
 
     Text that would read as markup if the result were taken for HTML again (the text
-    ``<img src=x onerror=…>``, escaped in the source) keeps every character, with a space
-    after its ``<`` (``< img src=x …>``): stored text holds no tag, whatever reads it
-    (calendar clients and spreadsheet imports have rendered HTML found in plain-text fields)."""
+    ``<img src=x onerror=…>``, escaped in the source) keeps every character but its ``<``,
+    which becomes ``‹`` (:data:`TAG_OPEN_SIGN`: ``‹img src=x …>``): stored text holds no
+    tag, whatever reads it (calendar clients and spreadsheet imports have rendered HTML
+    found in plain-text fields)."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -98,7 +109,7 @@ def clean_text(value: Any, limit: int | None = None) -> str:
     # Control characters go before parsing (so "<\x00script>" is read as the tag it becomes)
     # and after (a decoded "&#x200b;" could otherwise join "<" to a tag name).
     value = _CONTROL.sub("", html_to_text(_CONTROL.sub("", value)))
-    value = _TAG_OPEN.sub("< ", _SPACE.sub(" ", value).strip())
+    value = _TAG_OPEN.sub(TAG_OPEN_SIGN, _SPACE.sub(" ", value).strip())
     if limit and len(value) > limit:
         cut = value[: limit - 1]
         if " " in cut[limit // 2 :]:
