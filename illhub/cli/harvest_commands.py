@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -261,7 +262,7 @@ def reprocess(db_path, registry_path) -> None:
               help="How often to check the registry for changes.")
 @allow_private_option("Passed on to every harvest.")
 @delay_option("Passed on to every harvest.")
-@proxy_option
+@proxy_option  # passed on through ILLHUB_PROXY: never in a logged command line
 def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, reload_interval,
              allow_private_network, delay, proxy) -> None:
     """Run harvests on each source's schedule, in the foreground (for systemd or a container).
@@ -287,7 +288,10 @@ def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, rel
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     extra = (["--allow-private-network"] if allow_private_network else []) + (
-        ["--delay", str(delay)] if delay is not None else []) + (["--proxy", proxy] if proxy else [])
+        ["--delay", str(delay)] if delay is not None else [])
+    if proxy:
+        # Harvests and link checks inherit it: a command line is logged and visible to others.
+        os.environ["ILLHUB_PROXY"] = proxy
     runner = HarvestRunner(lambda ids: harvest_command(registry_path, db_path, ids, extra), db_path=db_path,
                            stop_timeout=stop_timeout)
     hs = HarvestScheduler(registry_path, db_path, runner=runner, reload_interval=reload_interval,

@@ -63,17 +63,19 @@ class ProxyURL(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = str(value).strip()
+        # A message never repeats a password: the user part is shown as "…@".
+        shown = repr(text if "@" not in text else text.split("://", 1)[0] + "://…@" + text.rsplit("@", 1)[1])
         try:
             parts = urlsplit(text)
             port = parts.port
         except ValueError as e:
-            self.fail(f"{text!r} is not a proxy URL ({e}); write http://host:port", param, ctx)
+            self.fail(f"{shown} is not a proxy URL ({e}); write http://host:port", param, ctx)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            self.fail(f"{text!r} is not a proxy URL; write http://host:port", param, ctx)
+            self.fail(f"{shown} is not a proxy URL; write http://host:port", param, ctx)
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            self.fail(f"{text!r}: a proxy URL has no path or query; write http://host:port", param, ctx)
+            self.fail(f"{shown}: a proxy URL has no path or query; write http://host:port", param, ctx)
         if port is None:
-            self.fail(f"{text!r} names no port; write http://host:port", param, ctx)
+            self.fail(f"{shown} names no port; write http://host:port", param, ctx)
         return text.rstrip("/")
 
 

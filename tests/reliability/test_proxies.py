@@ -11,6 +11,8 @@ tests/test_guard.py; the case that would need a private address opens no socket.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
@@ -86,3 +88,30 @@ def test_a_bad_proxy_url_is_a_usage_error(tmp_path, value, why):
     result = harvest(registry, tmp_path / "catalog.db", "--proxy", value)
     assert result.returncode == 2 and why in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "catalog.db").exists()
+
+
+def test_schedule_passes_the_proxy_on_through_the_environment(tmp_path, monkeypatch):
+    """Each harvest and link check of ``illhub schedule`` gets the proxy through ILLHUB_PROXY,
+    never on its command line (which the scheduler logs, and anyone on the machine can read)."""
+    from click.testing import CliRunner
+
+    import illhub.scheduler
+    from illhub.cli import cli
+
+    seen = {}
+
+    class Recording(illhub.scheduler.HarvestScheduler):
+        def start(self) -> None:  # record what a due harvest would run, instead of running
+            seen["command"] = self.runner.command(["ill-news"])
+            seen["env"] = dict(os.environ) if self.runner.env is None else self.runner.env
+
+    monkeypatch.setattr(illhub.scheduler, "HarvestScheduler", Recording)
+    monkeypatch.setenv("ILLHUB_PROXY", "")  # restored after the test: the command sets it
+    monkeypatch.delenv("ILLHUB_PROXY")
+    registry = write_registry(tmp_path / "registry.yaml", [feed_source("ill-news", "http://127.0.0.1:9/feed.xml")])
+    proxy = "http://illhub:s3cret@127.0.0.1:3128"
+    result = CliRunner().invoke(cli, ["schedule", "--registry", str(registry), "--db", str(tmp_path / "c.db"),
+                                      "--proxy", proxy])
+    assert result.exit_code == 0, result.output
+    assert seen["env"]["ILLHUB_PROXY"] == proxy
+    assert not any("s3cret" in arg or "--proxy" in arg for arg in seen["command"])
