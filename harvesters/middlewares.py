@@ -46,11 +46,21 @@ class RobotsDeferred(IgnoreRequest):
     the whole host as disallowed for now; the source is deferred, not failed.
 
     ``cause`` is the download error when robots.txt could not be fetched at all (the
-    host refused the connection, timed out, does not resolve), None when it answered."""
+    host refused the connection, timed out, does not resolve), None when it answered;
+    ``proxy`` the ``host:port`` of the proxy it was fetched through, if any."""
 
-    def __init__(self, *args: Any, cause: BaseException | None = None):
+    def __init__(self, *args: Any, cause: BaseException | None = None, proxy: str | None = None):
         super().__init__(*args)
         self.cause = cause
+        self.proxy = proxy
+
+
+def proxy_address(proxy: str | None) -> str | None:
+    """``host:port`` of a proxy URL, without its user name and password (for messages)."""
+    if not proxy:
+        return None
+    parts = urlsplit(proxy)
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
 class NetworkGuardMiddleware:
@@ -152,6 +162,7 @@ class PoliteRobotsMiddleware:
     def __init__(self, crawler: Any):
         self.crawler = crawler
         self.user_agent = crawler.settings.get("ROBOTSTXT_USER_AGENT") or "illhub"
+        self.proxy = proxy_address(crawler.settings.get("ILLHUB_PROXY"))
         self._parsers: dict[str, Protego | _Unavailable | None | Deferred] = {}
 
     @classmethod
@@ -165,7 +176,7 @@ class PoliteRobotsMiddleware:
         if isinstance(parser, _Unavailable):
             if parser.blocked:
                 raise GuardRefused(parser.reason)
-            raise RobotsDeferred(parser.reason, cause=parser.cause)
+            raise RobotsDeferred(parser.reason, cause=parser.cause, proxy=self.proxy)
         if parser is not None and not parser.can_fetch(request.url, self.user_agent):
             self.crawler.stats.inc_value("illhub/robots_forbidden")
             raise RobotsForbidden(f"robots.txt disallows {request.url}")

@@ -12,6 +12,7 @@ tests/test_guard.py; the case that would need a private address opens no socket.
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -115,3 +116,20 @@ def test_schedule_passes_the_proxy_on_through_the_environment(tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     assert seen["env"]["ILLHUB_PROXY"] == proxy
     assert not any("s3cret" in arg or "--proxy" in arg for arg in seen["command"])
+
+
+def test_a_proxy_that_is_down_fails_every_source_and_says_so(site, tmp_path):
+    """Not 'robots.txt unreachable … deferred' for every host, exit 0: the proxy is named."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.63", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    serve_both(site, site)
+    registry = write_registry(tmp_path / "registry.yaml", [feed_source("direct", site.url("/feed.xml"))])
+    db = tmp_path / "catalog.db"
+    result = harvest(registry, db, "--proxy", f"http://illhub:s3cret@127.0.0.63:{port}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    run = runs(db)["direct"]
+    assert run["status"] == "failed"
+    assert run["error"] == f"connection refused by the proxy 127.0.0.63:{port}: is it running? (check --proxy or ILLHUB_PROXY)"
+    assert "s3cret" not in result.stdout + result.stderr
+    assert site.hits() == []
