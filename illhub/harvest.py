@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from harvesters.conditional import FetchState
 from harvesters.guard import Policy
+from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT
 from harvesters.settings import harvest_settings
 from harvesters.source import SourceBase
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
@@ -108,7 +109,7 @@ def run_harvest(
     shard: tuple[int, int] | None = None,
     workers: int | None = None,
     proxy: str | None = None,
-    parse_cpu_limit: float | None = None,
+    parse_cpu_limit: float = DEFAULT_PARSE_CPU_LIMIT,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -121,17 +122,10 @@ def run_harvest(
 
     ``workers``: processes that parse, normalize and classify feed-like documents while this
     one downloads and writes (:mod:`harvesters.offload`); 0 does everything here, None picks
-    a number from the cores and the sources (:func:`harvesters.offload.auto_workers`).
-
-    ``parse_cpu_limit``: CPU seconds one document's parse may take, in this process or a
-    worker (None: :data:`harvesters.offload.DEFAULT_PARSE_CPU_LIMIT`); a document over it
-    fails its source with one line.
-
-    ``proxy``: an HTTP proxy to fetch through (``--proxy``); proxies in the environment are
-    never used (:class:`harvesters.middlewares.NamedProxyMiddleware`).
-
-    ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
-    ``stop()`` (the CLI passes a rich progress bar).
+    a number from the cores and the sources (:func:`harvesters.offload.auto_workers`), each
+    document's parse bounded by ``parse_cpu_limit`` CPU seconds. ``proxy``: an HTTP proxy to
+    fetch through (never the environment's). ``progress``: an object with ``start(total)``,
+    ``advance(state)`` and ``stop()`` (the CLI passes a rich progress bar).
     """
     sources = select_sources(registry, source_ids)
     if shard is not None:
@@ -151,9 +145,8 @@ def run_harvest(
         db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
     )
-    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
-    if parse_cpu_limit is not None:
-        context.parse_cpu_limit = parse_cpu_limit
+    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch,
+                             parse_cpu_limit=parse_cpu_limit)
     extra = {"USER_AGENT": user_agent(registry), **(settings or {})}
     finished_normally = False
     links: list[Link] = []
@@ -247,7 +240,7 @@ def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], he
 
 
 def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None,
-               cpu_seconds: float | None = None) -> Any:
+               cpu_seconds: float = DEFAULT_PARSE_CPU_LIMIT) -> Any:
     """The parse workers for these sources (None when there will be none).
 
     ``auto`` (None) counts the sources whose documents will probably be parsed: those that
@@ -260,9 +253,7 @@ def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState
         offloadable = [s for s in sources if hasattr(KINDS[s.kind].handler, "offload")]
         cached = {sid for sid, _url in fetch.cache} if fetch is not None and fetch.use_cache else set()
         workers = auto_workers(sum(1 for s in offloadable if s.id not in cached))
-    if workers <= 0:
-        return None
-    return ParsePool(workers) if cpu_seconds is None else ParsePool(workers, cpu_seconds)
+    return ParsePool(workers, cpu_seconds) if workers > 0 else None
 
 
 def _cache_config(source: SourceBase) -> dict[str, Any]:
