@@ -129,23 +129,25 @@ class RegistryCheckSpider(scrapy.Spider):
 
 
 def _crawl_settings(policy: str, delay: float | None, timeout: float | None, user_agent: str | None,
-                    log_level: str) -> dict[str, Any]:
+                    log_level: str, proxy: str | None = None) -> dict[str, Any]:
     from harvesters.settings import harvest_settings
 
     extra: dict[str, Any] = {"ITEM_PIPELINES": {}, "RETRY_TIMES": 1, "LOG_INSTALL_ROOT_HANDLER": True}
     if user_agent:
         extra["USER_AGENT"] = user_agent
-    return harvest_settings(policy=policy, delay=delay, timeout=timeout, log_level=log_level, extra=extra)
+    return harvest_settings(policy=policy, delay=delay, timeout=timeout, log_level=log_level, extra=extra,
+                            proxy=proxy)
 
 
 def run_registry_check(sources: Sequence[SourceBase], *, policy: str = "public", delay: float | None = None,
                        timeout: float | None = None, user_agent: str | None = None, log_level: str = "ERROR",
-                       progress: Callable[[int, int, CheckResult], None] | None = None) -> list[CheckResult]:
+                       progress: Callable[[int, int, CheckResult], None] | None = None,
+                       proxy: str | None = None) -> list[CheckResult]:
     """Check every source in one short crawl; one result per source, in the given order."""
     from scrapy.crawler import CrawlerProcess
 
     checks = [SourceCheck(s) for s in sources]
-    process = CrawlerProcess(_crawl_settings(policy, delay, timeout, user_agent, log_level))
+    process = CrawlerProcess(_crawl_settings(policy, delay, timeout, user_agent, log_level, proxy))
     process.crawl(RegistryCheckSpider, checks=checks, progress=progress)
     process.start()
     return [c.result() for c in checks]
@@ -153,13 +155,13 @@ def run_registry_check(sources: Sequence[SourceBase], *, policy: str = "public",
 
 def run_discovery(url: str, *, policy: str = "public", delay: float | None = None, timeout: float | None = None,
                   kind: str | None = None, taxonomy: Taxonomy | None = None, user_agent: str | None = None,
-                  log_level: str = "ERROR") -> dict[str, Any]:
+                  log_level: str = "ERROR", proxy: str | None = None) -> dict[str, Any]:
     """Fetch and discover in one short crawl. Returns ``{"proposal": Proposal}`` or
     ``{"error": "one line"}`` (and ``final_url`` after redirects)."""
     from scrapy.crawler import CrawlerProcess
 
     result: dict[str, Any] = {}
-    process = CrawlerProcess(_crawl_settings(policy, delay, timeout, user_agent, log_level))
+    process = CrawlerProcess(_crawl_settings(policy, delay, timeout, user_agent, log_level, proxy))
     process.crawl(DiscoverySpider, url=url, result=result, taxonomy=taxonomy, kind=kind)
     process.start()
     return result

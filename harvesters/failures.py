@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from harvesters.guard import BlockedAddress
-from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
+from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden, proxy_address
 
 
 def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
@@ -49,16 +49,24 @@ def describe_failure(failure: Failure, timeout: float | None = None,
     exc = failure.value
     request = getattr(failure, "request", None)
     url = request.url if request is not None else ""
+    proxy = proxy_address(request.meta.get("proxy")) if request is not None else None
     if isinstance(exc, HttpError):
         status = exc.response.status
         hint = {404: "not found: check the URL", 410: "gone: the page was removed", 403: "forbidden: the site refuses us",
-                401: "needs a login", 429: "too many requests: rate-limited"}.get(status, "")
+                401: "needs a login", 429: "too many requests: rate-limited",
+                407: "the proxy asks for a login: give it as http://user:password@host:port in ILLHUB_PROXY"
+                }.get(status, "")
         location = exc.response.headers.get(b"Location") if 300 <= status < 400 else None
         if location is not None:
             target = location.decode("latin-1")[:120]
             hint = f"redirect to {target!r} not followed: only http(s) locations are"
         return f"HTTP {status} from {exc.response.url}" + (f" ({hint})" if hint else ""), status, False
     if isinstance(exc, RobotsDeferred):
+        if exc.proxy and isinstance(exc.cause, REFUSED_ERRORS):
+            # Only the proxy is ever connected to: the proxy is down, not the site (deferring
+            # every source would hide it and exit 0).
+            return f"connection refused by the proxy {exc.proxy}: is it running? (check --proxy or ILLHUB_PROXY)", \
+                None, False
         if isinstance(exc.cause, DNS_ERRORS) and "network guard" not in str(exc.cause):
             # The host name does not resolve (offline, or a typo): nothing can be fetched from it
             # now or later, so the source failed; "deferred" would hide it and exit 0.
@@ -79,8 +87,12 @@ def describe_failure(failure: Failure, timeout: float | None = None,
         return f"DNS lookup failed for {host or url}: the host name does not resolve (offline, or a typo?)", None, False
     if isinstance(exc, TIMEOUT_ERRORS):
         limit = f" within the {timeout:g} s limit" if timeout else ""
-        return f"timed out fetching {url}: no complete response{limit}", None, False
+        via = f" through the proxy {proxy}" if proxy else ""
+        return f"timed out fetching {url}{via}: no complete response{limit}", None, False
     if isinstance(exc, REFUSED_ERRORS):
+        if proxy:
+            return f"connection refused by the proxy {proxy} (fetching {url}): check --proxy or ILLHUB_PROXY", \
+                None, False
         return f"connection refused by {url}", None, False
     if DATALOSS_ERRORS and isinstance(exc, DATALOSS_ERRORS):
         return (f"the response from {url} was cut off before its announced end "

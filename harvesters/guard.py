@@ -18,7 +18,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class Policy(StrEnum):
     PUBLIC = "public"  # the default: only globally routable addresses
-    PRIVATE = "private"  # --allow-private-network: also loopback, private and link-local
+    PRIVATE = "private"  # --allow-private-network: also loopback and private (never link-local)
     LOOPBACK = "loopback"  # tests and the demo: only this machine
 
     @classmethod
@@ -73,6 +73,35 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+#: Said of what no flag admits: a hint to use --allow-private-network would mislead.
+EVERY_POLICY = "refused under every policy"
+
+#: Cloud metadata services outside the link-local ranges (which are refused as a whole):
+#: Alibaba Cloud (in carrier-grade NAT space), Oracle Cloud's older endpoint, and AWS's
+#: IPv6 endpoint (a unique-local address). Each answers with credentials to whoever asks.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "100.100.100.200", "192.0.0.192", "fd00:ec2::254",
+))
+#: Host names of metadata services (they resolve to link-local or the addresses above, and
+#: are refused before any lookup). ``metadata`` alone is how Google Cloud's is often written.
+METADATA_NAMES = frozenset({
+    "metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal",
+    "metadata.tencentyun.com", "metadata.platformequinix.com", "rancher-metadata",
+})
+
+
+def never_problem(ip: IPAddress) -> str | None:
+    """Why ``ip`` is refused whatever the policy, or None. Link-local addresses are where
+    cloud metadata services answer (169.254.169.254 and its neighbours, fe80::/10): a
+    redirect into them from a public page would store the machine's credentials as a
+    resource, ready to be published."""
+    if ip.is_link_local:
+        return f"{ip} is a link-local address, where cloud metadata services answer ({EVERY_POLICY})"
+    if ip in METADATA_ADDRESSES:
+        return f"{ip} is a cloud metadata service address ({EVERY_POLICY})"
+    return None
+
+
 def address_problem(ip: IPAddress, policy: Policy) -> str | None:
     """Why ``ip`` may not be contacted under ``policy``, or None if it may."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -83,17 +112,18 @@ def address_problem(ip: IPAddress, policy: Policy) -> str | None:
             problem = address_problem(inner, policy)
             return f"{ip} embeds {problem}" if problem and ip.ipv4_mapped is None else problem
     if ip.is_unspecified:
-        return f"{ip} is the unspecified address"
+        return f"{ip} is the unspecified address ({EVERY_POLICY})"
     if ip.is_multicast:
-        return f"{ip} is a multicast address"
+        return f"{ip} is a multicast address ({EVERY_POLICY})"
     if policy is Policy.LOOPBACK:
         return None if ip.is_loopback else f"{ip} is not a loopback address (loopback-only mode)"
+    never = never_problem(ip)
+    if never:
+        return never
     if policy is Policy.PRIVATE:
         return None
     if ip.is_loopback:
         return f"{ip} is a loopback address"
-    if ip.is_link_local:
-        return f"{ip} is a link-local address"
     if ip.is_private:
         return f"{ip} is a private-network address"
     if not ip.is_global:
@@ -110,6 +140,8 @@ def host_problem(host: str, policy: Policy) -> str | None:
         return f"{host}: {problem}" if problem and str(ip) != host else problem
     name = host.lower().rstrip(".")
     is_localhost = name == "localhost" or name.endswith(".localhost")
+    if name in METADATA_NAMES and policy is not Policy.LOOPBACK:
+        return f"{host} is a cloud metadata service name ({EVERY_POLICY})"
     if policy is Policy.PUBLIC and is_localhost:
         return f"{host} is a loopback name"
     if policy is Policy.LOOPBACK and not is_localhost:
@@ -118,7 +150,8 @@ def host_problem(host: str, policy: Policy) -> str | None:
     return None
 
 
-def hint(policy: Policy) -> str:
-    if policy is Policy.PUBLIC:
+def hint(policy: Policy, problem: str = "") -> str:
+    """What to do about a refusal under ``policy``: nothing to suggest when no flag would help."""
+    if policy is Policy.PUBLIC and EVERY_POLICY not in problem:
         return " (use --allow-private-network to harvest hosts on your own network)"
     return ""

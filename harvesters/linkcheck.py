@@ -51,6 +51,7 @@ from harvesters.failures import (
 )
 from harvesters.guard import BlockedAddress
 from harvesters.middlewares import GuardRefused, RobotsDeferred, RobotsForbidden
+from harvesters.settings import PROXY_MIDDLEWARES
 from pipeline.linkhealth import (
     HEAD_FALLBACK_STATUSES,
     HEAD_REFUSED_STATUSES,
@@ -323,6 +324,7 @@ def linkcheck_settings_extra() -> dict[str, Any]:
             "harvesters.linkcheck.LinkCheckPacingMiddleware": 40,
             "harvesters.middlewares.NetworkGuardMiddleware": 50,
             "harvesters.middlewares.PoliteRobotsMiddleware": 100,
+            **PROXY_MIDDLEWARES,
         },
         "ITEM_PIPELINES": {},
         # Link requests carry dont_retry (the spider retries them itself, with backoff and

@@ -16,6 +16,11 @@ module already imported, and never touch the catalog's connection (they leave wi
 spawns fresh interpreters instead, which import only the parsers and the pipeline (no Scrapy)
 and start with the first document to parse. Workers ignore Ctrl-C: the harvest process
 decides when to stop, then shuts the pool down.
+
+Every document's parse is bounded in CPU time (:func:`cpu_limit`), in a worker and in the
+harvest process alike: a document that would take minutes (feedparser's strict path is
+quadratic in the attributes of one element: 200,000 of them cost four minutes) fails its
+source with one line, and the harvest goes on.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 from harvesters.source import SourceBase
@@ -44,8 +50,48 @@ AUTO_MIN_SOURCES = 16
 AUTO_MAX_WORKERS = 4
 
 
+#: CPU seconds one document's parse may take (``illhub harvest --parse-cpu-limit``). A feed
+#: at the size cap (5 MiB, 1,000 entries of markup-rich text) takes about 3 s to parse,
+#: normalize and classify; 60,000 attributes on one element would take about 40 s.
+DEFAULT_PARSE_CPU_LIMIT = 20.0
+
+
 class WorkerDied(RuntimeError):
     """A worker process stopped (killed, out of memory) while parsing a document."""
+
+
+class ParseTooCostly(ValueError):
+    """A document took more CPU time to parse than :func:`cpu_limit` allows."""
+
+
+@contextmanager
+def cpu_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`ParseTooCostly` inside the block once this process has spent ``seconds``
+    of CPU time in it (a SIGPROF timer, so only in the main thread, which is where Scrapy's
+    callbacks and the workers' tasks run; elsewhere, or with ``seconds`` None, no limit).
+
+    Python checks for signals between bytecodes, so the parsers' pure-Python loops (where the
+    quadratic costs are) are stopped on time; a single call into C ends first."""
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    armed = [True]
+
+    def expired(signum: int, frame: Any) -> None:
+        if armed[0]:  # a signal that arrives after the block has ended is dropped
+            armed[0] = False
+            raise ParseTooCostly(f"parsing stopped after {seconds:g} s of CPU time (--parse-cpu-limit): the "
+                                 "document is too costly to read (thousands of attributes on one element?); "
+                                 "nothing from it was stored")
+
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def auto_workers(offloadable_sources: int, cpus: int | None = None) -> int:
@@ -95,14 +141,17 @@ def _warm() -> int:
     return os.getpid()
 
 
-def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any]) -> Batch:
-    """Runs in a worker: the kind's parse function, then the CPU stage of storing. The raw
-    resources are dropped (the prepared ones carry all that is stored) to keep the reply small."""
+def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options: dict[str, Any],
+                      cpu_seconds: float | None = DEFAULT_PARSE_CPU_LIMIT) -> Batch:
+    """Runs in a worker: the kind's parse function, then the CPU stage of storing, within
+    ``cpu_seconds`` of CPU time. The raw resources are dropped (the prepared ones carry all
+    that is stored) to keep the reply small."""
     from pipeline.store import prepare_batch
     from pipeline.taxonomy import default_taxonomy
 
-    batch = fn(**kwargs)
-    prepared, result = prepare_batch(batch, taxonomy=default_taxonomy(), **options)
+    with cpu_limit(cpu_seconds):
+        batch = fn(**kwargs)
+        prepared, result = prepare_batch(batch, taxonomy=default_taxonomy(), **options)
     batch.prepared = prepared
     batch.prepared_result = dict(result)
     batch.resources = []
@@ -112,10 +161,11 @@ def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options:
 class ParsePool:
     """A process pool for :func:`parse_and_prepare`; restarted if a worker dies."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, cpu_seconds: float | None = DEFAULT_PARSE_CPU_LIMIT):
         if workers < 1:
             raise ValueError("a parse pool needs at least one worker")
         self.workers = workers
+        self.cpu_seconds = cpu_seconds
         self.documents = 0
         self.restarts = 0
         self.method = ""
@@ -143,7 +193,7 @@ class ParsePool:
         for attempt in (1, 2):
             executor = self._executor
             try:
-                future = executor.submit(parse_and_prepare, fn, kwargs, options)
+                future = executor.submit(parse_and_prepare, fn, kwargs, options, self.cpu_seconds)
                 batch = await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 if executor is self._executor:  # the first to notice starts a new pool

@@ -35,7 +35,7 @@ class GuardedResolver(CachingThreadedResolver):
             ip = parse_ip(address)
             problem = address_problem(ip, self.policy) if ip else f"{address} is not an address"
             if problem:
-                raise ResolvedAddressBlocked(f"network guard: {name} resolves to {problem}{hint(self.policy)}")
+                raise ResolvedAddressBlocked(f"network guard: {name} resolves to {problem}{hint(self.policy, problem)}")
             return address
 
         d.addCallback(check)

@@ -32,8 +32,19 @@ UNUSED_EXTENSIONS = frozenset({
 })
 
 
+#: In every crawl's DOWNLOADER_MIDDLEWARES: Scrapy's proxy middleware reads proxies from the
+#: environment (a proxy would then resolve names the guard never saw); this one only uses --proxy.
+PROXY_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "harvesters.middlewares.NamedProxyMiddleware": 750,
+}
+
+
 def harvest_settings(*, policy: str = "public", delay: float | None = None, timeout: float | None = None,
-                     log_level: str = "ERROR", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                     log_level: str = "ERROR", extra: dict[str, Any] | None = None,
+                     proxy: str | None = None) -> dict[str, Any]:
+    """``proxy``: the HTTP proxy named with ``--proxy``, or None; proxy variables in the
+    environment (``http_proxy``, ``https_proxy``, ``no_proxy``) are never used."""
     delay = DEFAULT_DELAY if delay is None else delay
     settings: dict[str, Any] = {
         "BOT_NAME": "illhub",
@@ -41,9 +52,11 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         "ROBOTSTXT_OBEY": False,  # replaced by PoliteRobotsMiddleware (RFC 9309 on 5xx, Crawl-delay)
         "ROBOTSTXT_USER_AGENT": "illhub",
         "ILLHUB_NETWORK_POLICY": policy,
+        "ILLHUB_PROXY": proxy,
         "TWISTED_DNS_RESOLVER": "harvesters.resolver.GuardedResolver",
         "DOWNLOADER_MIDDLEWARES": {
             "harvesters.middlewares.NetworkGuardMiddleware": 50,
+            **PROXY_MIDDLEWARES,
             "harvesters.middlewares.PoliteRobotsMiddleware": 100,
             # After the guard, before robots.txt: a still-fresh document asks nothing of the host.
             "harvesters.conditional.ConditionalGetMiddleware": 75,

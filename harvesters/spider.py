@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from harvesters.conditional import DocumentRecord, FetchState, request_from_spec
 from harvesters.failures import describe_failure
 from harvesters.kinds import KINDS
-from harvesters.offload import ArrivalOrder, store_options
+from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT, ArrivalOrder, cpu_limit, store_options
 from harvesters.source import SourceBase
 from pipeline.fetchcache import parse_retry_after
 from pipeline.pages import Frontier, PagesUnchanged, PageVisit, record_visit, save_frontier, touch_unchanged
@@ -104,6 +104,8 @@ class HarvestContext:
     close_reason: str | None = None
     #: Worker processes for the CPU stage of feed-like kinds (None: all in this process).
     pool: Any = None
+    #: CPU seconds one document's parse may take, here or in a worker (None: no limit).
+    parse_cpu_limit: float | None = DEFAULT_PARSE_CPU_LIMIT
 
     def maybe_done(self, state: SourceState) -> None:
         if not state.done and state.start_finished and state.pending <= 0:
@@ -199,7 +201,8 @@ class HarvestSpider(scrapy.Spider):
                 fn, kwargs = call
                 outputs.append(await self.context.pool.run(fn, kwargs, store_options(state.source)))
             else:
-                outputs.extend(handler.parse(response, state.source))
+                with cpu_limit(self.context.parse_cpu_limit):
+                    outputs.extend(handler.parse(response, state.source))
         except Exception as e:  # noqa: BLE001 - recorded against the source
             error = e
         record = fetch.record(response, state.source.id, outputs) if fetch is not None and error is None else None

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from harvesters.conditional import FetchState
 from harvesters.guard import Policy
+from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT
 from harvesters.settings import harvest_settings
 from harvesters.source import SourceBase
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
@@ -107,6 +108,8 @@ def run_harvest(
     refetch: bool = False,
     shard: tuple[int, int] | None = None,
     workers: int | None = None,
+    proxy: str | None = None,
+    parse_cpu_limit: float = DEFAULT_PARSE_CPU_LIMIT,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -119,10 +122,10 @@ def run_harvest(
 
     ``workers``: processes that parse, normalize and classify feed-like documents while this
     one downloads and writes (:mod:`harvesters.offload`); 0 does everything here, None picks
-    a number from the cores and the sources (:func:`harvesters.offload.auto_workers`).
-
-    ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
-    ``stop()`` (the CLI passes a rich progress bar).
+    a number from the cores and the sources (:func:`harvesters.offload.auto_workers`), each
+    document's parse bounded by ``parse_cpu_limit`` CPU seconds. ``proxy``: an HTTP proxy to
+    fetch through (never the environment's). ``progress``: an object with ``start(total)``,
+    ``advance(state)`` and ``stop()`` (the CLI passes a rich progress bar).
     """
     sources = select_sources(registry, source_ids)
     if shard is not None:
@@ -132,6 +135,7 @@ def run_harvest(
                           respect_backoff=respect_backoff, refetch=refetch)
     db, run_group, started_dt, health = begun.db, begun.run_group, begun.started, begun.health
     states, skipped, context, fetch = begun.states, begun.skipped, begun.context, begun.context.fetch
+    context.parse_cpu_limit = parse_cpu_limit
     extra = {"USER_AGENT": user_agent(registry), **(settings or {})}
     finished_normally = False
     links: list[Link] = []
@@ -140,13 +144,14 @@ def run_harvest(
         if states:
             # first, while this process has one thread (before the progress display and the
             # crawl start theirs): the parse workers can then be forked (harvesters/offload.py)
-            context.pool = start_pool(workers, [st.source for st in states.values()], fetch)
+            context.pool = start_pool(workers, [st.source for st in states.values()], fetch,
+                                      context.parse_cpu_limit)
         if progress is not None:
             progress.start(len(states))
             context.on_source_done = progress.advance
         if states:
             _crawl(context, harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
-                                             extra=extra), log_level, crawl_errors)
+                                             extra=extra, proxy=proxy), log_level, crawl_errors)
         finished_normally = not states or context.close_reason == "finished"
         links = link_media_safely(db)
     finally:
@@ -267,7 +272,8 @@ def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], he
         db.close()
 
 
-def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None) -> Any:
+def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None,
+               cpu_seconds: float = DEFAULT_PARSE_CPU_LIMIT) -> Any:
     """The parse workers for these sources (None when there will be none).
 
     ``auto`` (None) counts the sources whose documents will probably be parsed: those that
@@ -280,7 +286,7 @@ def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState
         offloadable = [s for s in sources if hasattr(KINDS[s.kind].handler, "offload")]
         cached = {sid for sid, _url in fetch.cache} if fetch is not None and fetch.use_cache else set()
         workers = auto_workers(sum(1 for s in offloadable if s.id not in cached))
-    return ParsePool(workers) if workers > 0 else None
+    return ParsePool(workers, cpu_seconds) if workers > 0 else None
 
 
 def _cache_config(source: SourceBase) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def run_link_check(
     user_agent: str | None = None,
     log_level: str = "ERROR",
     progress: Any = None,
+    proxy: str | None = None,
 ) -> LinkCheckResult:
     """Check the links that are due, in one crawl process, and record every check.
 
@@ -120,7 +121,7 @@ def run_link_check(
             if due:
                 process = CrawlerProcess(
                     harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
-                                     extra=extra),
+                                     extra=extra, proxy=proxy),
                     install_root_handler=True,
                 )
                 process.crawl(LinkCheckSpider, context=context)

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from harvesters.kinds import KINDS
 from harvesters.source import FieldProblem, SourceBase, Strict, check_schedule
-from pipeline import yamlcache
+from pipeline import safeyaml, yamlcache
 from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import loose_url_key
 
@@ -96,12 +95,10 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as e:
         raise RegistryError(path, [f"{path}: cannot read: {e}"]) from None
     try:
-        return yamlcache.load(text, YAML(typ="safe", pure=True).load, "registry")
+        # Aliases and deep nesting are refused while parsing, before anything walks the data.
+        return yamlcache.load(text, safeyaml.parse, "registry")
     except YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f":{where.line + 1}" if where is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise RegistryError(path, [f"{path}{line}: not valid YAML: {problem}"]) from None
+        raise RegistryError(path, [safeyaml.problem_line(e, str(path))]) from None
 
 
 def parse_registry(data: Any, path: str | Path = "registry.yaml", taxonomy: Taxonomy | None = None) -> Registry:

@@ -305,7 +305,7 @@ def make_scheduler(cls: type[BaseScheduler] = BlockingScheduler, misfire_grace: 
         executors={"default": executor if executor is not None else ThreadPoolExecutor(max_workers=1),
                    "control": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1,
-                      "misfire_grace_time": int(misfire_grace.total_seconds())},
+                      "misfire_grace_time": max(1, int(misfire_grace.total_seconds()))},
         **kwargs,
     )
 

@@ -9,10 +9,10 @@ import unicodedata
 import warnings
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from dateutil import parser as dateparser
-from w3lib.html import remove_comments, remove_tags, remove_tags_with_content, replace_entities
 
 from pipeline.resource import CONTENT_TYPES, Resource
 from pipeline.urls import absolute_url, canonical_url
@@ -33,30 +33,83 @@ _TZINFOS = {name: hours * 3600 for name, hours in RFC822_ZONES.items()}
 #: (U+202A-202E, U+2066-2069) that can make harvested text display reversed or spoofed.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
+#: Where an HTML parser would start a tag, a comment or a declaration: ``<`` then a letter,
+#: ``/``, ``!`` or ``?``. In text, such a ``<`` becomes :data:`TAG_OPEN_SIGN`.
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+#: U+2039, which reads as "<" and opens nothing: ``‹script>``, ``‹nick>``.
+TAG_OPEN_SIGN = "\u2039"
+#: What an unfinished tag at the end of the input starts with (kept as the text it looks like).
+_UNFINISHED_TAG = re.compile(r"</?[A-Za-z]")
+#: An unfinished comment, declaration or processing instruction at the end (dropped).
+_UNFINISHED_OTHER = re.compile(r"<[!?]")
+
+
+class _HTMLText(HTMLParser):
+    """The text of an HTML fragment as a browser shows it: tags, comments, declarations and
+    processing instructions dropped, with the content of script, style and noscript;
+    character references decoded by the parser, exactly once."""
+
+    HIDDEN = frozenset({"script", "style", "noscript"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN and self.hidden:
+            self.hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+    def text(self, html: str) -> str:
+        self.feed(html)
+        # What is left unparsed at the end is decided here, the same on every Python version:
+        # an unfinished tag ("… and <img src=x onerror=…") is kept as the text it shows, an
+        # unfinished comment or declaration dropped.
+        tail = self.rawdata
+        if _UNFINISHED_TAG.match(tail) or _UNFINISHED_OTHER.match(tail):
+            self.rawdata = ""
+            if _UNFINISHED_TAG.match(tail) and not self.hidden:
+                self.parts.append(tail)
+        self.close()
+        return "".join(self.parts)
+
+
+def html_to_text(html: str) -> str:
+    """The text an HTML fragment shows: tags, comments and scripts removed, entities
+    decoded exactly once (``&amp;lt;b&amp;gt;`` is the text ``&lt;b&gt;``, ``&lt;nick&gt;``
+    the text ``<nick>``)."""
+    if "<" not in html and "&" not in html:
+        return html
+    return _HTMLText().text(html)
 
 
 def clean_text(value: Any, limit: int | None = None) -> str:
-    """Plain text from a value that may hold HTML: tags and scripts removed, entities
-    decoded, control characters dropped, whitespace collapsed, length capped at a word
-    boundary with an ellipsis."""
+    """Plain text from a value that may hold HTML (:func:`html_to_text`), control characters
+    dropped, whitespace collapsed, length capped at a word boundary with an ellipsis.
+
+    Text that would read as markup if the result were taken for HTML again (the text
+    ``<img src=x onerror=…>``, escaped in the source) keeps every character but its ``<``,
+    which becomes ``‹`` (:data:`TAG_OPEN_SIGN`: ``‹img src=x …>``): stored text holds no
+    tag, whatever reads it (calendar clients and spreadsheet imports have rendered HTML
+    found in plain-text fields)."""
     if value is None:
         return ""
     if not isinstance(value, str):
         value = str(value)
     if limit and len(value) > limit * 20:
         value = value[: limit * 20]  # bound the work on absurd inputs
-    if "<" in value:
-        value = remove_comments(value)
-        value = remove_tags_with_content(value, which_ones=("script", "style", "noscript"))
-        value = remove_tags(value)
-    if "&" in value:
-        had_markup = "<" in value
-        value = replace_entities(value)
-        if "<" in value and not had_markup:  # escaped markup (&lt;b&gt;) decoded into tags: strip them too
-            value = remove_tags_with_content(value, which_ones=("script", "style", "noscript"))
-            value = remove_tags(value)
-    value = _CONTROL.sub("", value)
-    value = _SPACE.sub(" ", value).strip()
+    # Control characters go before parsing (so "<\x00script>" is read as the tag it becomes)
+    # and after (a decoded "&#x200b;" could otherwise join "<" to a tag name).
+    value = _CONTROL.sub("", html_to_text(_CONTROL.sub("", value)))
+    value = _TAG_OPEN.sub(TAG_OPEN_SIGN, _SPACE.sub(" ", value).strip())
     if limit and len(value) > limit:
         cut = value[: limit - 1]
         if " " in cut[limit // 2 :]:

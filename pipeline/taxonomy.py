@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from pipeline import yamlcache
+from pipeline import safeyaml, yamlcache
 from pipeline.keywords import DEFAULT_MIN_WEAK, KeywordIndex, Term
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -233,11 +232,9 @@ def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
     except (OSError, UnicodeDecodeError) as e:
         raise TaxonomyError(shown, [f"{shown}: cannot read: {e}"]) from None
     try:
-        data = yamlcache.load(text, YAML(typ="safe", pure=True).load, "taxonomy")
+        data = yamlcache.load(text, safeyaml.parse, "taxonomy")  # no aliases, bounded nesting
     except YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise TaxonomyError(shown, [f"{shown}{line}: not valid YAML: {getattr(e, 'problem', None) or e}"]) from None
+        raise TaxonomyError(shown, [safeyaml.problem_line(e, shown)]) from None
     return parse_taxonomy(data, shown)
 
 

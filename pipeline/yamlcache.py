@@ -28,8 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-#: Bump when the stored form changes.
-FORMAT = 1
+#: Bump when the stored form, or what the parse function accepts, changes (2: aliases and deep
+#: nesting refused by pipeline.safeyaml, so no entry written before can stand for a refused file).
+FORMAT = 2
 #: Entries kept (the newest by modification time).
 KEEP = 32
 _DATE = "\x00date"

@@ -249,9 +249,11 @@ def test_hostile_titles_render_as_text(served_catalog, browser):
     d.get(served_catalog + "/demo/search?q=lending+fees")
     WebDriverWait(d, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".card-title")))
     titles = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-title")]
-    assert 'Lending fees <img src=x onerror="window.__xss=1"' in titles
+    # The escaped markup is kept as text, its '<' stored as '‹' so that it reads as no tag
+    # anywhere (issue 21, item 4): shown, never run.
+    assert 'Lending fees \u2039img src=x onerror="window.__xss=1"' in titles
     snippet = " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-snippet"))
-    assert '<img src=x onerror="window.__xss=3"' in snippet  # the match in the description, still text
+    assert '\u2039img src=x onerror="window.__xss=3"' in snippet  # the match in the description, still text
     no_script_ran(d)
     d.get(served_catalog + "/demo/resources?source_id=test-hostile")
     titles = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-title")]
@@ -264,9 +266,10 @@ def test_hostile_titles_render_as_text(served_catalog, browser):
     no_script_ran(d)
     d.find_element(By.PARTIAL_LINK_TEXT, "Details").click()
     WebDriverWait(d, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, "h1.resource-heading")))
-    assert d.find_element(By.CSS_SELECTOR, "h1.resource-heading").text == 'Lending fees <img src=x onerror="window.__xss=1"'
+    assert d.find_element(By.CSS_SELECTOR, "h1.resource-heading").text == (
+        'Lending fees \u2039img src=x onerror="window.__xss=1"')
     assert d.find_element(By.CSS_SELECTOR, ".resource-desc").text == (
-        'Interlibrary loan fees and <img src=x onerror="window.__xss=3"')
+        'Interlibrary loan fees and \u2039img src=x onerror="window.__xss=3"')
     no_script_ran(d)
 
 

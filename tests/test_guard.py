@@ -21,7 +21,18 @@ TABLE = {
     "10.0.0.1": (False, True, False),
     "172.16.0.1": (False, True, False),
     "192.168.1.1": (False, True, False),
-    "169.254.169.254": (False, True, False),  # cloud metadata endpoint
+    # Link-local and cloud metadata: refused under every policy, --allow-private-network included.
+    "169.254.169.254": (False, False, False),  # AWS, Azure, Google Cloud, OpenStack metadata
+    "169.254.170.2": (False, False, False),  # AWS ECS task metadata
+    "::ffff:169.254.169.254": (False, False, False),
+    "2002:a9fe:a9fe::": (False, False, False),  # 6to4 wrapping 169.254.169.254
+    "100.100.100.200": (False, False, False),  # Alibaba Cloud metadata (in carrier-grade NAT space)
+    "192.0.0.192": (False, False, False),  # Oracle Cloud's older metadata endpoint
+    "fd00:ec2::254": (False, False, False),  # AWS metadata over IPv6 (a unique-local address)
+    "metadata.google.internal": (False, False, False),
+    "METADATA.google.internal.": (False, False, False),
+    "metadata": (False, False, False),
+    "instance-data.ec2.internal": (False, False, False),
     "100.64.0.1": (False, True, False),  # carrier-grade NAT
     "0.0.0.0": (False, False, False),
     "0": (False, False, False),
@@ -29,8 +40,9 @@ TABLE = {
     "224.0.0.1": (False, False, False),
     "::1": (False, True, True),
     "[::1]": (False, True, True),
-    "fe80::1": (False, True, False),
-    "[fe80::1%eth0]": (False, True, False),
+    "fe80::1": (False, False, False),
+    "[fe80::1%eth0]": (False, False, False),
+    "fd00::1": (False, True, False),  # unique-local, not a metadata address
     "fc00::1": (False, True, False),
     "::ffff:127.0.0.1": (False, True, True),
     "::ffff:10.0.0.1": (False, True, False),
@@ -59,6 +71,11 @@ def test_host_problem(host, policy):
     assert (problem is None) == allowed, problem
     if problem:
         assert host.strip("[]").split("%")[0] in problem or host in problem
+        # what no flag admits says so (and gets no --allow-private-network hint)
+        if not any(TABLE[host]) and policy is not LOOPBACK:
+            assert "refused under every policy" in problem, problem
+        if any(TABLE[host]):
+            assert "refused under every policy" not in problem, problem
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -72,7 +89,11 @@ def test_parse_ip_reads_legacy_forms_without_lookups(text, expected):
 
 
 def test_messages_say_why():
-    assert host_problem("169.254.169.254", PUBLIC) == "169.254.169.254 is a link-local address"
+    assert host_problem("169.254.169.254", PUBLIC) == ("169.254.169.254 is a link-local address, where cloud "
+                                                       "metadata services answer (refused under every policy)")
+    assert host_problem("169.254.169.254", PRIVATE) == host_problem("169.254.169.254", PUBLIC)
+    assert host_problem("metadata.google.internal", PRIVATE) == ("metadata.google.internal is a cloud metadata "
+                                                                 "service name (refused under every policy)")
     assert host_problem("0x7f000001", PUBLIC) == "0x7f000001: 127.0.0.1 is a loopback address"
     assert host_problem("10.0.0.1", PUBLIC) == "10.0.0.1 is a private-network address"
     assert host_problem("100.64.0.1", PUBLIC) == "100.64.0.1 is not a public address"
@@ -109,6 +130,8 @@ def test_middleware_refuses_credentials_and_private_hosts():
 @pytest.mark.parametrize("address,policy,blocked", [
     ("10.0.0.1", PUBLIC, True), ("127.0.0.1", PUBLIC, True), ("169.254.169.254", PUBLIC, True),
     ("10.0.0.1", PRIVATE, False), ("93.184.215.14", PUBLIC, False), ("93.184.215.14", LOOPBACK, True),
+    ("169.254.169.254", PRIVATE, True), ("fe80::1", PRIVATE, True), ("fd00:ec2::254", PRIVATE, True),
+    ("100.100.100.200", PRIVATE, True),
 ])
 def test_resolver_checks_the_resolved_address(address, policy, blocked):
     """A public-looking name that resolves inside the network is refused (DNS rebinding).
@@ -155,3 +178,116 @@ def test_settings_are_polite_and_bounded():
     assert "harvesters.middlewares.PoliteRobotsMiddleware" in s["DOWNLOADER_MIDDLEWARES"]
     assert s.get("TWISTED_DNS_RESOLVER", s.get("DNS_RESOLVER")) == "harvesters.resolver.GuardedResolver"
     assert harvest_settings(delay=0)["DOWNLOAD_DELAY"] > 0  # never zero (see DESIGN.md)
+
+
+# -- issue 21: link-local under --allow-private-network, and proxies -------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://[::ffff:169.254.169.254]/",
+    "http://metadata.google.internal/computeMetadata/v1/", "http://100.100.100.200/latest/meta-data/",
+    "http://[fd00:ec2::254]/latest/meta-data/",
+])
+def test_allow_private_network_never_admits_link_local_or_metadata(url):
+    """--allow-private-network admits loopback and private hosts, never where cloud metadata
+    services answer; and no message suggests a flag that would not help."""
+    for policy in (PRIVATE, PUBLIC):
+        with pytest.raises(GuardRefused, match=r"refused under every policy\)$"):
+            guard(policy, url)
+    assert guard(PRIVATE, "http://10.0.0.1/feed") is None  # the flag still does what it says
+
+
+def planted_resolver(policy: Policy, answers: dict[str, str]):
+    """The guarded resolver with DNS answers planted in Scrapy's cache (no query, no reactor);
+    a name not planted does not resolve. Records the names asked for."""
+    from scrapy.resolver import dnscache
+    from twisted.internet.error import DNSLookupError
+
+    resolver = GuardedResolver(object(), cache_size=10, timeout=1)
+    resolver.policy = policy
+    asked: list[str] = []
+    for name, address in answers.items():
+        dnscache[name] = address
+
+    async def resolve(host: str) -> str:
+        asked.append(host)
+        if host not in answers:
+            raise DNSLookupError(host)
+        results: list = []
+        resolver.getHostByName(host).addBoth(results.append)
+        [result] = results
+        if hasattr(result, "raiseException"):
+            result.raiseException()
+        return result
+
+    resolve.asked = asked
+    return resolve
+
+
+def guard_via(policy: Policy, proxy: str, url: str, answers: dict[str, str]):
+    resolve = planted_resolver(policy, answers)
+    middleware = NetworkGuardMiddleware(policy, proxy=proxy, resolve=resolve)
+    try:
+        return asyncio.run(middleware.process_request(Request(url)))
+    finally:
+        guard_via.asked = resolve.asked
+
+
+def test_a_named_proxy_is_checked_like_any_host_and_the_message_says_proxy():
+    with pytest.raises(GuardRefused, match=r"^network guard: proxy 10\.1\.2\.3 is a private-network address "
+                                           r"\(use --allow-private-network"):
+        guard_via(PUBLIC, "http://10.1.2.3:3128", "https://ill.example.org/feed", {})
+    assert guard_via.asked == []  # refused before any lookup, of the proxy or of the site
+    with pytest.raises(GuardRefused, match=r"^network guard: proxy 169\.254\.169\.254 is a link-local address"):
+        guard_via(PRIVATE, "http://169.254.169.254:80", "https://ill.example.org/feed", {})
+    with pytest.raises(GuardRefused, match=r"^network guard: proxy proxy\.corp\.example resolves to 10\.0\.0\.9 "):
+        guard_via(PUBLIC, "http://proxy.corp.example:3128", "https://ill.example.org/feed",
+                  {"proxy.corp.example": "10.0.0.9"})
+    with pytest.raises(GuardRefused, match=r"^network guard: proxy nowhere\.example does not resolve "
+                                           r"\(check --proxy"):
+        guard_via(PRIVATE, "http://nowhere.example:3128", "https://ill.example.org/feed", {})
+    # allowed: a private proxy with --allow-private-network, a site that resolves to a public address
+    assert guard_via(PRIVATE, "http://10.1.2.3:3128", "https://ill.example.org/feed",
+                     {"ill.example.org": "93.184.215.14"}) is None
+
+
+def test_through_a_proxy_a_name_that_does_not_resolve_here_is_never_fetched():
+    """Without this, the proxy would resolve the name itself, to an address nobody checked
+    (the DNS check bypassed); without a proxy, the download reports the DNS failure."""
+    with pytest.raises(GuardRefused, match=r"^network guard: intranet\.example does not resolve here .* the proxy "
+                                           r"is never asked"):
+        guard_via(PRIVATE, "http://10.1.2.3:3128", "http://intranet.example/feed", {})
+    assert guard_via.asked == ["intranet.example"]
+    with pytest.raises(GuardRefused, match=r"intranet-rebind\.example resolves to 10\.0\.0\.5"):
+        guard_via(PUBLIC, "http://proxy.example.net:3128", "http://intranet-rebind.example/feed",
+                  {"proxy.example.net": "93.184.215.20", "intranet-rebind.example": "10.0.0.5"})
+    # no proxy: a name that does not resolve is left to the download, as before
+    resolve = planted_resolver(PUBLIC, {})
+    assert asyncio.run(NetworkGuardMiddleware(PUBLIC, resolve=resolve).process_request(
+        Request("http://typo.example/feed"))) is None
+
+
+def test_proxy_variables_of_the_environment_are_ignored(monkeypatch):
+    from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
+
+    from harvesters.linkcheck import linkcheck_settings_extra
+    from harvesters.middlewares import NamedProxyMiddleware
+
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://10.9.9.9:3128")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    scrapy_default = Request("http://ill.example.org/feed")
+    HttpProxyMiddleware().process_request(scrapy_default)
+    assert scrapy_default.meta.get("proxy") == "http://10.9.9.9:3128"  # what Scrapy alone would do
+    unnamed = Request("http://ill.example.org/feed")
+    NamedProxyMiddleware(None).process_request(unnamed)
+    assert "proxy" not in unnamed.meta
+    named = Request("https://ill.example.org/feed")
+    NamedProxyMiddleware("http://illhub:s3cret@127.0.0.1:3128").process_request(named)
+    assert named.meta["proxy"] == "http://127.0.0.1:3128" and named.headers[b"Proxy-Authorization"].startswith(b"Basic ")
+    # every crawl (harvest, link check, discovery) uses it instead of Scrapy's
+    for middlewares in (harvest_settings()["DOWNLOADER_MIDDLEWARES"], linkcheck_settings_extra()["DOWNLOADER_MIDDLEWARES"]):
+        assert middlewares["scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware"] is None
+        assert "harvesters.middlewares.NamedProxyMiddleware" in middlewares
+    assert harvest_settings(proxy="http://127.0.0.1:3128")["ILLHUB_PROXY"] == "http://127.0.0.1:3128"

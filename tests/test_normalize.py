@@ -21,11 +21,16 @@ def test_clean_text_strips_html_and_scripts():
     assert clean_text(html) == "Hello ILL world"
 
 
-def test_clean_text_decodes_entities_once_and_strips_escaped_markup():
+def test_clean_text_decodes_entities_once_and_keeps_escaped_markup_as_inert_text():
+    """Escaped markup is text in the source: every character is kept, decoded once, but a '<'
+    that would open a tag becomes '‹' (issue 21, item 4; the property test is in
+    tests/reliability/test_plain_text.py)."""
     assert clean_text("Tom &amp; Jerry &ndash; caf&eacute; &#8220;q&#8221; &nbsp;x") == "Tom & Jerry – café “q” x"
-    assert clean_text("&lt;b&gt;bold&lt;/b&gt; text") == "bold text"
-    assert clean_text("&lt;script&gt;alert(1)&lt;/script&gt;Tour") == "Tour"
+    assert clean_text("&lt;b&gt;bold&lt;/b&gt; text") == "\u2039b>bold\u2039/b> text"
+    assert clean_text("&lt;script&gt;alert(1)&lt;/script&gt;Tour") == "\u2039script>alert(1)\u2039/script>Tour"
     assert clean_text("if a &lt; b then") == "if a < b then"
+    assert clean_text("&amp;lt;script&amp;gt;") == "&lt;script&gt;"  # decoded once, not twice
+    assert clean_text("Reply to &lt;nick&gt; by e-mail") == "Reply to \u2039nick> by e-mail"  # not stripped
 
 
 def test_clean_text_collapses_whitespace_and_drops_control_characters():

@@ -16,6 +16,8 @@ written by hand and left alone. Sections (and where they live today):
 - ``schema``: every table, view and column of a catalog created by the migrations, with the
   descriptions from ``datasette_config/metadata.yml`` (docs/schema.md);
 - ``politeness``: the harvester's defaults (``harvesters.settings``; docs/security.md);
+- ``guard``: what the network guard refuses under each policy, computed by
+  ``harvesters.guard`` on example hosts (docs/security.md);
 - ``benchmarks``: the latest full ``make bench`` run (docs/performance.md).
 
 A developer tool: not part of the installed package (``tools.links`` checks the pages' relative
@@ -335,6 +337,7 @@ def schema_section() -> str:
 def politeness_section() -> str:
     from harvesters import settings as hs
     from harvesters.middlewares import MAX_CRAWL_DELAY
+    from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT
 
     saved = os.environ.pop("ILLHUB_TEST_FAST", None)
     try:
@@ -357,8 +360,45 @@ def politeness_section() -> str:
         ("robots.txt", "obeyed (RFC 9309): a 4xx robots.txt means no rules; 5xx, 429 or unreachable defers "
                        "the host to a later run"),
         ("schemes", "`http` and `https` only; `file:`, `data:`, `ftp:` and `s3:` are never fetched"),
+        ("CPU time to parse one document", f"{DEFAULT_PARSE_CPU_LIMIT:g} s (`--parse-cpu-limit`); a document that "
+                                           "needs more fails its source"),
+        ("proxy", "none; only `--proxy` (or `ILLHUB_PROXY`) names one, checked by the network guard like any "
+                  "host; `http_proxy`, `https_proxy` and `no_proxy` are ignored"),
     ]
     lines = ["| what | default |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in rows]
+    return "\n".join(lines) + "\n"
+
+
+#: (what, example hosts) for the guard's table; each cell is computed by harvesters.guard.
+GUARD_EXAMPLES = [
+    ("public addresses and names", ["93.184.215.14", "2001:4860:4860::8888", "ill.example.org"]),
+    ("loopback", ["127.0.0.1", "::1", "localhost", "2130706433", "0x7f000001", "::ffff:127.0.0.1"]),
+    ("private networks", ["10.0.0.5", "172.16.0.1", "192.168.1.1", "fd12::1", "64:ff9b::a00:5"]),
+    ("carrier-grade NAT", ["100.64.0.1"]),
+    ("link-local (cloud metadata services answer here)", ["169.254.169.254", "169.254.170.2", "fe80::1",
+                                                          "2002:a9fe:a9fe::"]),
+    ("other cloud metadata addresses", ["100.100.100.200", "192.0.0.192", "fd00:ec2::254"]),
+    ("cloud metadata names", ["metadata.google.internal", "instance-data.ec2.internal"]),
+    ("unspecified, multicast", ["0.0.0.0", "::", "224.0.0.1"]),
+]
+
+
+def guard_section() -> str:
+    from harvesters.guard import Policy, host_problem
+
+    policies = [(Policy.PUBLIC, "default (public)"), (Policy.PRIVATE, "`--allow-private-network`"),
+                (Policy.LOOPBACK, "`ILLHUB_NETWORK=loopback`")]
+    lines = ["| hosts | examples | " + " | ".join(label for _, label in policies) + " |",
+             "|---|---|" + "---|" * len(policies)]
+    for what, hosts in GUARD_EXAMPLES:
+        cells = []
+        for policy, _ in policies:
+            allowed = {host_problem(h, policy) is None for h in hosts}
+            if len(allowed) != 1:
+                raise ValueError(f"guard table: {what} is not all allowed or all refused under {policy}")
+            cells.append("allowed" if allowed.pop() else "**refused**")
+        examples = ", ".join(f"`{h}`" for h in hosts)
+        lines.append(f"| {what} | {examples} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -375,6 +415,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "content-types": content_types_section,
     "schema": schema_section,
     "politeness": politeness_section,
+    "guard": guard_section,
 }
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from illhub.cli.options import db_option, fail, load_registry_or_exit, registry_option
-from illhub.console import err
+from illhub.cli.options import PORT, db_option, fail, load_registry_or_exit, registry_option
+from illhub.console import err, plain
 
 
 @click.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8001, show_default=True, type=int)
+@click.option("--port", default=8001, show_default=True, type=PORT)
 @click.option("--public", is_flag=True, help="Serve with the public (internet-facing) profile: read-only, no "
               "arbitrary SQL, no database download, robots rules for crawlers.")
 @click.option("--allow-sql", is_flag=True, help="With --public: allow arbitrary SQL queries anyway.")
@@ -117,7 +117,7 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
     if out_path:
         with open(out_path, "w", encoding="utf-8", newline="") as fh:
             n = export_resources(db, fh, fmt, filt)
-        err.print(f"wrote {n} resources to {out_path}")
+        err.print(plain(f"wrote {n} resources to {out_path}"))
     else:
         export_resources(db, sys.stdout, fmt, filt)
 
@@ -133,17 +133,17 @@ def export_opml(registry_path: Path, out_path: Path | None, topics, sources) -> 
     if out_path:
         with open(out_path, "w", encoding="utf-8") as fh:
             n, skipped = write_opml(registry, fh)
-        err.print(f"wrote {n} feeds to {out_path}")
+        err.print(plain(f"wrote {n} feeds to {out_path}"))
     else:
         n, skipped = write_opml(registry, sys.stdout)
     if skipped:
-        err.print(f"left out (no feed URL known without the network): {', '.join(skipped)}")
+        err.print(plain(f"left out (no feed URL known without the network): {', '.join(skipped)}"))
 
 
 @click.command()
 @click.option("--db", "db_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the demo catalog [default: data/demo.db].")
-@click.option("--port", default=8001, show_default=True, type=int, help="Datasette's port.")
+@click.option("--port", default=8001, show_default=True, type=PORT, help="Datasette's port.")
 @click.option("--no-serve", is_flag=True, help="Harvest the demo web, print the summary and stop.")
 def demo(db_path, port, no_serve) -> None:
     """Serve the bundled demo web on loopback, harvest it, and browse the result."""

@@ -3,24 +3,51 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT
 from harvesters.settings import DEFAULT_DELAY, DEFAULT_TIMEOUT
-from illhub.cli.options import db_option, exit_fast, fail, load_registry_or_exit, load_taxonomy_or_exit, registry_option
-from illhub.console import LinkProgress, RichProgress, err, out, print_link_summary, print_schedule, print_summary
+from illhub.cli.options import (
+    MAX_SECONDS,
+    POSITIVE_SECONDS,
+    SECONDS,
+    Number,
+    allow_private_option,
+    db_option,
+    delay_option,
+    exit_fast,
+    fail,
+    load_registry_or_exit,
+    load_taxonomy_or_exit,
+    proxy_option,
+    registry_option,
+    timeout_option,
+)
+from illhub.console import (
+    LinkProgress,
+    RichProgress,
+    err,
+    escape,
+    out,
+    plain,
+    print_link_summary,
+    print_schedule,
+    print_summary,
+)
 
 
 @click.command()
 @registry_option
 @db_option
 @click.option("--source", "source_ids", multiple=True, metavar="ID", help="Harvest only this source (repeatable).")
-@click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts "
-              "(env ILLHUB_ALLOW_PRIVATE_NETWORK=1).")
-@click.option("--delay", type=float, default=None, help=f"Seconds between requests to one host [default: {DEFAULT_DELAY:g}].")
-@click.option("--timeout", type=float, default=None, help=f"Seconds before a download is abandoned [default: {DEFAULT_TIMEOUT:g}].")
+@allow_private_option()
+@delay_option(f"Seconds between requests to one host [default: {DEFAULT_DELAY:g}].")
+@timeout_option(f"Seconds before a download is abandoned [default: {DEFAULT_TIMEOUT:g}].")
+@proxy_option
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--force", is_flag=True, help="Also harvest sources that are backing off after failures, and ask "
@@ -41,8 +68,11 @@ from illhub.console import LinkProgress, RichProgress, err, out, print_link_summ
               help="With --scrapyd: split the sources into N jobs [default: one per server].")
 @click.option("--no-deploy", is_flag=True, help="With --scrapyd: run the illhub egg already deployed on the servers "
               "instead of deploying this code's egg where it is missing.")
-def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, verbose, quiet, force,
-            respect_backoff, refetch, shard, workers, scrapyd_urls, job_count, no_deploy) -> None:
+@click.option("--parse-cpu-limit", type=POSITIVE_SECONDS, default=DEFAULT_PARSE_CPU_LIMIT, show_default=True,
+              metavar="SECONDS", help="CPU seconds one document's parse may take; a document that needs more "
+              "fails its source (a hostile or broken document must not stall the harvest).")
+def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, proxy, verbose, quiet, force,
+            respect_backoff, refetch, shard, workers, parse_cpu_limit, scrapyd_urls, job_count, no_deploy) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.
 
     Only what changed is fetched and parsed (conditional GET, content hashes). A source
@@ -80,14 +110,14 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
             registry, db_path, source_ids=list(source_ids) or None, policy=policy_from_env(allow_private_network),
             delay=delay, timeout=timeout, log_level=log_level, progress=progress, force=force,
             respect_backoff=True if respect_backoff else None, refetch=refetch, shard=shard_kn,
-            workers=None if workers == "auto" else int(workers),
+            workers=None if workers == "auto" else int(workers), proxy=proxy, parse_cpu_limit=parse_cpu_limit,
         )
     except UnknownSource as e:
         fail(str(e))
         return
     print_summary(result, db_path)
     if result.error:
-        err.print(f"[red]error:[/] {result.error} (nothing was fetched; run with -v for the details)")
+        err.print(f"[red]error:[/] {escape(result.error)} (nothing was fetched; run with -v for the details)")
     exit_fast()
     sys.exit(result.exit_code)
 
@@ -187,24 +217,25 @@ def merge(db_path, shards) -> None:
 @db_option
 @click.option("--source", "source_id", default=None, metavar="ID",
               help="Check only the links this source lists.")
-@click.option("--older-than", "older_than", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--older-than", "older_than", type=Number(min=0, max=36500), default=1.0, show_default=True,
               metavar="DAYS", help="Check only links not checked in the last DAYS days (0: every link).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
               help="Check at most N links (never-checked first, then the longest unchecked).")
-@click.option("--allow-private-network", is_flag=True, help="Also check links on loopback and private-network "
-              "hosts (env ILLHUB_ALLOW_PRIVATE_NETWORK=1).")
-@click.option("--delay", type=float, default=None, help="Seconds between requests to one host [default: 1.0].")
-@click.option("--timeout", type=float, default=None, help="Seconds before a request is abandoned [default: 20].")
+@allow_private_option("Also check links on loopback and private-network hosts, never link-local or cloud "
+                      "metadata addresses (env ILLHUB_ALLOW_PRIVATE_NETWORK=1).")
+@delay_option()
+@timeout_option("Seconds before a request is abandoned [default: 20].")
+@proxy_option
 @click.option("--retries", type=click.IntRange(min=0, max=10), default=2, show_default=True,
               help="Retries after a timeout, a broken connection, a 5xx or a 429.")
-@click.option("--backoff", type=click.FloatRange(min=0), default=2.0, show_default=True,
+@click.option("--backoff", type=SECONDS, default=2.0, metavar="SECONDS", show_default=True,
               help="Seconds before the first retry; doubled for each further retry.")
-@click.option("--max-retry-after", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--max-retry-after", type=Number(min=0, max=24 * MAX_SECONDS), default=60.0, metavar="SECONDS", show_default=True,
               help="Longest Retry-After (seconds) waited for; a longer one skips the host for this run.")
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def check_links(registry_path, db_path, source_id, older_than, limit, allow_private_network, delay, timeout,
-                retries, backoff, max_retry_after, verbose, quiet) -> None:
+                proxy, retries, backoff, max_retry_after, verbose, quiet) -> None:
     """Find dead links: check catalogued links politely (HEAD, GET where needed, retries).
 
     Every check is kept in the link_checks table and each resource's link_status is
@@ -229,15 +260,15 @@ def check_links(registry_path, db_path, source_id, older_than, limit, allow_priv
         try:
             agent = user_agent(load_registry(registry_path))
         except RegistryError as e:
-            err.print(f"warning: {registry_path} has {len(e.problems)} problem(s) (run 'illhub validate'); "
-                      "checking links with the default User-Agent")
+            err.print(plain(f"warning: {registry_path} has {len(e.problems)} problem(s) (run 'illhub validate'); "
+                            "checking links with the default User-Agent"))
     log_level = {0: "ERROR", 1: "INFO"}.get(verbose, "DEBUG")
     try:
         result = run_link_check(
             db_path, source_id=source_id, older_than_days=older_than, limit=limit,
             policy=policy_from_env(allow_private_network), delay=delay, timeout=timeout,
             options=LinkCheckOptions(retries=retries, backoff=backoff, max_retry_after=max_retry_after),
-            user_agent=agent, log_level=log_level, progress=None if quiet else LinkProgress(err),
+            user_agent=agent, log_level=log_level, progress=None if quiet else LinkProgress(err), proxy=proxy,
         )
     except UnknownLinkSource as e:
         fail(f"--source {source_id}: {e}")
@@ -272,7 +303,7 @@ def reprocess(db_path, registry_path) -> None:
         sync_sources(db, [s.row() for s in registry.sources])
     result = run_reprocess(db, taxonomy)
     db.close()
-    out.print(f"reprocessed {result.resources} resources in {db_path}: {result.changed} changed, "
+    out.print(f"reprocessed {result.resources} resources in {escape(db_path)}: {result.changed} changed, "
               f"{result.reasons_only} with new reasons only, {result.unchanged} unchanged")
     if result.topics_added or result.topics_removed:
         added = ", ".join(f"{k} +{v}" for k, v in sorted(result.topics_added.items()))
@@ -294,17 +325,18 @@ def reprocess(db_path, registry_path) -> None:
 @registry_option
 @db_option
 @click.option("--list", "list_only", is_flag=True, help="Print every source's next run time and exit.")
-@click.option("--misfire-grace", type=float, default=6.0, show_default=True, metavar="HOURS",
+@click.option("--misfire-grace", type=Number(min=0, min_open=True, max=24 * 366), default=6.0, show_default=True, metavar="HOURS",
               help="A run that could not start on time still starts up to this many hours late.")
-@click.option("--stop-timeout", type=float, default=30.0, show_default=True, metavar="SECONDS",
+@click.option("--stop-timeout", type=SECONDS, default=30.0, show_default=True, metavar="SECONDS",
               help="On SIGTERM/SIGINT: how long a running harvest may go on before it is asked to stop "
                    "(and as long again before it is killed).")
-@click.option("--reload-interval", type=float, default=30.0, show_default=True, metavar="SECONDS",
+@click.option("--reload-interval", type=Number(min=1, max=24 * MAX_SECONDS), default=30.0, show_default=True, metavar="SECONDS",
               help="How often to check the registry for changes.")
-@click.option("--allow-private-network", is_flag=True, help="Passed on to every harvest.")
-@click.option("--delay", type=float, default=None, help="Passed on to every harvest.")
+@allow_private_option("Passed on to every harvest.")
+@delay_option("Passed on to every harvest.")
+@proxy_option  # passed on through ILLHUB_PROXY: never in a logged command line
 def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, reload_interval,
-             allow_private_network, delay) -> None:
+             allow_private_network, delay, proxy) -> None:
     """Run harvests on each source's schedule, in the foreground (for systemd or a container).
 
     Each source's `schedule` (hourly, daily, nightly, weekly or a cron expression, in UTC;
@@ -329,14 +361,17 @@ def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, rel
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     extra = (["--allow-private-network"] if allow_private_network else []) + (
         ["--delay", str(delay)] if delay is not None else [])
+    if proxy:
+        # Harvests and link checks inherit it: a command line is logged and visible to others.
+        os.environ["ILLHUB_PROXY"] = proxy
     runner = HarvestRunner(lambda ids: harvest_command(registry_path, db_path, ids, extra), db_path=db_path,
                            stop_timeout=stop_timeout)
     hs = HarvestScheduler(registry_path, db_path, runner=runner, reload_interval=reload_interval,
                           scheduler=make_scheduler(misfire_grace=timedelta(hours=misfire_grace)),
                           link_check_args=extra)
     hs.load()
-    err.print(f"illhub schedule: {len(registry.enabled())} sources, registry {registry_path}, catalog {db_path} "
-              "(Ctrl-C or SIGTERM to stop)")
+    err.print(plain(f"illhub schedule: {len(registry.enabled())} sources, registry {registry_path}, catalog {db_path} "
+                    "(Ctrl-C or SIGTERM to stop)"))
     hs.start()
 
 

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import click
 
-from illhub.cli.options import db_option, load_registry_or_exit, load_taxonomy_or_exit, registry_option
-from illhub.console import err, print_check, print_coverage, print_sources
+from illhub.cli.options import (
+    allow_private_option,
+    db_option,
+    delay_option,
+    load_registry_or_exit,
+    load_taxonomy_or_exit,
+    proxy_option,
+    registry_option,
+    timeout_option,
+)
+from illhub.console import err, plain, print_check, print_coverage, print_sources
 
 
 @click.command()
@@ -38,12 +47,13 @@ def validate(registry_path: Path) -> None:
               default=None, help="Harvest it this way instead of the kind discovery prefers.")
 @click.option("--dry-run", is_flag=True, help="Print the entry; do not write the registry.")
 @registry_option
-@click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts.")
-@click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between requests to the host.")
-@click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
+@allow_private_option()
+@delay_option("Seconds between requests to the host.", default=0.5)
+@timeout_option()
+@proxy_option
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 def add_source(url, source_id, name, organization, topics, kind, dry_run, registry_path, allow_private_network,
-               delay, timeout, verbose) -> None:
+               delay, timeout, proxy, verbose) -> None:
     """Discover how to harvest URL and add it to the registry.
 
     \b
@@ -75,10 +85,10 @@ def add_source(url, source_id, name, organization, topics, kind, dry_run, regist
         if dup is not None:
             raise AddSourceError(f"{registry_path}: source {dup.id!r} ({dup.kind}) already harvests {dup.url}; "
                                  "edit that entry instead of adding another. Nothing was written.")
-        err.print(f"discovering {url} …")
+        err.print(plain(f"discovering {url} …"))
         result = run_discovery(url, policy=policy_from_env(allow_private_network).value, delay=delay,
                                timeout=timeout, kind=kind, taxonomy=taxonomy, user_agent=user_agent(registry),
-                               log_level={0: "CRITICAL", 1: "INFO"}.get(verbose, "DEBUG"))
+                               log_level={0: "CRITICAL", 1: "INFO"}.get(verbose, "DEBUG"), proxy=proxy)
         proposal = result.get("proposal")
         problem = result.get("error") or (proposal.error if proposal is not None else "no answer")
         if proposal is None or proposal.kind is None:
@@ -102,12 +112,12 @@ def add_source(url, source_id, name, organization, topics, kind, dry_run, regist
     click.echo(block, nl=False)
     for topic, why in proposal.topic_reasons.items():
         if topic in (entry.get("topics") or []):
-            err.print(f"  topic {topic}: {why}")
+            err.print(plain(f"  topic {topic}: {why}"))
     if dry_run:
-        err.print(f"dry run: {registry_path} not changed")
+        err.print(plain(f"dry run: {registry_path} not changed"))
         return
     write_atomically(registry_path, new_text)
-    err.print(f"added {entry['id']!r} to {registry_path}; try it with: illhub harvest --source {entry['id']}")
+    err.print(plain(f"added {entry['id']!r} to {registry_path}; try it with: illhub harvest --source {entry['id']}"))
 
 
 @click.command()
@@ -153,12 +163,13 @@ def sources(registry_path, db_path, as_json, coverage) -> None:
 @click.option("--kind", "kinds", multiple=True, metavar="KIND", help="Check only sources of this kind (repeatable).")
 @click.option("--include-disabled", is_flag=True, help="Also check sources with enabled: false.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--allow-private-network", is_flag=True, help="Also fetch from loopback and private-network hosts.")
-@click.option("--delay", type=float, default=None, help="Seconds between requests to one host [default: 1].")
-@click.option("--timeout", type=float, default=None, help="Seconds before a download is abandoned [default: 20].")
+@allow_private_option()
+@delay_option()
+@timeout_option()
+@proxy_option
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 def check_registry(registry_path, source_ids, kinds, include_disabled, as_json, allow_private_network, delay,
-                   timeout, verbose) -> None:
+                   timeout, proxy, verbose) -> None:
     """Check online that each source's URL answers and is of the promised kind.
 
     \b
@@ -197,12 +208,13 @@ def check_registry(registry_path, source_ids, kinds, include_disabled, as_json, 
         return
 
     def progress(done: int, total: int, result) -> None:
-        err.print(f"[{done}/{total}] {result.source_id}: {result.status}"
-                  + (f" ({result.detail[:100]})" if result.status != "ok" else ""))
+        err.print(plain(f"[{done}/{total}] {result.source_id}: {result.status}"
+                        + (f" ({result.detail[:100]})" if result.status != "ok" else "")))
 
     results = run_registry_check(chosen, policy=policy_from_env(allow_private_network).value, delay=delay,
                                  timeout=timeout, user_agent=user_agent(registry),
-                                 log_level={0: "CRITICAL", 1: "INFO"}.get(verbose, "DEBUG"), progress=progress)
+                                 log_level={0: "CRITICAL", 1: "INFO"}.get(verbose, "DEBUG"), progress=progress,
+                                 proxy=proxy)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], ensure_ascii=False, indent=2))
     else:

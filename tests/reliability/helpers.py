@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -61,6 +62,14 @@ class HarvestRun:
 def harvest(registry: Path, db: Path, *args: str, env: dict[str, str] | None = None,
             timeout: float = 60) -> HarvestRun:
     """``illhub harvest`` as a subprocess (as a user runs it), with its own peak memory."""
+    return illhub("harvest", "--registry", str(registry), "--db", str(db), "--delay", "0.01", "--quiet", *args,
+                  env=env, timeout=timeout)
+
+
+def illhub(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+           memory_limit_mb: int | None = None) -> HarvestRun:
+    """``illhub ARGS`` as a subprocess, with its own peak memory; ``memory_limit_mb`` caps its
+    address space, so that a test of a memory exhaustion fails fast instead of taking the machine."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "ILLHUB_NETWORK": "loopback", "COLUMNS": "250"}
     full_env.update(env or {})
     for k, v in list(full_env.items()):
@@ -68,16 +77,22 @@ def harvest(registry: Path, db: Path, *args: str, env: dict[str, str] | None = N
             del full_env[k]
     rss_file = Path(tempfile.mkstemp(prefix="illhub-rss-")[1])
     full_env["RELIABILITY_RSS_FILE"] = str(rss_file)
-    cmd = [sys.executable, "-c", _LAUNCHER, "harvest", "--registry", str(registry), "--db", str(db),
-           "--delay", "0.01", "--quiet", *args]
+    cmd = [sys.executable, "-c", _LAUNCHER, *args]
+
+    def cap() -> None:
+        if memory_limit_mb:
+            limit = memory_limit_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=cap if memory_limit_mb else None)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         stdout, stderr = proc.communicate()
-        raise AssertionError(f"harvest did not finish within {timeout} s:\n{stdout}\n{stderr}") from None
+        raise AssertionError(f"illhub {args[0]} did not finish within {timeout} s:\n{stdout}\n{stderr}") from None
     seconds = time.monotonic() - start
     text = rss_file.read_text() if rss_file.exists() else ""
     rss_file.unlink(missing_ok=True)

@@ -68,6 +68,10 @@ def test_public_policy_refuses_loopback_in_every_spelling(server, tmp_path):
 REDIRECTS = {
     "to-unspecified": ("http://0.0.0.0:{port}/target", "0.0.0.0 is the unspecified address"),
     "to-metadata": ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is not a loopback address"),
+    "to-metadata-v6": ("http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254 is not a loopback address"),
+    "to-link-local-v6": ("http://[fe80::a9fe:a9fe]/latest/meta-data/", "fe80::a9fe:a9fe is not a loopback address"),
+    "to-metadata-name": ("http://metadata.google.internal/computeMetadata/v1/",
+                         "metadata.google.internal is not a loopback host"),
     "to-private": ("http://10.0.0.1/admin", "10.0.0.1 is not a loopback address"),
     "to-name": ("http://intranet.example/feed", "intranet.example is not a loopback host"),
     "to-file": ("file:///etc/passwd", "redirect to 'file:///etc/passwd' not followed: only http(s) locations are"),
@@ -105,14 +109,28 @@ def test_every_redirect_hop_is_checked(server, tmp_path):
     assert server.hits("/target") == []
     assert sorted(server.paths()) == sorted(["/robots.txt", *(f"/{sid}" for sid in REDIRECTS)])
 
-    # --allow-private-network permits loopback and private hosts, never the unspecified address
+    # --allow-private-network permits loopback and private hosts, never the unspecified address,
+    # and never link-local or cloud metadata addresses (issue 21, item 3: a public page
+    # redirecting to 169.254.169.254 was fetched and stored). Refused before connecting: no
+    # socket is opened to any of them.
     server.clear()
-    third = harvest(registry, db, "--source", "to-unspecified", "--source", "to-mapped-unspecified",
+    never = ("to-unspecified", "to-mapped-unspecified", "to-metadata", "to-metadata-v6", "to-link-local-v6",
+             "to-metadata-name")
+    third = harvest(registry, db, *(arg for sid in never for arg in ("--source", sid)),
                     "--allow-private-network", env={"ILLHUB_NETWORK": None})
     assert third.returncode == 1
     latest = runs(db)
     assert "0.0.0.0 is the unspecified address" in latest["to-unspecified"]["error"]
     assert "0.0.0.0 is the unspecified address" in latest["to-mapped-unspecified"]["error"]
+    assert "169.254.169.254 is a link-local address" in latest["to-metadata"]["error"]
+    assert "fd00:ec2::254 is a cloud metadata service address" in latest["to-metadata-v6"]["error"]
+    assert "fe80::a9fe:a9fe is a link-local address" in latest["to-link-local-v6"]["error"]
+    assert "metadata.google.internal is a cloud metadata service name" in latest["to-metadata-name"]["error"]
+    for sid in never:
+        error = latest[sid]["error"]
+        assert latest[sid]["status"] == "failed" and error.startswith("network guard: "), error
+        assert error.endswith("(refused under every policy)"), error  # no hint at a flag that cannot help
+        assert snapshot(db, sid) == before[sid]  # what the page gave before is kept, nothing added
     assert server.hits("/target") == []
 
 
