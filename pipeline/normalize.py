@@ -110,6 +110,11 @@ def clean_text(value: Any, limit: int | None = None) -> str:
     # and after (a decoded "&#x200b;" could otherwise join "<" to a tag name).
     value = _CONTROL.sub("", html_to_text(_CONTROL.sub("", value)))
     value = _TAG_OPEN.sub(TAG_OPEN_SIGN, _SPACE.sub(" ", value).strip())
+    return cap_text(value, limit)
+
+
+def cap_text(value: str, limit: int | None) -> str:
+    """Plain text capped at ``limit`` characters on a word boundary, with an ellipsis."""
     if limit and len(value) > limit:
         cut = value[: limit - 1]
         if " " in cut[limit // 2 :]:

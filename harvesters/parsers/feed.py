@@ -7,6 +7,7 @@ title is titled with the first sentence of its text."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,12 +111,21 @@ DOCUMENT_MIME = {"application/pdf", "application/msword", "application/vnd.ms-po
                  "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.presentation"}
 
 
+def _as_html(value: str, detail: Any) -> str:
+    """A field's value as HTML, which normalizing reads: an Atom ``type="text"`` value (and any
+    other plain-text one) is text as it stands, so ``&lt;`` and ``<`` in it are escaped first,
+    not decoded or taken for markup."""
+    if value and isinstance(detail, dict) and detail.get("type") == "text/plain":
+        return html.escape(value, quote=False)
+    return value
+
+
 def _description(entry: Any) -> str:
-    summary = entry.get("summary") or ""
+    summary = _as_html(entry.get("summary") or "", entry.get("summary_detail"))
     if not summary:
         for content in entry.get("content", []) or []:
             if content.get("value"):
-                return content["value"]
+                return _as_html(content["value"], content)
     return summary
 
 
@@ -320,7 +330,7 @@ def _entry_resource(entry: Any, base: str, *, content_type: str, source_id: str,
     return Resource(
         url=link,
         # an entry without a title (a microblog post) is titled from its text, not its URL
-        title=entry.get("title") or title_from_text(description),
+        title=_as_html(entry.get("title") or "", entry.get("title_detail")) or title_from_text(description),
         description=description,
         content_type=ctype,
         source_id=source_id,

@@ -3,13 +3,14 @@ real paragraph, a visible "Last updated" date, how much body text is kept as an 
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
 from lxml import etree
 from parsel import Selector
 
-from pipeline.normalize import clean_text, parse_date
+from pipeline.normalize import cap_text, clean_text, parse_date
 
 #: Characters of body text kept as the excerpt (for full-text search; not the whole page).
 EXCERPT_CHARS = 1200
@@ -126,14 +127,17 @@ _BARE_URL = re.compile(r"\bhttps?://\S+")
 def title_from_text(text: str | None, limit: int = DERIVED_TITLE_CHARS) -> str:
     """A title for an entry that has none (a microblog post, a WordPress post with an empty
     title): the first sentence of its text (a paragraph or line break ends one too), bare
-    links left out, capped at ``limit`` characters on a word boundary; "" when there is no text."""
+    links left out, capped at ``limit`` characters on a word boundary; "" when there is no text.
+
+    Given HTML (as the entry's text comes), it gives HTML: the plain title escaped, so that
+    normalizing it (which decodes once) gives back exactly the text it was taken from."""
     if not text:
         return ""
     text = _BLOCK_END.sub("\n", text)
     for block in text.split("\n"):
-        plain = clean_text(_BARE_URL.sub(" ", clean_text(block)))
+        plain = " ".join(_BARE_URL.sub(" ", clean_text(block)).split())
         if plain:
             # the first sentence end past a few words ("Mr. Smith …" is not a sentence of its own)
             end = next((m.start() for m in _SENTENCE_END.finditer(plain) if m.start() >= MIN_SENTENCE), len(plain))
-            return clean_text(plain[:end], limit)
+            return html.escape(cap_text(plain[:end], limit), quote=False)
     return ""
