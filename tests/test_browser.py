@@ -256,6 +256,7 @@ def test_hostile_titles_render_as_text(served_catalog, browser):
     assert '\u2039img src=x onerror="window.__xss=3"' in snippet  # the match in the description, still text
     no_script_ran(d)
     d.get(served_catalog + "/demo/resources?source_id=test-hostile")
+    WebDriverWait(d, 10).until(lambda d: any("Fair use" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-title")))
     titles = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-title")]
     assert "Fair use: 1 < 2 onerror=alert(1) > 0" in titles
     # the javascript: link was never stored; every title link is http(s)
