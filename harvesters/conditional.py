@@ -36,7 +36,7 @@ VALIDATOR_HEADERS = (b"If-None-Match", b"If-Modified-Since")
 FRESH_FLAG = "illhub-fresh"
 
 
-def _header(response: Response, name: str) -> str | None:
+def header(response: Response, name: str) -> str | None:
     value = response.headers.get(name)
     if not value:
         return None
@@ -119,9 +119,9 @@ class FetchState:
             how = "same-body"
         else:
             return None
-        fresh_until = freshness(_header(response, "Cache-Control"), _header(response, "Age"), now)
+        fresh_until = freshness(header(response, "Cache-Control"), header(response, "Age"), now)
         touch_document(self.db, source_id, request.url, checked_at=iso_utc(now), fresh_until=fresh_until,
-                       etag=_header(response, "ETag"), last_modified=_header(response, "Last-Modified"))
+                       etag=header(response, "ETag"), last_modified=header(response, "Last-Modified"))
         doc.checked_at, doc.fresh_until = iso_utc(now), fresh_until
         return how, doc
 
@@ -140,10 +140,10 @@ class FetchState:
                 follow.append(spec)
         now = self.clock()
         doc = CachedDocument(
-            source_id=source_id, url=request.url, etag=_header(response, "ETag"),
-            last_modified=_header(response, "Last-Modified"), body_sha256=body_hash(response.body),
+            source_id=source_id, url=request.url, etag=header(response, "ETag"),
+            last_modified=header(response, "Last-Modified"), body_sha256=body_hash(response.body),
             fingerprint=self.fingerprints.get(source_id), follow=follow,
-            fresh_until=freshness(_header(response, "Cache-Control"), _header(response, "Age"), now),
+            fresh_until=freshness(header(response, "Cache-Control"), header(response, "Age"), now),
             http_status=response.status, bytes=len(response.body), checked_at=iso_utc(now), changed_at=iso_utc(now),
         )
         return DocumentRecord(doc)

@@ -133,7 +133,7 @@ class Proposal:
 
 # -- the first document -------------------------------------------------------------------
 
-def _header(headers: dict[str, Any] | None, name: str) -> str:
+def header(headers: dict[str, Any] | None, name: str) -> str:
     for k, v in (headers or {}).items():
         key = k.decode("latin-1") if isinstance(k, bytes) else str(k)
         if key.lower() == name.lower():
@@ -153,7 +153,7 @@ def _looks_like_html(body: bytes, content_type: str) -> bool:
     return "html" in content_type.lower() or head.startswith(b"<!doctype html") or b"<html" in head
 
 
-def _feed(body: bytes, url: str, content_type: str) -> Any | None:
+def read_feed(body: bytes, url: str, content_type: str) -> Any | None:
     head = body[:4096].lstrip().lower()
     if _looks_like_html(body, content_type) and not head.startswith(b"<?xml"):
         return None
@@ -288,9 +288,9 @@ def discover(body: bytes, url: str, headers: dict[str, Any] | None = None, *,
 
     Raises :class:`NothingHarvestable` when the document is neither a feed nor an HTML page.
     """
-    content_type = _header(headers, "Content-Type")
+    content_type = header(headers, "Content-Type")
     proposal = Proposal(url=url)
-    parsed = _feed(body, url, content_type)
+    parsed = read_feed(body, url, content_type)
     if parsed is not None:
         feed = parsed.feed
         proposal.name = clean_text(feed.get("title"), 200) or None
@@ -401,9 +401,9 @@ def _apply(proposal: Proposal, status: int | None, body: bytes, headers: dict[st
     if status is None or status >= 400:
         proposal.reject(error or f"HTTP {status}")
         return proposal
-    content_type = _header(headers, "Content-Type")
+    content_type = header(headers, "Content-Type")
     if c.purpose == "feed":
-        parsed = _feed(body, c.probe, content_type)
+        parsed = read_feed(body, c.probe, content_type)
         if parsed is None:
             proposal.reject("not an RSS or Atom feed")
             return proposal
@@ -421,7 +421,7 @@ def _apply(proposal: Proposal, status: int | None, body: bytes, headers: dict[st
         if not isinstance(data, list):
             proposal.reject("the WordPress REST API did not answer with a list of posts")
             return proposal
-        total = _header(headers, "X-WP-Total")
+        total = header(headers, "X-WP-Total")
         c.evidence += f"; {total} posts" if total else ""
         proposal.accept(c)
     elif c.purpose == "zendesk-api":

@@ -3,27 +3,14 @@ its URL answers and is of the promised kind. Pure functions, bytes in and a verd
 Scrapy side (:class:`harvesters.discovery_spider.RegistryCheckSpider`) only fetches.
 
 Each check is a :class:`~harvesters.discover.Proposal` whose candidates are the fetches that
-would confirm the source's kind, so the probe machinery of ``illhub add-source`` is reused:
-the feed, WordPress API, Zendesk API and robots.txt answers are read by
-:func:`harvesters.discover.apply_probe`; this module reads what only a registry check asks
-for (a crawl's start page and its selectors, a program page, a calendar, a YouTube channel
-page or feed, a sitemap's URLs against the source's include patterns).
-
-What each kind's check fetches:
-
-- ``feed``: the URL; it must parse as RSS or Atom with entries.
-- ``youtube``: the feed derived from ``channel_id``/``playlist_id`` (or the feed URL); a
-  ``/@handle`` page must name its channel's feed.
-- ``wordpress``: one post from the REST API; when the API is closed, the site's feed (the
-  harvest's own fallback), reported as a warning.
-- ``zendesk``: one article from the Help Center API.
-- ``sitemap``: the sitemap (or robots.txt, then the sitemap it names); it must list URLs,
-  and when it lists pages some must pass the source's ``include``/``exclude``.
-- ``crawl``: the start page; it must be HTML, its ``selectors.item`` (when given) must match,
-  and it must link at least one page to follow when ``max_depth`` > 0 (else a warning).
-- ``conference``: the program page; sessions must be found in it.
-- ``ical``: the calendar; it must hold events.
-- ``manual``: nothing (no network); reported as skipped.
+would confirm the source's kind, so the probe machinery of ``illhub add-source`` is reused.
+What each kind fetches and how its answer is read are the kind's own, in its module
+(``harvesters/kinds/<kind>.py``): its handler's ``check_probes(source)`` lists the fetches as
+``(kind, url, purpose, evidence)``, ``read_check(check, candidate, body, headers)`` reads the
+answers to purposes other than those the discovery reads (a feed, the WordPress and Zendesk
+APIs, robots.txt: :data:`DISCOVERY_PURPOSES`), and ``check_advice`` says what a maintainer can
+do when the check fails. A kind without ``check_probes`` is reported as not checked; ``manual``
+(no network) as skipped.
 """
 
 from __future__ import annotations
@@ -36,8 +23,9 @@ from harvesters.source import SourceBase
 
 #: What a check's status means, worst last.
 STATUSES = ("ok", "skipped", "warn", "fail")
-#: Purposes read here; the others (feed, wp-api, zendesk-api, robots) by discover.apply_probe.
-OWN_PURPOSES = ("page", "program", "ical", "youtube-feed", "channel-page", "sitemap")
+#: Purposes the discovery of ``illhub add-source`` reads (:func:`harvesters.discover.apply_probe`);
+#: every other purpose is read by the kind's own handler (``read_check``).
+DISCOVERY_PURPOSES = ("feed", "wp-api", "zendesk-api", "robots")
 
 
 @dataclass
@@ -87,11 +75,11 @@ class SourceCheck:
         self.last_url = url or c.probe or self.last_url
         self.last_body = body if status is not None else b""
         self.deferred = self.deferred or deferred
-        if status is None or status >= 400 or c.purpose not in OWN_PURPOSES:
+        if status is None or status >= 400 or c.purpose in DISCOVERY_PURPOSES:
             apply_probe(self.proposal, status, body, headers, error=error)
             return
         try:
-            why = READERS[c.purpose](self, c, body, headers or {})
+            why = read_answer(self, c, body, headers or {})
         except Exception as e:  # noqa: BLE001 - a parser's surprise fails this source only
             why = f"could not be read ({type(e).__name__}: {str(e)[:200]})"
         if why is None:
@@ -104,6 +92,14 @@ class SourceCheck:
         return verdict(self)
 
 
+def read_answer(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
+    """Read an answer to one of the kind's own probes with its handler's ``read_check``: None
+    when it confirms the kind (the reader may set ``c.evidence``), else why not."""
+    from harvesters.kinds import KINDS
+
+    return KINDS[check.source.kind].handler.read_check(check, c, body, headers)
+
+
 # -- planning: the fetches that confirm each kind --------------------------------------------
 
 def _candidate(check: SourceCheck, kind: str, probe: str, purpose: str, evidence: str) -> None:
@@ -111,185 +107,42 @@ def _candidate(check: SourceCheck, kind: str, probe: str, purpose: str, evidence
 
 
 def plan(check: SourceCheck) -> None:
-    """Fill ``check.proposal`` with the fetches that would confirm its source's kind."""
-    s: Any = check.source
-    kind = s.kind
+    """Fill ``check.proposal`` with the fetches that would confirm its source's kind: what the
+    kind's handler says (``check_probes``), in its own module."""
+    from harvesters.kinds import KINDS
+
+    s = check.source
     if not s.uses_network:
         check.skipped = "no network: its links are curated in the registry"
         return
-    if kind == "feed":
-        _candidate(check, kind, s.url, "feed", "a feed")
-    elif kind == "youtube":
-        from harvesters.parsers.youtube import feed_url_for, feed_url_from_page_url
-
-        feed = (feed_url_for(channel_id=s.channel_id, playlist_id=s.playlist_id)
-                if s.channel_id or s.playlist_id else feed_url_from_page_url(s.url))
-        if feed:
-            _candidate(check, kind, feed, "youtube-feed", "a YouTube feed")
-        else:
-            _candidate(check, kind, s.url, "channel-page", "a YouTube channel page")
-    elif kind == "wordpress":
-        from harvesters.parsers.wordpress import api_base, collection_url, feed_url
-
-        api = collection_url(s.api_url or api_base(s.url), "posts", 1, 1)
-        _candidate(check, kind, api, "wp-api", "the WordPress REST API")
-        _candidate(check, "feed", feed_url(s.url), "feed", "only the site's feed (the harvest's fallback)")
-    elif kind == "zendesk":
-        from harvesters.parsers.zendesk import articles_url
-
-        _candidate(check, kind, articles_url(s.url, s.help_center_locale, 1), "zendesk-api", "the Help Center API")
-    elif kind == "sitemap":
-        robots = s.url.split("?", 1)[0].rstrip("/").endswith("/robots.txt")
-        _candidate(check, kind, s.url, "robots" if robots else "sitemap", "robots.txt" if robots else "a sitemap")
-    elif kind == "crawl":
-        _candidate(check, kind, s.url, "page", "the start page")
-    elif kind == "conference":
-        _candidate(check, kind, s.url, "program", "a program page")
-    elif kind == "ical":
-        _candidate(check, kind, s.url, "ical", "a calendar")
-    else:
-        check.skipped = f"kind {kind!r} has no online check yet"
+    probes = getattr(KINDS[s.kind].handler, "check_probes", None)
+    if probes is None:
+        check.skipped = f"kind {s.kind!r} has no online check yet"
+        return
+    for kind, probe, purpose, evidence in probes(s):
+        _candidate(check, kind, probe, purpose, evidence)
 
 
-# -- reading the answers this module plans -----------------------------------------------------
+# -- helpers for the kinds' readers ------------------------------------------------------------
 
-def _content_type(headers: dict[str, Any]) -> str | None:
-    from harvesters.discover import _header
+def content_type(headers: dict[str, Any]) -> str | None:
+    from harvesters.discover import header
 
-    return _header(headers, "Content-Type") or None
+    return header(headers, "Content-Type") or None
 
 
-def _looks_html(body: bytes, content_type: str | None) -> bool:
-    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+def looks_html(body: bytes, http_content_type: str | None) -> bool:
+    ctype = (http_content_type or "").split(";", 1)[0].strip().lower()
     if ctype:
         return ctype in ("text/html", "application/xhtml+xml")
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
 
 
-def read_page(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
-    """A crawl's start page: HTML, its selectors match, and it links pages to follow."""
-    from harvesters.parsers.crawl import parse_listing
-    from harvesters.parsers.links import is_document_url
-    from harvesters.parsers.page import extract_links, to_selector
-    from pipeline.urls import same_site
-
-    s: Any = check.source
-    ctype = _content_type(headers)
-    if not _looks_html(body, ctype):
-        return f"not an HTML page ({(ctype or 'no Content-Type').split(';')[0]})"
-    sel = to_selector(body, check.last_url, ctype)
-    found: list[str] = []
-    if s.selectors is not None:
-        selectors = s.selectors.model_dump(exclude_none=True)
-        items, _warnings = parse_listing(sel, check.last_url, selectors, source_id=s.id)
-        if not items:
-            return f"selectors.item {s.selectors.item!r} matched no item with a link on the page"
-        found.append(f"selectors matched {len(items)} item{'s' if len(items) != 1 else ''}")
-    follow = [link.url for link in extract_links(sel, check.last_url)
-              if same_site(link.url, s.url) and not is_document_url(link.url) and s.follows(link.url)]
-    follow = list(dict.fromkeys(u for u in follow if u.split("#", 1)[0] != check.last_url.split("#", 1)[0]))
-    if s.max_depth > 0:
-        if follow:
-            found.append(f"{len(follow)} link{'s' if len(follow) != 1 else ''} to follow")
-        else:
-            check.warning = ("the page links no page that follow/exclude let the crawl reach: only the start page "
-                             "(and its documents) will be kept")
-    c.evidence = "an HTML page" + (f": {', '.join(found)}" if found else "")
-    return None
-
-
-def read_program(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
-    from harvesters.parsers.conference import NoSessions, parse_program
-
-    s: Any = check.source
-    try:
-        parsed = parse_program(body, check.last_url, source_id=s.id, event_name=s.event_name, year=s.year,
-                               timezone=s.timezone, selectors=s.selectors.model_dump() if s.selectors else None,
-                               include_breaks=s.include_breaks, http_content_type=_content_type(headers))
-    except NoSessions as e:
-        return str(e)
-    n = len(parsed.resources)
-    if not n:
-        return "no sessions found on the page"
-    how = f", read by {parsed.method}" if getattr(parsed, "method", "") else ""
-    c.evidence = f"a program page: {n} session{'s' if n != 1 else ''}{how}"
-    return None
-
-
-def read_ical(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
-    from harvesters.parsers.ical import NotACalendar, parse_ical
-
-    s: Any = check.source
-    try:
-        parsed = parse_ical(body, check.last_url, source_id=s.id, event_name=s.event_name, timezone=s.timezone,
-                            include_breaks=s.include_breaks)
-    except NotACalendar as e:
-        return str(e)
-    n = len(parsed.resources)
-    if not n:
-        return "the calendar holds no events"
-    c.evidence = f"a calendar: {n} event{'s' if n != 1 else ''}"
-    return None
-
-
-def read_youtube_feed(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
-    from harvesters.discover import _feed
-
-    parsed = _feed(body, c.probe or check.last_url, _content_type(headers) or "")
-    if parsed is None:
-        return "not a YouTube feed (no Atom feed in the answer)"
-    title = (parsed.feed.get("title") or "").strip()
-    n = len(parsed.entries)
-    c.evidence = f"a YouTube feed{f' ({title})' if title else ''}: {n} video{'s' if n != 1 else ''}"
-    return None
-
-
-def read_channel_page(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
-    from harvesters.parsers.youtube import feed_url_from_page
-
-    feed = feed_url_from_page(body, check.last_url)
-    if not feed:
-        return "the page names no channel feed (is it a channel page?)"
-    channel = feed.rsplit("channel_id=", 1)[-1]
-    c.evidence = f"a channel page: channel {channel}"
-    c.fields["channel_id"] = channel
-    return None
-
-
-def read_sitemap(check: SourceCheck, c: Candidate, body: bytes, headers: dict[str, Any]) -> str | None:
-    from harvesters.parsers.sitemap import NotASitemap, parse_sitemap
-
-    s: Any = check.source
-    try:
-        parsed = parse_sitemap(body, check.last_url)
-    except NotASitemap as e:
-        return str(e)
-    if parsed.kind == "sitemapindex":
-        if not parsed.sitemaps:
-            return "the sitemap index lists no sitemap"
-        c.evidence = f"a sitemap index of {len(parsed.sitemaps)} sitemaps"
-        return None
-    if parsed.kind == "robots":  # a Sitemap: URL that answers with robots.txt lines
-        c.evidence = f"robots.txt naming {len(parsed.sitemaps)} sitemaps"
-        return None
-    if not parsed.pages:
-        return "the sitemap lists no URL"
-    wanted = [p for p in parsed.pages if s.wants(p.url)]
-    if not wanted:
-        return f"none of the {len(parsed.pages)} URLs listed passes include/exclude (first: {parsed.pages[0].url})"
-    c.evidence = f"a sitemap: {len(parsed.pages)} URLs, {len(wanted)} wanted"
-    return None
-
-
-READERS = {"page": read_page, "program": read_program, "ical": read_ical, "youtube-feed": read_youtube_feed,
-           "channel-page": read_channel_page, "sitemap": read_sitemap}
-
-
 # -- the verdict -------------------------------------------------------------------------------
 
 def verdict(check: SourceCheck) -> CheckResult:
-    s: Any = check.source
+    s = check.source
     url = check.last_url or (s.url or "")
     if check.skipped is not None:
         return CheckResult(s.id, s.kind, s.url or "", "skipped", check.skipped)
@@ -312,7 +165,7 @@ def verdict(check: SourceCheck) -> CheckResult:
 
 def advice(check: SourceCheck) -> str:
     """What a maintainer can do about a failed check, from the last answer."""
-    s: Any = check.source
+    s = check.source
     status = check.http_status
     reason = check.proposal.tried[-1] if check.proposal.tried else (check.proposal.error or "")
     low = reason.lower()
@@ -334,24 +187,17 @@ def advice(check: SourceCheck) -> str:
     hint = _discovered_hint(check)
     if hint:
         return hint
-    return {
-        "feed": "point url at the feed itself (the page's RSS/Atom link), or run illhub add-source URL",
-        "youtube": "set channel_id (UC…, from the channel page's source) instead of url",
-        "wordpress": "not a WordPress site? run illhub add-source URL to find the right kind",
-        "zendesk": "the Help Center API is closed: harvest it with kind: crawl",
-        "sitemap": "check robots.txt for its Sitemap: line, or the include patterns; else use kind: crawl",
-        "crawl": "view the live page's source and rewrite selectors (or remove them to keep the pages only)",
-        "conference": "write selectors for the program (see docs/events.md), or find its Sched calendar (kind: ical)",
-        "ical": "point url at the .ics itself (Sched: https://<event>.sched.com/all.ics)",
-    }.get(s.kind, "check the URL in a browser")
+    from harvesters.kinds import KINDS
+
+    return getattr(KINDS[s.kind].handler, "check_advice", "") or "check the URL in a browser"
 
 
 def _discovered_hint(check: SourceCheck) -> str:
     """When a feed or sitemap URL answered with an HTML page, what add-source's discovery
     sees in it (a linked feed, a WordPress or Zendesk site)."""
-    s: Any = check.source
+    s = check.source
     body = check.last_body
-    if s.kind not in ("feed", "sitemap") or not body or not _looks_html(body, None):
+    if s.kind not in ("feed", "sitemap") or not body or not looks_html(body, None):
         return ""
     try:
         found = discover(body, check.last_url)

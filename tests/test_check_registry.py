@@ -184,7 +184,9 @@ def test_a_reader_that_raises_fails_only_its_source(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("unexpected shape")
 
-    monkeypatch.setitem(__import__("harvesters.registry_check", fromlist=["READERS"]).READERS, "ical", boom)
+    from harvesters.kinds import KINDS
+
+    monkeypatch.setattr(KINDS["ical"].handler, "read_check", boom)
     check.read(200, b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", {"Content-Type": "text/calendar"})
     result = check.result()
     assert result.status == "fail" and "RuntimeError: unexpected shape" in result.detail

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import field_validator
 
@@ -95,3 +95,30 @@ class ConferenceHandler(EventHandler):
             include_breaks=source.include_breaks, max_items=source.max_items,
             http_content_type=response_content_type(response),
         )
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "write selectors for the program (see docs/events.md), or find its Sched calendar (kind: ical)"
+
+    def check_probes(self, source: ConferenceSource) -> list[tuple[str, str, str, str]]:
+        return [("conference", source.url, "program", "a program page")]
+
+    def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
+        from harvesters.parsers.conference import NoSessions, parse_program
+        from harvesters.registry_check import content_type
+
+        source = check.source
+        try:
+            parsed = parse_program(body, check.last_url, source_id=source.id, event_name=source.event_name,
+                                   year=source.year, timezone=source.timezone,
+                                   selectors=source.selectors.model_dump() if source.selectors else None,
+                                   include_breaks=source.include_breaks, http_content_type=content_type(headers))
+        except NoSessions as e:
+            return str(e)
+        n = len(parsed.resources)
+        if not n:
+            return "no sessions found on the page"
+        how = f", read by {parsed.method}" if parsed.method else ""
+        c.evidence = f"a program page: {n} session{'s' if n != 1 else ''}{how}"
+        return None
+

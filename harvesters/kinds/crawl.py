@@ -210,3 +210,43 @@ class CrawlHandler(RotatingHandler):
         if pending or done:
             yield Frontier(run.source.id, pending=pending, done=list(dict.fromkeys(done)))
         yield from super().closing(run, waiting)
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "view the live page's source and rewrite selectors (or remove them to keep the pages only)"
+
+    def check_probes(self, source: CrawlSource) -> list[tuple[str, str, str, str]]:
+        return [("crawl", source.url, "page", "the start page")]
+
+    def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
+        """The start page: HTML, its selectors match, and it links pages to follow."""
+        from harvesters.parsers.crawl import parse_listing
+        from harvesters.parsers.page import extract_links, to_selector
+        from harvesters.registry_check import content_type, looks_html
+
+        source = check.source
+        ctype = content_type(headers)
+        if not looks_html(body, ctype):
+            return f"not an HTML page ({(ctype or 'no Content-Type').split(';')[0]})"
+        sel = to_selector(body, check.last_url, ctype)
+        found: list[str] = []
+        if source.selectors is not None:
+            items, _warnings = parse_listing(sel, check.last_url, source.selectors.model_dump(exclude_none=True),
+                                             source_id=source.id)
+            if not items:
+                return f"selectors.item {source.selectors.item!r} matched no item with a link on the page"
+            found.append(f"selectors matched {len(items)} item{'s' if len(items) != 1 else ''}")
+        here = check.last_url.split("#", 1)[0]
+        follow = list(dict.fromkeys(
+            link.url for link in extract_links(sel, check.last_url)
+            if on_same_site(link.url, source) and not is_document_url(link.url) and source.follows(link.url)
+            and link.url.split("#", 1)[0] != here))
+        if source.max_depth > 0:
+            if follow:
+                found.append(f"{len(follow)} link{'s' if len(follow) != 1 else ''} to follow")
+            else:
+                check.warning = ("the page links no page that follow/exclude let the crawl reach: only the start "
+                                 "page (and its documents) will be kept")
+        c.evidence = "an HTML page" + (f": {', '.join(found)}" if found else "")
+        return None
+

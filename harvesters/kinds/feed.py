@@ -52,3 +52,11 @@ class FeedHandler:
     def parse(self, response: Response, source: FeedSource) -> Iterable[Batch]:
         fn, kwargs = self.offload(response, source)
         yield fn(**kwargs)
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "point url at the feed itself (the page's RSS/Atom link), or run illhub add-source URL"
+
+    def check_probes(self, source: FeedSource) -> list[tuple[str, str, str, str]]:
+        return [("feed", source.url, "feed", "a feed")]
+

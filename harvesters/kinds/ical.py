@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from harvesters.source import EventHandler, EventSourceBase, kind
 
@@ -40,3 +40,26 @@ class ICalHandler(EventHandler):
             event_name=source.event_name, timezone=source.timezone, include_breaks=source.include_breaks,
             max_items=source.max_items,
         )
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "point url at the .ics itself (Sched: https://<event>.sched.com/all.ics)"
+
+    def check_probes(self, source: ICalSource) -> list[tuple[str, str, str, str]]:
+        return [("ical", source.url, "ical", "a calendar")]
+
+    def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
+        from harvesters.parsers.ical import NotACalendar, parse_ical
+
+        source = check.source
+        try:
+            parsed = parse_ical(body, check.last_url, source_id=source.id, event_name=source.event_name,
+                                timezone=source.timezone, include_breaks=source.include_breaks)
+        except NotACalendar as e:
+            return str(e)
+        n = len(parsed.resources)
+        if not n:
+            return "the calendar holds no events"
+        c.evidence = f"a calendar: {n} event{'s' if n != 1 else ''}"
+        return None
+

@@ -138,3 +138,37 @@ class SitemapHandler(RotatingHandler):
             yield Batch(source.id, [], url=response.url, warnings=warnings)
         if unchanged:
             yield PagesUnchanged(source.id, unchanged)
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "check robots.txt for its Sitemap: line, or the include patterns; else use kind: crawl"
+
+    def check_probes(self, source: SitemapSource) -> list[tuple[str, str, str, str]]:
+        if source.url.split("?", 1)[0].rstrip("/").endswith("/robots.txt"):
+            return [("sitemap", source.url, "robots", "robots.txt")]
+        return [("sitemap", source.url, "sitemap", "a sitemap")]
+
+    def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
+        from harvesters.parsers.sitemap import NotASitemap, parse_sitemap
+
+        source = check.source
+        try:
+            parsed = parse_sitemap(body, check.last_url)
+        except NotASitemap as e:
+            return str(e)
+        if parsed.kind == "sitemapindex":
+            if not parsed.sitemaps:
+                return "the sitemap index lists no sitemap"
+            c.evidence = f"a sitemap index of {len(parsed.sitemaps)} sitemaps"
+            return None
+        if parsed.kind == "robots":  # a Sitemap: URL that answers with robots.txt lines
+            c.evidence = f"robots.txt naming {len(parsed.sitemaps)} sitemaps"
+            return None
+        if not parsed.pages:
+            return "the sitemap lists no URL"
+        wanted = [p for p in parsed.pages if source.wants(p.url)]
+        if not wanted:
+            return f"none of the {len(parsed.pages)} URLs listed passes include/exclude (first: {parsed.pages[0].url})"
+        c.evidence = f"a sitemap: {len(parsed.pages)} URLs, {len(wanted)} wanted"
+        return None
+

@@ -170,3 +170,15 @@ class WordPressHandler(WebHandler):
             request = self._feed_request(run, page + 1)
             if request is not None:
                 yield request
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "not a WordPress site? run illhub add-source URL to find the right kind"
+
+    def check_probes(self, source: WordPressSource) -> list[tuple[str, str, str, str]]:
+        from harvesters.parsers.wordpress import api_base, collection_url, feed_url
+
+        return [("wordpress", collection_url(source.api_url or api_base(source.url), "posts", 1, 1), "wp-api",
+                 "the WordPress REST API"),
+                ("feed", feed_url(source.url), "feed", "only the site's feed (the harvest's fallback)")]
+

@@ -131,3 +131,40 @@ class YouTubeHandler:
         assert call is not None
         fn, kwargs = call
         yield fn(**kwargs)
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "set channel_id (UC…, from the channel page's source) instead of url"
+
+    def check_probes(self, source: YouTubeSource) -> list[tuple[str, str, str, str]]:
+        from harvesters.parsers.youtube import feed_url_for, feed_url_from_page_url
+
+        feed = (feed_url_for(channel_id=source.channel_id, playlist_id=source.playlist_id)
+                if source.channel_id or source.playlist_id else feed_url_from_page_url(source.url))
+        if feed:
+            return [("youtube", feed, "youtube-feed", "a YouTube feed")]
+        return [("youtube", source.url, "channel-page", "a YouTube channel page")]
+
+    def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
+        from harvesters.registry_check import content_type
+
+        if c.purpose == "channel-page":
+            from harvesters.parsers.youtube import feed_url_from_page
+
+            feed = feed_url_from_page(body, check.last_url)
+            if not feed:
+                return "the page names no channel feed (is it a channel page?)"
+            channel = feed.rsplit("channel_id=", 1)[-1]
+            c.evidence = f"a channel page: channel {channel}"
+            c.fields["channel_id"] = channel
+            return None
+        from harvesters.discover import read_feed
+
+        parsed = read_feed(body, c.probe or check.last_url, content_type(headers) or "")
+        if parsed is None:
+            return "not a YouTube feed (no Atom feed in the answer)"
+        title = (parsed.feed.get("title") or "").strip()
+        n = len(parsed.entries)
+        c.evidence = f"a YouTube feed{f' ({title})' if title else ''}: {n} video{'s' if n != 1 else ''}"
+        return None
+

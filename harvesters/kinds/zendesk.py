@@ -81,3 +81,14 @@ class ZendeskHandler(WebHandler):
             run.mark(nxt)
             run.api_pages += 1
             yield Request(nxt, meta={"illhub_step": "zendesk"})
+
+    # -- illhub check-registry: the one request that says whether the URL is of this kind --
+
+    check_advice = "the Help Center API is closed: harvest it with kind: crawl"
+
+    def check_probes(self, source: ZendeskSource) -> list[tuple[str, str, str, str]]:
+        from harvesters.parsers.zendesk import articles_url
+
+        return [("zendesk", articles_url(source.url, source.help_center_locale, 1), "zendesk-api",
+                 "the Help Center API")]
+

@@ -132,7 +132,7 @@ class JobFetchState(FetchState):
         if found is not None and self.output is not None:
             doc = found[1]
             self.output.touch(Touch(source_id, response.request.url, doc.checked_at, doc.fresh_until,
-                                    _header(response, "ETag"), _header(response, "Last-Modified")))
+                                    header(response, "ETag"), header(response, "Last-Modified")))
         return found
 
 
