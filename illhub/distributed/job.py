@@ -43,7 +43,7 @@ from scrapy import Request
 from scrapy.exceptions import CloseSpider
 from w3lib.url import file_uri_to_path
 
-from harvesters.conditional import FetchState
+from harvesters.conditional import FetchState, header
 from harvesters.guard import Policy
 from harvesters.offload import store_options
 from harvesters.settings import DEFAULT_DELAY
