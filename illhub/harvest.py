@@ -155,7 +155,7 @@ def run_harvest(
         finished_normally = not states or context.close_reason == "finished"
         links = link_media_safely(db)
     finally:
-        _close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
+        close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
     error = None
     if crawl_errors:
         failure = crawl_errors[0]
@@ -196,7 +196,7 @@ def begin_harvest(registry: Registry, db_path: str | Path, sources: list[SourceB
                                  skip_backoff=respect_backoff and not force)
     fetch = FetchState(
         db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
-        fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
+        fingerprints={sid: source_fingerprint(cache_config(st.source), __version__) for sid, st in states.items()},
     )
     context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
     return HarvestStart(db, run_group, started_dt, health, states, skipped, context)
@@ -251,7 +251,7 @@ def _crawl(context: HarvestContext, settings: dict[str, Any], log_level: str, cr
     process.start()
 
 
-def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], health: dict[str, SourceHealth],
+def close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], health: dict[str, SourceHealth],
                 started_dt: datetime, finished_normally: bool, progress: Any) -> None:
     """Keep what was stored, stop the workers and the progress display, and close every
     source's run (unfinished ones as interrupted)."""
@@ -289,7 +289,7 @@ def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState
     return ParsePool(workers, cpu_seconds) if workers > 0 else None
 
 
-def _cache_config(source: SourceBase) -> dict[str, Any]:
+def cache_config(source: SourceBase) -> dict[str, Any]:
     """What a cached document depends on: the entry minus fields that do not change parsing."""
     row = source.row()
     for k in ("schedule", "enabled", "notes", "name"):

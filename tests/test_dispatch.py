@@ -35,7 +35,7 @@ from illhub.distributed.records import (
     registry_text,
     unpack,
 )
-from illhub.harvest import _cache_config, host_key
+from illhub.harvest import cache_config, host_key
 from illhub.registry import load_registry, parse_registry
 from pipeline.fetchcache import CachedDocument, source_fingerprint
 from pipeline.pages import PagesUnchanged, PageVisit
@@ -52,7 +52,7 @@ def test_registry_text_gives_back_every_real_source():
     again = parse_registry(__import__("json").loads(unpack(pack(registry_text(registry, registry.sources)))), "job")
     assert [s.row() for s in again.sources] == [s.row() for s in registry.sources]
     assert again.defaults == registry.defaults
-    assert all(source_fingerprint(_cache_config(a), __version__) == source_fingerprint(_cache_config(b), __version__)
+    assert all(source_fingerprint(cache_config(a), __version__) == source_fingerprint(cache_config(b), __version__)
                for a, b in zip(again.sources, registry.sources, strict=True))
 
 

@@ -38,8 +38,8 @@ from illhub.distributed.records import JobState, pack, registry_text
 from illhub.distributed.scrapyd import Scrapyd, ScrapydError
 from illhub.harvest import (
     HarvestResult,
-    _close_runs,
     begin_harvest,
+    close_runs,
     host_key,
     link_media_safely,
     select_sources,
@@ -388,5 +388,5 @@ def dispatch_harvest(
                 dispatcher.cancel()
         links = link_media_safely(db)
     finally:
-        _close_runs(db, context, begun.skipped, begun.health, begun.started, finished_normally, progress)
+        close_runs(db, context, begun.skipped, begun.health, begun.started, finished_normally, progress)
     return DispatchResult(begun.run_group, [*begun.skipped, *states.values()], links, None, jobs=jobs, servers=servers)

@@ -50,7 +50,7 @@ from harvesters.settings import DEFAULT_DELAY
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
 from illhub.distributed.egg import code_digest
 from illhub.distributed.records import JobState, RecordWriter, Touch, unpack
-from illhub.harvest import _cache_config, policy_from_env, shard_of, user_agent
+from illhub.harvest import cache_config, policy_from_env, shard_of, user_agent
 from illhub.registry import Defaults, Registry, RegistryError, parse_registry
 from pipeline.fetchcache import source_fingerprint
 from pipeline.resource import Batch
@@ -238,7 +238,7 @@ class JobSpider(HarvestSpider):
         for s in sources:
             self.context.states[s.id] = SourceState(source=s, run_id=0)
             if s.id not in fetch.fingerprints:
-                fetch.fingerprints[s.id] = source_fingerprint(_cache_config(s), __version__)
+                fetch.fingerprints[s.id] = source_fingerprint(cache_config(s), __version__)
         self.output.hello(__version__, code_digest(), [s.id for s in sources], self.policy.value)
         logger.info("illhub job of run %s: %d sources, network policy %s; the harvest goes to %s (illhub writes it "
                     "itself: Scrapy's feed exporter stays off)", self.arguments.get("run_group", "?"), len(sources),
