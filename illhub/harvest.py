@@ -19,6 +19,7 @@ from harvesters.settings import harvest_settings
 from harvesters.source import SourceBase
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
 from illhub.registry import Registry
+from pipeline.dberrors import CatalogProblem, explain
 from pipeline.event_links import Link, link_media
 from pipeline.fetchcache import load_cache, source_fingerprint
 from pipeline.health import SourceHealth, after_run, in_backoff, load_health, mark_missed, save_health
@@ -26,6 +27,7 @@ from pipeline.normalize import iso_utc
 from pipeline.store import finish_run, mark_interrupted_runs, open_db, start_run, sync_sources
 from pipeline.taxonomy import default_taxonomy
 from pipeline.version import USER_AGENT, __version__
+from pipeline.writelock import writer_lock
 
 DEFAULT_DB = Path("data") / "illhub.db"
 logger = logging.getLogger(__name__)
@@ -56,8 +58,12 @@ class HarvestResult:
     states: list[SourceState]
     #: Recordings and slides linked to their sessions after this harvest (pipeline.event_links).
     links: list[Link] = field(default_factory=list)
-    #: Why the crawl itself could not run (its sources are then all ``interrupted``).
+    #: Why the crawl itself could not run (its sources are then all ``interrupted``), or why
+    #: it stopped early (the catalog file could not be written: ``problem``).
     error: str | None = None
+    #: The catalog file could not be written (full disk, read-only, damaged): the crawl
+    #: stopped, and every source not finished failed.
+    problem: CatalogProblem | None = None
 
     @property
     def failed(self) -> list[SourceState]:
@@ -65,8 +71,11 @@ class HarvestResult:
 
     @property
     def exit_code(self) -> int:
-        """1 when a source failed or the crawl could not run, else 0 (a harvest stopped on
-        request, by SIGTERM or Ctrl-C, records its unfinished sources as interrupted)."""
+        """74 when the catalog file could not be written, 1 when a source failed or the crawl
+        could not run, else 0 (a harvest stopped on request, by SIGTERM or Ctrl-C, records its
+        unfinished sources as interrupted)."""
+        if self.problem is not None:
+            return self.problem.exit_code
         return 1 if self.failed or self.error else 0
 
 
@@ -107,6 +116,8 @@ def run_harvest(
     refetch: bool = False,
     shard: tuple[int, int] | None = None,
     workers: int | None = None,
+    lock_wait: float | None = None,
+    on_lock_wait: Any = None,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -123,11 +134,26 @@ def run_harvest(
 
     ``progress`` is an optional object with ``start(total)``, ``advance(state)`` and
     ``stop()`` (the CLI passes a rich progress bar).
+
+    The whole harvest holds the catalog's writer lock (:mod:`pipeline.writelock`): another
+    writer is waited for at most ``lock_wait`` seconds (``on_lock_wait(holder)`` is called
+    when the wait starts), then :class:`pipeline.writelock.CatalogLocked` is raised.
     """
     sources = select_sources(registry, source_ids)
     if shard is not None:
         k, n = shard
         sources = [s for s in sources if shard_of(s, n) == k]
+    with writer_lock(db_path, "harvest", wait=lock_wait, on_wait=on_lock_wait):
+        return _harvest_locked(registry, db_path, sources, source_ids=source_ids, policy=policy, delay=delay,
+                               timeout=timeout, log_level=log_level, progress=progress, settings=settings,
+                               force=force, respect_backoff=respect_backoff, refetch=refetch, workers=workers)
+
+
+def _harvest_locked(registry: Registry, db_path: str | Path, sources: list[SourceBase], *,
+                    source_ids: list[str] | None, policy: Policy, delay: float | None, timeout: float | None,
+                    log_level: str, progress: Any, settings: dict[str, Any] | None, force: bool,
+                    respect_backoff: bool | None, refetch: bool, workers: int | None) -> HarvestResult:
+    """:func:`run_harvest` once it holds the catalog's writer lock."""
     db = open_db(db_path)
     mark_interrupted_runs(db)
     sync_sources(db, [s.row() for s in registry.sources])
@@ -142,7 +168,7 @@ def run_harvest(
         db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
         fingerprints={sid: source_fingerprint(_cache_config(st.source), __version__) for sid, st in states.items()},
     )
-    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
+    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch, db_path=db_path)
     extra = {"USER_AGENT": user_agent(registry), **(settings or {})}
     finished_normally = False
     links: list[Link] = []
@@ -160,17 +186,19 @@ def run_harvest(
                                              extra=extra), log_level, crawl_errors)
         finished_normally = not states or context.close_reason == "finished"
         try:
-            links = link_media(db)
+            links = link_media(db) if context.problem is None else []
         except sqlite3.Error as e:  # linking is a bonus: it never fails the harvest
             logger.error("linking recordings and slides to sessions failed: %s", e)
     finally:
         _close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
     error = None
-    if crawl_errors:
+    if context.problem is not None:
+        error = str(context.problem)
+    if crawl_errors and error is None:
         failure = crawl_errors[0]
         error = f"the crawl could not run: {failure.type.__name__}: {failure.getErrorMessage()}"
         logger.info("%s\n%s", error, failure.getTraceback())
-    return HarvestResult(run_group, [*skipped, *states.values()], links, error)
+    return HarvestResult(run_group, [*skipped, *states.values()], links, error, context.problem)
 
 
 def _open_runs(db: Any, sources: list[SourceBase], run_group: str, started_dt: datetime,
@@ -218,20 +246,43 @@ def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], he
     """Keep what was stored, stop the workers and the progress display, and close every
     source's run (unfinished ones as interrupted)."""
     try:
-        if db.conn.in_transaction:  # a crawl stopped without closing its pipeline: keep what it stored
-            db.commit()
+        if db.conn.in_transaction and context.problem is None:
+            db.commit()  # a crawl stopped without closing its pipeline: keep what it stored
         if context.pool is not None:
             context.pool.close()
         if progress is not None:
             progress.stop()
         for state in context.states.values():
-            if not finished_normally and not state.done:
+            if finished_normally or state.done:
+                continue
+            if context.problem is not None:  # stopped because nothing more could be stored
+                state.store_failures += 1
+                state.errors.append(f"not finished: {context.problem}")
+            else:
                 state.interrupted = True
-        with db.atomic():  # one commit for all (each source's closing is a savepoint of its own)
-            for state in [*skipped, *context.states.values()]:
-                close_source_run(db, state, health.get(state.source.id), started_dt)
+        _record_closed_runs(db, context, skipped, health, started_dt)
     finally:
         db.close()
+
+
+def _record_closed_runs(db: Any, context: HarvestContext, skipped: list[SourceState],
+                        health: dict[str, SourceHealth], started_dt: datetime) -> None:
+    """Close every source's run in one commit (each closing is a savepoint of its own). When
+    the catalog cannot take even that (the disk is still full), the runs stay ``running`` and
+    the next harvest marks them ``interrupted``; the problem is reported, not a traceback."""
+    try:
+        if db.conn.in_transaction:
+            db.rollback()
+        with db.atomic():
+            for state in [*skipped, *context.states.values()]:
+                close_source_run(db, state, health.get(state.source.id), started_dt)
+    except sqlite3.Error as e:
+        problem = explain(e, context.db_path or "the catalog")
+        if problem is None:
+            raise
+        if context.problem is None:
+            context.problem = problem
+        logger.error("could not record the runs: %s", problem)
 
 
 def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None) -> Any:
