@@ -332,21 +332,23 @@ class StorePipeline:
     def _not_stored(self, context: HarvestContext, source_id: str | None, exc: BaseException,
                     count: int = 0, document: Any = None) -> None:
         """Record that what a source sent could not be stored: the source fails (its document
-        is fetched again next time). A problem with the catalog file itself is reported once,
-        in one line, and stops the crawl; anything else keeps its traceback in the log."""
+        is fetched again next time). A problem with the catalog file itself is reported by the
+        command, in one line, and a fatal one stops the crawl; anything else (a bug) keeps its
+        traceback in the log."""
         problem = explain(exc, context.db_path or "the catalog")
         if problem is None:
             logger.error("storing for %s failed", source_id, exc_info=exc)
             reason = f"{type(exc).__name__}: {exc}"
         else:
+            # reported once by the command (fatal) or in the source's row: a warning in the log
             if problem.fatal and context.problem is None:
                 context.problem = problem
-                logger.error("%s", problem)
+                logger.warning("%s", problem)
                 self._abandon_transaction(context, problem, source_id)
                 self._stop_crawl()
             elif not problem.fatal:
-                logger.error("%s", problem)
-            reason = str(problem)
+                logger.warning("%s (%s)", problem, source_id)
+            reason = problem.short
         if isinstance(document, DocumentRecord):
             document.failed = True
         state = context.states.get(source_id or "")
@@ -369,7 +371,7 @@ class StorePipeline:
             state = context.states.get(sid)
             if state is not None:
                 state.store_failures += 1
-                state.errors.append(f"what it sent last was not kept: {problem}")
+                state.errors.append(f"what it sent last was not kept: {problem.short}")
 
     def _stop_crawl(self) -> None:
         engine = getattr(self.crawler, "engine", None)

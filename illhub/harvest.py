@@ -257,7 +257,7 @@ def _close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], he
                 continue
             if context.problem is not None:  # stopped because nothing more could be stored
                 state.store_failures += 1
-                state.errors.append(f"not finished: {context.problem}")
+                state.errors.append(f"not finished: {context.problem.short}")
             else:
                 state.interrupted = True
         _record_closed_runs(db, context, skipped, health, started_dt)
@@ -282,7 +282,7 @@ def _record_closed_runs(db: Any, context: HarvestContext, skipped: list[SourceSt
             raise
         if context.problem is None:
             context.problem = problem
-        logger.error("could not record the runs: %s", problem)
+        logger.warning("could not record the runs: %s", problem)
 
 
 def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None) -> Any:
@@ -318,7 +318,9 @@ def close_source_run(db: Any, state: SourceState, prev: SourceHealth | None, sta
     warnings = list(dict.fromkeys(state.warnings + ([state.skip_reason] if state.skip_reason else [])))
     with db.atomic():
         next_attempt = state.next_attempt
-        if status not in ("skipped", "interrupted"):
+        # a run that failed because the catalog could not store its items is not the
+        # source's failure: no backoff, no count towards needs_attention
+        if status not in ("skipped", "interrupted") and not state.store_failures:
             health = after_run(prev or SourceHealth(state.source.id), status, started_at=started, finished_at=now,
                                error=error, retry_after=state.retry_after)
             save_health(db, health, now)

@@ -24,23 +24,42 @@ from pipeline.writelock import EXIT_LOCKED, CatalogLocked
 #: Exit code of a command that could not read or write the catalog file (``EX_IOERR``).
 EXIT_CATALOG = 74
 
-DOCTOR = "run 'illhub doctor' to check it, and restore the latest backup if it says so (docs/operations.md)"
+DOCTOR = "Run 'illhub doctor' to check it, and restore the latest backup if it says so (docs/operations.md)"
 
 
 class CatalogProblem(Exception):
     """The catalog file cannot be used; ``kind`` is one of full, readonly, notadb, damaged,
     text, busy, locked, io; the message is one line naming the file and what to do."""
 
-    def __init__(self, kind: str, message: str, exit_code: int = EXIT_CATALOG):
+    def __init__(self, kind: str, message: str, exit_code: int = EXIT_CATALOG, detail: str = ""):
         super().__init__(message)
         self.kind = kind
         self.exit_code = exit_code
+        self.detail = detail
+
+    @property
+    def short(self) -> str:
+        """A few words for a source's run row (the command prints the whole message once)."""
+        text = SHORT.get(self.kind, str(self))
+        return f"{text} ({self.detail})" if self.detail and self.kind == "io" else text
 
     @property
     def fatal(self) -> bool:
         """Whether nothing more can be stored in this run: a full disk, a read-only or damaged
         file (a busy catalog or one input/output error may pass)."""
         return self.kind in ("full", "readonly", "notadb", "damaged", "cantopen")
+
+
+SHORT = {
+    "full": "the disk is full",
+    "readonly": "the catalog file is read-only",
+    "notadb": "the catalog file is not an SQLite database",
+    "damaged": "the catalog file is damaged",
+    "cantopen": "the catalog file cannot be opened",
+    "busy": "the catalog was busy (another program kept it locked for writing); fetched again next time",
+    "io": "the disk reported an input/output error",
+    "text": "the catalog holds text that is not valid UTF-8",
+}
 
 
 @dataclass
@@ -121,8 +140,8 @@ def _message(kind: str, path: Path, exc: BaseException) -> tuple[str, str]:
         "busy": f"{path} is busy: another program kept it locked for writing for longer than the wait "
                 f"(ILLHUB_BUSY_TIMEOUT, 10 s by default, several times). Nothing was lost; run the command again "
                 f"when that program has finished",
-        "io": f"{path}: the disk reported an input/output error ({why}): the disk may be full or failing. Check it, "
-              f"then {DOCTOR}",
+        "io": f"{path}: the disk reported an input/output error ({why}): the disk may be full or failing. Check it; "
+              f"{DOCTOR}",
     }[kind]
     return kind, text
 
@@ -147,4 +166,4 @@ def explain(exc: BaseException, path: str | Path) -> CatalogProblem | None:
     if kind is None:
         return None
     kind, message = _message(kind, path, exc)
-    return CatalogProblem(kind, message, EXIT_LOCKED if kind == "busy" else EXIT_CATALOG)
+    return CatalogProblem(kind, message, EXIT_LOCKED if kind == "busy" else EXIT_CATALOG, _short(exc))

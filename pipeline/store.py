@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,38 @@ def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None =
         db.close()
         raise
     return db
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the catalog (``mode=ro``: it may be written meanwhile), or,
+    where even that cannot open it (a WAL catalog on a read-only file system, whose ``-shm``
+    cannot be created), an immutable one (nobody can be writing to it there)."""
+    uri = "file:" + urllib.parse.quote(str(Path(path).resolve()))
+    for mode in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as e:
+            conn.close()
+            if mode == "immutable=1" or getattr(e, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+                raise
+        except BaseException:
+            conn.close()
+            raise
+    raise AssertionError("unreachable")
+
+
+def open_for_reading(path: str | Path) -> Database:
+    """The catalog for a command that only reads it (``export``): opened as a harvest would
+    (an older catalog is migrated), or read-only when this user cannot write to it."""
+    try:
+        return open_db(path)
+    except (sqlite3.OperationalError, PermissionError) as e:
+        name = getattr(e, "sqlite_errorname", "")
+        if not (isinstance(e, PermissionError) or name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))):
+            raise
+    return Database(connect_readonly(path))
 
 
 #: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, without building an encoder for

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from illhub.cli.catalogfile import catalog_errors
 from illhub.cli.options import db_option, fail, load_registry_or_exit, registry_option
 from illhub.console import err
 
@@ -25,6 +26,7 @@ from illhub.console import err
 @click.option("--robots", type=click.Choice(["allow", "pages", "block"]), default=None,
               help="robots.txt: allow every crawler, allow only pages for people (not exports or SQL), or "
               "block all [default: pages with --public, else allow].")
+@catalog_errors
 def serve(db_path, host, port, public, allow_sql, allow_download, immutable, robots) -> None:
     """Browse the catalog with Datasette.
 
@@ -61,6 +63,7 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
 @click.option("--type", "content_types", multiple=True, help="Only this content type (repeatable).")
 @click.option("--since", default=None, help="Only resources first seen on or after this date (YYYY-MM-DD).")
 @registry_option
+@catalog_errors
 def export(db_path, fmt, out_path, topics, sources, content_types, since, registry_path) -> None:
     """Export resources as CSV, JSON or JSON lines, with filters; or the registry's feeds as OPML.
 
@@ -74,7 +77,7 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
     from illhub.harvest import default_db_path
     from pipeline.export import ExportFilter, export_resources
     from pipeline.normalize import parse_date
-    from pipeline.store import open_db
+    from pipeline.store import open_for_reading
 
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
@@ -84,7 +87,7 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
         since_iso = parse_date(since)
         if since_iso is None:
             fail(f"--since {since!r} is not a date; use YYYY-MM-DD")
-    db = open_db(db_path)
+    db = open_for_reading(db_path)
     filt = ExportFilter(topics=list(topics), sources=list(sources), content_types=list(content_types), since=since_iso)
     if out_path:
         with open(out_path, "w", encoding="utf-8", newline="") as fh:

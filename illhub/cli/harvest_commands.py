@@ -260,6 +260,7 @@ def reprocess(db_path, registry_path, lock_wait) -> None:
               help="How often to check the registry for changes.")
 @click.option("--allow-private-network", is_flag=True, help="Passed on to every harvest.")
 @click.option("--delay", type=float, default=None, help="Passed on to every harvest.")
+@catalog_errors
 def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, reload_interval,
              allow_private_network, delay) -> None:
     """Run harvests on each source's schedule, in the foreground (for systemd or a container).
