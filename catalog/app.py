@@ -14,6 +14,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from catalog.public import drop_private_queries
+
 # datasette-ics serializes with str(Calendar), which the `ics` library it pins (0.7.2) warns
 # about on every .ics request; the output is right, the warning is noise in the server log.
 warnings.filterwarnings("ignore", message=r"Behaviour of str\(Component\) will change", category=FutureWarning)
@@ -36,7 +38,8 @@ ROBOTS_DEFAULT = {False: "allow", True: "pages"}
 def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | None = None) -> dict[str, Any]:
     """The metadata with the catalog's section filed under the served database's name.
 
-    Adds the plugin's options and, in the public profile, drops every canned query that writes.
+    Adds the plugin's options and, in the public profile, drops every canned query that writes
+    and those that show harvest errors (:data:`catalog.public.PRIVATE_QUERIES`).
     Every canned query lives in metadata.yml: migrations give every catalog the tables and
     columns they read (``illhub serve`` migrates an older catalog before serving it).
     """
@@ -50,6 +53,7 @@ def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | N
     if public:
         for qname in [k for k, v in queries.items() if isinstance(v, dict) and v.get("write")]:
             del queries[qname]
+        drop_private_queries(queries)
     plugins = data.setdefault("plugins", {})
     plugins[PLUGIN_KEY] = {
         **(plugins.get(PLUGIN_KEY) or {}),

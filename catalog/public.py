@@ -1,5 +1,15 @@
-"""What the public profile adds to Datasette: robots.txt rules, and CSV exports whose
-formula-like cells a spreadsheet will not run (:func:`csv_guard`, an ASGI middleware).
+"""What the public profile adds to Datasette: robots.txt rules, CSV exports whose
+formula-like cells a spreadsheet will not run (:func:`csv_guard`, an ASGI middleware), and
+what a public catalog shows (:func:`public_guard`, :func:`permission`).
+
+A public catalog shows the resources, their sources, which source lists each, events (they
+are resources), link health (the resources' link columns and the link canned queries) and a
+harvest-health summary without error texts (``harvest_summary``). Everything else is a
+maintainer's: the fetch cache, raw entries, source state, harvest runs and their full error
+texts (which can name internal hosts), link-check runs, Datasette's own ``/-/`` pages (the
+database's path in ``/-/databases.json``, threads, versions, settings, plugins, metadata).
+Facets are offered on the columns people facet by (:data:`PUBLIC_FACETS`), never on unique
+or long text columns, whose counts cost a pass over every row and tell nothing.
 """
 
 from __future__ import annotations
@@ -7,9 +17,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from pipeline.export import neutralize_cell
 
@@ -105,3 +117,101 @@ def csv_guard(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[No
         await app(scope, receive, guarded_send)
 
     return wrapped
+
+
+#: The tables a public catalog shows (every other table and view answers 403).
+PUBLIC_TABLES = frozenset({"resources", "sources", "resource_sources"})
+#: Canned queries a public catalog leaves out: they show harvest errors (``harvest_summary``
+#: is their public counterpart).
+PRIVATE_QUERIES = frozenset({"harvest_health", "source_health"})
+#: Datasette's ``/-/`` pages a public catalog does not answer: all but static files and
+#: illhub's own page (a route of illhub's plugin, matched before Datasette's own, inside its
+#: CSRF protection: a cross-site POST is still refused as such).
+PRIVATE_SPECIAL = r"^/-/(?!static/|static-plugins/|add-a-source$).*$"
+#: The columns a public catalog facets by, per table (the metadata's facets and a few more
+#: with few values). Title, description, URL, id and the other long or unique columns cost
+#: a full pass over the table per request and are refused.
+PUBLIC_FACETS: dict[str, frozenset[str]] = {
+    "resources": frozenset({"content_type", "organization", "source_id", "topics", "systems", "link_status", "status",
+                            "language", "event_name", "event_year", "session_type", "timezone", "link_http_status"}),
+    "sources": frozenset({"kind", "organization", "enabled", "schedule"}),
+    "resource_sources": frozenset({"source_id", "missed_runs"}),
+}
+#: The most values a public facet lists (``_facet_size``).
+MAX_FACET_SIZE = 50
+
+
+def permission(actor: Any, action: str, resource: Any, public: bool) -> bool | None:
+    """The ``permission_allowed`` answer: in the public profile, no table or view outside
+    :data:`PUBLIC_TABLES`; otherwise no opinion."""
+    if public and action == "view-table" and isinstance(resource, (tuple, list)) and len(resource) == 2:
+        return False if resource[1] not in PUBLIC_TABLES else None
+    return None
+
+
+def drop_private_queries(queries: dict[str, Any]) -> None:
+    for name in [k for k in queries if k in PRIVATE_QUERIES]:
+        del queries[name]
+
+
+def refusal(scope: Mapping[str, Any]) -> tuple[int, str] | None:
+    """Why the public profile turns this request away (status, one-line reason), or None."""
+    parts = scope.get("path", "").split("/")
+    if len(parts) != 3 or not parts[2]:
+        return None
+    table = unquote(parts[2].rsplit(".", 1)[0] if "." in parts[2] else parts[2])
+    allowed = PUBLIC_FACETS.get(table, frozenset())
+    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if key == "_facet_size":
+            if not (value.isdigit() and int(value) <= MAX_FACET_SIZE):
+                return 400, f"_facet_size must be a number up to {MAX_FACET_SIZE} on this catalog"
+        elif key.startswith("_facet"):
+            column = value
+            if value.startswith("{"):
+                try:
+                    column = str(json.loads(value).get("simple") or json.loads(value).get("column"))
+                except (ValueError, AttributeError):
+                    return 400, f"{key}={value!r} is not a facet"
+            if column not in allowed:
+                offered = ", ".join(sorted(allowed)) or "none"
+                return 400, f"facets by {column!r} are not offered on this catalog (facets: {offered})"
+        elif key == "_through":
+            try:
+                through = json.loads(value).get("table")
+            except (ValueError, AttributeError):
+                return 400, "_through is not valid JSON"
+            if through not in PUBLIC_TABLES:
+                return 400, f"_through {through!r} is not offered on this catalog"
+    return None
+
+
+def public_guard(app: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """ASGI middleware of the public profile: facets outside :data:`PUBLIC_FACETS` (and a
+    ``_through`` a private table) answer 400, in a short reply."""
+
+    async def wrapped(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        why = refusal(scope) if scope.get("type") == "http" else None
+        if why is None:
+            await app(scope, receive, send)
+            return
+        from catalog.errors import log_line
+
+        log_line(scope.get("method", "?"), scope.get("path", ""), *why)
+        await short_reply(send, scope, *why)
+
+    return wrapped
+
+
+async def short_reply(send: Callable, scope: Mapping[str, Any], status: int, message: str,
+                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A small JSON or text answer (JSON for a ``.json`` path)."""
+    if scope.get("path", "").endswith(".json"):
+        body = json.dumps({"ok": False, "error": message, "status": status}).encode()
+        content_type = b"application/json; charset=utf-8"
+    else:
+        body = (message + "\n").encode()
+        content_type = b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
