@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from catalog.load import SQL_THREADS
 from catalog.public import drop_private_queries
 
 # datasette-ics serializes with str(Calendar), which the `ics` library it pins (0.7.2) warns
@@ -27,8 +28,9 @@ PLUGIN_KEY = "illhub"
 
 #: Settings for every serve; the public profile tightens them further. Datasette's time
 #: limits are kept at their defaults; suggested facets are off (they cost more than the
-#: page itself on a large catalog: see benchmarks/catalog.py).
-BASE_SETTINGS: dict[str, Any] = {"default_page_size": 50, "suggest_facets": False}
+#: page itself on a large catalog: see benchmarks/catalog.py); one SQL thread more than
+#: heavy requests may hold at once (catalog/load.py).
+BASE_SETTINGS: dict[str, Any] = {"default_page_size": 50, "suggest_facets": False, "num_sql_threads": SQL_THREADS}
 #: The public (internet-facing) profile: no arbitrary SQL, no database download. The time
 #: limits (sql_time_limit_ms, facet_time_limit_ms) and max_returned_rows stay as they are.
 PUBLIC_SETTINGS: dict[str, Any] = {"default_allow_sql": False, "allow_download": False}

@@ -452,3 +452,14 @@ def m1501_source_site(db: Database) -> None:
     """Issue 15: the site a source's documents say they belong to (a feed's own link), which
     decides, with its registry URL, whether a resource is the source's own (pipeline/store.py)."""
     run_script(db, "ALTER TABLE sources ADD COLUMN site TEXT;")
+
+
+@migrations()
+def m2101_published_index_with_id(db: Database) -> None:
+    """Issue 21: the index on ``published`` is in the whole order of the resources table's
+    default sort (``published desc, id``), so that each page after the first, and a CSV
+    stream of the whole table, reads a page of the index (catalog/keyset.py)."""
+    run_script(db, """
+        DROP INDEX IF EXISTS idx_resources_published;
+        CREATE INDEX idx_resources_published ON resources(published DESC, id);
+    """)

@@ -1,6 +1,7 @@
 """illhub's Datasette plugin: friendly cells, the front page's data, the search page's
-narrowing facets, the CSV guard, what the public profile shows, error pages logged in one
-line, robots.txt and the "how to add a source" page.
+narrowing facets, the CSV guard, what the public profile shows, the load guard (heavy requests
+held to a limit, requests whose client left cancelled), error pages logged in one line,
+robots.txt and the "how to add a source" page.
 
 The logic lives in the ``catalog`` package (``labels``, ``cells``, ``pages``, ``public``); this
 file only connects it to Datasette's hooks.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from catalog import cells, errors, labels, pages, public
+from catalog import cells, errors, labels, load, pages, public
 
 PLUGIN = "illhub"
 
@@ -76,6 +77,7 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
+        app = load.load_guard(app, datasette)
         if _config(datasette).get("public"):
             app = public.public_guard(app)
         if _config(datasette).get("neutralize_csv", True):
