@@ -10,6 +10,7 @@ import click
 
 from illhub.cli.catalogfile import catalog_errors, lock_wait_option, waiting_notice
 from illhub.cli.options import db_option, fail
+from pipeline.dberrors import EXIT_CATALOG
 
 BACKUP_DIR_HELP = "Where backups are [default: backups/ beside the catalog]."
 
@@ -56,8 +57,8 @@ def backup(db_path, directory, keep) -> None:
     \b
     The copy (VACUUM INTO: one consistent moment, even while a harvest writes; compact) is
     checked before it gets its name, illhub-YYYYMMDDTHHMMSSZ.db; a damaged catalog makes
-    the command fail and leaves the older backups alone. Exit code 0, 1 when the copy
-    failed its check (run 'illhub doctor'), 74 when the catalog cannot be read.
+    the command fail and leaves the older backups alone. Exit code 0, or 74 when the
+    catalog cannot be read or its copy fails the check (run 'illhub doctor').
     Run it every night after the harvest (docs/operations.md); restore with 'illhub restore'.
     """
     from illhub.harvest import default_db_path
@@ -68,7 +69,7 @@ def backup(db_path, directory, keep) -> None:
     try:
         result = run_backup(db_path, directory, keep=keep)
     except BackupError as e:
-        fail(str(e), code=1)
+        fail(str(e), code=EXIT_CATALOG)
         return
     removed = f"; removed {len(result.removed)} older" if result.removed else ""
     click.echo(f"backed up {db_path} to {result.path} ({result.resources} resources, "
@@ -83,9 +84,10 @@ def backup(db_path, directory, keep) -> None:
 def restore(db_path, backup_file, lock_wait) -> None:
     """Put BACKUP_FILE (made by 'illhub backup') in the catalog's place.
 
-    The backup is checked first. The current catalog (and its -wal and -shm files) is moved
-    aside as <name>.replaced-<time>, never deleted. Waits for other writers (--lock-wait).
-    Restart 'illhub serve' afterwards; the next harvest fetches what changed since.
+    The backup is checked first (exit code 74 and nothing touched when it fails). The
+    current catalog (and its -wal and -shm files) is moved aside as <name>.replaced-<time>,
+    never deleted. Waits for other writers (--lock-wait; 75 when it gives up). Restart
+    'illhub serve' afterwards; the next harvest fetches what changed since.
     """
     from illhub.harvest import default_db_path
     from pipeline.backup import BackupError
@@ -95,7 +97,7 @@ def restore(db_path, backup_file, lock_wait) -> None:
     try:
         result = run_restore(backup_file, db_path, lock_wait=lock_wait, on_wait=waiting_notice(db_path, lock_wait))
     except BackupError as e:
-        fail(str(e), code=1)
+        fail(str(e), code=EXIT_CATALOG)
         return
     aside = f"; the replaced files are kept as {', '.join(str(p) for p in result.replaced)}" if result.replaced else ""
     click.echo(f"restored {db_path} from {backup_file} ({result.resources} resources){aside}. "

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from pipeline.backup import backups_of
+from pipeline.dberrors import EXIT_CATALOG
 from pipeline.writelock import EXIT_LOCKED, writer_lock
 from tests.conftest import ROOT, run_cli
 from tests.reliability.helpers import connect, feed_source, harvest, items_for, rss, write_registry
@@ -134,7 +135,7 @@ def test_restore_refuses_a_damaged_backup_and_waits_for_writers(history, tmp_pat
     damaged.write_bytes(bytes(data))
     before = db.read_bytes()
     r = run_cli("restore", "--db", str(db), str(damaged))
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == EXIT_CATALOG and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"error: {damaged}")
     assert db.read_bytes() == before
     with writer_lock(db, "harvest"):

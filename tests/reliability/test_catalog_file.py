@@ -186,6 +186,6 @@ def test_bit_rot_is_found_by_doctor_and_backup_and_is_one_line_in_export(healthy
     assert "1 stored text value(s) are not valid UTF-8 (bit rot), for example resources.title of rowid" in r.stdout
     good = sorted((tmp_path / "backups").glob("catalog-*Z.db"))
     r = run_cli("backup", "--db", str(db))
-    assert r.returncode == 1 and "is damaged, so its copy is not a backup" in one_line(r, "error: ")
+    assert r.returncode == EXIT_CATALOG and "is damaged, so its copy is not a backup" in one_line(r, "error: ")
     assert sorted((tmp_path / "backups").glob("catalog-*Z.db")) == good  # the good backups stay
     assert len(list((tmp_path / "backups").glob("catalog-*.damaged.db"))) == 1  # the failed copy, kept aside
