@@ -120,6 +120,7 @@ def export_opml(registry_path: Path, out_path: Path | None, topics, sources) -> 
               help="Where to write the demo catalog [default: data/demo.db].")
 @click.option("--port", default=8001, show_default=True, type=int, help="Datasette's port.")
 @click.option("--no-serve", is_flag=True, help="Harvest the demo web, print the summary and stop.")
+@catalog_errors
 def demo(db_path, port, no_serve) -> None:
     """Serve the bundled demo web on loopback, harvest it, and browse the result."""
     from illhub.demo import run_demo

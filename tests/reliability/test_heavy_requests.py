@@ -24,9 +24,9 @@ import pytest
 
 from benchmarks.catalog import build_catalog
 from catalog import keyset, load, public
-from catalog.app import make_datasette
 from pipeline.store import open_db
 from tests.conftest import ROOT
+from tests.reliability.helpers import DatasetteClient
 
 ROWS = 20_000
 
@@ -56,18 +56,7 @@ def ties(tmp_path_factory):
     return db
 
 
-class Client:
-    def __init__(self, db, **options):
-        self.loop = asyncio.new_event_loop()
-        self.ds = make_datasette(db, **options)
-        self.name = db.stem
-        self.loop.run_until_complete(self.ds.invoke_startup())
-
-    def get(self, path):
-        return self.loop.run_until_complete(self.ds.client.get(path))
-
-    def close(self):
-        self.loop.close()
+Client = DatasetteClient
 
 
 def walk(client, query: str) -> list[dict]:

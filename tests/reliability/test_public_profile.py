@@ -9,7 +9,6 @@ a bad URL gets a short 4xx and one line in the log.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
@@ -17,9 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from catalog.app import make_datasette
 from catalog.public import PRIVATE_QUERIES, PUBLIC_TABLES
-from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, write_registry
+from tests.reliability.helpers import DatasetteClient, feed_source, harvest, items_for, rss, runs, write_registry
 from tests.server import StubServer, ok, redirect
 
 SECRET_HOST = "intranet-secret.example"
@@ -43,18 +41,7 @@ def catalog(tmp_path_factory):
     return db
 
 
-class Client:
-    def __init__(self, db, **options):
-        self.loop = asyncio.new_event_loop()
-        self.ds = make_datasette(db, **options)
-        self.name = db.stem
-        self.loop.run_until_complete(self.ds.invoke_startup())
-
-    def get(self, path):
-        return self.loop.run_until_complete(self.ds.client.get(path))
-
-    def close(self):
-        self.loop.close()
+Client = DatasetteClient
 
 
 @pytest.fixture(scope="module")
