@@ -165,7 +165,7 @@ def figures(db: Path, n: int, words: list[str]) -> list[Figure]:
                                  "a sort by title deep in the table, searches with a facet, canned queries, CSV pages")),
         Figure(f"catalog (local profile): a row page's p95 during {BURST} facets by title/description/url/id, vs 1 s",
                local["p95"] * 1000, BUDGET_MS, "ms", local["p95"] * 1000 / BUDGET_MS, "<= 1.0",
-               note=note(local, "the issue's burst, not refused here: held to two at a time")),
+               note=note(local, "the issue's burst, not refused here: held to their limit")),
         Figure("catalog: a page at 90% of the default sort vs page 2 (keyset pages through the index)",
                keyset["deep"], keyset["page2"], "ms", keyset["deep"] / keyset["page2"], "<= 2.0",
                note=f"{n} resources; a full CSV stream of the table (?_stream=on): {keyset['stream_rows']} rows "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,8 +33,20 @@ from catalog.public import is_csv_request, short_reply
 
 logger = logging.getLogger("illhub.serve")
 
-#: Expensive requests run at once, and CSV streams (besides them).
-HEAVY = 2
+def _setting(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+#: Expensive requests run at once (env ILLHUB_HEAVY_REQUESTS), and CSV streams (besides them).
+#: On 2 cores, 2 kept a row page's p95 under a burst at 0.12 s but halved the throughput of
+#: 16 clients browsing without pause (each request's Python work and its SQL alternate, so
+#: fewer at once leave the cores idle); 4 gives about the old throughput and 0.2 s
+#: (benchmarks/burst.py).
+HEAVY = _setting("ILLHUB_HEAVY_REQUESTS", 4)
 STREAMS = 1
 #: Datasette's SQL threads (``num_sql_threads``): one more than those two can hold.
 SQL_THREADS = HEAVY + STREAMS + 1
