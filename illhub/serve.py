@@ -23,12 +23,12 @@ def serve_datasette(db_path: Path, *, host: str = "127.0.0.1", port: int = 8001,
 
     import uvicorn
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log = logging.getLogger("illhub.serve")
-    log.addHandler(handler)
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
     log.setLevel(logging.INFO)
-    log.propagate = False
     ds = make_datasette(db_path, **options)
     asyncio.run(ds.invoke_startup())
     config = uvicorn.Config(ds.app(), host=host, port=port, log_level="warning", lifespan="on",

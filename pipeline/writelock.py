@@ -124,11 +124,6 @@ def _unlock(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def holds_lock(db_path: str | Path) -> bool:
-    """Whether this process holds the catalog's writer lock now."""
-    return str(lock_path(db_path).resolve()) in _HELD
-
-
 @contextmanager
 def writer_lock(db_path: str | Path, command: str, *, wait: float | None = None,
                 on_wait: Callable[[dict | None], None] | None = None) -> Iterator[None]:

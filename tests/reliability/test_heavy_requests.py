@@ -218,7 +218,7 @@ def test_heavy_requests_wait_their_turn_and_cheap_ones_do_not():
 def test_a_request_whose_client_leaves_is_cancelled(caplog):
     async def scenario():
         app = FakeApp()
-        guard = load.load_guard(app, FakeDatasette())
+        guard = load.load_guard(app, FakeDatasette(), heavy=2)
         gone = asyncio.Event()
         stream = asyncio.ensure_future(call(guard, request("/db/resources.csv", b"_stream=on"), gone))
         await until(lambda: app.chunks > 10)
