@@ -67,9 +67,8 @@ class SourceState:
     next_attempt: str | None = None
     #: The crawl stopped (signal, shutdown) before this source finished.
     interrupted: bool = False
+    #: Batches or commits that could not be stored (the catalog busy, full, read-only, damaged).
     store_failures: int = 0
-    #: Items fetched but not stored (the catalog was busy, full, read-only or damaged).
-    unstored: int = 0
 
     @property
     def complete(self) -> bool:
@@ -355,8 +354,7 @@ class StorePipeline:
         if state is None:
             return
         state.store_failures += 1
-        state.unstored += count
-        state.errors.append(f"could not save to the catalog: {reason}")
+        state.errors.append(f"could not save to the catalog{f' ({count} entries)' if count else ''}: {reason}")
 
     def _abandon_transaction(self, context: HarvestContext, problem: CatalogProblem, source_id: str | None) -> None:
         """The open transaction cannot be committed (SQLite may even have rolled it back
