@@ -1,4 +1,5 @@
-"""Catalog: Datasette serving N resources with illhub's metadata, over real HTTP.
+"""Catalog: Datasette serving N resources with illhub's metadata, over real HTTP (and, in
+benchmarks/burst.py, a burst of heavy requests, deep pages and a CSV stream).
 
 Figures: p95 latency of the resources table with its default facets, and of a full-text
 search, against the issue's budgets (100 ms and 250 ms: ratio = p95 / budget, <= 1); and p95
@@ -33,6 +34,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from benchmarks import burst
 from benchmarks.common import ROOT, Figure
 from benchmarks.content import SUBJECTS, VERBS, description, title
 from catalog.search import DEFAULT_FACETS as DEFAULT_FACET_TYPES
@@ -271,6 +273,7 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         finally:
             server.terminate()
             server.wait(10)
+        heavy = burst.figures(db, n, words)
     throughput = len(saturated) / min(duration, 10)
     single = p95(single_times)
     timeouts = b.timeouts
@@ -297,4 +300,5 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
                p95(search_times) * 4, "<= 1.0"),
         Figure(f"catalog: p95 with 16 concurrent users ({THINK:g}s mean think time) vs single client", p95(conc_times) * 1000, single * 1000,
                "ms", p95(conc_times) / single, "<= 3.0"),
+        *heavy,
     ]

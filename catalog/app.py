@@ -14,6 +14,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from catalog.load import SQL_THREADS
+from catalog.public import drop_private_queries
+
 # datasette-ics serializes with str(Calendar), which the `ics` library it pins (0.7.2) warns
 # about on every .ics request; the output is right, the warning is noise in the server log.
 warnings.filterwarnings("ignore", message=r"Behaviour of str\(Component\) will change", category=FutureWarning)
@@ -25,8 +28,9 @@ PLUGIN_KEY = "illhub"
 
 #: Settings for every serve; the public profile tightens them further. Datasette's time
 #: limits are kept at their defaults; suggested facets are off (they cost more than the
-#: page itself on a large catalog: see benchmarks/catalog.py).
-BASE_SETTINGS: dict[str, Any] = {"default_page_size": 50, "suggest_facets": False}
+#: page itself on a large catalog: see benchmarks/catalog.py); one SQL thread more than
+#: heavy requests may hold at once (catalog/load.py).
+BASE_SETTINGS: dict[str, Any] = {"default_page_size": 50, "suggest_facets": False, "num_sql_threads": SQL_THREADS}
 #: The public (internet-facing) profile: no arbitrary SQL, no database download. The time
 #: limits (sql_time_limit_ms, facet_time_limit_ms) and max_returned_rows stay as they are.
 PUBLIC_SETTINGS: dict[str, Any] = {"default_allow_sql": False, "allow_download": False}
@@ -36,7 +40,8 @@ ROBOTS_DEFAULT = {False: "allow", True: "pages"}
 def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | None = None) -> dict[str, Any]:
     """The metadata with the catalog's section filed under the served database's name.
 
-    Adds the plugin's options and, in the public profile, drops every canned query that writes.
+    Adds the plugin's options and, in the public profile, drops every canned query that writes
+    and those that show harvest errors (:data:`catalog.public.PRIVATE_QUERIES`).
     Every canned query lives in metadata.yml: migrations give every catalog the tables and
     columns they read (``illhub serve`` migrates an older catalog before serving it).
     """
@@ -50,6 +55,7 @@ def build_metadata(db_path: str | Path, *, public: bool = False, robots: str | N
     if public:
         for qname in [k for k, v in queries.items() if isinstance(v, dict) and v.get("write")]:
             del queries[qname]
+        drop_private_queries(queries)
     plugins = data.setdefault("plugins", {})
     plugins[PLUGIN_KEY] = {
         **(plugins.get(PLUGIN_KEY) or {}),

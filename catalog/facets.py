@@ -28,6 +28,7 @@ from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
 from catalog.facetcache import cached_execute, narrowed
+from catalog.keyset import without_next
 from catalog.labels import ARRAY_FILTER_PARAMS
 
 #: Query parameters that narrow the resources table to a topic or a system, and their columns
@@ -77,6 +78,7 @@ class ValuesFacet(ColumnFacet):
 
     def __init__(self, ds, *args, **kwargs):
         super().__init__(_CachingDatasette(ds, rewrite=self._group_by_selected_rows, facet=self), *args, **kwargs)
+        self.sql, self.params = without_next(self.sql, self.params, self.request)
 
     def _group_by_selected_rows(self, sql: str) -> str:
         if not narrowed(self.sql):
@@ -96,6 +98,10 @@ class ValuesFacet(ColumnFacet):
 
 class TagsFacet(ArrayFacet):
     type = "tags"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sql, self.params = without_next(self.sql, self.params, self.request)
 
     async def suggest(self):
         return []

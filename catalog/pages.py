@@ -20,12 +20,14 @@ from catalog.labels import (
     term_labels,
     value_label,
 )
+from catalog.public import PUBLIC_TABLES
 
 #: Canned queries (or tables/views) maintainers look at, in the order the front page lists them.
 MAINTAINER_LINKS = (
     ("query", "source_health", "Source health", "Which registry entries need fixing"),
     ("table", "source_health", "Source health", "Which registry entries need fixing"),
     ("query", "harvest_health", "Harvest health", "The latest harvest of every source"),
+    ("query", "harvest_summary", "Harvest health", "How each source's harvests are going"),
     ("query", "broken_links", "Broken links", "Links that stopped working, with archived copies"),
     ("query", "link_health_by_source", "Link health by source", "Working, blocked and broken links per source"),
     ("query", "blocked_links", "Blocked links", "Links that refuse robots but probably work for a person"),
@@ -40,6 +42,10 @@ BROWSE_QUERIES = ("new_this_week", "videos", "copyright_and_fair_use", "by_topic
 SUBSCRIBE_FEEDS = (("new_resources_feed", "atom", "New resources (Atom feed for a feed reader)"),
                    ("upcoming_events_calendar", "ics", "Upcoming events (iCal, for a calendar)"))
 EVENT_COLUMNS = ("starts_at",)
+
+
+def _public(datasette: Any) -> bool:
+    return bool((datasette.plugin_config("illhub") or {}).get("public"))
 
 
 _SOURCE_NAMES: dict[str, tuple[float, dict[str, str]]] = {}
@@ -105,6 +111,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     events = await _upcoming_events(db, urls)
     queries = await datasette.get_canned_queries(name, request.actor if request else None)
     tables = set(await db.table_names()) | set(await db.view_names())
+    visible = tables if not _public(datasette) else tables & PUBLIC_TABLES
     browse = [{"name": q, "title": queries[q].get("title") or q, "description": queries[q].get("description"),
                "url": urls.query(name, q)} for q in BROWSE_QUERIES if q in queries]
     subscribe = [{"label": label, "url": urls.query(name, q, format=fmt)}
@@ -116,7 +123,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     return {"hub": {
         "database": name, "resources_url": resources_url, "total": total, **tiles,
         "new_this_week": new_rows, "new_count": new_count, "events": events,
-        "maintainer_links": _maintainer_links(urls, name, queries, tables), "browse_queries": browse,
+        "maintainer_links": _maintainer_links(urls, name, queries, visible), "browse_queries": browse,
         "subscribe": subscribe, "search_url": urls.query(name, "search")
         if "search" in queries else resources_url, "search_param": "q" if "search" in queries else "_search",
         "new_url": urls.query(name, "new_this_week") if "new_this_week" in queries else None,

@@ -8,6 +8,7 @@ failure is recorded against its source.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from harvesters.failures import describe_failure
 from harvesters.kinds import KINDS
 from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT, ArrivalOrder, cpu_limit, store_options
 from harvesters.source import SourceBase
+from pipeline.dberrors import CatalogProblem, explain
 from pipeline.fetchcache import parse_retry_after
 from pipeline.pages import Frontier, PagesUnchanged, PageVisit, record_visit, save_frontier, touch_unchanged
 from pipeline.resource import Batch
@@ -65,6 +67,7 @@ class SourceState:
     next_attempt: str | None = None
     #: The crawl stopped (signal, shutdown) before this source finished.
     interrupted: bool = False
+    #: Batches or commits that could not be stored (the catalog busy, full, read-only, damaged).
     store_failures: int = 0
 
     @property
@@ -80,6 +83,8 @@ class SourceState:
             return "skipped"
         if self.interrupted:
             return "interrupted"
+        if self.store_failures:
+            return "failed"  # fetched but not (all) stored: never a quiet warning
         if self.documents == 0 and self.deferred and not self.errors:
             return "deferred"
         if self.documents == 0 and (self.errors or self.deferred):
@@ -106,6 +111,10 @@ class HarvestContext:
     pool: Any = None
     #: CPU seconds one document's parse may take, here or in a worker (None: no limit).
     parse_cpu_limit: float | None = DEFAULT_PARSE_CPU_LIMIT
+    #: The catalog file (for error messages) and, once it could not be written, why (the
+    #: crawl is then stopped: nothing more could be stored).
+    db_path: Any = None
+    problem: CatalogProblem | None = None
 
     def maybe_done(self, state: SourceState) -> None:
         if not state.done and state.start_finished and state.pending <= 0:
@@ -300,6 +309,7 @@ class StorePipeline:
 
     COMMIT_EVERY = 0.5
     COMMIT_IDLE = 0.02
+    BEGIN_ATTEMPTS = 3
 
     def __init__(self) -> None:
         self.crawler: Any = None
@@ -328,11 +338,75 @@ class StorePipeline:
         return getattr(spider, "context", None)
 
     def _begin(self, context: HarvestContext, source_id: str) -> None:
+        """Open the transaction, taking the catalog's write lock at once (``BEGIN IMMEDIATE``:
+        a deferred transaction that reads first can fail with "database is locked" without
+        waiting when another connection wrote meanwhile). Another program holding the lock is
+        waited for: the busy timeout, ``BEGIN_ATTEMPTS`` times."""
         conn = context.db.conn
         if not conn.in_transaction:
-            conn.execute("BEGIN")
+            for attempt in range(1, self.BEGIN_ATTEMPTS + 1):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as e:
+                    problem = explain(e, context.db_path or "the catalog")
+                    if attempt == self.BEGIN_ATTEMPTS or problem is None or problem.kind != "busy":
+                        raise
+                    logger.warning("the catalog is locked by another program; trying again (%d/%d)",
+                                   attempt, self.BEGIN_ATTEMPTS)
             self._opened_at = time.monotonic()
         self._pending_sources.add(source_id)
+
+    def _not_stored(self, context: HarvestContext, source_id: str | None, exc: BaseException,
+                    count: int = 0, document: Any = None) -> None:
+        """Record that what a source sent could not be stored: the source fails (its document
+        is fetched again next time). A problem with the catalog file itself is reported by the
+        command, in one line, and a fatal one stops the crawl; anything else (a bug) keeps its
+        traceback in the log."""
+        problem = explain(exc, context.db_path or "the catalog")
+        if problem is None:
+            logger.error("storing for %s failed", source_id, exc_info=exc)
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            # reported once by the command (fatal) or in the source's row: a warning in the log
+            if problem.fatal and context.problem is None:
+                context.problem = problem
+                logger.warning("%s", problem)
+                self._abandon_transaction(context, problem, source_id)
+                self._stop_crawl()
+            elif not problem.fatal:
+                logger.warning("%s (%s)", problem, source_id)
+            reason = problem.short
+        if isinstance(document, DocumentRecord):
+            document.failed = True
+        state = context.states.get(source_id or "")
+        if state is None:
+            return
+        state.store_failures += 1
+        state.errors.append(f"could not save to the catalog{f' ({count} entries)' if count else ''}: {reason}")
+
+    def _abandon_transaction(self, context: HarvestContext, problem: CatalogProblem, source_id: str | None) -> None:
+        """The open transaction cannot be committed (SQLite may even have rolled it back
+        already): every other source with items in it failed too."""
+        pending, self._pending_sources = self._pending_sources, set()
+        if context.db.conn.in_transaction:
+            try:
+                context.db.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        for sid in sorted(pending - {source_id}):
+            state = context.states.get(sid)
+            if state is not None:
+                state.store_failures += 1
+                state.errors.append(f"what it sent last was not kept: {problem.short}")
+
+    def _stop_crawl(self) -> None:
+        engine = getattr(self.crawler, "engine", None)
+        if engine is None or self._reactor is None:
+            return
+        from scrapy.utils.defer import deferred_from_coro
+
+        self._reactor.callLater(0, lambda: deferred_from_coro(engine.close_spider_async(reason="catalog_error")))
 
     def commit(self, due_only: bool = False) -> None:
         """Commit the open transaction (only once it is ``COMMIT_EVERY`` old if ``due_only``).
@@ -346,19 +420,24 @@ class StorePipeline:
         try:
             context.db.conn.execute("COMMIT")
         except Exception as e:  # noqa: BLE001 - recorded against every source it concerned
-            logger.exception("committing harvested items failed")
-            context.db.rollback()
-            for sid in sources:
-                state = context.states.get(sid)
-                if state is not None:
-                    state.errors.append(f"could not save to the catalog: {type(e).__name__}: {e}; "
-                                        "nothing from this run's recent documents was kept")
-                    state.store_failures += 1
+            if context.db.conn.in_transaction:
+                context.db.rollback()
+            for sid in sorted(sources):
+                self._not_stored(context, sid, e)
 
     def process_item(self, item: Any, spider: HarvestSpider | None = None) -> Any:
         context: HarvestContext = self.crawler.spider.context if spider is None else spider.context
+        source_id = getattr(item, "source_id", None) or getattr(getattr(item, "doc", None), "source_id", "")
+        if context.problem is not None or not isinstance(item, (Batch, DocumentRecord, PageVisit, PagesUnchanged)):
+            if context.problem is not None:
+                self._not_stored(context, source_id, context.problem, _item_count(item), getattr(item, "document", None))
+            return item
         try:
-            self._begin(context, getattr(item, "source_id", None) or getattr(getattr(item, "doc", None), "source_id", ""))
+            self._begin(context, source_id)
+        except Exception as e:  # noqa: BLE001 - recorded against the source (and stops the crawl if fatal)
+            self._not_stored(context, source_id, e, _item_count(item), getattr(item, "document", None))
+            return item
+        try:
             return self._process(item, context)
         finally:
             self._items += 1
@@ -386,12 +465,7 @@ class StorePipeline:
                 result = store_batch(context.db, item, run_id=state.run_id, taxonomy=context.taxonomy,
                                      **store_options(state.source))
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
-            logger.exception("storing a batch for %s failed", item.source_id)
-            count = (item.prepared_result or {}).get("seen", 0) if item.prepared is not None else len(item.resources)
-            state.errors.append(f"could not store {count} items: {type(e).__name__}: {e}")
-            state.store_failures += 1
-            if isinstance(item.document, DocumentRecord):
-                item.document.failed = True
+            self._not_stored(context, item.source_id, e, _item_count(item), item.document)
             return item
         if isinstance(item.document, DocumentRecord):
             item.document.stored += 1
@@ -416,8 +490,10 @@ class StorePipeline:
             return
         try:
             context.fetch.save(record)
-        except Exception:  # noqa: BLE001 - without the record the document is simply fetched again
-            logger.exception("could not save the fetch record of %s", record.doc.url)
+        except Exception as e:  # noqa: BLE001 - without the record the document is simply fetched again
+            if explain(e, context.db_path or "the catalog") is None:
+                logger.exception("could not save the fetch record of %s", record.doc.url)
+
     def _remember_pages(self, item: PageVisit | PagesUnchanged | Frontier, context: HarvestContext) -> Any:
         state = context.states.get(item.source_id)
         if state is None:
@@ -431,8 +507,7 @@ class StorePipeline:
                 state.seen += touch_unchanged(context.db, item.source_id, item.urls, run_id=state.run_id,
                                               lastmods=item.lastmods, fetched=item.fetched)
         except Exception as e:  # noqa: BLE001 - a storage error fails this source, not the run
-            logger.exception("remembering pages for %s failed", item.source_id)
-            state.errors.append(f"could not record fetched pages: {type(e).__name__}: {e}")
+            self._not_stored(context, item.source_id, e)
         return item
 
     @classmethod
@@ -440,3 +515,12 @@ class StorePipeline:
         p = cls()
         p.crawler = crawler
         return p
+
+
+def _item_count(item: Any) -> int:
+    """How many entries a pipeline item carries (a batch's; 0 for anything else)."""
+    if not isinstance(item, Batch):
+        return 0
+    if item.prepared is not None:
+        return int((item.prepared_result or {}).get("seen", 0))
+    return len(item.resources)

@@ -20,6 +20,7 @@ from harvesters.settings import harvest_settings
 from harvesters.source import SourceBase
 from harvesters.spider import HarvestContext, HarvestSpider, SourceState
 from illhub.registry import Registry
+from pipeline.dberrors import CatalogProblem, explain
 from pipeline.event_links import Link, link_media
 from pipeline.fetchcache import load_cache, source_fingerprint
 from pipeline.health import SourceHealth, after_run, in_backoff, load_health, mark_missed, save_health
@@ -27,6 +28,7 @@ from pipeline.normalize import iso_utc
 from pipeline.store import finish_run, mark_interrupted_runs, open_db, start_run, sync_sources
 from pipeline.taxonomy import default_taxonomy
 from pipeline.version import USER_AGENT, __version__
+from pipeline.writelock import writer_lock
 
 DEFAULT_DB = Path("data") / "illhub.db"
 logger = logging.getLogger(__name__)
@@ -57,8 +59,12 @@ class HarvestResult:
     states: list[SourceState]
     #: Recordings and slides linked to their sessions after this harvest (pipeline.event_links).
     links: list[Link] = field(default_factory=list)
-    #: Why the crawl itself could not run (its sources are then all ``interrupted``).
+    #: Why the crawl itself could not run (its sources are then all ``interrupted``), or why
+    #: it stopped early (the catalog file could not be written: ``problem``).
     error: str | None = None
+    #: The catalog file could not be written (full disk, read-only, damaged): the crawl
+    #: stopped, and every source not finished failed.
+    problem: CatalogProblem | None = None
 
     @property
     def failed(self) -> list[SourceState]:
@@ -66,8 +72,11 @@ class HarvestResult:
 
     @property
     def exit_code(self) -> int:
-        """1 when a source failed or the crawl could not run, else 0 (a harvest stopped on
-        request, by SIGTERM or Ctrl-C, records its unfinished sources as interrupted)."""
+        """74 when the catalog file could not be written, 1 when a source failed or the crawl
+        could not run, else 0 (a harvest stopped on request, by SIGTERM or Ctrl-C, records its
+        unfinished sources as interrupted)."""
+        if self.problem is not None:
+            return self.problem.exit_code
         return 1 if self.failed or self.error else 0
 
 
@@ -110,6 +119,8 @@ def run_harvest(
     workers: int | None = None,
     proxy: str | None = None,
     parse_cpu_limit: float = DEFAULT_PARSE_CPU_LIMIT,
+    lock_wait: float | None = None,
+    on_lock_wait: Any = None,
 ) -> HarvestResult:
     """Harvest the selected sources in one crawl process and record each source's run.
 
@@ -126,12 +137,28 @@ def run_harvest(
     document's parse bounded by ``parse_cpu_limit`` CPU seconds. ``proxy``: an HTTP proxy to
     fetch through (never the environment's). ``progress``: an object with ``start(total)``,
     ``advance(state)`` and ``stop()`` (the CLI passes a rich progress bar).
+
+    The whole harvest holds the catalog's writer lock (:mod:`pipeline.writelock`): another
+    writer is waited for at most ``lock_wait`` seconds (``on_lock_wait(holder)`` is called
+    when the wait starts), then :class:`pipeline.writelock.CatalogLocked` is raised.
     """
     sources = select_sources(registry, source_ids)
     if shard is not None:
         k, n = shard
         sources = [s for s in sources if shard_of(s, n) == k]
-    begun = begin_harvest(registry, db_path, sources, named=bool(source_ids), force=force,
+    with writer_lock(db_path, "harvest", wait=lock_wait, on_wait=on_lock_wait):
+        return _harvest_locked(registry, db_path, sources, named=bool(source_ids), policy=policy, delay=delay,
+                               timeout=timeout, log_level=log_level, progress=progress, settings=settings,
+                               force=force, respect_backoff=respect_backoff, refetch=refetch, workers=workers,
+                               proxy=proxy, parse_cpu_limit=parse_cpu_limit)
+
+
+def _harvest_locked(registry: Registry, db_path: str | Path, sources: list[SourceBase], *, named: bool,
+                    policy: Policy, delay: float | None, timeout: float | None, log_level: str, progress: Any,
+                    settings: dict[str, Any] | None, force: bool, respect_backoff: bool | None, refetch: bool,
+                    workers: int | None, proxy: str | None, parse_cpu_limit: float) -> HarvestResult:
+    """:func:`run_harvest` once it holds the catalog's writer lock."""
+    begun = begin_harvest(registry, db_path, sources, named=named, force=force,
                           respect_backoff=respect_backoff, refetch=refetch)
     db, run_group, started_dt, health = begun.db, begun.run_group, begun.started, begun.health
     states, skipped, context, fetch = begun.states, begun.skipped, begun.context, begun.context.fetch
@@ -153,15 +180,17 @@ def run_harvest(
             _crawl(context, harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
                                              extra=extra, proxy=proxy), log_level, crawl_errors)
         finished_normally = not states or context.close_reason == "finished"
-        links = link_media_safely(db)
+        links = link_media_safely(db) if context.problem is None else []
     finally:
         close_runs(db, context, skipped, health, started_dt, finished_normally, progress)
     error = None
-    if crawl_errors:
+    if context.problem is not None:
+        error = str(context.problem)
+    if crawl_errors and error is None:
         failure = crawl_errors[0]
         error = f"the crawl could not run: {failure.type.__name__}: {failure.getErrorMessage()}"
         logger.info("%s\n%s", error, failure.getTraceback())
-    return HarvestResult(run_group, [*skipped, *states.values()], links, error)
+    return HarvestResult(run_group, [*skipped, *states.values()], links, error, context.problem)
 
 
 @dataclass
@@ -198,7 +227,7 @@ def begin_harvest(registry: Registry, db_path: str | Path, sources: list[SourceB
         db=db, cache=load_cache(db, list(states)), use_cache=not refetch, honour_freshness=not force,
         fingerprints={sid: source_fingerprint(cache_config(st.source), __version__) for sid, st in states.items()},
     )
-    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch)
+    context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy(), fetch=fetch, db_path=db_path)
     return HarvestStart(db, run_group, started_dt, health, states, skipped, context)
 
 
@@ -252,24 +281,47 @@ def _crawl(context: HarvestContext, settings: dict[str, Any], log_level: str, cr
 
 
 def close_runs(db: Any, context: HarvestContext, skipped: list[SourceState], health: dict[str, SourceHealth],
-                started_dt: datetime, finished_normally: bool, progress: Any) -> None:
+               started_dt: datetime, finished_normally: bool, progress: Any) -> None:
     """Keep what was stored, stop the workers and the progress display, and close every
     source's run (unfinished ones as interrupted)."""
     try:
-        if db.conn.in_transaction:  # a crawl stopped without closing its pipeline: keep what it stored
-            db.commit()
+        if db.conn.in_transaction and context.problem is None:
+            db.commit()  # a crawl stopped without closing its pipeline: keep what it stored
         if context.pool is not None:
             context.pool.close()
         if progress is not None:
             progress.stop()
         for state in context.states.values():
-            if not finished_normally and not state.done:
+            if finished_normally or state.done:
+                continue
+            if context.problem is not None:  # stopped because nothing more could be stored
+                state.store_failures += 1
+                state.errors.append(f"not finished: {context.problem.short}")
+            else:
                 state.interrupted = True
-        with db.atomic():  # one commit for all (each source's closing is a savepoint of its own)
-            for state in [*skipped, *context.states.values()]:
-                close_source_run(db, state, health.get(state.source.id), started_dt)
+        _record_closed_runs(db, context, skipped, health, started_dt)
     finally:
         db.close()
+
+
+def _record_closed_runs(db: Any, context: HarvestContext, skipped: list[SourceState],
+                        health: dict[str, SourceHealth], started_dt: datetime) -> None:
+    """Close every source's run in one commit (each closing is a savepoint of its own). When
+    the catalog cannot take even that (the disk is still full), the runs stay ``running`` and
+    the next harvest marks them ``interrupted``; the problem is reported, not a traceback."""
+    try:
+        if db.conn.in_transaction:
+            db.rollback()
+        with db.atomic():
+            for state in [*skipped, *context.states.values()]:
+                close_source_run(db, state, health.get(state.source.id), started_dt)
+    except sqlite3.Error as e:
+        problem = explain(e, context.db_path or "the catalog")
+        if problem is None:
+            raise
+        if context.problem is None:
+            context.problem = problem
+        logger.warning("could not record the runs: %s", problem)
 
 
 def start_pool(workers: int | None, sources: list[SourceBase], fetch: FetchState | None = None,
@@ -306,7 +358,9 @@ def close_source_run(db: Any, state: SourceState, prev: SourceHealth | None, sta
     warnings = list(dict.fromkeys(state.warnings + ([state.skip_reason] if state.skip_reason else [])))
     with db.atomic():
         next_attempt = state.next_attempt
-        if status not in ("skipped", "interrupted"):
+        # a run that failed because the catalog could not store its items is not the
+        # source's failure: no backoff, no count towards needs_attention
+        if status not in ("skipped", "interrupted") and not state.store_failures:
             health = after_run(prev or SourceHealth(state.source.id), status, started_at=started, finished_at=now,
                                error=error, retry_after=state.retry_after)
             save_health(db, health, now)

@@ -32,6 +32,7 @@ from pipeline.linkhealth import (
     start_link_run,
 )
 from pipeline.store import open_db
+from pipeline.writelock import writer_lock
 
 #: By default a link checked within the last day is not checked again.
 DEFAULT_OLDER_THAN_DAYS = 1.0
@@ -89,12 +90,25 @@ def run_link_check(
     log_level: str = "ERROR",
     progress: Any = None,
     proxy: str | None = None,
+    lock_wait: float | None = None,
+    on_lock_wait: Any = None,
 ) -> LinkCheckResult:
     """Check the links that are due, in one crawl process, and record every check.
 
     ``progress`` is an optional object with ``start(total)``, ``advance(record)`` and
-    ``stop()``.
+    ``stop()``. The run holds the catalog's writer lock (``lock_wait``, ``on_lock_wait``: as
+    for :func:`illhub.harvest.run_harvest`).
     """
+    with writer_lock(db_path, "check-links", wait=lock_wait, on_wait=on_lock_wait):
+        return _check_links_locked(db_path, source_id=source_id, older_than_days=older_than_days, limit=limit,
+                                   policy=policy, delay=delay, timeout=timeout, options=options,
+                                   user_agent=user_agent, log_level=log_level, progress=progress, proxy=proxy)
+
+
+def _check_links_locked(db_path: str | Path, *, source_id: str | None, older_than_days: float, limit: int | None,
+                        policy: Policy, delay: float | None, timeout: float | None,
+                        options: LinkCheckOptions | None, user_agent: str | None, log_level: str,
+                        progress: Any, proxy: str | None) -> LinkCheckResult:
     from scrapy.crawler import CrawlerProcess
 
     db = open_db(db_path)

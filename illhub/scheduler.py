@@ -71,6 +71,12 @@ DEFAULT_RELOAD_INTERVAL = 30.0
 #: and again before it is killed (seconds). systemd's default TimeoutStopSec is 90 s.
 DEFAULT_STOP_TIMEOUT = 30.0
 
+#: How long the scheduler waits for the writer lock to record runs it had to kill (seconds).
+RECORD_LOCK_WAIT = 30.0
+#: What a harvest's exit code means, for the log (docs/operations.md#exit-codes).
+EXIT_MEANINGS = {74: " (the catalog file could not be written: see the harvest's error line)",
+                 75: " (another illhub command was writing to the catalog all along: tried again at the next run)"}
+
 JOB_PREFIX = "harvest:"
 RELOAD_JOB = "reload-registry"
 LINK_CHECK_JOB = "link-check"
@@ -219,7 +225,9 @@ class HarvestRunner:
         launch.interrupted = launch.returncode is not None and launch.returncode < 0
         if launch.interrupted:
             self._record_interrupted(ids, started, launch.returncode)
-        logger.info("harvest %s finished with exit code %s", schedule, launch.returncode)
+        logger.log(logging.WARNING if launch.returncode in EXIT_MEANINGS else logging.INFO,
+                   "harvest %s finished with exit code %s%s", schedule, launch.returncode,
+                   EXIT_MEANINGS.get(launch.returncode, ""))
         self.launches.append(launch)
         return launch
 
@@ -252,15 +260,24 @@ class HarvestRunner:
     def _record_interrupted(self, ids: list[str], started: str, returncode: int) -> None:
         if self.db_path is None or not Path(self.db_path).exists():
             return
+        from pipeline.dberrors import explain
         from pipeline.health import mark_interrupted
         from pipeline.store import open_db
+        from pipeline.writelock import writer_lock
 
-        db = open_db(self.db_path)
         try:
-            n = mark_interrupted(db, ids, started, f"the scheduler stopped this harvest (signal {-returncode})")
-            logger.info("recorded %d run(s) as interrupted", n)
-        finally:
-            db.close()
+            with writer_lock(self.db_path, "schedule", wait=RECORD_LOCK_WAIT):
+                db = open_db(self.db_path)
+                try:
+                    n = mark_interrupted(db, ids, started, f"the scheduler stopped this harvest (signal {-returncode})")
+                    logger.info("recorded %d run(s) as interrupted", n)
+                finally:
+                    db.close()
+        except Exception as e:  # noqa: BLE001 - the next harvest marks them interrupted anyway
+            problem = explain(e, self.db_path)
+            if problem is None:
+                raise
+            logger.error("could not record the stopped runs (the next harvest will): %s", problem)
 
     def stop(self, timeout: float | None = None) -> None:
         """Start no more harvests; give running ones ``timeout`` seconds to finish, then

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from illhub.registry import Registry
+from pipeline.store import connect_readonly
 
 
 def source_statuses(registry: Registry, db_path: str | Path | None) -> list[dict[str, Any]]:
@@ -17,7 +17,7 @@ def source_statuses(registry: Registry, db_path: str | Path | None) -> list[dict
     runs: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
     if db_path and Path(db_path).exists():
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+        conn = connect_readonly(db_path)
         try:
             tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
             if "harvest_runs" in tables:

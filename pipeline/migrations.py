@@ -237,8 +237,31 @@ def m0301_web_pages(db: Database) -> None:
     )
 
 
+def pending(db: Database) -> list[str]:
+    """The names of the migrations this catalog has not had yet (reads only)."""
+    return [m.name for m in migrations.pending(db)]
+
+
 def apply(db: Database) -> None:
-    migrations.apply(db)
+    """Apply the pending migrations, each in a transaction of its own that first takes
+    SQLite's write lock (``BEGIN IMMEDIATE``) and then checks again that the migration is
+    still pending: two processes migrating one catalog at once (without illhub's writer
+    lock: an older illhub, a script) wait for each other and apply each migration once."""
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migrations.ensure_migrations_table(db)
+            todo = migrations.pending(db)
+            if not todo:
+                db.execute("COMMIT")
+                return
+            todo[0].fn(db)
+            migrations._record_applied(db, todo[0].name)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
 
 @migrations()
@@ -449,3 +472,14 @@ def m1601_web_frontier(db: Database) -> None:
         );
         """,
     )
+
+
+@migrations()
+def m2101_published_index_with_id(db: Database) -> None:
+    """Issue 21: the index on ``published`` is in the whole order of the resources table's
+    default sort (``published desc, id``), so that each page after the first, and a CSV
+    stream of the whole table, reads a page of the index (catalog/keyset.py)."""
+    run_script(db, """
+        DROP INDEX IF EXISTS idx_resources_published;
+        CREATE INDEX idx_resources_published ON resources(published DESC, id);
+    """)

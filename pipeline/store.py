@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from pipeline.normalize import normalize_resource, now_iso
 from pipeline.resource import Batch, Resource
 from pipeline.taxonomy import Taxonomy
 from pipeline.urls import resource_id, same_site
+from pipeline.writelock import writer_lock
 
 #: ``extra`` keys that change often without the resource changing (not in the content hash).
 VOLATILE_EXTRA = frozenset({"views", "star_rating", "rating_count", "classified_by"})
@@ -27,24 +31,80 @@ CONTENT_FIELDS = (
 )
 
 
-def open_db(path: str | Path, *, migrate: bool = True) -> Database:
-    """Open (creating if needed) the catalog: WAL mode, a busy timeout, migrations applied."""
+#: How long a statement waits for another connection's write lock before "database is
+#: locked" (seconds; env ILLHUB_BUSY_TIMEOUT). Between illhub's own commands the writer lock
+#: (:mod:`pipeline.writelock`) already serializes writes; this covers other programs.
+DEFAULT_BUSY_TIMEOUT = 10.0
+
+
+def busy_timeout() -> float:
+    try:
+        value = float(os.environ.get("ILLHUB_BUSY_TIMEOUT", ""))
+    except ValueError:
+        return DEFAULT_BUSY_TIMEOUT
+    return value if value >= 0 else DEFAULT_BUSY_TIMEOUT
+
+
+def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None = None) -> Database:
+    """Open (creating if needed) the catalog: WAL mode, a busy timeout, migrations applied.
+
+    Pending migrations are applied under the catalog's writer lock (waiting at most
+    ``lock_wait`` seconds for it: :func:`pipeline.writelock.writer_lock`), each in a
+    transaction that checks again that it is still pending, so two processes opening a new
+    or older catalog at once migrate it once."""
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
         db = Database(path)
     else:
         db = Database(memory=True)
-    db.execute("PRAGMA busy_timeout = 10000")
-    if str(path) != ":memory:":
-        db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    # statement and savepoint journals in memory, not temporary files (a harvest's
-    # transactions hold a savepoint per document)
-    db.execute("PRAGMA temp_store = MEMORY")
-    if migrate:
-        migrations.apply(db)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
+        if str(path) != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        # statement and savepoint journals in memory, not temporary files (a harvest's
+        # transactions hold a savepoint per document)
+        db.execute("PRAGMA temp_store = MEMORY")
+        if migrate and migrations.pending(db):
+            with writer_lock(path, "migrate", wait=lock_wait):
+                migrations.apply(db)
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the catalog (``mode=ro``: it may be written meanwhile), or,
+    where even that cannot open it (a WAL catalog on a read-only file system, whose ``-shm``
+    cannot be created), an immutable one (nobody can be writing to it there)."""
+    uri = "file:" + urllib.parse.quote(str(Path(path).resolve()))
+    for mode in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError as e:
+            conn.close()
+            if mode == "immutable=1" or getattr(e, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+                raise
+        except BaseException:
+            conn.close()
+            raise
+    raise AssertionError("unreachable")
+
+
+def open_for_reading(path: str | Path) -> Database:
+    """The catalog for a command that only reads it (``export``): opened as a harvest would
+    (an older catalog is migrated), or read-only when this user cannot write to it."""
+    try:
+        return open_db(path)
+    except (sqlite3.OperationalError, PermissionError) as e:
+        name = getattr(e, "sqlite_errorname", "")
+        if not (isinstance(e, PermissionError) or name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))):
+            raise
+    return Database(connect_readonly(path))
 
 
 #: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, without building an encoder for

@@ -23,6 +23,10 @@ def register_facet_classes():
 
 
 async def facet_cache_stats(datasette):
+    if (datasette.plugin_config("illhub") or {}).get("public"):
+        from datasette.utils.asgi import NotFound
+
+        raise NotFound("not found")  # the public profile shows none of Datasette's /-/ pages
     return Response.json(facetcache.cache_stats(datasette))
 
 

@@ -1,5 +1,7 @@
 """illhub's Datasette plugin: friendly cells, the front page's data, the search page's
-narrowing facets, the CSV guard, robots.txt and the "how to add a source" page.
+narrowing facets, the CSV guard, what the public profile shows, the load guard (heavy requests
+held to a limit, requests whose client left cancelled), error pages logged in one line,
+robots.txt and the "how to add a source" page.
 
 The logic lives in the ``catalog`` package (``labels``, ``cells``, ``pages``, ``public``); this
 file only connects it to Datasette's hooks.
@@ -14,9 +16,11 @@ from __future__ import annotations
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 
-from catalog import cells, labels, pages, public
+from catalog import cells, errors, labels, load, pages, public
 
 PLUGIN = "illhub"
+
+errors.replace_default_handler()
 
 
 def _config(datasette) -> dict:
@@ -73,11 +77,37 @@ def extra_template_vars(template, database, table, view_name, request, datasette
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
+        app = load.load_guard(app, datasette)
+        if _config(datasette).get("public"):
+            app = public.public_guard(app)
         if _config(datasette).get("neutralize_csv", True):
-            return public.csv_guard(app)
+            app = public.csv_guard(app)
         return app
 
     return wrap
+
+
+@hookimpl
+def permission_allowed(datasette, actor, action, resource):
+    return public.permission(actor, action, resource, bool(_config(datasette).get("public")))
+
+
+@hookimpl
+def forbidden(datasette, request, message):
+    from datasette.utils.asgi import Forbidden
+
+    async def inner():
+        return await errors.error_response(datasette, request, Forbidden(message))
+
+    return inner
+
+
+@hookimpl
+def handle_exception(datasette, request, exception):
+    async def inner():
+        return await errors.error_response(datasette, request, exception)
+
+    return inner
 
 
 async def robots_txt(datasette):
@@ -91,6 +121,15 @@ async def add_source_page(datasette, request):
         "illhub_add_source.html", {"catalog": db.name if db else None}, request=request))
 
 
+async def not_public(datasette, request):
+    from datasette.utils.asgi import NotFound
+
+    raise NotFound("not found")
+
+
 @hookimpl
-def register_routes():
-    return [(r"^/robots\.txt$", robots_txt), (r"^/-/add-a-source$", add_source_page)]
+def register_routes(datasette):
+    routes = [(r"^/robots\.txt$", robots_txt), (r"^/-/add-a-source$", add_source_page)]
+    if _config(datasette).get("public"):
+        routes.append((public.PRIVATE_SPECIAL, not_public))
+    return routes

@@ -1,13 +1,14 @@
 """Full-text search on a large catalog: memory-mapped reads, and Datasette's count and first
-page of a plain search answered by equivalent, cheaper SQL. The logic is in
-:mod:`catalog.search`; this file only connects it to Datasette's hooks.
+page of a plain search answered by equivalent, cheaper SQL; pages after the first, newest
+first, read through the index. The logic is in :mod:`catalog.search` and
+:mod:`catalog.keyset`; this file only connects it to Datasette's hooks.
 """
 
 from __future__ import annotations
 
 from datasette import hookimpl
 
-from catalog import search
+from catalog import keyset, search
 
 
 @hookimpl
@@ -19,6 +20,7 @@ def prepare_connection(conn, database, datasette):
 def startup(datasette):
     async def inner():
         for db in datasette.databases.values():
+            keyset.install(db)  # first: the search's rewrites see Datasette's own queries
             search.install(db)
 
     return inner

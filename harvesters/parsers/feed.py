@@ -111,21 +111,22 @@ DOCUMENT_MIME = {"application/pdf", "application/msword", "application/vnd.ms-po
                  "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.presentation"}
 
 
-def _as_html(value: str, detail: Any) -> str:
-    """A field's value as HTML, which normalizing reads: an Atom ``type="text"`` value (and any
-    other plain-text one) is text as it stands, so ``&lt;`` and ``<`` in it are escaped first,
-    not decoded or taken for markup."""
-    if value and isinstance(detail, dict) and detail.get("type") == "text/plain":
+def _as_html(value: str, detail: Any, declared: bool) -> str:
+    """A field's value as HTML, which normalizing reads: a value the feed declares plain text
+    (an Atom text construct, ``type="text"`` or no type) is text as it stands, so ``&lt;`` and
+    ``<`` in it are escaped first, not decoded or taken for markup. RSS declares nothing
+    (feedparser only guesses), and its fields are read as HTML, as feed readers read them."""
+    if value and declared and isinstance(detail, dict) and detail.get("type") == "text/plain":
         return html.escape(value, quote=False)
     return value
 
 
-def _description(entry: Any) -> str:
-    summary = _as_html(entry.get("summary") or "", entry.get("summary_detail"))
+def _description(entry: Any, declared: bool) -> str:
+    summary = _as_html(entry.get("summary") or "", entry.get("summary_detail"), declared)
     if not summary:
         for content in entry.get("content", []) or []:
             if content.get("value"):
-                return _as_html(content["value"], content)
+                return _as_html(content["value"], content, declared)
     return summary
 
 
@@ -315,7 +316,7 @@ def entry_link_and_type(link: str | None, enclosure: dict[str, Any] | None, base
 
 
 def _entry_resource(entry: Any, base: str, *, content_type: str, source_id: str, organization: str | None,
-                    language: str | None) -> Resource | None | bool:
+                    language: str | None, declared_types: bool = False) -> Resource | None | bool:
     """One entry as a Resource; None when it has no link at all, False when its link is unsafe."""
     own = _entry_link(entry)
     enclosure = _enclosure(entry)
@@ -324,13 +325,14 @@ def _entry_resource(entry: Any, base: str, *, content_type: str, source_id: str,
     link, ctype, extra = entry_link_and_type(own, enclosure, base, content_type)
     if not link:
         return False
-    description = _description(entry)
+    description = _description(entry, declared_types)
     if entry.get("tags"):
         extra["tags"] = [t.get("term") for t in entry.get("tags", []) or [] if t.get("term")]
     return Resource(
         url=link,
         # an entry without a title (a microblog post) is titled from its text, not its URL
-        title=_as_html(entry.get("title") or "", entry.get("title_detail")) or title_from_text(description),
+        title=_as_html(entry.get("title") or "", entry.get("title_detail"), declared_types)
+        or title_from_text(description),
         description=description,
         content_type=ctype,
         source_id=source_id,
@@ -378,7 +380,8 @@ def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str 
     missing_links = unsafe_links = 0
     for entry in entries:
         resource = _entry_resource(entry, base, content_type=content_type, source_id=source_id,
-                                   organization=organization, language=parsed.feed.get("language"))
+                                   organization=organization, language=parsed.feed.get("language"),
+                                   declared_types=str(parsed.get("version", "")).startswith("atom"))
         if resource is None:
             missing_links += 1
         elif resource is False:

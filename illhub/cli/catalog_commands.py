@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from illhub.cli.catalogfile import catalog_errors
 from illhub.cli.options import PORT, db_option, fail, load_registry_or_exit, registry_option
 from illhub.console import err, plain
 
@@ -25,6 +26,7 @@ from illhub.console import err, plain
 @click.option("--robots", type=click.Choice(["allow", "pages", "block"]), default=None,
               help="robots.txt: allow every crawler, allow only pages for people (not exports or SQL), or "
               "block all [default: pages with --public, else allow].")
+@catalog_errors
 def serve(db_path, host, port, public, allow_sql, allow_download, immutable, robots) -> None:
     """Browse the catalog with Datasette.
 
@@ -89,6 +91,7 @@ def publish(db_path, directory) -> None:
 @click.option("--type", "content_types", multiple=True, help="Only this content type (repeatable).")
 @click.option("--since", default=None, help="Only resources first seen on or after this date (YYYY-MM-DD).")
 @registry_option
+@catalog_errors
 def export(db_path, fmt, out_path, topics, sources, content_types, since, registry_path) -> None:
     """Export resources as CSV, JSON or JSON lines, with filters; or the registry's feeds as OPML.
 
@@ -102,7 +105,7 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
     from illhub.harvest import default_db_path
     from pipeline.export import ExportFilter, export_resources
     from pipeline.normalize import parse_date
-    from pipeline.store import open_db
+    from pipeline.store import open_for_reading
 
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
@@ -112,7 +115,7 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
         since_iso = parse_date(since)
         if since_iso is None:
             fail(f"--since {since!r} is not a date; use YYYY-MM-DD")
-    db = open_db(db_path)
+    db = open_for_reading(db_path)
     filt = ExportFilter(topics=list(topics), sources=list(sources), content_types=list(content_types), since=since_iso)
     if out_path:
         with open(out_path, "w", encoding="utf-8", newline="") as fh:
@@ -145,6 +148,7 @@ def export_opml(registry_path: Path, out_path: Path | None, topics, sources) -> 
               help="Where to write the demo catalog [default: data/demo.db].")
 @click.option("--port", default=8001, show_default=True, type=PORT, help="Datasette's port.")
 @click.option("--no-serve", is_flag=True, help="Harvest the demo web, print the summary and stop.")
+@catalog_errors
 def demo(db_path, port, no_serve) -> None:
     """Serve the bundled demo web on loopback, harvest it, and browse the result."""
     from illhub.demo import run_demo

@@ -11,6 +11,7 @@ import click
 
 from harvesters.offload import DEFAULT_PARSE_CPU_LIMIT
 from harvesters.settings import DEFAULT_DELAY, DEFAULT_TIMEOUT
+from illhub.cli.catalogfile import catalog_errors, lock_wait_option, report, waiting_notice
 from illhub.cli.options import (
     MAX_SECONDS,
     POSITIVE_SECONDS,
@@ -71,8 +72,11 @@ from illhub.console import (
 @click.option("--parse-cpu-limit", type=POSITIVE_SECONDS, default=DEFAULT_PARSE_CPU_LIMIT, show_default=True,
               metavar="SECONDS", help="CPU seconds one document's parse may take; a document that needs more "
               "fails its source (a hostile or broken document must not stall the harvest).")
+@lock_wait_option
+@catalog_errors
 def harvest(registry_path, db_path, source_ids, allow_private_network, delay, timeout, proxy, verbose, quiet, force,
-            respect_backoff, refetch, shard, workers, parse_cpu_limit, scrapyd_urls, job_count, no_deploy) -> None:
+            respect_backoff, refetch, shard, workers, parse_cpu_limit, scrapyd_urls, job_count, no_deploy,
+            lock_wait) -> None:
     """Harvest enabled sources (or --source ID ...) into the catalog.
 
     Only what changed is fetched and parsed (conditional GET, content hashes). A source
@@ -81,7 +85,9 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
 
     Exit code 0 when every source succeeded (or was skipped, or was interrupted by a stop
     request), 1 when some failed or the crawl could not run, 2 for a usage or registry
-    error. Every source's outcome is kept in the harvest_runs table.
+    error, 74 when the catalog file could not be written (full disk, read-only, damaged),
+    75 when another illhub command kept writing to it for all of --lock-wait. Every
+    source's outcome is kept in the harvest_runs table.
     """
     from illhub.harvest import UnknownSource, default_db_path, policy_from_env, run_harvest
 
@@ -102,7 +108,7 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
         dispatch(registry, db_path, scrapyd_urls, source_ids=list(source_ids) or None, verbose=verbose, quiet=quiet,
                  policy=policy_from_env(allow_private_network), delay=delay, timeout=timeout, force=force,
                  respect_backoff=True if respect_backoff else None, refetch=refetch, jobs=job_count,
-                 deploy=not no_deploy)
+                 deploy=not no_deploy, lock_wait=lock_wait, on_lock_wait=waiting_notice(db_path, lock_wait))
         return
     progress = None if quiet else RichProgress(err)
     try:
@@ -111,12 +117,15 @@ def harvest(registry_path, db_path, source_ids, allow_private_network, delay, ti
             delay=delay, timeout=timeout, log_level=log_level, progress=progress, force=force,
             respect_backoff=True if respect_backoff else None, refetch=refetch, shard=shard_kn,
             workers=None if workers == "auto" else int(workers), proxy=proxy, parse_cpu_limit=parse_cpu_limit,
+            lock_wait=lock_wait, on_lock_wait=waiting_notice(db_path, lock_wait),
         )
     except UnknownSource as e:
         fail(str(e))
         return
     print_summary(result, db_path)
-    if result.error:
+    if result.problem is not None:
+        report(result.problem)
+    elif result.error:
         err.print(f"[red]error:[/] {escape(result.error)} (nothing was fetched; run with -v for the details)")
     exit_fast()
     sys.exit(result.exit_code)
@@ -182,7 +191,9 @@ def dispatch(registry, db_path, urls: str, *, source_ids, verbose: int, quiet: b
 @click.command()
 @db_option
 @click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def merge(db_path, shards) -> None:
+@lock_wait_option
+@catalog_errors
+def merge(db_path, shards, lock_wait) -> None:
     """Fold catalogs harvested by other processes or machines into this one.
 
     \b
@@ -194,22 +205,33 @@ def merge(db_path, shards) -> None:
     newer copy; run logs are appended once. Merging the same shard twice changes nothing.
     """
     from illhub.harvest import default_db_path
+    from pipeline.dberrors import explain
     from pipeline.merge import merge_catalog
     from pipeline.store import open_db
+    from pipeline.writelock import writer_lock
 
     db_path = db_path or default_db_path()
-    db = open_db(db_path)
     for shard in shards:
         if shard.resolve() == Path(db_path).resolve():
             fail(f"{shard} is the catalog itself; name the shards to merge into {db_path}")
-        open_db(shard).close()  # bring the shard to this version's schema
-        try:
-            counts = merge_catalog(db, shard)
-        except ValueError as e:
-            fail(str(e))
-        click.echo(f"{shard} → {db_path}: {counts.get('resources', 0)} resources, "
-                   f"{counts.get('harvest_runs', 0)} harvest runs merged")
-    db.close()
+    with writer_lock(db_path, "merge", wait=lock_wait, on_wait=waiting_notice(db_path, lock_wait)):
+        db = open_db(db_path)
+        for shard in shards:
+            try:
+                open_db(shard, lock_wait=lock_wait).close()  # bring the shard to this version's schema
+            except Exception as e:  # noqa: BLE001 - a damaged shard is named as such; the catalog is untouched
+                problem = explain(e, shard)
+                if problem is None:
+                    raise
+                report(problem)
+                sys.exit(problem.exit_code)
+            try:
+                counts = merge_catalog(db, shard)
+            except ValueError as e:
+                fail(str(e))
+            click.echo(f"{shard} → {db_path}: {counts.get('resources', 0)} resources, "
+                       f"{counts.get('harvest_runs', 0)} harvest runs merged")
+        db.close()
 
 
 @click.command("check-links")
@@ -234,8 +256,10 @@ def merge(db_path, shards) -> None:
               help="Longest Retry-After (seconds) waited for; a longer one skips the host for this run.")
 @click.option("-v", "--verbose", count=True, help="Show Scrapy's log (-v info, -vv debug).")
 @click.option("--quiet", is_flag=True, help="No progress display.")
+@lock_wait_option
+@catalog_errors
 def check_links(registry_path, db_path, source_id, older_than, limit, allow_private_network, delay, timeout,
-                proxy, retries, backoff, max_retry_after, verbose, quiet) -> None:
+                proxy, retries, backoff, max_retry_after, verbose, quiet, lock_wait) -> None:
     """Find dead links: check catalogued links politely (HEAD, GET where needed, retries).
 
     Every check is kept in the link_checks table and each resource's link_status is
@@ -243,7 +267,8 @@ def check_links(registry_path, db_path, source_id, older_than, limit, allow_priv
     link probably works for a person), broken (3 failed checks in a row, in separate
     runs) or unchecked. Broken and blocked links get an archived_url (Wayback Machine).
     Exit code 0 when the run completed (broken links are data, not an error), 1 when
-    the crawl stopped before every selected link was checked, 2 for a usage error.
+    the crawl stopped before every selected link was checked, 2 for a usage error, 74 or
+    75 as for harvest (the catalog file cannot be used; another command is writing to it).
     """
     from harvesters.linkcheck import LinkCheckOptions
     from illhub.harvest import default_db_path, policy_from_env, user_agent
@@ -269,6 +294,7 @@ def check_links(registry_path, db_path, source_id, older_than, limit, allow_priv
             policy=policy_from_env(allow_private_network), delay=delay, timeout=timeout,
             options=LinkCheckOptions(retries=retries, backoff=backoff, max_retry_after=max_retry_after),
             user_agent=agent, log_level=log_level, progress=None if quiet else LinkProgress(err), proxy=proxy,
+            lock_wait=lock_wait, on_lock_wait=waiting_notice(db_path, lock_wait),
         )
     except UnknownLinkSource as e:
         fail(f"--source {source_id}: {e}")
@@ -282,7 +308,9 @@ def check_links(registry_path, db_path, source_id, older_than, limit, allow_priv
 @click.option("--registry", "registry_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="First copy this registry's source topics, systems and organizations into the catalog "
                    "(otherwise those recorded by the last harvest are used).")
-def reprocess(db_path, registry_path) -> None:
+@lock_wait_option
+@catalog_errors
+def reprocess(db_path, registry_path, lock_wait) -> None:
     """Rerun normalization and classification over stored raw entries (no network).
 
     Run it after editing data/taxonomy.yaml: topics, systems and classified_by are
@@ -292,17 +320,19 @@ def reprocess(db_path, registry_path) -> None:
     from illhub.harvest import default_db_path
     from pipeline.reprocess import reprocess as run_reprocess
     from pipeline.store import open_db, sync_sources
+    from pipeline.writelock import writer_lock
 
     taxonomy = load_taxonomy_or_exit()
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist yet: run 'illhub harvest' first")
-    db = open_db(db_path)
-    if registry_path:
-        registry = load_registry_or_exit(registry_path)
-        sync_sources(db, [s.row() for s in registry.sources])
-    result = run_reprocess(db, taxonomy)
-    db.close()
+    registry = load_registry_or_exit(registry_path) if registry_path else None
+    with writer_lock(db_path, "reprocess", wait=lock_wait, on_wait=waiting_notice(db_path, lock_wait)):
+        db = open_db(db_path)
+        if registry is not None:
+            sync_sources(db, [s.row() for s in registry.sources])
+        result = run_reprocess(db, taxonomy)
+        db.close()
     out.print(f"reprocessed {result.resources} resources in {escape(db_path)}: {result.changed} changed, "
               f"{result.reasons_only} with new reasons only, {result.unchanged} unchanged")
     if result.topics_added or result.topics_removed:
@@ -335,6 +365,7 @@ def reprocess(db_path, registry_path) -> None:
 @allow_private_option("Passed on to every harvest.")
 @delay_option("Passed on to every harvest.")
 @proxy_option  # passed on through ILLHUB_PROXY: never in a logged command line
+@catalog_errors
 def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, reload_interval,
              allow_private_network, delay, proxy) -> None:
     """Run harvests on each source's schedule, in the foreground (for systemd or a container).

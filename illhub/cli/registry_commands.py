@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from illhub.cli.catalogfile import catalog_errors
 from illhub.cli.options import (
     allow_private_option,
     db_option,
@@ -127,6 +128,7 @@ def add_source(url, source_id, name, organization, topics, kind, dry_run, regist
 @click.option("--coverage", is_flag=True,
               help="Instead of the sources: how many sources and curated entries cover each topic, system and "
                    "kind, the thin ones flagged (exit 1 when one is below its floor).")
+@catalog_errors
 def sources(registry_path, db_path, as_json, coverage) -> None:
     """List the registry's sources with each one's last harvest status from the catalog.
 

@@ -49,6 +49,7 @@ from illhub.registry import Registry
 from pipeline.event_links import Link
 from pipeline.pages import known_lastmods
 from pipeline.version import __version__
+from pipeline.writelock import writer_lock
 
 logger = logging.getLogger(__name__)
 
@@ -356,17 +357,29 @@ def dispatch_harvest(
     respect_backoff: bool | None = None,
     refetch: bool = False,
     options: DispatchOptions | None = None,
+    lock_wait: float | None = None,
+    on_lock_wait: Any = None,
 ) -> DispatchResult:
     """Harvest the selected sources through Scrapyd jobs on ``servers`` (from :func:`connect`)
     into the catalog at ``db_path``; the arguments mean what they mean for
     :func:`illhub.harvest.run_harvest`. ``progress`` may also have ``job(job)``, called when
     a job changes status. Ctrl-C cancels the jobs in flight and records their sources as
-    interrupted."""
+    interrupted. The catalog's writer lock is held throughout, as a local harvest holds it."""
     options = options or DispatchOptions()
     if not servers:
         raise DispatchError("no Scrapyd server to dispatch to")
     sources = select_sources(registry, source_ids)
-    begun = begin_harvest(registry, db_path, sources, named=bool(source_ids), force=force,
+    with writer_lock(db_path, "harvest --scrapyd", wait=lock_wait, on_wait=on_lock_wait):
+        return _dispatch_locked(registry, db_path, servers, sources, named=bool(source_ids), policy=policy,
+                                delay=delay, timeout=timeout, progress=progress, force=force,
+                                respect_backoff=respect_backoff, refetch=refetch, options=options)
+
+
+def _dispatch_locked(registry: Registry, db_path: str | Path, servers: list[Server], sources: list, *,
+                     named: bool, policy: Policy, delay: float | None, timeout: float | None, progress: Any,
+                     force: bool, respect_backoff: bool | None, refetch: bool,
+                     options: DispatchOptions) -> DispatchResult:
+    begun = begin_harvest(registry, db_path, sources, named=named, force=force,
                           respect_backoff=respect_backoff, refetch=refetch)
     db, states, context = begun.db, begun.states, begun.context
     shares = options.jobs or len(servers)

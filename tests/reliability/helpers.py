@@ -139,3 +139,27 @@ def snapshot(db: Path, source_id: str | None = None) -> list[tuple]:
         params.append(source_id)
     with connect(db) as conn:
         return [tuple(r) for r in conn.execute(sql + " ORDER BY r.id", params)]
+
+
+class DatasetteClient:
+    """The catalog's Datasette app, built as ``illhub serve`` builds it
+    (:func:`catalog.app.make_datasette`), on an event loop of its own."""
+
+    def __init__(self, db: Path, **options: object):
+        import asyncio
+
+        from catalog.app import make_datasette
+
+        self.loop = asyncio.new_event_loop()
+        self.ds = make_datasette(db, **options)
+        self.name = db.stem
+        self.loop.run_until_complete(self.ds.invoke_startup())
+
+    def get(self, path: str, **kw: object):
+        return self.loop.run_until_complete(self.ds.client.get(path, **kw))
+
+    def post(self, path: str, **kw: object):
+        return self.loop.run_until_complete(self.ds.client.post(path, **kw))
+
+    def close(self) -> None:
+        self.loop.close()

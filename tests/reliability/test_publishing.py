@@ -8,7 +8,6 @@ content here goes the whole way: fault server → harvest → catalog → pages 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -17,9 +16,8 @@ import time
 
 import pytest
 
-from catalog.app import make_datasette
 from tests.conftest import run_cli
-from tests.reliability.helpers import feed_source, harvest, runs, write_registry
+from tests.reliability.helpers import DatasetteClient, feed_source, harvest, runs, write_registry
 from tests.server import StubServer, ok
 
 HOSTILE_ITEMS = """
@@ -57,21 +55,7 @@ def catalog(tmp_path_factory):
     return db
 
 
-class Client:
-    def __init__(self, db, **options):
-        self.loop = asyncio.new_event_loop()
-        self.ds = make_datasette(db, **options)
-        self.name = db.stem
-        self.loop.run_until_complete(self.ds.invoke_startup())
-
-    def get(self, path, **kw):
-        return self.loop.run_until_complete(self.ds.client.get(path, **kw))
-
-    def post(self, path, **kw):
-        return self.loop.run_until_complete(self.ds.client.post(path, **kw))
-
-    def close(self):
-        self.loop.close()
+Client = DatasetteClient
 
 
 @pytest.fixture(scope="module")
