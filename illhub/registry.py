@@ -37,7 +37,7 @@ class Defaults(Strict):
     link_check_schedule: str = "weekly"
     """When stored links are checked."""
     contact: str | None = None
-    """A URL or e-mail address for site owners, sent in the User-Agent instead of the project URL."""
+    """A URL or e-mail address where site owners reach whoever runs this hub, sent in the User-Agent (set it: without it the User-Agent names only illhub)."""
 
     _check_schedule = field_validator("schedule", "link_check_schedule")(
         classmethod(lambda cls, v: check_schedule(v))

@@ -347,8 +347,8 @@ def politeness_section() -> str:
             os.environ["ILLHUB_TEST_FAST"] = saved
     codes = ", ".join(str(c) for c in sorted(s["RETRY_HTTP_CODES"]))
     rows = [
-        ("User-Agent", f"`{s['USER_AGENT']}` (with `defaults.contact` in the registry, that contact instead of "
-                       "the project URL)"),
+        ("User-Agent", f"`{s['USER_AGENT']}` (with `defaults.contact` in the registry, "
+                       "the contact is added as `(+CONTACT; …)`: set it, so site owners can reach you)"),
         ("requests per host at a time", str(s["CONCURRENT_REQUESTS_PER_DOMAIN"])),
         ("delay between requests to one host", f"{hs.DEFAULT_DELAY:g} s (`--delay`); a longer robots.txt "
                                                f"`Crawl-delay` wins (up to {MAX_CRAWL_DELAY:g} s)"),

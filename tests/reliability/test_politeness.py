@@ -17,6 +17,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from pipeline.version import USER_AGENT
 from tests.conftest import ROOT
 from tests.reliability.helpers import feed_source, harvest, items_for, rss, runs, snapshot, write_registry
 from tests.server import Sequence, StubServer, ok, reset_mid_body, slow, status
@@ -138,7 +139,7 @@ def test_user_agent_on_every_request_including_robots(world):
     robots = [h for h in hits if h.path == "/robots.txt"]
     assert len(robots) >= 7
     for h in hits:
-        assert h.user_agent.startswith("illhub/0") and "(+https://" in h.user_agent, h
+        assert h.user_agent == USER_AGENT and h.user_agent.startswith("illhub/0"), h
 
 
 def test_429_with_retry_after_is_not_retried_sooner(world):
