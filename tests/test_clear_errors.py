@@ -63,3 +63,51 @@ def test_quiet_link_check_prints_no_warnings_or_scrapy_lines(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert "Warning" not in result.stdout and "[scrapy" not in result.stdout
+
+
+def test_quiet_schedule_logs_no_info_warnings_or_scrapy_lines(tmp_path):
+    """`illhub schedule --quiet` catching up a harvest (one source refused) and a link check
+    (links refused, retried and given up): only the harvest's summary, no log lines."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+    from tests.server import RSS, StubServer, rss
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = s.getsockname()[1]
+    db = tmp_path / "c.db"
+    small_catalog(db, [f"http://127.0.0.1:{refused}/gone"])
+    with StubServer() as srv:
+        srv.add("/robots.txt", "User-agent: *\n", "text/plain")
+        srv.add("/news.rss", rss([("a", "Rule of five", "Mon, 02 Nov 2026 10:00:00 GMT")]), RSS)
+        registry = tmp_path / "registry.yaml"
+        registry.write_text(f"sources:\n  - id: news\n    name: News\n    kind: feed\n    url: {srv.base}/news.rss\n"
+                            f"  - id: gone\n    name: Gone\n    kind: feed\n    url: http://127.0.0.1:{refused}/feed\n",
+                            encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "ILLHUB_NETWORK": "loopback", "COLUMNS": "200"}
+        proc = subprocess.Popen([sys.executable, "-m", "illhub", "schedule", "--quiet", "--registry", str(registry),
+                                 "--db", str(db), "--delay", "0.01"], env=env, cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 90
+            done = False
+            while not done and time.monotonic() < deadline:
+                time.sleep(1)
+                conn = __import__("sqlite3").connect(db)
+                try:
+                    runs = conn.execute("select count(*) from harvest_runs where finished_at is not null").fetchone()[0]
+                    checks = conn.execute("select count(*) from link_check_runs where finished_at is not null").fetchone()[0]
+                finally:
+                    conn.close()
+                done = runs >= 2 and checks >= 1
+            assert done, "the scheduler did not catch up the harvest and the link check"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    assert " INFO " not in err and "Warning" not in err and "[scrapy" not in err and "Gave up" not in err, err
+    assert "news" in out and "gone" in out  # the harvest's own summary
