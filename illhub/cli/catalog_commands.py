@@ -42,13 +42,14 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
         fail("--allow-sql and --allow-download only apply with --public (the local profile allows SQL)")
     if allow_download and not immutable:
         fail("--allow-download needs --immutable: Datasette offers only files nothing writes to for download")
-    busy = port_problem(host, port)
-    if busy:
-        fail(busy, code=1)
     if not immutable:
         from catalog.app import prepare_catalog
 
         prepare_catalog(Path(db_path))
+    # After the catalog's own checks (a damaged catalog is the first thing to say), before "serving".
+    busy = port_problem(host, port)
+    if busy:
+        fail(busy, code=1)
     profile = "public profile" if public else "local profile"
     click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
     sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,
