@@ -43,6 +43,59 @@ SUBSCRIBE_FEEDS = (("new_resources_feed", "atom", "New resources (Atom feed for 
                    ("upcoming_events_calendar", "ics", "Upcoming events (iCal, for a calendar)"))
 EVENT_COLUMNS = ("starts_at",)
 
+#: The last harvest in four numbers, for the front page's status line and ``illhub status``:
+#: when it finished, and among the enabled sources how many failed in their latest run and
+#: how many need attention (3 failures in a row).
+HARVEST_STATUS_SQL = """
+SELECT
+  (SELECT max(finished_at) FROM harvest_runs WHERE status NOT IN ('skipped', 'running')) AS last_finished,
+  (SELECT count(*) FROM source_health WHERE enabled AND last_status = 'failed') AS failing,
+  (SELECT count(*) FROM source_health WHERE enabled AND needs_attention) AS attention,
+  (SELECT count(*) FROM sources WHERE enabled) AS sources
+"""
+#: A catalog whose last harvest finished longer ago than this (a nightly run missed) is stale.
+STALE_AFTER_HOURS = 36
+
+
+def age_text(seconds: float | None) -> str | None:
+    """``3 hours ago`` and the like."""
+    if seconds is None:
+        return None
+    if seconds < 90:
+        return "just now"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} minutes ago"
+    hours = minutes / 60
+    return f"{hours:.0f} hours ago" if hours < 36 else f"{hours / 24:.0f} days ago"
+
+
+def harvest_banner(row: Mapping[str, Any], now: Any) -> dict[str, Any]:
+    """The front page's status line from a :data:`HARVEST_STATUS_SQL` row."""
+    from catalog.labels import parse_iso
+
+    finished = parse_iso(row.get("last_finished"))
+    age = (now - finished).total_seconds() if finished is not None else None
+    stale = age is not None and age > STALE_AFTER_HOURS * 3600
+    return {**row, "last_finished_readable": readable_date(row.get("last_finished")), "age_seconds": age,
+            "age": age_text(age), "stale": stale, "alarm": bool(row.get("failing") or row.get("attention") or stale)}
+
+
+async def _harvest_status(db: Any, tables: set[str], urls: Any, queries: Mapping[str, Any],
+                          public: bool) -> dict[str, Any] | None:
+    if not {"harvest_runs", "source_health", "sources"} <= tables:
+        return None
+    from datetime import UTC, datetime
+
+    result = await db.execute(HARVEST_STATUS_SQL)
+    banner = harvest_banner(dict(zip(result.columns, result.first(), strict=True)), datetime.now(UTC))
+    # Maintainers get the errors themselves; the public profile has the summary without them.
+    order = ("harvest_summary",) if public else ("harvest_health", "harvest_summary")
+    health = next((q for q in order if q in queries), None)
+    banner["health_url"] = urls.query(db.name, health) if health else None
+    banner["public"] = public
+    return banner
+
 
 def _public(datasette: Any) -> bool:
     return bool((datasette.plugin_config("illhub") or {}).get("public"))
@@ -120,6 +173,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     if "harvest_runs" in tables:
         last_harvest = (await db.execute("select max(finished_at) from harvest_runs")).first()[0]
     sources = (await db.execute("select count(*) from sources")).first()[0] if "sources" in tables else None
+    status = await _harvest_status(db, tables, urls, queries, _public(datasette))
     return {"hub": {
         "database": name, "resources_url": resources_url, "total": total, **tiles,
         "new_this_week": new_rows, "new_count": new_count, "events": events,
@@ -127,7 +181,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
         "subscribe": subscribe, "search_url": urls.query(name, "search")
         if "search" in queries else resources_url, "search_param": "q" if "search" in queries else "_search",
         "new_url": urls.query(name, "new_this_week") if "new_this_week" in queries else None,
-        "last_harvest": readable_date(last_harvest), "sources": sources,
+        "last_harvest": readable_date(last_harvest), "sources": sources, "status": status,
         "add_source_url": "https://github.com/illhub/illhub#adding-a-source",
         "labels": term_labels(),
     }}

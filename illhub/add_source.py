@@ -74,9 +74,10 @@ def build_entry(proposal: Proposal, *, source_id: str | None = None, name: str |
     org = organization or proposal.organization
     if org:
         entry["organization"] = org
-    chosen = proposal.topics if topics is None else topics
-    if chosen:
-        entry["topics"] = list(chosen)
+    # Guessed topics are only proposed (see comment_for): classification already tags each
+    # item, and a source-wide topic would be given to every item of the source.
+    if topics:
+        entry["topics"] = list(topics)
     ordered = {k: entry[k] for k in FIELD_ORDER if k in entry}
     ordered.update({k: v for k, v in entry.items() if k not in ordered})
     return ordered
@@ -89,8 +90,23 @@ def comment_for(entry: dict[str, Any], proposal: Proposal, today: str | None = N
     return textwrap.wrap(text, width=100, break_long_words=False, break_on_hyphens=False)
 
 
-def render_entry(entry: dict[str, Any], comment: list[str], offset: int = 2) -> str:
-    """The entry as a block-sequence item at ``offset`` spaces, lists in flow style."""
+def proposed_topics(entry: dict[str, Any], proposal: Proposal) -> list[str]:
+    """The topics guessed from the site, when none were chosen with --topics."""
+    return [] if "topics" in entry else list(proposal.topics)
+
+
+def topics_comment(topics: list[str]) -> list[str]:
+    """The commented-out ``topics:`` line written into a new entry for the maintainer to confirm."""
+    if not topics:
+        return []
+    return ["topics proposed from the site: every item of the source would get them, and classification",
+            "already tags each item by its own text. To keep them, confirm and uncomment:",
+            f"topics: [{', '.join(topics)}]"]
+
+
+def render_entry(entry: dict[str, Any], comment: list[str], offset: int = 2, after: list[str] | None = None) -> str:
+    """The entry as a block-sequence item at ``offset`` spaces, lists in flow style; ``after``
+    are comment lines inside it, below its fields."""
     cm = CommentedMap()
     for k, v in entry.items():
         if isinstance(v, list):
@@ -109,6 +125,7 @@ def render_entry(entry: dict[str, Any], comment: list[str], offset: int = 2) -> 
     out = [f"{pad}# {c}" for c in comment]
     out.append(f"{pad}- {lines[0]}")
     out += [f"{pad}  {line}" if line else "" for line in lines[1:]]
+    out += [f"{pad}  # {c}" for c in after or []]
     return "\n".join(out) + "\n"
 
 
@@ -120,7 +137,7 @@ def _item_offset(lines: list[str], start: int) -> int:
     return 2
 
 
-def insert_entry(text: str, entry: dict[str, Any], comment: list[str]) -> str:
+def insert_entry(text: str, entry: dict[str, Any], comment: list[str], after: list[str] | None = None) -> str:
     """``text`` with the entry added at the end of its ``sources:`` list; every other byte kept."""
     rt = YAML()
     data = rt.load(text)
@@ -131,7 +148,7 @@ def insert_entry(text: str, entry: dict[str, Any], comment: list[str]) -> str:
     src_line = data.lc.key("sources")[0]
     sources = data["sources"]
     if not sources:  # "sources:" or "sources: []"
-        block = render_entry(entry, comment, 2)
+        block = render_entry(entry, comment, 2, after)
         line = lines[src_line]
         newline = "\n" if line.endswith("\n") else ""
         lines[src_line] = re.sub(r"^sources:.*$", "sources:", line.rstrip("\r\n")) + "\n" + block.rstrip("\n") + newline
@@ -139,7 +156,7 @@ def insert_entry(text: str, entry: dict[str, Any], comment: list[str]) -> str:
     if getattr(sources, "fa", None) is not None and sources.fa.flow_style():
         raise AddSourceError("the registry's 'sources:' list is written in flow style ([...]); "
                              "write it as a block list (one '- id:' per source) and try again")
-    block = render_entry(entry, comment, _item_offset(lines, src_line + 1))
+    block = render_entry(entry, comment, _item_offset(lines, src_line + 1), after)
     after = keys[keys.index("sources") + 1:]
     if not after:
         if text and not text.endswith("\n"):
@@ -211,7 +228,7 @@ def prepare(path: Path, proposal: Proposal, *, source_id: str | None = None, nam
     check_kind(entry, proposal)
     validate_with_registry(path, data, entry, taxonomy)
     text = path.read_text(encoding="utf-8")
-    new_text = insert_entry(text, entry, comment_for(entry, proposal))
+    new_text = insert_entry(text, entry, comment_for(entry, proposal), topics_comment(proposed_topics(entry, proposal)))
     verify(path, text, new_text, data, entry, taxonomy)
     return entry, new_text
 
@@ -249,6 +266,18 @@ def write_atomically(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def next_command(source_id: str, registry_path: Path, allow_private_network: bool) -> str:
+    """The harvest command that tries the new source, as it must be typed here."""
+    import shlex
+
+    words = ["illhub", "harvest", "--source", source_id]
+    if str(registry_path) != "registry.yaml":
+        words += ["--registry", str(registry_path)]
+    if allow_private_network:
+        words.append("--allow-private-network")
+    return shlex.join(words)
 
 
 def check_url(url: str) -> str:

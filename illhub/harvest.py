@@ -262,16 +262,20 @@ def _open_runs(db: Any, sources: list[SourceBase], run_group: str, started_dt: d
     return states, skipped
 
 
+def quiet_retries(log_level: str) -> None:
+    """Without -v, each failure is reported once, per source or link (the summary, the
+    catalog); Scrapy's "Gave up retrying" lines would only repeat it, one per request, on
+    stderr. Call after CrawlerProcess configured logging, which resets existing loggers."""
+    if logging.getLevelName(log_level) == logging.ERROR:
+        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+
+
 def _crawl(context: HarvestContext, settings: dict[str, Any], log_level: str, crawl_errors: list[Any]) -> None:
     """Run the harvest spider over ``context``'s sources in this process, until it closes."""
     from scrapy.crawler import CrawlerProcess
 
     process = CrawlerProcess(settings)
-    if logging.getLevelName(log_level) == logging.ERROR:
-        # Without -v, each failure is reported once, per source (the summary, harvest_runs);
-        # Scrapy's "Gave up retrying" lines would only repeat it, one per request, on stderr.
-        # (Set after CrawlerProcess configured logging, which resets existing loggers.)
-        logging.getLogger("scrapy.downloadermiddlewares.retry").setLevel(logging.CRITICAL)
+    quiet_retries(log_level)
     # Scrapy filters by level in its handler and leaves the root logger open, so every
     # debug line (a few per request) was built and then dropped: filter at the root.
     logging.getLogger().setLevel(logging.getLevelName(log_level))

@@ -111,6 +111,8 @@ def _check_links_locked(db_path: str | Path, *, source_id: str | None, older_tha
                         progress: Any, proxy: str | None) -> LinkCheckResult:
     from scrapy.crawler import CrawlerProcess
 
+    from illhub.harvest import quiet_retries
+
     db = open_db(db_path)
     try:
         if source_id:
@@ -133,11 +135,12 @@ def _check_links_locked(db_path: str | Path, *, source_id: str | None, older_tha
             progress.start(len(due))
         try:
             if due:
+                extra["LOG_INSTALL_ROOT_HANDLER"] = True
                 process = CrawlerProcess(
                     harvest_settings(policy=policy.value, delay=delay, timeout=timeout, log_level=log_level,
                                      extra=extra, proxy=proxy),
-                    install_root_handler=True,
                 )
+                quiet_retries(log_level)
                 process.crawl(LinkCheckSpider, context=context)
                 process.start()
         finally:

@@ -13,6 +13,33 @@ from catalog.app import make_datasette
 GRACEFUL_SHUTDOWN = 5
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (already in use, an unknown address), or None.
+
+    Checked before anything says "serving": binding the way uvicorn does (SO_REUSEADDR), then
+    letting go at once."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return f"cannot listen on {host}: {e.strerror} (give an address of this machine to --host)"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another 'illhub serve' or 'make demo', or "
+                        f"another program): stop it, or choose another port with --port {port + 1 if port < 65535 else 8001}")
+            if e.errno == errno.EACCES:
+                return f"not allowed to listen on port {port} (ports below 1024 need root): choose --port 8001"
+            return f"cannot listen on {host}:{port}: {e.strerror}"
+    return None
+
+
 def serve_datasette(db_path: Path, *, host: str = "127.0.0.1", port: int = 8001, **options: Any) -> int:
     """Serve the catalog in this process (uvicorn), as ``datasette serve`` would.
 

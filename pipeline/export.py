@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -29,6 +30,7 @@ def neutralize_cell(value: Any) -> Any:
 @dataclass
 class ExportFilter:
     topics: list[str] = field(default_factory=list)
+    systems: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     content_types: list[str] = field(default_factory=list)
     since: str | None = None
@@ -39,6 +41,10 @@ class ExportFilter:
             where.append("EXISTS (SELECT 1 FROM json_each(resources.topics) t WHERE t.value IN ({}))".format(
                 ",".join("?" * len(self.topics))))
             params += self.topics
+        if self.systems:
+            where.append("EXISTS (SELECT 1 FROM json_each(resources.systems) s WHERE s.value IN ({}))".format(
+                ",".join("?" * len(self.systems))))
+            params += self.systems
         if self.sources:
             where.append("id IN (SELECT resource_id FROM resource_sources WHERE source_id IN ({}))".format(
                 ",".join("?" * len(self.sources))))
@@ -50,6 +56,22 @@ class ExportFilter:
             where.append("first_seen >= ?")
             params.append(self.since)
         return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def unknown_names(filt: ExportFilter, topics: list[str], systems: list[str]) -> list[str]:
+    """One line per filter value that no resource can have (a misspelled topic, system or
+    content type), naming the valid ones: such an export would silently be empty."""
+    from pipeline.resource import CONTENT_TYPES
+
+    problems = []
+    for option, given, known in (("--topic", filt.topics, topics), ("--system", filt.systems, systems),
+                                 ("--type", filt.content_types, list(CONTENT_TYPES))):
+        for value in given:
+            if value not in known:
+                close = difflib.get_close_matches(value, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                problems.append(f"{option} {value!r} is not known; {hint}valid: {', '.join(known)}")
+    return problems
 
 
 def iter_resources(db: Database, filt: ExportFilter | None = None):

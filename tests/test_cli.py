@@ -97,7 +97,11 @@ def test_export_filters(catalog):
                                                                "https://docs.example.org/manual"}
     assert j("--since", "2026-11-21") == {"https://www.youtube.com/watch?v=abc", "https://docs.example.org/manual"}
     assert j("--since", "2026-11-21", "--type", "video", "--topic", "copyright") == set()
-    assert json.loads(export(catalog, "--format", "json", "--topic", "nothing-here")) == []
+    # a topic of the taxonomy that no resource has: an empty export; a topic that does not exist
+    # is an error naming the valid ones (issue 18: it used to be an empty file too)
+    assert json.loads(export(catalog, "--format", "json", "--topic", "careers")) == []
+    unknown = run_cli("export", "--db", str(catalog), "--format", "json", "--topic", "nothing-here")
+    assert unknown.returncode == 2 and unknown.stdout == "" and "valid: basics, " in unknown.stderr
 
 
 def test_export_to_a_file_and_errors(catalog, tmp_path):

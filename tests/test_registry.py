@@ -48,7 +48,8 @@ def test_unknown_key():
 
 def test_unknown_top_level_key():
     problems = problems_for(GOOD, source=[])
-    assert problems == ["reg.yaml: top-level field 'source' is not known (expected 'sources' and optional 'defaults')"]
+    assert problems == ["reg.yaml: top-level field 'source' is not known (expected 'sources' and optional 'defaults'); "
+                        "did you mean 'sources'?"]
 
 
 def test_duplicate_id_reported_even_when_the_first_has_other_problems():

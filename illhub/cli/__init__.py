@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from illhub.cli import catalog_commands, harvest_commands, maintenance_commands, registry_commands
+from illhub.cli import catalog_commands, harvest_commands, maintenance_commands, nightly_commands, registry_commands
 from illhub.cli.options import fast_exit_asked
 from pipeline.version import __version__
 
@@ -27,6 +27,8 @@ def cli() -> None:
       illhub check-registry    check online that each source answers as its kind
       illhub harvest           harvest every enabled source into data/illhub.db
       illhub serve             browse the catalog with Datasette
+      illhub status            the last harvest, failing sources, the next run
+      illhub install-systemd   harvest every night and serve the catalog (systemd)
       illhub check-links       find dead links (history and status in the catalog)
       illhub backup            copy the catalog (every night: docs/operations.md)
       illhub doctor            check the catalog file; says whether to restore
@@ -38,7 +40,8 @@ COMMANDS = (registry_commands.validate, registry_commands.check_registry, regist
             harvest_commands.harvest, harvest_commands.merge, harvest_commands.check_links,
             harvest_commands.reprocess, harvest_commands.schedule,
             catalog_commands.serve, catalog_commands.publish, catalog_commands.export, catalog_commands.demo,
-            maintenance_commands.doctor, maintenance_commands.backup, maintenance_commands.restore)
+            maintenance_commands.doctor, maintenance_commands.backup, maintenance_commands.restore,
+            nightly_commands.status, nightly_commands.install_systemd)
 for _command in COMMANDS:
     cli.add_command(_command)
 

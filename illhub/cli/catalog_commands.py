@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from illhub.cli.catalogfile import catalog_errors
-from illhub.cli.options import PORT, db_option, fail, load_registry_or_exit, registry_option
+from illhub.cli.options import PORT, db_option, fail, load_registry_or_exit, load_taxonomy_or_exit, registry_option
 from illhub.console import err, plain
 
 
@@ -33,7 +33,7 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
     The catalog's schema is brought up to date first (as a harvest would), unless --immutable.
     """
     from illhub.harvest import default_db_path
-    from illhub.serve import serve_datasette
+    from illhub.serve import port_problem, serve_datasette
 
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
@@ -46,6 +46,10 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
         from catalog.app import prepare_catalog
 
         prepare_catalog(Path(db_path))
+    # After the catalog's own checks (a damaged catalog is the first thing to say), before "serving".
+    busy = port_problem(host, port)
+    if busy:
+        fail(busy, code=1)
     profile = "public profile" if public else "local profile"
     click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
     sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,
@@ -87,13 +91,17 @@ def publish(db_path, directory) -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file instead of standard output.")
 @click.option("--topic", "topics", multiple=True, help="Only resources with this topic (repeatable: any of them).")
+@click.option("--system", "systems", multiple=True, help="Only resources about this system (repeatable: any of them).")
 @click.option("--source", "sources", multiple=True, help="Only resources from this source (repeatable).")
 @click.option("--type", "content_types", multiple=True, help="Only this content type (repeatable).")
 @click.option("--since", default=None, help="Only resources first seen on or after this date (YYYY-MM-DD).")
 @registry_option
 @catalog_errors
-def export(db_path, fmt, out_path, topics, sources, content_types, since, registry_path) -> None:
+def export(db_path, fmt, out_path, topics, systems, sources, content_types, since, registry_path) -> None:
     """Export resources as CSV, JSON or JSON lines, with filters; or the registry's feeds as OPML.
+
+    A topic, system or type that does not exist (data/taxonomy.yaml, the content types) is an
+    error (exit 2) naming the valid ones, before anything is written.
 
     \b
     --format opml lists every enabled feed and YouTube source of the registry (grouped by
@@ -103,10 +111,17 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
         export_opml(registry_path, out_path, topics, sources)
         return
     from illhub.harvest import default_db_path
-    from pipeline.export import ExportFilter, export_resources
+    from pipeline.export import ExportFilter, export_resources, unknown_names
     from pipeline.normalize import parse_date
     from pipeline.store import open_for_reading
 
+    filt = ExportFilter(topics=list(topics), systems=list(systems), sources=list(sources),
+                        content_types=list(content_types))
+    taxonomy = load_taxonomy_or_exit()
+    problems = unknown_names(filt, list(taxonomy.topics), list(taxonomy.systems))
+    if problems:
+        click.echo("\n".join(f"error: {p}" for p in problems), err=True)
+        sys.exit(2)
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist yet: run 'illhub harvest' first")
@@ -116,7 +131,7 @@ def export(db_path, fmt, out_path, topics, sources, content_types, since, regist
         if since_iso is None:
             fail(f"--since {since!r} is not a date; use YYYY-MM-DD")
     db = open_for_reading(db_path)
-    filt = ExportFilter(topics=list(topics), sources=list(sources), content_types=list(content_types), since=since_iso)
+    filt.since = since_iso
     if out_path:
         with open(out_path, "w", encoding="utf-8", newline="") as fh:
             n = export_resources(db, fh, fmt, filt)
@@ -152,5 +167,9 @@ def export_opml(registry_path: Path, out_path: Path | None, topics, sources) -> 
 def demo(db_path, port, no_serve) -> None:
     """Serve the bundled demo web on loopback, harvest it, and browse the result."""
     from illhub.demo import run_demo
+    from illhub.serve import port_problem
 
+    busy = None if no_serve else port_problem("127.0.0.1", port)
+    if busy:
+        fail(busy, code=1)
     sys.exit(run_demo(db_path=db_path, port=port, serve=not no_serve))

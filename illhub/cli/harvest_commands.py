@@ -365,9 +365,11 @@ def reprocess(db_path, registry_path, lock_wait) -> None:
 @allow_private_option("Passed on to every harvest.")
 @delay_option("Passed on to every harvest.")
 @proxy_option  # passed on through ILLHUB_PROXY: never in a logged command line
+@click.option("--quiet", is_flag=True, help="Log only warnings and errors (a run that failed, a registry with "
+              "problems), not every start and finish.")
 @catalog_errors
 def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, reload_interval,
-             allow_private_network, delay, proxy) -> None:
+             allow_private_network, delay, proxy, quiet) -> None:
     """Run harvests on each source's schedule, in the foreground (for systemd or a container).
 
     Each source's `schedule` (hourly, daily, nightly, weekly or a cron expression, in UTC;
@@ -388,7 +390,8 @@ def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, rel
     if list_only:
         show_schedule(registry, db_path, next_runs(registry, datetime.now(UTC)))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     extra = (["--allow-private-network"] if allow_private_network else []) + (
         ["--delay", str(delay)] if delay is not None else [])
@@ -401,8 +404,9 @@ def schedule(registry_path, db_path, list_only, misfire_grace, stop_timeout, rel
                           scheduler=make_scheduler(misfire_grace=timedelta(hours=misfire_grace)),
                           link_check_args=extra)
     hs.load()
-    err.print(plain(f"illhub schedule: {len(registry.enabled())} sources, registry {registry_path}, catalog {db_path} "
-                    "(Ctrl-C or SIGTERM to stop)"))
+    if not quiet:
+        err.print(plain(f"illhub schedule: {len(registry.enabled())} sources, registry {registry_path}, "
+                        f"catalog {db_path} (Ctrl-C or SIGTERM to stop)"))
     hs.start()
 
 

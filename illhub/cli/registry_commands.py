@@ -107,18 +107,24 @@ def add_source(url, source_id, name, organization, topics, kind, dry_run, regist
     except RegistryError as e:  # the registry changed under us
         click.echo("\n".join(e.problems), err=True)
         sys.exit(2)
-    from illhub.add_source import comment_for
+    from illhub.add_source import comment_for, next_command, proposed_topics, topics_comment
 
-    block = render_entry(entry, comment_for(entry, proposal))
+    proposed = proposed_topics(entry, proposal)
+    block = render_entry(entry, comment_for(entry, proposal), after=topics_comment(proposed))
     click.echo(block, nl=False)
     for topic, why in proposal.topic_reasons.items():
         if topic in (entry.get("topics") or []):
             err.print(plain(f"  topic {topic}: {why}"))
+        elif topic in proposed:
+            err.print(plain(f"  proposed topic {topic}: {why} (commented out in the entry: confirm it)"))
     if dry_run:
         err.print(plain(f"dry run: {registry_path} not changed"))
         return
     write_atomically(registry_path, new_text)
-    err.print(plain(f"added {entry['id']!r} to {registry_path}; try it with: illhub harvest --source {entry['id']}"))
+    # --allow-private-network was needed here, so the harvest needs it too (the environment
+    # variable, when that was used instead, still holds in this shell).
+    err.print(plain(f"added {entry['id']!r} to {registry_path}; try it with: "
+                    f"{next_command(entry['id'], registry_path, allow_private_network)}"))
 
 
 @click.command()
