@@ -35,6 +35,17 @@ def clean_text(value: Any) -> str:
     return str(value or "").replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
 
 
+def event_description(description: Any, presenters: Any) -> str:
+    """An event's description without the "Speakers: …" line a program puts first (the
+    speakers are shown, and exported, on their own)."""
+    text = clean_text(description).strip()
+    names = presenter_names(presenters)
+    for prefix in ("Speakers: ", "Speaker: ", "Presented by "):
+        if names and text.startswith(prefix + names):
+            return text[len(prefix + names):].lstrip(" .;:-\n")
+    return text
+
+
 def json_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
@@ -93,7 +104,9 @@ def card(datasette: Any, row: dict[str, Any], source_names: dict[str, str]) -> d
     source = row.get("source_id")
     out = {
         "id": rid, "title": clean_text(row.get("title")) or "(untitled)", "link": http_url(row.get("url")),
-        "page": path(datasette, "resource", rid), "description": clean_text(row.get("description")),
+        "page": path(datasette, "resource", rid),
+        "description": event_description(row.get("description"), row.get("presenters")) if row.get("starts_at")
+        else clean_text(row.get("description")),
         "type": row.get("content_type"), "type_label": type_label(row.get("content_type")),
         "organization": row.get("organization"), "published": row.get("published"),
         "when": readable_date(row.get("published") or row.get("first_seen")),

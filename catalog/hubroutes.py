@@ -60,7 +60,7 @@ async def list_route(datasette: Any, request: Any) -> Response:
         feed_args = listing.replace(a, sort="newest") if not a.q else a
         result = await listing.fetch(db, feed_args, limit=outputs.FEED_SIZE, offset=0)
         body = outputs.atom(result.rows, title=f"illhub: {title}", self_url=_absolute(request, request.full_path),
-                            page_url=_absolute(request, page_url), stylesheet=datasette.urls.static("feed.xsl"),
+                            page_url=_absolute(request, page_url), stylesheet=datasette.urls.path("/static/feed.xsl"),
                             feed_id=_absolute(request, request.full_path))
         return Response(body, content_type="application/atom+xml; charset=utf-8")
     if out == "events.ics":

@@ -19,7 +19,7 @@ from typing import Any
 from icalendar import Calendar, Component, Event
 from markupsafe import escape
 
-from catalog.cards import clean_text, json_list, type_label, zone
+from catalog.cards import clean_text, event_description, json_list, type_label, zone
 from catalog.labels import http_url, parse_iso, term_labels
 from pipeline.export import neutralize_cell
 
@@ -124,7 +124,7 @@ def _event(r: dict[str, Any], page_url: str | None) -> Event | None:
     link = http_url(r.get("url")) or page_url
     if link:
         ev.add("url", link)
-    desc = [clean_text(r.get("description"))]
+    desc = [event_description(r.get("description"), r.get("presenters"))]
     if r.get("event_name"):
         desc.append(f"Part of {r['event_name']}.")
     if page_url:

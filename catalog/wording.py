@@ -133,6 +133,13 @@ def lexicon() -> Lexicon:
         for n in names:
             if not _case_sensitive(n, s.match_case):
                 _add(meanings, n, Meaning(phrases=set(phrases), systems={s.id}))
+    for group in data.get("synonyms") or []:  # a group shares what any of its phrases names
+        keys = {_key(tokens(p)) for p in group if tokens(p)}
+        shared = Meaning()
+        for k in keys:
+            shared.merge(meanings[k])
+        for k in keys:
+            meanings[k] = Meaning(set(shared.phrases), set(shared.topics), set(shared.systems), set(shared.types))
     vocabulary = sorted({w for key in meanings for w in key} | {w for m in meanings.values() for p in m.phrases
                                                                 for w in p.split()})
     labels = {"topics": {k: t.label for k, t in tax.topics.items()},
