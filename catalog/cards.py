@@ -6,10 +6,13 @@ beside it), and the hub's own addresses (:func:`path`).
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from markupsafe import Markup, escape
 
 from catalog.labels import (
     CONTENT_TYPE_LABELS,
@@ -44,6 +47,21 @@ def event_description(description: Any, presenters: Any) -> str:
         if names and text.startswith(prefix + names):
             return text[len(prefix + names):].lstrip(" .;:-\n")
     return text
+
+
+def highlight(text: str, words: set[str]) -> Markup:
+    """``text`` escaped, with the words of a search (and their plurals) in ``<mark>``."""
+    if not words:
+        return Markup(escape(text))
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                         + r")(e?s)?\b", re.IGNORECASE)
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out.append(escape(text[last:m.start()]))
+        out.append(Markup("<mark>") + escape(m.group(0)) + Markup("</mark>"))
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def json_list(value: Any) -> list[str]:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import NotFound, Response
 
 from catalog import listing, wording
-from catalog.cards import card, json_list, path, type_label, type_plural
+from catalog.cards import card, highlight, json_list, path, type_label, type_plural
 from catalog.labels import readable_date, term_labels
 from catalog.pages import catalog_database, source_names
 
@@ -85,6 +85,10 @@ async def list_context(datasette: Any, request: Any, kind: str, key: str = "") -
         "pages": _pages(a, base, result.total), "outputs": outputs(datasette, db.name, kind, key, a),
         "expansions": result.plan.expansions() if result.plan else [],
     }
+    if result.plan:
+        words = {w for c in result.plan.concepts for ph in c.phrases for w in ph.split() if len(w) > 2}
+        for c in page["cards"]:
+            c["title_html"] = highlight(c["title"], words)
     if a.q and result.total == 0:
         page["suggest"] = _suggestions(datasette, a.q, base)
     if kind in ("topic", "system"):

@@ -22,6 +22,16 @@ def _absolute(request: Any, url: str) -> str:
     return f"{request.scheme}://{request.host}{url}"
 
 
+def feed_content_type(request: Any) -> str:
+    """Atom's own type for feed readers; for a browser (which asks for HTML first) an XML type,
+    so it applies the feed's stylesheet instead of showing the source (Chromium shows
+    ``application/atom+xml`` as plain text)."""
+    accept = request.headers.get("accept", "")
+    if accept.startswith("text/html") or "application/xhtml+xml" in accept.split(",")[0:2]:
+        return "application/xml; charset=utf-8"
+    return "application/atom+xml; charset=utf-8"
+
+
 def _title(kind: str, key: str, a: listing.ListArgs, names: dict[str, str] | None = None) -> str:
     labels = term_labels()
     if kind == "topic":
@@ -62,7 +72,7 @@ async def list_route(datasette: Any, request: Any) -> Response:
         body = outputs.atom(result.rows, title=f"illhub: {title}", self_url=_absolute(request, request.full_path),
                             page_url=_absolute(request, page_url), stylesheet=datasette.urls.path("/static/feed.xsl"),
                             feed_id=_absolute(request, request.full_path))
-        return Response(body, content_type="application/atom+xml; charset=utf-8")
+        return Response(body, content_type=feed_content_type(request))
     if out == "events.ics":
         return await _calendar_response(datasette, request, db, a, f"illhub: {title}")
     result = await listing.fetch(db, a, limit=outputs.CSV_LIMIT, offset=0)
@@ -70,7 +80,8 @@ async def list_route(datasette: Any, request: Any) -> Response:
         filename = quote(f"illhub-{key or 'search'}.csv")
         return Response(outputs.spreadsheet_csv(result.rows), content_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f"attachment; filename={filename}"})
-    return Response.html(outputs.snippet(result.rows, heading=title))
+    # as text, so the browser shows the code to copy into a LibGuide's HTML editor
+    return Response.text(outputs.snippet(result.rows, heading=title))
 
 
 async def _calendar_response(datasette: Any, request: Any, db: Any, a: listing.ListArgs, name: str) -> Response:

@@ -12,7 +12,10 @@
         <style>
           body { font-family: system-ui, sans-serif; max-width: 48rem; margin: 0 auto; padding: 1rem; color: #1b1b1b; line-height: 1.5; }
           .about { background: #fbf6ef; border-left: 4px solid #7a3e00; padding: 0.6rem 1rem; }
-          code { background: #f3f6f9; padding: 0.1rem 0.3rem; overflow-wrap: anywhere; }
+          * { box-sizing: border-box; }
+          html { margin: 0; padding: 0; overflow-x: hidden; }
+          code { background: #f3f6f9; padding: 0.1rem 0.3rem; overflow-wrap: anywhere; word-break: break-all; }
+          h1, a { overflow-wrap: anywhere; }
           li { margin: 0.7rem 0; } a { color: #0a4f8f; } .meta { color: #4a4a4a; font-size: 0.9rem; }
         </style>
       </head>
