@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup, escape
 
+from catalog.cells import MARK_CLOSE, MARK_OPEN
 from catalog.labels import (
     CONTENT_TYPE_LABELS,
     CONTENT_TYPE_PLURALS,
@@ -23,7 +24,6 @@ from catalog.labels import (
     readable_date,
     term_labels,
 )
-from catalog.cells import MARK_CLOSE, MARK_OPEN
 
 
 def path(datasette: Any, *parts: str, query: str = "") -> str:

@@ -171,12 +171,18 @@ async def _highlights(datasette: Any, db: Any, a: listing.ListArgs, names: dict[
             "events": [card(datasette, dict(r), names) for r in events]}
 
 
+#: The most of a topic's resources whose sources are counted (a large catalog's biggest topic
+#: would otherwise cost a join over hundreds of thousands of rows per page view).
+FEEDING_CAP = 20_000
+
+
 async def _feeding_sources(datasette: Any, db: Any, kind: str, key: str) -> list[dict[str, Any]]:
     col = "topics" if kind == "topic" else "systems"
     rows = await db.execute(
-        "select s.id, s.name, s.organization, count(*) as n from resource_tags t "
+        "select s.id, s.name, s.organization, count(*) as n from (select resource_id from resource_tags "
+        "where col = :col and value = :v limit :cap) t "
         "join resource_sources rs on rs.resource_id = t.resource_id join sources s on s.id = rs.source_id "
-        "where t.col = :col and t.value = :v group by s.id order by n desc, s.name limit 12", {"col": col, "v": key})
+        "group by s.id order by n desc, s.name limit 12", {"col": col, "v": key, "cap": FEEDING_CAP})
     return [{"name": r["name"], "organization": r["organization"], "count": r["n"],
              "url": path(datasette, "source", r["id"])} for r in rows]
 

@@ -5,6 +5,7 @@ Datasette matches a plugin's routes before its own, so ``/topic/copyright`` is t
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -155,9 +156,30 @@ async def sources_route(datasette: Any, request: Any) -> Response:
         "sources": rows, "opml": path(datasette, "sources.opml")})
 
 
+def registry_contact(path: str = "registry.yaml") -> str | None:
+    """The contact in the registry's ``defaults:`` (a URL or an e-mail address), or None."""
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8")) or {}
+        contact = (data.get("defaults") or {}).get("contact")
+    except Exception:  # noqa: BLE001 - no contact: the page says where else to go
+        return None
+    return str(contact) if contact else None
+
+
 async def suggest_route(datasette: Any, request: Any) -> Response:
-    contact = (datasette.plugin_config("illhub") or {}).get("contact")
-    return await hub.render(datasette, request, "hub_suggest.html", {"contact": contact})
+    from catalog.labels import http_url
+
+    contact = (datasette.plugin_config("illhub") or {}).get("contact") or registry_contact()
+    href = None
+    if contact:
+        address = contact.removeprefix("mailto:")
+        href = http_url(contact) or (f"mailto:{address}" if re.fullmatch(r"[^@\s:/]+@[^@\s:/]+", address) else None)
+    return await hub.render(datasette, request, "hub_suggest.html",
+                            {"contact": contact.removeprefix("mailto:") if href else None, "contact_href": href})
 
 
 ROUTES = [

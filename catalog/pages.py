@@ -8,13 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from catalog.labels import (
     CONTENT_TYPE_PLURALS,
     column_label,
     filter_arg,
-    filter_url,
     http_url,
     readable_date,
     term_labels,

@@ -61,6 +61,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served_catalog(tmp_path_factory):
     """The demo web and a hostile feed harvested with `illhub harvest`, served with `illhub serve`."""
+    yield from serve_catalog(tmp_path_factory)
+
+
+def serve_catalog(tmp_path_factory):
+    """The body of :func:`served_catalog` (tests/test_browser_tasks.py serves its own the same way)."""
     tmp = tmp_path_factory.mktemp("browser")
     db = tmp / "demo.db"
     with DemoServer() as demo, StubServer() as hostile:
@@ -94,6 +99,11 @@ def served_catalog(tmp_path_factory):
 def browser():
     """One headless Chromium for the module, driven through the system chromedriver
     (given explicitly, so Selenium Manager never downloads anything)."""
+    yield from chromium()
+
+
+def chromium():
+    """The body of :func:`browser`."""
     from selenium.webdriver.chrome.service import Service
 
     os.environ["SE_OFFLINE"] = "true"

@@ -51,12 +51,17 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(p.parts).split())
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    db = tmp_path_factory.mktemp("hub") / "demo.db"
+def harvest_demo(directory) -> object:
+    """The demo catalog, harvested by `illhub demo --no-serve` into ``directory``."""
+    db = directory / "demo.db"
     result = run_cli("demo", "--db", str(db), "--no-serve")
     assert result.returncode == 0, result.stdout + result.stderr
     return db
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    return harvest_demo(tmp_path_factory.mktemp("hub"))
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +272,37 @@ sys.exit(run_demo({str(tmp_path / "demo.db")!r}, port=0))
     assert result.returncode == 0, result.stdout + result.stderr
     assert int(re.search(r"^URLS (\d+)$", result.stdout, re.M).group(1)) >= 5
     assert "STATUS [200]" in result.stdout
+
+
+def test_suggest_a_source_names_the_registry_contact(hub, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "registry.yaml").write_text("defaults:\n  contact: ill-hub@example.org\nsources: []\n", encoding="utf-8")
+    html = hub.get("/suggest-a-source").text
+    assert '<a href="mailto:ill-hub@example.org">ill-hub@example.org</a>' in html
+    (tmp_path / "registry.yaml").write_text("defaults:\n  contact: 'javascript:alert(1)'\n", encoding="utf-8")
+    html = hub.get("/suggest-a-source").text
+    assert "javascript:" not in html and "github.com/illhub/illhub/issues" in html
+
+
+@pytest.mark.parametrize("path", ["/", "/search?q=fair+use", "/topic/copyright", "/source/demo-northwind-blog",
+                                  "/events", "/subscribe", "/topic/copyright/feed.atom", "/topic/copyright/list.csv"])
+def test_hub_pages_in_the_public_profile(demo_db, path):
+    c = Client(demo_db, public=True)
+    try:
+        r = c.get(path)
+        assert "fetch_cache" not in r.text and "harvest_runs" not in visible_text(r.text)
+    finally:
+        c.close()
+
+
+def test_load_guard_weighs_the_hub_pages():
+    from catalog.load import weigh
+
+    def w(path):
+        return weigh({"path": path, "query_string": b"q=x"}, {"/demo/resources"})
+
+    assert w("/resource/abc") == "cheap" and w("/suggest-a-source") == "cheap"
+    for path in ("/search", "/topic/copyright", "/system/tipasa/feed.atom", "/source/x", "/topics", "/events",
+                 "/events/upcoming.ics", "/resource/abc/event.ics", "/sources.opml", "/subscribe"):
+        assert w(path) == "heavy", path
+    assert w("/topic/copyright/list.csv") == "stream"

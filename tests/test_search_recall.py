@@ -13,7 +13,7 @@ from ruamel.yaml import YAML
 
 from catalog import listing
 from catalog.app import make_datasette
-from tests.conftest import run_cli
+from tests.test_hub import harvest_demo
 
 QUERIES = Path(__file__).parent / "fixtures" / "search" / "practitioner_queries.yaml"
 TARGET = 0.9
@@ -21,10 +21,7 @@ TARGET = 0.9
 
 @pytest.fixture(scope="module")
 def demo_catalog(tmp_path_factory):
-    db = tmp_path_factory.mktemp("recall") / "demo.db"
-    result = run_cli("demo", "--db", str(db), "--no-serve")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return db
+    return harvest_demo(tmp_path_factory.mktemp("recall"))
 
 
 def test_labelled_set_is_large_enough():

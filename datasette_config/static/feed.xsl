@@ -2,7 +2,7 @@
 <!-- illhub: shows an Atom feed as a readable page when it is opened in a browser
      (feed readers ignore this stylesheet and read the feed itself). -->
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:atom="http://www.w3.org/2005/Atom">
-  <xsl:output method="html" encoding="utf-8" indent="yes"/>
+  <xsl:output method="html" encoding="utf-8" indent="yes" doctype-system="about:legacy-compat"/>
   <xsl:template match="/atom:feed">
     <html lang="en">
       <head>
@@ -13,9 +13,8 @@
           body { font-family: system-ui, sans-serif; max-width: 48rem; margin: 0 auto; padding: 1rem; color: #1b1b1b; line-height: 1.5; }
           .about { background: #fbf6ef; border-left: 4px solid #7a3e00; padding: 0.6rem 1rem; }
           * { box-sizing: border-box; }
-          html { margin: 0; padding: 0; overflow-x: hidden; }
           code { background: #f3f6f9; padding: 0.1rem 0.3rem; overflow-wrap: anywhere; word-break: break-all; }
-          h1, a { overflow-wrap: anywhere; }
+          body, h1, a, li, div { overflow-wrap: anywhere; }
           li { margin: 0.7rem 0; } a { color: #0a4f8f; } .meta { color: #4a4a4a; font-size: 0.9rem; }
         </style>
       </head>
