@@ -37,6 +37,14 @@ CONTENT_TYPE_PLURALS = {
     "page": "web pages", "video": "videos",
 }
 
+#: How each kind of source is read, in words (harvesters/kinds/).
+SOURCE_KIND_LABELS = {
+    "feed": "A blog or news feed (RSS or Atom)", "youtube": "A YouTube channel or playlist",
+    "ical": "A calendar (iCalendar)", "conference": "A conference program page", "manual": "A list curated by hand",
+    "crawl": "Web pages, followed from a start page", "sitemap": "Web pages listed in the site's sitemap",
+    "wordpress": "A WordPress site", "zendesk": "A help center (Zendesk)", "page": "A web page",
+}
+
 LINK_STATUS_LABELS = {
     "ok": "Link works", "redirected": "Link redirects", "blocked": "Link may need a browser",
     "broken": "Link broken", "unchecked": "Link not checked yet",
@@ -108,6 +116,8 @@ def value_label(column: str, value: Any) -> str:
         return CONTENT_TYPE_LABELS.get(value, value)
     if column == "link_status":
         return LINK_STATUS_LABELS.get(value, value)
+    if column == "kind":
+        return SOURCE_KIND_LABELS.get(value, value)
     return value
 
 
