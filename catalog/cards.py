@@ -38,15 +38,34 @@ def clean_text(value: Any) -> str:
     return str(value or "").replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
 
 
+def people(value: Any) -> list[dict[str, str]]:
+    """An event's presenters (``[{"name", "affiliation"}]``) from their stored JSON."""
+    try:
+        items = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return []
+    return [p for p in items or [] if isinstance(p, dict) and p.get("name")] if isinstance(items, list) else []
+
+
+_SPEAKERS_LINE = re.compile(r"(speakers?|presenters?|presented by|panelists?)\s*:?\s*", re.IGNORECASE)
+
+
 def event_description(description: Any, presenters: Any) -> str:
     """An event's description without the "Speakers: …" line a program puts first (the
-    speakers are shown, and exported, on their own)."""
+    speakers are shown, and exported, on their own): cut through the last presenter's name or
+    affiliation that the line names."""
     text = clean_text(description).strip()
-    names = presenter_names(presenters)
-    for prefix in ("Speakers: ", "Speaker: ", "Presented by "):
-        if names and text.startswith(prefix + names):
-            return text[len(prefix + names):].lstrip(" .;:-\n")
-    return text
+    m = _SPEAKERS_LINE.match(text)
+    found = people(presenters)
+    if not m or not found:
+        return text
+    end = m.end()
+    for p in found:
+        for part in (p.get("name"), p.get("affiliation")):
+            i = text.find(str(part), m.end(), m.end() + 400) if part else -1
+            if i >= 0:
+                end = max(end, i + len(str(part)))
+    return text if end == m.end() else text[end:].lstrip(" .;:,)-\n")
 
 
 def highlight(text: str, words: set[str]) -> Markup:

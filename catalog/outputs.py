@@ -19,7 +19,7 @@ from typing import Any
 from icalendar import Calendar, Component, Event
 from markupsafe import escape
 
-from catalog.cards import clean_text, event_description, json_list, type_label, zone
+from catalog.cards import clean_text, event_description, json_list, people, type_label, zone
 from catalog.labels import http_url, parse_iso, term_labels
 from pipeline.export import neutralize_cell
 
@@ -132,7 +132,7 @@ def _event(r: dict[str, Any], page_url: str | None) -> Event | None:
     ev.add("description", "\n\n".join(d for d in desc if d))
     if r.get("event_name"):
         ev.add("categories", [r["event_name"]])
-    for i, p in enumerate(_presenters(r.get("presenters"))):
+    for i, p in enumerate(people(r.get("presenters"))):
         part = Component()
         part.name = "PARTICIPANT"
         part.add("uid", f"{r['id']}-speaker-{i}@illhub")
@@ -142,14 +142,6 @@ def _event(r: dict[str, Any], page_url: str | None) -> Event | None:
             part.add("description", p["affiliation"])
         ev.add_component(part)
     return ev
-
-
-def _presenters(value: Any) -> list[dict[str, str]]:
-    try:
-        items = json.loads(value) if isinstance(value, str) else value
-    except ValueError:
-        return []
-    return [p for p in items or [] if isinstance(p, dict) and p.get("name")] if isinstance(items, list) else []
 
 
 def calendar(rows: list[dict[str, Any]], *, name: str, page_url: Any) -> bytes:

@@ -84,11 +84,18 @@ class Plan:
 
     def expansions(self) -> list[str]:
         """What the query was widened to, in words ("rule of 5" also finds "rule of five")."""
+        labels = lexicon().labels
         out = []
         for c in self.concepts:
-            extra = [p for p in c.phrases if p != " ".join(tokens(c.text))]
+            extra = [f"“{p}”" for p in c.phrases if p != " ".join(tokens(c.text))][:4]
+            typed = c.text.lower()
+            extra += [f"the topic {labels['topics'].get(t, t)}" for t in c.topics
+                      if labels["topics"].get(t, t).lower() != typed][:3]
+            extra += [f"the system {labels['systems'].get(s, s)}" for s in c.systems
+                      if labels["systems"].get(s, s).lower() != typed][:2]
+            extra += [f"every {t}" for t in c.types]
             if extra:
-                out.append(f"“{c.text}” also finds " + ", ".join(f"“{p}”" for p in extra[:4]))
+                out.append(f"“{c.text}” also finds " + ", ".join(extra))
         return out
 
 

@@ -154,6 +154,10 @@ def test_topic_calendar_lists_its_upcoming_events(hub, demo_db):
     assert [str(ev["SUMMARY"]) for ev in events] == upcoming
     for ev in events:
         assert ev.get("LOCATION") and ev.get("URL") and ev.get("DESCRIPTION") and ev.get("DTSTART")
+        # the speakers are PARTICIPANTs, not the start of the description
+        assert not str(ev["DESCRIPTION"]).lower().startswith("speaker"), ev["DESCRIPTION"]
+        for p in ev.walk("PARTICIPANT"):
+            assert str(p["SUMMARY"]) not in str(ev["DESCRIPTION"])
     assert any(p["PARTICIPANT-TYPE"] == "SPEAKER" for ev in events for p in ev.walk("PARTICIPANT"))
     assert len(Calendar.from_ical(hub.get("/events/upcoming.ics").content).walk("VEVENT")) == len(upcoming)
 
