@@ -135,10 +135,12 @@ def lexicon() -> Lexicon:
                 continue
             _add(meanings, p, Meaning(phrases={" ".join(tokens(p))}, topics={t.id}))
     for s in tax.systems.values():
+        # a system's names in any capitals: in an ILL catalog, "alma" or "rapido" asks for the system
+        # (its match_case guards the classifier against "alma mater" in running text, not a query)
         names = [s.label, s.id.replace("-", " "), *s.keywords]
-        phrases = {" ".join(tokens(n)) for n in names if tokens(n) and not _case_sensitive(n, s.match_case)}
+        phrases = {" ".join(tokens(n)) for n in names if tokens(n) and not _case_sensitive(n, False)}
         for n in names:
-            if not _case_sensitive(n, s.match_case):
+            if not _case_sensitive(n, False):
                 _add(meanings, n, Meaning(phrases=set(phrases), systems={s.id}))
     for group in data.get("synonyms") or []:  # a group shares what any of its phrases names
         keys = {_key(tokens(p)) for p in group if tokens(p)}

@@ -238,6 +238,10 @@ def test_wording_plans():
     assert "interlibrary loan" in wording.plan("ILL").concepts[0].phrases
     assert wording.plan("the").concepts[0].text == "the"  # a query of stopwords alone is still searched
     assert wording.spelling_fixes("copywright") == ["copyright"]
+    # systems by their old names, in any capitals
+    assert wording.plan("worldcat resource sharing").concepts[0].systems == ("worldshare-ill",)
+    assert wording.plan("ids logic").concepts[0].systems == ("illiad",)
+    assert wording.plan("rapido").concepts[0].systems == ("rapido",)
 
 
 def test_subscribe_suggest_and_opml(hub):
