@@ -194,7 +194,7 @@ def outputs(datasette: Any, database_name: str, kind: str, key: str, a: listing.
     out = {
         "atom": path(datasette, *here, "feed.atom", query=query),
         "csv": path(datasette, *here, "list.csv", query=query),
-        "snippet": path(datasette, *here, "list.html", query=query),
+        "snippet": path(datasette, *here, "libguide", query=query),
         "ics": path(datasette, *here, "events.ics", query=query) if kind in ("topic", "system") else None,
     }
     table = datasette.urls.table(database_name, "resources")

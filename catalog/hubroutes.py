@@ -16,7 +16,7 @@ from catalog import hub, listing, outputs
 from catalog.cards import path
 from catalog.labels import term_labels
 
-LIST_OUT = r"(?:/(?P<out>feed\.atom|list\.csv|list\.html|events\.ics))?"
+LIST_OUT = r"(?:/(?P<out>feed\.atom|list\.csv|list\.html|libguide|events\.ics))?"
 
 
 def _absolute(request: Any, url: str) -> str:
@@ -81,8 +81,13 @@ async def list_route(datasette: Any, request: Any) -> Response:
         filename = quote(f"illhub-{key or 'search'}.csv")
         return Response(outputs.spreadsheet_csv(result.rows), content_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f"attachment; filename={filename}"})
+    code = outputs.snippet(result.rows, heading=title)
+    if out == "libguide":  # the code to copy, how to paste it, and what it will look like
+        return await hub.render(datasette, request, "hub_libguide.html", {
+            "title": title, "code": code, "count": len(result.rows), "back": page_url,
+            "raw": path(datasette, *((kind, key) if fixed else ("search",)), "list.html", query=a.query())})
     # as text, so the browser shows the code to copy into a LibGuide's HTML editor
-    return Response.text(outputs.snippet(result.rows, heading=title))
+    return Response.text(code)
 
 
 async def _calendar_response(datasette: Any, request: Any, db: Any, a: listing.ListArgs, name: str) -> Response:

@@ -151,6 +151,7 @@ def test_task_list_for_my_libguide(browser, served_catalog, size):
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
     assert rows and all("Copyright and fair use" in r["Topics"] for r in rows)
     click(d, By.PARTIAL_LINK_TEXT, "as HTML for a LibGuide")
-    text = d.find_element(By.TAG_NAME, "body").text
-    assert text.count("<li>") == len(rows) and '<ul class="illhub-list">' in text
-    d.save_screenshot(str(ARTIFACTS / f"task-5-libguide-snippet-{'phone' if size == PHONE else 'desktop'}.png"))
+    check_page(d, "5-libguide", "snippet", size)
+    code = d.find_element(By.ID, "libguide-code").get_attribute("value")
+    assert code.count("<li>") == len(rows) and '<ul class="illhub-list">' in code
+    assert len(d.find_elements(By.CSS_SELECTOR, ".snippet-preview li")) == len(rows)

@@ -24,7 +24,8 @@ JARGON = ("View and edit SQL", "Custom SQL", "Filter by column", "Links from oth
           "source_id", "content_type", "first_seen", "fetch_cache", "raw_entries", "source_state", "harvest_runs",
           "resource_tags", "resources_fts", "_sqlite_migrations", "web_frontier", "JSON shape", "rowid")
 PAGES = ("/", "/search", "/search?q=fair+use", "/topic/copyright", "/system/tipasa", "/topics", "/events", "/sources",
-         "/subscribe", "/suggest-a-source", "/source/demo-northwind-blog", "/search?q=copywright")
+         "/subscribe", "/suggest-a-source", "/source/demo-northwind-blog", "/search?q=copywright",
+         "/topic/copyright/libguide")
 
 
 class _Text(HTMLParser):
@@ -196,6 +197,13 @@ def test_libguide_snippet_is_a_list_of_links(hub):
     html = hub.get("/topic/copyright/list.html").text
     assert '<ul class="illhub-list">' in html and html.count("<li>") == 8
     assert '<a href="https://www.copyright.gov/circs/circ21.pdf">Circular 21:' in html
+    # the page that shows it: the code to copy (escaped in a textarea), how to paste it, a preview
+    page = hub.get("/topic/copyright/libguide").text
+    code = page.split('<textarea id="libguide-code"')[1].split("</textarea>")[0]
+    assert "&lt;ul class=&#34;illhub-list&#34;&gt;" in code and code.count("&lt;li&gt;") == 8
+    preview = page.split('class="snippet-preview">')[1].split("</div>")[0]
+    assert preview.count("<li>") == 8 and "Rich Text / HTML" in page
+    assert 'href="/topic/copyright/libguide"' in hub.get("/topic/copyright").text
 
 
 def test_date_range_quick_choices_and_sorts(hub):
