@@ -100,7 +100,7 @@ def test_topic_page_by_name_with_videos_sources_and_outputs(hub, demo_db):
     assert "<h1>Copyright and fair use</h1>" in html and f"{n} resources" in html
     assert 'id="videos-title"' in html and "Copyright Clinic: CONTU and Section 108 (full session)" in html
     assert 'id="sources-title"' in html and 'href="/source/demo-curated-copyright"' in html
-    for out in ("feed.atom", "list.csv", "list.html", "events.ics"):
+    for out in ("feed.atom", "list.csv", "libguide", "events.ics"):
         assert f'href="/topic/copyright/{out}' in html
     assert 'href="/demo/resources.csv?_stream=on&amp;_size=max&amp;_topic=copyright"' in html  # full data, one click on
     hub.get("/topic/no-such-topic", status=404)
