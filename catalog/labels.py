@@ -24,7 +24,15 @@ COLUMN_LABELS = {
     "slides_url": "Slides", "recording_url": "Recording", "snippet": "Match",
     "started_at": "Started", "finished_at": "Finished", "items_seen": "Items seen", "items_new": "New items",
     "items_updated": "Updated items", "http_status": "HTTP status", "error": "Error", "warning": "Warning",
-    "kind": "Kind", "name": "Name", "n": "Resources",
+    "kind": "Kind", "name": "Name", "n": "Resources", "source_name": "Source", "resource_id": "Resource",
+    "last_status": "Last harvest", "last_run": "Last run", "consecutive_failures": "Failures in a row",
+    "last_success": "Last success", "items": "Resources", "stale_items": "No longer listed",
+    "days_since_new": "Days since something new", "needs_attention": "Needs attention", "enabled": "Harvested",
+    "schedule": "Schedule", "link_http_status": "Link HTTP status", "link_error": "Link error",
+    "next_attempt": "Next attempt", "run_group": "Harvest", "requests": "Requests", "bytes": "Bytes",
+    "documents": "Documents", "documents_unchanged": "Unchanged documents", "updated_at": "Updated",
+    "notes": "Notes", "config": "Settings", "site": "Site", "timezone": "Time zone", "event_year": "Year",
+    "link_final_url": "Final URL", "missed_runs": "Missed harvests", "last_run_id": "Last run",
 }
 
 CONTENT_TYPE_LABELS = {
