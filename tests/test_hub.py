@@ -322,3 +322,13 @@ def test_load_guard_weighs_the_hub_pages():
                  "/events/upcoming.ics", "/resource/abc/event.ics", "/sources.opml", "/subscribe"):
         assert w(path) == "heavy", path
     assert w("/topic/copyright/list.csv") == "stream"
+
+
+@pytest.mark.parametrize("q", ['"', "fair* -use", "NEAR(copyright loan)", "AND OR NOT", "😀 ill", "x" * 300,
+                               "copyright\u0000", "rule of 5'; drop table resources;--", "%", "_"])
+def test_search_never_errors_on_odd_input(hub, q):
+    from urllib.parse import quote
+
+    for path in ("/search", "/search/feed.atom", "/search/list.csv"):
+        hub.get(f"{path}?q={quote(q)}")
+    hub.get(f"/search?q={quote(q)}&since=not-a-date&until=2026-13-45&sort=bogus&page=-3&when=century")
