@@ -136,24 +136,25 @@ def filters(a: ListArgs) -> tuple[list[str], dict[str, Any]]:
 
 
 def concept_clause(c: wording.Concept, i: int, params: dict[str, Any]) -> str:
-    """One concept as SQL: its phrases in the index, or its topics, systems or types."""
+    """One concept as SQL: the rowids its phrases find in the index, united with those of its
+    topics, systems and types (one set, built once per query, not a test per resource)."""
     params[f"m{i}"] = c.fts()
-    parts = [f"r.rowid in (select rowid from resources_fts where resources_fts match :m{i})"]
+    parts = [f"select rowid from resources_fts where resources_fts match :m{i}"]
     for col, values in (("topics", c.topics), ("systems", c.systems)):
         if values:
             names = []
             for j, v in enumerate(values):
                 params[f"c{i}_{col}{j}"] = v
                 names.append(f":c{i}_{col}{j}")
-            parts.append(f"r.id in (select resource_id from resource_tags where col = '{col}' "
-                         f"and value in ({', '.join(names)}))")
+            parts.append(f"select rowid from resources where id in (select resource_id from resource_tags "
+                         f"where col = '{col}' and value in ({', '.join(names)}))")
     if c.types:
         names = []
         for j, v in enumerate(c.types):
             params[f"c{i}_type{j}"] = v
             names.append(f":c{i}_type{j}")
-        parts.append(f"r.content_type in ({', '.join(names)})")
-    return "(" + " or ".join(parts) + ")"
+        parts.append(f"select rowid from resources where content_type in ({', '.join(names)})")
+    return f"r.rowid in ({' union '.join(parts)})"
 
 
 @dataclass
@@ -221,9 +222,9 @@ async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, A
     for param, col, is_tag in FACETS:
         if getattr(a, param):
             continue
-        if is_tag:
-            sql = (f"select t.value as v, count(*) as n from resources r join resource_tags t on t.resource_id = r.id "
-                   f"and t.col = '{col}'{where_sql} group by t.value order by n desc, v limit 12")
+        if is_tag:  # the matched resources' own lists (resource_tags has no index by resource)
+            sql = (f"select j.value as v, count(*) as n from resources r, json_each(r.{col}) j{where_sql} "
+                   "group by j.value order by n desc, v limit 12")
         elif param == "source":
             sql = (f"select s.source_id as v, count(*) as n from resources r join resource_sources s on "
                    f"s.resource_id = r.id{where_sql} group by s.source_id order by n desc, v limit 12")
