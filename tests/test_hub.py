@@ -311,6 +311,18 @@ def test_hub_pages_in_the_public_profile(demo_db, path):
         c.close()
 
 
+def test_public_robots_keep_crawlers_out_of_search_permutations(demo_db):
+    c = Client(demo_db, public=True)
+    try:
+        robots = c.get("/robots.txt").text
+    finally:
+        c.close()
+    for rule in ("Disallow: /search", "Disallow: /*?*sort=", "Disallow: /*?*page=", "Disallow: /*.ics",
+                 "Disallow: /*/libguide"):
+        assert rule + "\n" in robots
+    assert "Disallow: /topic" not in robots  # the subject pages are for search engines too
+
+
 def test_load_guard_weighs_the_hub_pages():
     from catalog.load import weigh
 
