@@ -24,7 +24,15 @@ COLUMN_LABELS = {
     "slides_url": "Slides", "recording_url": "Recording", "snippet": "Match",
     "started_at": "Started", "finished_at": "Finished", "items_seen": "Items seen", "items_new": "New items",
     "items_updated": "Updated items", "http_status": "HTTP status", "error": "Error", "warning": "Warning",
-    "kind": "Kind", "name": "Name", "n": "Resources",
+    "kind": "Kind", "name": "Name", "n": "Resources", "source_name": "Source", "resource_id": "Resource",
+    "last_status": "Last harvest", "last_run": "Last run", "consecutive_failures": "Failures in a row",
+    "last_success": "Last success", "items": "Resources", "stale_items": "No longer listed",
+    "days_since_new": "Days since something new", "needs_attention": "Needs attention", "enabled": "Harvested",
+    "schedule": "Schedule", "link_http_status": "Link HTTP status", "link_error": "Link error",
+    "next_attempt": "Next attempt", "run_group": "Harvest", "requests": "Requests", "bytes": "Bytes",
+    "documents": "Documents", "documents_unchanged": "Unchanged documents", "updated_at": "Updated",
+    "notes": "Notes", "config": "Settings", "site": "Site", "timezone": "Time zone", "event_year": "Year",
+    "link_final_url": "Final URL", "missed_runs": "Missed harvests", "last_run_id": "Last run",
 }
 
 CONTENT_TYPE_LABELS = {
@@ -35,6 +43,14 @@ CONTENT_TYPE_LABELS = {
 CONTENT_TYPE_PLURALS = {
     "article": "articles", "document": "documents", "documentation": "documentation pages", "event": "events",
     "page": "web pages", "video": "videos",
+}
+
+#: How each kind of source is read, in words (harvesters/kinds/).
+SOURCE_KIND_LABELS = {
+    "feed": "A blog or news feed (RSS or Atom)", "youtube": "A YouTube channel or playlist",
+    "ical": "A calendar (iCalendar)", "conference": "A conference program page", "manual": "A list curated by hand",
+    "crawl": "Web pages, followed from a start page", "sitemap": "Web pages listed in the site's sitemap",
+    "wordpress": "A WordPress site", "zendesk": "A help center (Zendesk)", "page": "A web page",
 }
 
 LINK_STATUS_LABELS = {
@@ -108,6 +124,8 @@ def value_label(column: str, value: Any) -> str:
         return CONTENT_TYPE_LABELS.get(value, value)
     if column == "link_status":
         return LINK_STATUS_LABELS.get(value, value)
+    if column == "kind":
+        return SOURCE_KIND_LABELS.get(value, value)
     return value
 
 

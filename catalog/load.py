@@ -59,6 +59,19 @@ _ROW_OR_MORE = re.compile(r"^/[^/]+/[^/]+/.+")
 _CHEAP_PATHS = re.compile(r"^/(-/.*|robots\.txt|favicon\.ico|[^/]+?(\.json)?)?$")
 
 
+#: The hub's pages (catalog/hubroutes.py): a resource's page and the Suggest page read a row or
+#: nothing; every other hub page counts, searches or sorts.
+_HUB_CHEAP = re.compile(r"^/(resource/[^/]+|suggest-a-source)$")
+_HUB = re.compile(r"^/(search|topic|system|source|resource|topics|events|sources|subscribe)(/|\.opml$|$)")
+
+
+def hub_weight(path: str) -> str | None:
+    """``cheap`` or ``heavy`` for the hub's own pages, None for any other path."""
+    if _HUB_CHEAP.match(path):
+        return "cheap"
+    return "heavy" if _HUB.match(path) else None
+
+
 def weigh(scope: dict[str, Any], tables: set[str] | None = None) -> str:
     """``cheap``, ``heavy`` or ``stream``; ``tables``: the served tables' paths
     (``/db/table``), whose plain pages are cheap."""
@@ -66,6 +79,9 @@ def weigh(scope: dict[str, Any], tables: set[str] | None = None) -> str:
     query = scope.get("query_string", b"")
     if is_csv_request(scope):
         return "stream"
+    hub = hub_weight(path)
+    if hub:
+        return hub
     if _CHEAP_PATHS.match(path):
         return "heavy" if path != "/" and not path.startswith("/-/") and b"sql=" in query else "cheap"
     if _ROW_OR_MORE.match(path):

@@ -8,13 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from catalog.labels import (
     CONTENT_TYPE_PLURALS,
     column_label,
     filter_arg,
-    filter_url,
     http_url,
     readable_date,
     term_labels,
@@ -35,12 +34,19 @@ MAINTAINER_LINKS = (
     ("table", "harvest_runs", "Harvest runs", "Every run of every source"),
     ("table", "sources", "Sources", "The registry as last loaded"),
 )
-#: Canned queries for people browsing, shown on the front page when they exist.
-BROWSE_QUERIES = ("new_this_week", "videos", "copyright_and_fair_use", "by_topic", "upcoming_events",
-                  "past_sessions_with_media", "sessions_by_conference")
-#: Feeds people can subscribe to: (canned query, format, label), shown when the query exists.
-SUBSCRIBE_FEEDS = (("new_resources_feed", "atom", "New resources (Atom feed for a feed reader)"),
-                   ("upcoming_events_calendar", "ics", "Upcoming events (iCal, for a calendar)"))
+#: The hub's lists for people browsing, on the front page: (key, path, title, description).
+HUB_LISTS = (
+    ("new_this_week", "/search?added=week&sort=newest", "New this week", "Resources first harvested in the last seven days"),
+    ("videos", "/search?type=video", "Videos", "Recorded webinars, sessions and how-tos"),
+    ("copyright", "/topic/copyright", "Copyright and fair use", "CONTU, Section 108, fair use and compliance"),
+    ("topics", "/topics", "Every topic and system", "The catalog by subject, by name"),
+    ("events", "/events", "Upcoming events", "Sessions and webinars, each with “Add to calendar”"),
+    ("sources", "/sources", "Sources", "What the catalog reads, how fresh each source is"),
+)
+#: Feeds people can subscribe to, on the front page: (path, label).
+HUB_FEEDS = (("/search/feed.atom", "New resources (Atom feed for a feed reader)"),
+             ("/events/upcoming.ics", "Upcoming events (iCal, for a calendar)"),
+             ("/subscribe", "More feeds and calendars: per topic, system, source or search"))
 EVENT_COLUMNS = ("starts_at",)
 
 #: The last harvest in four numbers, for the front page's status line and ``illhub status``:
@@ -144,10 +150,18 @@ async def nav_context(datasette: Any, request: Any) -> dict[str, Any] | None:
     db = await catalog_database(datasette)
     if db is None:
         return None
-    queries = await datasette.get_canned_queries(db.name, request.actor if request else None)
-    if "search" in queries:
-        return {"search_url": datasette.urls.query(db.name, "search"), "search_param": "q"}
-    return {"search_url": datasette.urls.table(db.name, "resources"), "search_param": "_search"}
+    links = [{"label": label, "url": datasette.urls.path(p)} for p, label in HUB_NAV]
+    return {"search_url": datasette.urls.path("/search"), "search_param": "q", "links": links}
+
+
+#: The hub's menu in every page's header: (path, label).
+HUB_NAV = (("/topics", "Topics"), ("/events", "Events"), ("/subscribe", "Subscribe"),
+           ("/suggest-a-source", "Suggest a source"))
+
+
+def feed_links(datasette: Any) -> list[dict[str, str]]:
+    """The feed every page announces to feed readers (autodiscovery)."""
+    return [{"title": "illhub: new resources", "url": datasette.urls.path("/search/feed.atom")}]
 
 
 async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
@@ -159,16 +173,15 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     urls = datasette.urls
     resources_url = urls.table(name, "resources")
     total = (await db.execute("select count(*) from resources")).first()[0]
-    tiles = await _tiles(db, resources_url)
-    new_rows, new_count = await _new_this_week(db, urls)
-    events = await _upcoming_events(db, urls)
+    tiles = await _tiles(db, datasette)
+    new_rows, new_count = await _new_this_week(db, datasette)
+    events = await _upcoming_events(db, datasette)
     queries = await datasette.get_canned_queries(name, request.actor if request else None)
     tables = set(await db.table_names()) | set(await db.view_names())
     visible = tables if not _public(datasette) else tables & PUBLIC_TABLES
-    browse = [{"name": q, "title": queries[q].get("title") or q, "description": queries[q].get("description"),
-               "url": urls.query(name, q)} for q in BROWSE_QUERIES if q in queries]
-    subscribe = [{"label": label, "url": urls.query(name, q, format=fmt)}
-                 for q, fmt, label in SUBSCRIBE_FEEDS if q in queries]
+    browse = [{"name": key, "title": title, "description": description, "url": urls.path(target)}
+              for key, target, title, description in HUB_LISTS]
+    subscribe = [{"label": label, "url": urls.path(target)} for target, label in HUB_FEEDS]
     last_harvest = None
     if "harvest_runs" in tables:
         last_harvest = (await db.execute("select max(finished_at) from harvest_runs")).first()[0]
@@ -178,57 +191,58 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
         "database": name, "resources_url": resources_url, "total": total, **tiles,
         "new_this_week": new_rows, "new_count": new_count, "events": events,
         "maintainer_links": _maintainer_links(urls, name, queries, visible), "browse_queries": browse,
-        "subscribe": subscribe, "search_url": urls.query(name, "search")
-        if "search" in queries else resources_url, "search_param": "q" if "search" in queries else "_search",
-        "new_url": urls.query(name, "new_this_week") if "new_this_week" in queries else None,
+        "subscribe": subscribe, "search_url": urls.path("/search"), "search_param": "q",
+        "browse_url": urls.path("/search"), "subscribe_url": urls.path("/subscribe"),
+        "new_url": urls.path("/search?added=week&sort=newest"),
         "last_harvest": readable_date(last_harvest), "sources": sources, "status": status,
-        "add_source_url": "https://github.com/illhub/illhub#adding-a-source",
+        "add_source_url": urls.path("/suggest-a-source"),
         "labels": term_labels(),
     }}
 
 
-async def _tiles(db: Any, resources_url: str) -> dict[str, list[dict[str, Any]]]:
+async def _tiles(db: Any, datasette: Any) -> dict[str, list[dict[str, Any]]]:
     """The front page's topic, system and content type tiles, with their counts (those with
-    resources only) and the resources table narrowed to each."""
+    resources only), each linking to its page in the hub."""
+    from catalog.cards import path
     from pipeline.taxonomy import default_taxonomy
 
-    topic_counts = {r[0]: r[1] for r in await db.execute(
-        "select j.value, count(*) from resources, json_each(resources.topics) j group by j.value")}
-    system_counts = {r[0]: r[1] for r in await db.execute(
-        "select j.value, count(*) from resources, json_each(resources.systems) j group by j.value")}
+    counts = {(r[0], r[1]): r[2] for r in await db.execute(
+        "select col, value, count(*) from resource_tags group by col, value")}
     type_counts = [(r[0], r[1]) for r in await db.execute(
         "select content_type, count(*) from resources group by content_type order by count(*) desc")]
     tax = default_taxonomy()
-    topics = [{"id": t.id, "label": t.label, "description": t.description, "count": topic_counts.get(t.id, 0),
-               "url": filter_url(resources_url, "topics", t.id)}
-              for t in tax.topics.values() if topic_counts.get(t.id)]
-    systems = [{"id": s.id, "label": s.label, "count": system_counts.get(s.id, 0),
-                "url": filter_url(resources_url, "systems", s.id)}
-               for s in tax.systems.values() if system_counts.get(s.id)]
+    topics = [{"id": t.id, "label": t.label, "description": t.description, "count": counts.get(("topics", t.id), 0),
+               "url": path(datasette, "topic", t.id)}
+              for t in tax.topics.values() if counts.get(("topics", t.id))]
+    systems = [{"id": s.id, "label": s.label, "count": counts.get(("systems", s.id), 0),
+                "url": path(datasette, "system", s.id)}
+               for s in tax.systems.values() if counts.get(("systems", s.id))]
     types = [{"id": t, "label": value_label("content_type", t), "count": n,
               "plural": CONTENT_TYPE_PLURALS.get(t, f"{t} resources"),
-              "url": filter_url(resources_url, "content_type", t)} for t, n in type_counts]
+              "url": path(datasette, "search", query=urlencode({"type": t}))} for t, n in type_counts]
     return {"topics": topics, "systems": systems, "types": types}
 
 
-def _card(row: Any, urls: Any, database: str, date: str | None) -> dict[str, Any]:
-    """A resource as the front page lists it: its columns, its link, its row page and the
-    date shown (readable)."""
+def _card(row: Any, datasette: Any, date: str | None) -> dict[str, Any]:
+    """A resource as the front page lists it: its columns, its link, its page in the hub and
+    the date shown (readable)."""
+    from catalog.cards import path
+
     card = dict(row)
     card["link"] = http_url(card["url"])
-    card["row_url"] = urls.row(database, "resources", quote(card["id"], safe=""))
+    card["row_url"] = path(datasette, "resource", card["id"])
     card["when"] = readable_date(date)
     return card
 
 
-async def _new_this_week(db: Any, urls: Any) -> tuple[list[dict[str, Any]], int]:
+async def _new_this_week(db: Any, datasette: Any) -> tuple[list[dict[str, Any]], int]:
     """The newest of the resources first harvested in the last seven days, and how many there are."""
     new_rows = []
     for r in await db.execute(
             "select id, title, url, content_type, organization, published, first_seen from resources "
             "where first_seen >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-7 days') "
             "order by coalesce(published, first_seen) desc limit 8"):
-        card = _card(r, urls, db.name, r["published"] or r["first_seen"])
+        card = _card(r, datasette, r["published"] or r["first_seen"])
         card["date"] = card["published"] or card["first_seen"]
         card["type_label"] = value_label("content_type", card["content_type"])
         new_rows.append(card)
@@ -238,18 +252,28 @@ async def _new_this_week(db: Any, urls: Any) -> tuple[list[dict[str, Any]], int]
     return new_rows, new_count
 
 
-async def _upcoming_events(db: Any, urls: Any) -> list[dict[str, Any]] | None:
+async def _upcoming_events(db: Any, datasette: Any) -> list[dict[str, Any]] | None:
     """The next active events (None when the catalog has no event columns)."""
     columns = set(await table_columns(db, "resources"))
     if not all(c in columns for c in EVENT_COLUMNS):
         return None
-    extra = ", ".join(c for c in ("location", "event_name", "ends_at") if c in columns)
+    extra = ", ".join(c for c in ("location", "event_name", "ends_at", "timezone") if c in columns)
     rows = await db.execute(
         f"select id, title, url, starts_at{', ' + extra if extra else ''} from resources "
         "where content_type = 'event' and status = 'active' "
         "and coalesce(ends_at, starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
         "order by starts_at, title limit 6")
-    return [_card(r, urls, db.name, r["starts_at"]) for r in rows]
+    from catalog.cards import event_times, path
+
+    cards = []
+    for r in rows:
+        card = _card(r, datasette, r["starts_at"])
+        times = event_times(r["starts_at"], r["ends_at"] if "ends_at" in r.keys() else None,
+                            r["timezone"] if "timezone" in r.keys() else None)
+        card["when"] = times["local"] if times else card["when"]
+        card["ics"] = path(datasette, "resource", r["id"], "event.ics")
+        cards.append(card)
+    return cards
 
 
 def _maintainer_links(urls: Any, database: str, queries: Mapping[str, Any], tables: set[str]) -> list[dict[str, Any]]:

@@ -29,8 +29,10 @@ ROBOTS_RULES = {
     "allow": "User-agent: *\nDisallow:\n",
     "block": "User-agent: *\nDisallow: /\n",
     # Pages for people may be indexed; exports, custom SQL and facet permutations may not.
+    # (and the hub's search results, narrowed lists and downloads: endless permutations of one catalog)
     "pages": ("User-agent: *\nDisallow: /*.csv\nDisallow: /*.json\nDisallow: /*?sql=\nDisallow: /*?*_facet\n"
-              "Disallow: /*?*_sort\nDisallow: /*?*_next\nDisallow: /-/\n"),
+              "Disallow: /*?*_sort\nDisallow: /*?*_next\nDisallow: /-/\nDisallow: /search\nDisallow: /*?*sort=\n"
+              "Disallow: /*?*page=\nDisallow: /*/libguide\nDisallow: /*/list.html\nDisallow: /*.ics\n"),
 }
 ROBOTS_CHOICES = tuple(ROBOTS_RULES)
 

@@ -152,6 +152,9 @@ def demo_registry(base: str):
 
 
 def run_demo(db_path: str | Path | None = None, port: int = 8001, serve: bool = True) -> int:
+    """Serve the demo web, harvest it into ``db_path`` and (unless ``serve`` is false) serve the
+    catalog. The demo web keeps serving for as long as the catalog is served, so the demo
+    resources that live on it (help pages, PDFs, documentation) open when clicked."""
     from harvesters.guard import Policy
     from illhub.console import RichProgress, err, print_summary
     from illhub.harvest import run_harvest
@@ -162,11 +165,12 @@ def run_demo(db_path: str | Path | None = None, port: int = 8001, serve: bool = 
         registry = demo_registry(server.base)
         result = run_harvest(registry, db_path, policy=Policy.LOOPBACK,
                              delay=float(os.environ.get("ILLHUB_DEMO_DELAY", "0.05")), progress=RichProgress(err))
-    print_summary(result, db_path)
-    print("(demo-moved-feed fails on purpose: it shows how a broken source is reported)")
-    if not serve:
-        return 0 if len(result.failed) <= 1 else 1
-    from illhub.serve import serve_datasette
+        print_summary(result, db_path)
+        print("(demo-moved-feed fails on purpose: it shows how a broken source is reported)")
+        if not serve:
+            return 0 if len(result.failed) <= 1 else 1
+        from illhub.serve import serve_datasette
 
-    print(f"\nBrowse the demo catalog at http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
-    return serve_datasette(db_path, host="127.0.0.1", port=port)
+        print(f"\nBrowse the demo catalog at http://127.0.0.1:{port}/  (Ctrl-C to stop; the demo web at "
+              f"{server.base} stops with it)", flush=True)
+        return serve_datasette(db_path, host="127.0.0.1", port=port)

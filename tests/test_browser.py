@@ -61,6 +61,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served_catalog(tmp_path_factory):
     """The demo web and a hostile feed harvested with `illhub harvest`, served with `illhub serve`."""
+    yield from serve_catalog(tmp_path_factory)
+
+
+def serve_catalog(tmp_path_factory):
+    """The body of :func:`served_catalog` (tests/test_browser_tasks.py serves its own the same way)."""
     tmp = tmp_path_factory.mktemp("browser")
     db = tmp / "demo.db"
     with DemoServer() as demo, StubServer() as hostile:
@@ -94,6 +99,11 @@ def served_catalog(tmp_path_factory):
 def browser():
     """One headless Chromium for the module, driven through the system chromedriver
     (given explicitly, so Selenium Manager never downloads anything)."""
+    yield from chromium()
+
+
+def chromium():
+    """The body of :func:`browser`."""
     from selenium.webdriver.chrome.service import Service
 
     os.environ["SE_OFFLINE"] = "true"
@@ -197,13 +207,15 @@ def test_front_page_search_facet_and_row_page(served_catalog, browser):
     titles = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-title")]
     assert len(titles) >= 3 and "borrowing" in titles[0].lower()
     assert any(m.text.lower() == "borrowing" for m in d.find_elements(By.CSS_SELECTOR, "mark"))
-    assert d.find_element(By.LINK_TEXT, "CSV").get_attribute("href").split("?")[0].endswith("/search.csv")
+    # the hub's search page (catalog/hub.py): its list as a spreadsheet
+    assert d.find_element(By.PARTIAL_LINK_TEXT, "Download this list").get_attribute("href").split("?")[0].endswith(
+        "/search/list.csv")
     shoot(d, "02-search")
 
     # narrow by a facet: only videos remain
     panel = d.find_element(By.CSS_SELECTOR, ".facet-results")
     panel.find_element(By.LINK_TEXT, "Video").click()
-    WebDriverWait(d, 10).until(EC.url_contains("content_type=video"))
+    WebDriverWait(d, 10).until(EC.url_contains("type=video"))
     types = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".card-meta .chip-content_type")]
     assert types and set(types) == {"Video"} and len(types) < len(titles)
     assert "Narrowed to:" in d.find_element(By.CSS_SELECTOR, ".active-filters").text
@@ -282,7 +294,7 @@ def test_front_page_topic_tile_and_system_chip_lead_to_their_resources(served_ca
                 if t.find_element(By.CSS_SELECTOR, ".tile-label").text == "Copyright and fair use")
     count = int(re.match(r"(\d+) resources?", tile.find_element(By.CSS_SELECTOR, ".tile-count").text).group(1))
     tile.click()
-    WebDriverWait(d, 10).until(EC.url_contains("_topic=copyright"))  # the indexed filter, not __arraycontains
+    WebDriverWait(d, 10).until(EC.url_contains("/topic/copyright"))  # the topic's page in the hub
     assert int(re.match(r"(\d+) resources?", d.find_element(By.CSS_SELECTOR, ".result-count").text).group(1)) == count
     cards = d.find_elements(By.CSS_SELECTOR, ".card")
     assert len(cards) == count and all("Copyright and fair use" in c.text for c in cards)
@@ -291,7 +303,7 @@ def test_front_page_topic_tile_and_system_chip_lead_to_their_resources(served_ca
     chip = d.find_element(By.CSS_SELECTOR, ".system-row a.chip-systems")
     label, count = re.match(r"(.+) (\d+)$", chip.text).groups()
     chip.click()
-    WebDriverWait(d, 10).until(EC.url_contains("_system="))
+    WebDriverWait(d, 10).until(EC.url_contains("/system/"))
     assert int(re.match(r"(\d+) resources?", d.find_element(By.CSS_SELECTOR, ".result-count").text).group(1)) == int(count)
     cards = d.find_elements(By.CSS_SELECTOR, ".card")
     assert len(cards) == int(count) and all(label in c.text for c in cards)

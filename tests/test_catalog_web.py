@@ -163,14 +163,14 @@ def test_front_page_for_a_practitioner(client, catalog):
     html = client.get("/").text
     assert '<html lang="en">' in html
     assert '<label for="hub-q">Search the whole catalog</label>' in html
-    assert 'action="/catalog/search"' in html and 'name="q"' in html
+    assert 'action="/search"' in html and 'name="q"' in html  # the hub's search (catalog/hub.py)
     # topic tiles: taxonomy labels and counts from the catalog
     conn = sqlite3.connect(catalog)
     n_copyright = conn.execute("select count(*) from resources, json_each(resources.topics) j "
                                "where j.value = 'copyright'").fetchone()[0]
     assert n_copyright >= 2
-    # (they link the indexed topic filter, migration m1002, not the JSON-parsing __arraycontains)
-    tile = re.search(r'href="/catalog/resources\?_topic=copyright"><span class="tile-label">'
+    # (they link the topic's page in the hub, which reads the indexed resource_tags, migration m1002)
+    tile = re.search(r'href="/topic/copyright"><span class="tile-label">'
                      r'([^<]+)</span>\s*<span class="tile-count">(\d+) resources?</span>', html)
     assert tile and tile.group(1) == labels.term_labels()["topics"]["copyright"] and int(tile.group(2)) == n_copyright
     assert "__arraycontains" not in html
@@ -180,7 +180,7 @@ def test_front_page_for_a_practitioner(client, catalog):
     assert "CONTU rule of five" not in new
     # browse by system
     systems = html.split('id="systems-title"')[1].split("</section>")[0]
-    assert 'href="/catalog/resources?_system=tipasa"' in systems and ">Tipasa <" in systems
+    assert 'href="/system/tipasa"' in systems and ">Tipasa <" in systems
     # maintainers: only links that exist
     maint = html.split('id="maint-title"')[1].split("</section>")[0]
     assert 'href="/catalog/harvest_health"' in maint and 'href="/-/add-a-source"' in maint
@@ -201,7 +201,7 @@ def test_front_page_folds_in_events_link_and_source_health(future_client):
     maint = html.split('id="maint-title"')[1].split("</section>")[0]
     assert 'href="/hub/source_health"' in maint and 'href="/hub/broken_links"' in maint
     lists = html.split('id="lists-title"')[1].split("</section>")[0]
-    assert 'href="/hub/upcoming_events"' in lists
+    assert 'href="/events"' in lists
 
 
 def test_conditional_queries_follow_the_schema(catalog, future_client):
@@ -220,7 +220,7 @@ def test_conditional_queries_follow_the_schema(catalog, future_client):
     cal = future_client.get("/hub/upcoming_events_calendar").text
     assert re.search(r'<a href="/hub/upcoming_events_calendar\.ics">iCal \(calendar\)</a>', cal)
     front = future_client.get("/").text.split('id="subscribe-title"')[1].split("</section>")[0]
-    assert 'href="/hub/upcoming_events_calendar.ics"' in front and 'href="/hub/new_resources_feed.atom"' in front
+    assert 'href="/events/upcoming.ics"' in front and 'href="/search/feed.atom"' in front
     html = future_client.get("/hub/broken_links").text
     assert "Reading the ILL statistics dashboard" in html
     assert 'href="https://web.archive.org/web/2026/https://blog.example.edu/statistics/"' in html

@@ -62,7 +62,8 @@ def extra_css_urls(datasette):
 def extra_template_vars(template, database, table, view_name, request, datasette):
     async def inner():
         context = {"illhub_public": bool(_config(datasette).get("public")),
-                   "illhub_nav": await pages.nav_context(datasette, request)}
+                   "illhub_nav": await pages.nav_context(datasette, request),
+                   "illhub_feeds": pages.feed_links(datasette)}
         if template == "index.html":
             context.update(await pages.hub_context(datasette, request))
         elif template.startswith("query") and request is not None and database:

@@ -1,0 +1,253 @@
+"""The hub's pages for people: search and browse, a page per topic, system, source and resource
+(an event's with "add to calendar"), the topics index, upcoming events, Subscribe and Suggest a
+source. They speak the practitioner's words (names, not ids or column names), link to each
+other wherever a name appears, and offer the list they show as a feed, a spreadsheet and a
+LibGuide snippet (:mod:`catalog.outputs`); Datasette's own tables stay one click further for
+data users. The routes are wired in ``datasette_config/plugins/illhub_hub.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlencode
+
+from datasette.utils.asgi import NotFound, Response
+
+from catalog import listing, wording
+from catalog.cards import card, highlight, json_list, path, type_label, type_plural
+from catalog.labels import readable_date, term_labels
+from catalog.pages import catalog_database, source_names
+
+
+async def database(datasette: Any) -> Any:
+    db = await catalog_database(datasette)
+    if db is None:
+        raise NotFound("No catalog is served yet")
+    return db
+
+
+async def render(datasette: Any, request: Any, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    html = await datasette.render_template(template, context, request=request)
+    return Response.html(html, status=status)
+
+
+def subject(kind: str, key: str) -> dict[str, Any]:
+    """What a topic or system page is about, from the taxonomy (NotFound when unknown)."""
+    from pipeline.taxonomy import default_taxonomy
+
+    tax = default_taxonomy()
+    term = (tax.topics if kind == "topic" else tax.systems).get(key)
+    if term is None:
+        raise NotFound(f"No {kind} called {key!r}")
+    info = {"kind": kind, "id": key, "label": term.label, "description": term.description}
+    if kind == "system":
+        info["vendor"] = term.vendor
+        info["names"] = [k for k in term.keywords if k.lower() != term.label.lower()]
+    return info
+
+
+async def source_info(datasette: Any, db: Any, key: str) -> dict[str, Any]:
+    rows = list(await db.execute("select * from sources where id = ?", [key]))
+    if not rows:
+        raise NotFound(f"No source called {key!r}")
+    info = dict(rows[0])
+    if await db.table_exists("source_health") or "source_health" in await db.view_names():
+        health = list(await db.execute("select * from source_health where source_id = ?", [key]))
+        if health:
+            h = dict(health[0])
+            info["health"] = {
+                "last_run": readable_date(h.get("last_run")), "status": h.get("last_status"),
+                "failures": h.get("consecutive_failures"), "last_success": readable_date(h.get("last_success")),
+                "items": h.get("items"), "days_since_new": h.get("days_since_new"),
+                "needs_attention": bool(h.get("needs_attention")),
+            }
+    info["topic_links"] = [{"label": term_labels()["topics"].get(t, t), "url": path(datasette, "topic", t)}
+                           for t in json_list(info.get("topics"))]
+    return info
+
+
+async def list_context(datasette: Any, request: Any, kind: str, key: str = "") -> dict[str, Any]:
+    """Everything a list page shows: its subject, its resources (one page), facets, choices,
+    and its outputs."""
+    db = await database(datasette)
+    fixed = {"topic": key} if kind == "topic" else {"system": key} if kind == "system" else \
+        {"source": key} if kind == "source" else {}
+    a = listing.ListArgs.from_request(request.args, **fixed)
+    result = await listing.fetch(db, a)
+    names = await source_names(datasette, db.name)
+    base = request.path
+    page: dict[str, Any] = {
+        "kind": kind, "args": a, "total": result.total, "partial": result.partial,
+        "cards": [card(datasette, r, names) for r in result.rows],
+        "facets": _facets(await listing.facet_counts(db, result, a), a, base, names),
+        "active": _active(a, base, names), "choices": _choices(a, base),
+        "pages": _pages(a, base, result.total), "outputs": outputs(datasette, db.name, kind, key, a),
+        "expansions": result.plan.expansions() if result.plan else [],
+    }
+    if result.plan:
+        words = {w for c in result.plan.concepts for ph in c.phrases for w in ph.split() if len(w) > 2}
+        for c in page["cards"]:
+            c["title_html"] = highlight(c["title"], words)
+    if a.q and result.total == 0:
+        page["suggest"] = _suggestions(datasette, a.q, base)
+    if kind in ("topic", "system"):
+        page["subject"] = subject(kind, key)
+        page["highlights"] = await _highlights(datasette, db, a, names)
+        page["sources"] = await _feeding_sources(datasette, db, kind, key)
+    elif kind == "source":
+        page["subject"] = await source_info(datasette, db, key)
+    return {"page": page, "types": {t: type_label(t) for t in ("article", "document", "documentation", "event",
+                                                                "page", "video")}}
+
+
+def _facets(facets: list[dict[str, Any]], a: listing.ListArgs, base: str, names: dict[str, str]) -> list[dict[str, Any]]:
+    labels = term_labels()
+    titles = {"type": "Type", "topic": "Topic", "system": "System", "organization": "Organization", "source": "Source"}
+    out = []
+    for f in facets:
+        def label(v: str, p: str = f["param"]) -> str:
+            return {"type": type_label(v), "topic": labels["topics"].get(v, v), "system": labels["systems"].get(v, v),
+                    "source": names.get(v, v)}.get(p, v)
+        out.append({"title": titles[f["param"]], "param": f["param"],
+                    "values": [{"label": label(v), "count": n, "url": f"{base}?{a.query(**{f['param']: v})}"}
+                               for v, n in f["values"]]})
+    return out
+
+
+def _active(a: listing.ListArgs, base: str, names: dict[str, str]) -> list[dict[str, str]]:
+    """The narrowing the visitor chose, each with a link that removes it."""
+    labels = term_labels()
+    shown = {"q": lambda v: f"Words: “{v}”", "topic": lambda v: "Topic: " + labels["topics"].get(v, v),
+             "system": lambda v: "System: " + labels["systems"].get(v, v), "type": lambda v: "Type: " + type_label(v),
+             "organization": lambda v: f"Organization: {v}", "source": lambda v: "Source: " + names.get(v, v),
+             "when": lambda v: "Published: " + listing.WHEN[v][0].lower(), "since": lambda v: f"Published since {v}",
+             "until": lambda v: f"Published until {v}", "added": lambda v: "Added " + listing.WHEN[v][0].lower()}
+    return [{"label": fn(getattr(a, p)), "remove": f"{base}?{a.query(**{p: None})}".rstrip("?")}
+            for p, fn in shown.items() if getattr(a, p) and p not in a.fixed]
+
+
+def _choices(a: listing.ListArgs, base: str) -> dict[str, Any]:
+    return {
+        "sorts": [{"value": k, "label": v[0], "url": f"{base}?{a.query(sort=k)}", "current": a.order == k}
+                  for k, v in listing.SORTS.items() if k != "relevance" or a.q],
+        "when": [{"value": k, "label": v[0], "url": f"{base}?{a.query(when=k, since=None, until=None)}",
+                  "current": a.when == k} for k, v in listing.WHEN.items()],
+        "any_time": f"{base}?{a.query(when=None, since=None, until=None)}".rstrip("?"),
+    }
+
+
+def _pages(a: listing.ListArgs, base: str, total: int) -> dict[str, Any]:
+    last = min(listing.MAX_PAGE, max(1, -(-total // listing.PAGE_SIZE)))
+    first_shown = (a.page - 1) * listing.PAGE_SIZE + 1 if total else 0
+    return {"page": a.page, "last": last, "from": first_shown,
+            "to": min(total, a.page * listing.PAGE_SIZE),
+            "prev": f"{base}?{a.query(page=a.page - 1)}".rstrip("?") if a.page > 1 else None,
+            "next": f"{base}?{a.query(page=a.page + 1)}" if a.page < last else None,
+            "capped": total > listing.MAX_PAGE * listing.PAGE_SIZE}
+
+
+def _suggestions(datasette: Any, q: str, base: str) -> dict[str, Any]:
+    s = wording.suggestions(q)
+    labels = term_labels()
+    return {"spelling": [{"text": f, "url": f"{base}?{urlencode({'q': f})}"} for f in s["spelling"]],
+            "topics": [{"label": labels["topics"].get(t, t), "url": path(datasette, "topic", t)} for t in s["topics"]],
+            "systems": [{"label": labels["systems"].get(x, x), "url": path(datasette, "system", x)}
+                        for x in s["systems"]],
+            "all_topics": path(datasette, "topics")}
+
+
+async def _highlights(datasette: Any, db: Any, a: listing.ListArgs, names: dict[str, str]) -> dict[str, Any]:
+    """A topic's or system's newest videos and upcoming events."""
+    bare = listing.ListArgs(topic=a.topic, system=a.system)
+    videos = await listing.fetch(db, replace(bare, type="video"), limit=4)
+    where, params = listing.filters(bare)
+    events = await db.execute(
+        f"select {listing.COLUMNS} from resources r where {' and '.join(where + ['r.starts_at is not null'])} "
+        "and r.content_type = 'event' and coalesce(r.ends_at, r.starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+        "order by r.starts_at limit 5", params)
+    return {"videos": [card(datasette, r, names) for r in videos.rows], "videos_total": videos.total,
+            "videos_url": f"?{bare.query(type='video')}",
+            "events": [card(datasette, dict(r), names) for r in events]}
+
+
+#: The most of a topic's resources whose sources are counted (a large catalog's biggest topic
+#: would otherwise cost a join over hundreds of thousands of rows per page view).
+FEEDING_CAP = 20_000
+
+
+async def _feeding_sources(datasette: Any, db: Any, kind: str, key: str) -> list[dict[str, Any]]:
+    col = "topics" if kind == "topic" else "systems"
+    rows = await db.execute(
+        "select s.id, s.name, s.organization, count(*) as n from (select resource_id from resource_tags "
+        "where col = :col and value = :v limit :cap) t "
+        "join resource_sources rs on rs.resource_id = t.resource_id join sources s on s.id = rs.source_id "
+        "group by s.id order by n desc, s.name limit 12", {"col": col, "v": key, "cap": FEEDING_CAP})
+    return [{"name": r["name"], "organization": r["organization"], "count": r["n"],
+             "url": path(datasette, "source", r["id"])} for r in rows]
+
+
+def outputs(datasette: Any, database_name: str, kind: str, key: str, a: listing.ListArgs) -> dict[str, Any]:
+    """The list's feed, downloads and calendar, and Datasette's full tables for data users."""
+    here = (kind, key) if kind in ("topic", "system", "source") else ("search",)
+    query = a.query()
+    out = {
+        "atom": path(datasette, *here, "feed.atom", query=query),
+        "csv": path(datasette, *here, "list.csv", query=query),
+        "snippet": path(datasette, *here, "libguide", query=query),
+        "ics": path(datasette, *here, "events.ics", query=query) if kind in ("topic", "system") else None,
+    }
+    table = datasette.urls.table(database_name, "resources")
+    full = {}
+    for param, arg in (("topic", "_topic"), ("system", "_system"), ("type", "content_type"),
+                       ("organization", "organization"), ("q", "_search")):
+        if getattr(a, param):
+            full[arg] = getattr(a, param)
+    if a.source:
+        full["source_id"] = a.source
+    suffix = ("&" + urlencode(full)) if full else ""
+    out["full_csv"] = f"{table}.csv?_stream=on&_size=max{suffix}"
+    out["full_json"] = f"{table}.json?_shape=array{suffix}"
+    return out
+
+
+async def topics_context(datasette: Any) -> dict[str, Any]:
+    """Every topic and system with how many resources it has."""
+    from pipeline.taxonomy import default_taxonomy
+
+    db = await database(datasette)
+    counts = {(r[0], r[1]): r[2] for r in await db.execute(
+        "select col, value, count(*) from resource_tags group by col, value")}
+    tax = default_taxonomy()
+    topics = [{"label": t.label, "description": t.description, "count": counts.get(("topics", t.id), 0),
+               "url": path(datasette, "topic", t.id)} for t in tax.topics.values()]
+    systems = [{"label": s.label, "vendor": s.vendor, "count": counts.get(("systems", s.id), 0),
+                "url": path(datasette, "system", s.id)} for s in tax.systems.values()]
+    types = [{"label": type_plural(r[0]).capitalize(), "count": r[1], "url": path(datasette, "search", query=urlencode(
+        {"type": r[0]}))} for r in await db.execute(
+        "select content_type, count(*) from resources group by content_type order by count(*) desc")]
+    return {"topics": [t for t in topics if t["count"]], "systems": [s for s in systems if s["count"]], "types": types}
+
+
+async def resource_context(datasette: Any, key: str) -> dict[str, Any]:
+    db = await database(datasette)
+    rows = list(await db.execute(f"select {listing.COLUMNS}, r.updated, r.language, r.session_id "
+                                 "from resources r where r.id = ?", [key]))
+    if not rows:
+        raise NotFound("No such resource")
+    row = dict(rows[0])
+    names = await source_names(datasette, db.name)
+    c = card(datasette, row, names)
+    c["description_full"] = c["description"]
+    c["sources"] = [{"name": names.get(r[0], r[0]), "url": path(datasette, "source", r[0])} for r in await db.execute(
+        "select source_id from resource_sources where resource_id = ? order by first_seen", [key])]
+    related = []
+    if row.get("session_id"):
+        related += list(await db.execute("select id, title, content_type from resources where id = ?",
+                                          [row["session_id"]]))
+    related += list(await db.execute("select id, title, content_type from resources where session_id = ? limit 10",
+                                     [key]))
+    c["related"] = [{"title": r["title"], "type": type_label(r["content_type"]), "url": path(datasette, "resource", r["id"])}
+                    for r in related]
+    c["full_json"] = datasette.urls.row(db.name, "resources", key) + ".json"
+    return {"resource": c}

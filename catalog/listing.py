@@ -1,0 +1,241 @@
+"""The hub's lists of resources: one query builder behind the browse and search page, the topic,
+system and source pages, their feeds and their downloads.
+
+A list is narrowed by what the URL asks (:class:`ListArgs`: words, a topic, a system, a type,
+an organization, a source, a date range or a quick choice of one) and sorted newest first,
+oldest first, by title or by relevance. Words go through :mod:`catalog.wording` first: each
+concept is one clause (its phrases in the full-text index, or its topic, system or type), and
+a resource matches when it matches every clause; when none does, the list falls back to any
+clause, ranked by how many it matches. Topics and systems are looked up in ``resource_tags``
+and sources in ``resource_sources`` (indexed), never by parsing JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from catalog import wording
+
+#: Sort choices: (label, ORDER BY).
+SORTS = {
+    # (published desc, id) is the index's own order (NULLs last): the first page reads ~25 rows of it
+    "newest": ("Newest first", "r.published desc, r.id"),
+    "oldest": ("Oldest first", "r.published is null, r.published, r.id"),
+    "title": ("Title (A–Z)", "r.title collate nocase, r.id"),
+    "relevance": ("Best match", None),
+}
+#: Quick date choices: (label, days back).
+WHEN = {"week": ("This week", 7), "month": ("This month", 31), "year": ("This year", 366)}
+#: The query parameters a list understands, in the order its links write them.
+PARAMS = ("q", "topic", "system", "type", "organization", "source", "when", "since", "until", "added", "sort")
+PAGE_SIZE = 25
+#: The deepest page offered (deeper lists are narrowed instead).
+MAX_PAGE = 40
+#: Facet counts are computed when a list has at most this many resources.
+FACET_LIMIT = 50_000
+
+
+def _date(value: str) -> str | None:
+    """An ISO date (``2026-01-31``) or None when the value is not one."""
+    try:
+        return datetime.strptime(value.strip()[:10], "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ListArgs:
+    q: str = ""
+    topic: str = ""
+    system: str = ""
+    type: str = ""
+    organization: str = ""
+    source: str = ""
+    when: str = ""
+    since: str = ""
+    until: str = ""
+    added: str = ""
+    sort: str = ""
+    page: int = 1
+    #: what the page itself fixes (a topic page's topic): kept out of its links' "remove" choices
+    fixed: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_request(cls, args: Any, **fixed: str) -> ListArgs:
+        values = {p: (args.get(p) or "").strip()[:200] for p in PARAMS}
+        values.update({k: v for k, v in fixed.items() if v})
+        for d in ("since", "until"):
+            values[d] = _date(values[d]) or "" if values[d] else ""
+        if values["when"] not in WHEN:
+            values["when"] = ""
+        if values["added"] not in WHEN:
+            values["added"] = ""
+        if values["sort"] not in SORTS:
+            values["sort"] = ""
+        try:
+            page = max(1, min(MAX_PAGE, int(args.get("page") or 1)))
+        except ValueError:
+            page = 1
+        return cls(**values, page=page, fixed=tuple(k for k, v in fixed.items() if v))
+
+    @property
+    def order(self) -> str:
+        return self.sort or ("relevance" if self.q else "newest")
+
+    def query(self, **changes: Any) -> str:
+        """The list's query string with ``changes`` (None or "" removes a parameter; the page
+        goes back to 1 unless given)."""
+        changed = replace(self, **{k: (v or "") for k, v in changes.items() if k != "page"})
+        page = changes.get("page", 1)
+        pairs = [(p, getattr(changed, p)) for p in PARAMS if getattr(changed, p) and p not in self.fixed]
+        if page and page > 1:
+            pairs.append(("page", page))
+        return urlencode(pairs)
+
+    def narrowed(self) -> bool:
+        return any(getattr(self, p) for p in PARAMS if p not in ("sort",) and p not in self.fixed)
+
+
+def _since(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def filters(a: ListArgs) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE clauses (and their parameters) of everything but the words."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    for col, value in (("topics", a.topic), ("systems", a.system)):
+        if value:
+            where.append(f"r.id in (select resource_id from resource_tags where col = '{col}' and value = :{col})")
+            params[col] = value
+    if a.type:
+        where.append("r.content_type = :type")
+        params["type"] = a.type
+    if a.organization:
+        where.append("r.organization = :organization")
+        params["organization"] = a.organization
+    if a.source:
+        where.append("r.id in (select resource_id from resource_sources where source_id = :source)")
+        params["source"] = a.source
+    if a.when:
+        where.append("r.published >= :when_since")
+        params["when_since"] = _since(WHEN[a.when][1])
+    if a.since:
+        where.append("r.published >= :since")
+        params["since"] = a.since
+    if a.until:
+        where.append("r.published < :until")
+        params["until"] = (datetime.fromisoformat(a.until) + timedelta(days=1)).date().isoformat()
+    if a.added:
+        where.append("r.first_seen >= :added_since")
+        params["added_since"] = _since(WHEN[a.added][1])
+    return where, params
+
+
+def concept_clause(c: wording.Concept, i: int, params: dict[str, Any]) -> str:
+    """One concept as SQL: the rowids its phrases find in the index, united with those of its
+    topics, systems and types (one set, built once per query, not a test per resource)."""
+    params[f"m{i}"] = c.fts()
+    parts = [f"select rowid from resources_fts where resources_fts match :m{i}"]
+    for col, values in (("topics", c.topics), ("systems", c.systems)):
+        if values:
+            names = []
+            for j, v in enumerate(values):
+                params[f"c{i}_{col}{j}"] = v
+                names.append(f":c{i}_{col}{j}")
+            parts.append(f"select rowid from resources where id in (select resource_id from resource_tags "
+                         f"where col = '{col}' and value in ({', '.join(names)}))")
+    if c.types:
+        names = []
+        for j, v in enumerate(c.types):
+            params[f"c{i}_type{j}"] = v
+            names.append(f":c{i}_type{j}")
+        parts.append(f"select rowid from resources where content_type in ({', '.join(names)})")
+    return f"r.rowid in ({' union '.join(parts)})"
+
+
+@dataclass
+class Result:
+    rows: list[dict[str, Any]]
+    total: int
+    partial: bool = False
+    plan: wording.Plan | None = None
+    where: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+COLUMNS = ("r.id, r.title, r.url, r.description, r.content_type, r.organization, r.source_id, r.published, "
+           "r.first_seen, r.topics, r.systems, r.thumbnail, r.link_status, r.archived_url, r.starts_at, r.ends_at, "
+           "r.timezone, r.location, r.event_name, r.presenters, r.recording_url, r.slides_url, r.author")
+
+
+async def fetch(db: Any, a: ListArgs, *, limit: int = PAGE_SIZE, offset: int | None = None,
+                columns: str = COLUMNS) -> Result:
+    """One page of the list ``a`` asks for, and how many resources it holds."""
+    where, params = filters(a)
+    plan = wording.plan(a.q) if a.q else None
+    clauses = [concept_clause(c, i, params) for i, c in enumerate(plan.concepts)] if plan else []
+    offset = (a.page - 1) * limit if offset is None else offset
+    rank_join = ""
+    if plan and plan.concepts:
+        params["rank_match"] = plan.fts_any()
+        rank_join = ("left join (select rowid as fts_rowid, bm25(resources_fts, 10.0, 4.0, 1.0) as fts_rank "
+                     "from resources_fts where resources_fts match :rank_match) f on f.fts_rowid = r.rowid")
+    for partial in (False, True) if clauses else (False,):
+        if partial and len(clauses) < 2:
+            break
+        if partial:
+            score = " + ".join(clauses)
+            cond = where + [f"({' or '.join(clauses)})"]
+            order = f"({score}) desc, f.fts_rank is null, f.fts_rank, r.published desc"
+        else:
+            cond = where + clauses
+            order = "f.fts_rank is null, f.fts_rank, r.published desc" if rank_join else ""
+        if a.order != "relevance" or not rank_join:
+            order = SORTS[a.order if a.order != "relevance" else "newest"][1]
+        where_sql = (" where " + " and ".join(cond)) if cond else ""
+        total = (await db.execute(f"select count(*) from resources r{where_sql}", params)).first()[0]
+        if total == 0 and not partial:
+            continue
+        sql = (f"select {columns} from resources r {rank_join if a.order == 'relevance' else ''}{where_sql} "
+               f"order by {order} limit {int(limit)} offset {int(offset)}")
+        rows = [dict(r) for r in await db.execute(sql, params)]
+        return Result(rows, total, partial, plan, cond, params)
+    return Result([], 0, False, plan, where + clauses, params)
+
+
+#: Facets shown beside a list: (parameter, column, is a tag).
+FACETS = (("type", "content_type", False), ("topic", "topics", True), ("system", "systems", True),
+          ("organization", "organization", False), ("source", "source_id", False))
+
+
+async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, Any]]:
+    """The counts of each facet not chosen yet among the list's resources (none for a list
+    larger than :data:`FACET_LIMIT`: narrowing first costs less than counting everything)."""
+    if result.total == 0 or result.total > FACET_LIMIT:
+        return []
+    where_sql = (" where " + " and ".join(result.where)) if result.where else ""
+    out = []
+    for param, col, is_tag in FACETS:
+        if getattr(a, param):
+            continue
+        if is_tag:  # the matched resources' own lists (resource_tags has no index by resource)
+            sql = (f"select j.value as v, count(*) as n from resources r, json_each(r.{col}) j{where_sql} "
+                   "group by j.value order by n desc, v limit 12")
+        elif param == "source":
+            sql = (f"select s.source_id as v, count(*) as n from resources r join resource_sources s on "
+                   f"s.resource_id = r.id{where_sql} group by s.source_id order by n desc, v limit 12")
+        else:
+            cond = " and ".join([*result.where, f"r.{col} is not null", f"r.{col} != ''"])
+            sql = f"select r.{col} as v, count(*) as n from resources r where {cond} group by v order by n desc, v limit 12"
+        try:
+            rows = await db.execute(sql, result.params)
+        except Exception:  # noqa: BLE001 - a facet over the time limit is left out; the list still shows
+            continue
+        values = [(r["v"], r["n"]) for r in rows if r["v"]]
+        if values:
+            out.append({"param": param, "column": col, "values": values})
+    return out
