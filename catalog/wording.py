@@ -223,3 +223,20 @@ def suggestions(q: str) -> dict[str, list]:
     return {"spelling": fixes,
             "topics": sorted(topics, key=lambda t: lex.labels["topics"].get(t, t))[:8],
             "systems": sorted(systems, key=lambda s: lex.labels["systems"].get(s, s))[:8]}
+
+
+def topic_id(value: object) -> str:
+    """A topic as a visitor may write it (its id ``copyright``, its name as the front page shows
+    it, "Copyright and fair use", in any capitals, or a word that names exactly one topic, such as
+    "fair use") as its id; anything else is returned as it was given (and matches nothing)."""
+    text = str(value or "").strip()
+    labels = lexicon().labels["topics"]
+    if text in labels:
+        return text
+    by_name = {label.lower(): key for key, label in labels.items()}
+    if text.lower() in by_name:
+        return by_name[text.lower()]
+    concepts = plan(text).concepts
+    if len(concepts) == 1 and len(concepts[0].topics) == 1:
+        return concepts[0].topics[0]
+    return text

@@ -10,6 +10,7 @@ import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 
@@ -394,6 +395,21 @@ def test_every_canned_query_renders(client, future_client):
     assert "CONTU rule of five" in html and "Tipasa" not in html.split('<ol class="cards">')[1]
     html = client.get("/catalog/videos").text
     assert "Borrowing 101 in five minutes" in html and "CONTU" not in html.split('<ol class="cards">')[1]
+
+
+
+@pytest.mark.parametrize("written", ["Copyright and fair use", "copyright AND fair use", "fair use"])
+def test_resources_by_topic_reads_the_name_the_front_page_shows(client, written):
+    """Issue 17: the "Resources by topic" query wanted the internal id (copyright); a visitor
+    types the name shown on the front page, or a word for the topic."""
+    def titles(topic: str) -> list[str]:
+        query = urlencode({"topic": topic, "_shape": "array"})
+        return [r["title"] for r in client.get(f"/catalog/by_topic.json?{query}").json()]
+
+    by_id = titles("copyright")
+    assert by_id and "Copyright in ILL: the CONTU rule of five" in by_id
+    assert titles(written) == by_id
+    assert titles("no such topic") == []
 
 
 # ------------------------------------------------------------------ rendering helpers
