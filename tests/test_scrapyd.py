@@ -327,8 +327,9 @@ def test_ctrl_c_cancels_the_jobs_and_records_their_sources_interrupted(demo_web,
     db = tmp_path / "c.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ILLHUB_NETWORK": "loopback"}
     # a slow, polite harvest of one crawled help site: the job is still running when it is stopped
+    # (10 s between its pages: under load, 2 s let the job finish before the Ctrl-C reached it)
     proc = subprocess.Popen([sys.executable, "-m", "illhub", "harvest", "--scrapyd", server.url, "--registry",
-                             str(demo_web), "--db", str(db), "--source", "demo-lakeside-help", "--delay", "2",
+                             str(demo_web), "--db", str(db), "--source", "demo-lakeside-help", "--delay", "10",
                              "--quiet"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     api = Scrapyd(server.url)
     deadline = time.monotonic() + 60
@@ -343,7 +344,7 @@ def test_ctrl_c_cancels_the_jobs_and_records_their_sources_interrupted(demo_web,
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err  # interrupted is not failed
-    # cancelled: Scrapyd stops the job (SIGINT: Scrapy's graceful stop), long before its 2 s
+    # cancelled: Scrapyd stops the job (SIGINT: Scrapy's graceful stop), long before its 10 s
     # a page crawl would end
     deadline = time.monotonic() + 20
     while running[0]["id"] not in {j["id"] for j in api.list_jobs("illhub")["finished"]}:
