@@ -3,7 +3,7 @@ benchmarks/burst.py, a burst of heavy requests, deep pages and a CSV stream).
 
 Figures: p95 latency of the resources table with its default facets, and of a full-text
 search, against the issue's budgets (100 ms and 250 ms: ratio = p95 / budget, <= 1); and p95
-under 16 concurrent clients against the single-client p95 (<= 3). Zero errors, and zero
+under 16 concurrent clients against the single-client p95 (<= 2). Zero errors, and zero
 "facet timed out" for a single client (the two budgets and the single-client browsing mix),
 are required; Datasette's default limits are not raised. Facet timeouts are counted per
 phase and per facet: under 16 users and at saturation a facet that misses Datasette's facet
@@ -22,7 +22,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,6 +41,7 @@ from benchmarks import burst
 from benchmarks.common import ROOT, Figure
 from benchmarks.content import SUBJECTS, VERBS, description, title
 from catalog.search import DEFAULT_FACETS as DEFAULT_FACET_TYPES
+from catalog.search import WARM_MIN_MATCHES, WARM_SEARCHES, frequent_words
 from pipeline.store import open_db
 
 #: Longest wait for the server's precomputation of frequent searches (seconds).
@@ -69,6 +73,30 @@ def search_phrases(rng: random.Random, count: int = 400) -> list[str]:
     phrases = words + [f"{a} {b}" for a in words for b in words if a < b]
     rng.shuffle(phrases)
     return phrases[:count]
+
+
+def vocabulary() -> list[str]:
+    """Every distinct word of the catalog's titles and descriptions (benchmarks/content.py),
+    stop words included: what a search may be made of."""
+    from benchmarks.content import SENTENCES
+
+    text = " ".join(SUBJECTS + VERBS + [s.format(s="") for s in SENTENCES])
+    return sorted({w for w in re.findall(r"\w+", text.lower())})
+
+
+def random_searches(rng: random.Random, count: int, exclude: set[str]) -> list[str]:
+    """``count`` distinct searches, half of one word and half of two, the words drawn
+    uniformly at random from :func:`vocabulary` (rare and frequent alike), none of them in
+    ``exclude`` (the searches the server precomputes)."""
+    words = [w for w in vocabulary() if w not in exclude]
+    out: list[str] = []
+    if len(words) < count:
+        raise ValueError(f"only {len(words)} words of the vocabulary are not precomputed; {count} searches asked")
+    while len(out) < count:
+        phrase = " ".join(rng.sample(words, 1 + len(out) % 2))
+        if phrase not in out and phrase not in exclude:
+            out.append(phrase)
+    return out
 
 
 def browsing_urls(seed: int):
@@ -236,7 +264,16 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     duration = 5 if quick else 30
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "illhub.db"
-        build_catalog(db, n)
+        prebuilt = os.environ.get("ILLHUB_BENCH_CATALOG")
+        if prebuilt:
+            # a catalog this function built before, with the same N (building a million
+            # resources takes minutes): a copy of it is served, the file itself never touched
+            shutil.copyfile(prebuilt, db)
+            with sqlite3.connect(db) as conn:
+                if conn.execute("select count(*) from resources").fetchone()[0] != n:
+                    raise RuntimeError(f"ILLHUB_BENCH_CATALOG={prebuilt} does not hold {n} resources")
+        else:
+            build_catalog(db, n)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],
@@ -253,10 +290,16 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
                 fetch(b.base + search.format("interlibrary"))
             warm, warm_seconds = wait_for_warming(b.base)
             stats = [cache_stats(b.base)]
-            table_times, search_times = [], []
+            # the search budget: one- and two-word searches drawn at random from the vocabulary,
+            # each asked once, none of them precomputed (the warmer's frequent words excluded)
+            with sqlite3.connect(db) as conn:
+                warmed = set(frequent_words(conn, min_matches=WARM_MIN_MATCHES)) if WARM_SEARCHES else set()
+            phrases = random_searches(random.Random(n), samples, exclude=warmed)
+            table_times, search_times, search_seen = [], [], []
             for i in range(samples):
                 table_times.append(b.get(table))
-                search_times.append(b.get(search.format(words[i % len(words)])))
+                search_times.append(b.get(search.format(urllib.parse.quote(phrases[i]))))
+                search_seen.append((search_times[-1], phrases[i]))
             stats.append(cache_stats(b.base))
             b.phase = "single client"
             # the single-client baseline: one person browsing (the same mix as the 16 users)
@@ -281,7 +324,10 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     per_phase = ", ".join(
         f"{p} {sum(c.values())}" + (f" ({', '.join(f'{f} {k}' for f, k in c.most_common())})" if c else "")
         for p, c in timeouts.items())
-    note = (f"{n} resources; frequent searches and facet selections precomputed: {warm.get('views', 0)} views in "
+    slowest = sorted(search_seen, reverse=True)[:3]
+    note = (f"{n} resources; search budget: {len(phrases)} searches drawn at random from the {len(vocabulary())}-word "
+            f"vocabulary, none precomputed (slowest: {', '.join(f'{p!r} {t * 1000:.0f} ms' for t, p in slowest)}); "
+            f"{'frequent searches and ' if WARM_SEARCHES else ''}facet selections precomputed: {warm.get('views', 0)} views in "
             f"{warm_seconds:.0f}s after start; errors {b.errors}; facet timeouts {total_timeouts} ({per_phase}); {len(conc_times)} requests from 16 users "
             f"in {duration}s (browsing mix: table, facet selections, Zipf-distributed searches); single client "
             f"{len(single_times)} requests of the same mix; saturated (no think time): {throughput:.1f} requests/s, "
@@ -299,6 +345,6 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         Figure(f"catalog ({n} rows): full-text search, p95 vs 250 ms", p95(search_times) * 1000, 250, "ms",
                p95(search_times) * 4, "<= 1.0"),
         Figure(f"catalog: p95 with 16 concurrent users ({THINK:g}s mean think time) vs single client", p95(conc_times) * 1000, single * 1000,
-               "ms", p95(conc_times) / single, "<= 3.0"),
+               "ms", p95(conc_times) / single, "<= 2.0"),
         *heavy,
     ]

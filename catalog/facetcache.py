@@ -417,7 +417,8 @@ class Warmer:
 
         def views(conn) -> list[dict[str, str]]:
             least = search.WARM_MIN_MATCHES
-            return ([{"_search": w} for w in search.frequent_words(conn, min_matches=least)]
+            words = search.frequent_words(conn, min_matches=least) if search.WARM_SEARCHES else []
+            return ([{"_search": w} for w in words]
                     + [{p: v} for p, v in search.frequent_filters(conn, min_matches=least)])
 
         todo = await db.execute_fn(views)

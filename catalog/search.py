@@ -17,13 +17,19 @@ the 250 ms budget (benchmarks/results/catalog-1000000.md):
 - facet counts are kept (:mod:`catalog.facetcache`, valid until the catalog changes); a
   facet that missed the time limit is finished in the background, so the next request for
   the same search has it;
-- after each change of the catalog the searches for its most frequent words
-  (:func:`frequent_words`) and the facet selections that leave many resources
-  (:func:`frequent_filters`) are run once in the background (``WARMING``), so that the
-  expensive views, those showing a large share of the catalog, are answered from kept
-  counts. The queries of people's requests keep Datasette's time limits; only this
-  precomputation, which nobody waits for, runs under the SQL time limit instead of the
-  facet one.
+- a plain search matching more than :data:`FACET_SAMPLE` resources counts its facets over
+  that many of its matches, the most recently added (:func:`sampled_sql`; the page and the
+  JSON say so), and the first page of a word found in most resources asks the full-text
+  index about each row of the ``published`` index instead of listing every match
+  (:func:`probe_each_row`): any one- or two-word search answers without precomputation;
+- after each change of the catalog the facet selections that leave many resources
+  (:func:`frequent_filters`: ``content_type=video`` is a sixth of the catalog, and its
+  facets count every one of its rows) are run once in the background (``WARMING``), so that
+  those views are answered from kept counts. The searches for the catalog's most frequent
+  words (:func:`frequent_words`) were precomputed too until their facets were sampled; now
+  only with :data:`WARM_SEARCHES`. The queries of people's requests keep Datasette's time
+  limits; only this precomputation, which nobody waits for, runs under the SQL time limit
+  instead of the facet one.
 
 :func:`map_into_memory` sets ``PRAGMA mmap_size`` on each connection: SQLite reads the
 catalog's pages straight from the operating system's page cache instead of copying each into
@@ -44,6 +50,11 @@ from catalog.labels import ARRAY_FILTER_PARAMS
 #: Words whose search is expected to match at least this many resources are precomputed after
 #: each change (at 6 facets and about 1 us a match each, well inside the 250 ms budget).
 WARM_MIN_MATCHES = 20_000
+
+#: Whether the warmer also precomputes the searches for the catalog's most frequent words.
+#: Off: with sampled facets such a search costs 15-100 ms cold on a million resources, and
+#: the warmer's time after each change goes to the facet selections, which still need it.
+WARM_SEARCHES = False
 
 #: True while the background precomputation runs (its facet queries use the SQL time limit).
 WARMING: ContextVar[bool] = ContextVar("illhub_warming", default=False)

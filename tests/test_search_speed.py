@@ -178,8 +178,10 @@ def _warmer(ds):
 
 def _warming_copy(catalog, tmp_path, monkeypatch, **settings):
     """A copy of the catalog served by a Datasette whose warmer precomputes views of 600
-    resources or more and looks for changes every 50 ms."""
+    resources or more, the frequent words' searches too (``WARM_SEARCHES``, off by default),
+    and looks for changes every 50 ms."""
     monkeypatch.setattr(search, "WARM_MIN_MATCHES", 600)
+    monkeypatch.setattr(search, "WARM_SEARCHES", True)
     path = tmp_path / "illhub.db"
     path.write_bytes(catalog.read_bytes())
     ds = _datasette(path, **settings)
@@ -480,3 +482,20 @@ def test_a_search_matching_most_of_the_catalog_asks_the_index_about_each_row(cat
     got = asyncio.run(go())
     assert any("exists (select 1 from resources_fts" in sql for sql in seen)
     assert got == _all_in_order(catalog, "borrowing")[:150]
+
+
+def test_by_default_the_warmer_precomputes_the_facet_selections_only(catalog, tmp_path, monkeypatch):
+    """Searches are not precomputed (their facets are sampled when they match many); the
+    large facet selections, whose facets count every row they select, are."""
+    path, ds = _warming_copy(catalog, tmp_path, monkeypatch)
+    monkeypatch.setattr(search, "WARM_SEARCHES", False)
+    filters = search.frequent_filters(sqlite3.connect(path), min_matches=600)
+    assert search.frequent_words(sqlite3.connect(path), min_matches=600)  # there are frequent words
+
+    async def go():
+        await ds.invoke_startup()
+        rounds = (await _cache_state(ds))["rounds"]
+        state = await _wait(ds, lambda s: s["rounds"] > rounds)
+        assert state["views"] == state["warmed"] == len(filters) > 0
+
+    asyncio.run(go())
