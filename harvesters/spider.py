@@ -428,7 +428,7 @@ class StorePipeline:
     def process_item(self, item: Any, spider: HarvestSpider | None = None) -> Any:
         context: HarvestContext = self.crawler.spider.context if spider is None else spider.context
         source_id = getattr(item, "source_id", None) or getattr(getattr(item, "doc", None), "source_id", "")
-        if context.problem is not None or not isinstance(item, (Batch, DocumentRecord, PageVisit, PagesUnchanged)):
+        if context.problem is not None or not isinstance(item, (Batch, DocumentRecord, PageVisit, PagesUnchanged, Frontier)):
             if context.problem is not None:
                 self._not_stored(context, source_id, context.problem, _item_count(item), getattr(item, "document", None))
             return item
