@@ -40,8 +40,10 @@ def test_public_policy_refuses_loopback_in_every_spelling(server, tmp_path):
         "octal": "0177.0.0.1", "short": "127.1", "mapped": "[::ffff:127.0.0.31]", "ipv6": "[::1]",
         "sub-localhost": "feeds.localhost",
     }
-    server.route("/feed.xml", ok(good("spelled")))
-    sources = [feed_source(sid, f"http://{host}:{port}/feed.xml") for sid, host in spellings.items()]
+    server.route("/plain/feed.xml", ok(good("spelled")))
+    # One path per source: w3lib 2.6 canonicalizes numeric spellings (2130706433, 0x7f000001,
+    # 0177.0.0.1, 127.1) to 127.0.0.1, so one shared path would make them duplicate registry URLs.
+    sources = [feed_source(sid, f"http://{host}:{port}/{sid}/feed.xml") for sid, host in spellings.items()]
     registry = write_registry(tmp_path / "registry.yaml", sources)
     db = tmp_path / "catalog.db"
     # First harvest with loopback allowed (as the tests and the demo run); only the source on
