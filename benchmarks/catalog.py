@@ -187,6 +187,8 @@ class Browser:
     def __init__(self, base: str):
         self.base = base
         self.errors = 0
+        #: (phase, status, URL, start of the answer) of the first few errors, for the note
+        self.error_samples: list[tuple[str, int, str, str]] = []
         self.phase = "budgets"
         self.timeouts: dict[str, Counter] = {p: Counter() for p in PHASES}
         self.lock = threading.Lock()
@@ -204,6 +206,8 @@ class Browser:
                 pass
         with self.lock:
             self.errors += status != 200
+            if status != 200 and len(self.error_samples) < 3:
+                self.error_samples.append((self.phase, status, url, body[:120].decode("utf-8", "replace")))
             self.timeouts[self.phase].update(timed_out)
         return t
 
@@ -334,6 +338,9 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
             f"p95 {p95(saturated) * 1000:.0f} ms; facet-count cache hit rate: budgets {hit_rate(stats[0], stats[1])}, "
             f"single client {hit_rate(stats[1], stats[2])}, 16 users {hit_rate(stats[2], stats[3])}, "
             f"saturated {hit_rate(stats[3], stats[4])}")
+    if b.error_samples:
+        note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
+                                         for phase, status, url, text in b.error_samples)
     single_client_timeouts = sum(timeouts["budgets"].values()) + sum(timeouts["single client"].values())
     if b.errors or single_client_timeouts:
         note += " — FAILED: errors or facet timeouts for a single client"

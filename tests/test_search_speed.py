@@ -299,7 +299,17 @@ def test_facets_counted_in_one_pass_are_each_facets_own_counts(catalog, args, wh
 
     got = asyncio.run(go())
     assert any(sql.startswith("with m as materialized") for sql in seen)
-    conn = sqlite3.connect(catalog)
+    expected = _facet_counts(catalog, where, params)
+    for column in DEFAULT_FACETS:
+        results = got["facet_results"][column]["results"]
+        assert [(r["value"], r["count"]) for r in results] == expected[column], column
+
+
+def _facet_counts(path, where, params) -> dict[str, list[tuple]]:
+    """Each default facet's counts (the first 30) over the resources ``where`` selects,
+    computed directly."""
+    conn = sqlite3.connect(path)
+    out = {}
     for column in DEFAULT_FACETS:
         if column in ("topics", "systems"):
             sql = (f"with r as (select * from resources where {where}) select j.value, count(*) c "
@@ -307,10 +317,9 @@ def test_facets_counted_in_one_pass_are_each_facets_own_counts(catalog, args, wh
         else:
             sql = (f"select {column}, count(*) c from resources where {where} and {column} is not null "
                    f"group by {column} order by c desc, {column} limit 30")
-        expected = [tuple(r) for r in conn.execute(sql, params)]
-        results = got["facet_results"][column]["results"]
-        assert [(r["value"], r["count"]) for r in results] == expected, column
+        out[column] = [tuple(r) for r in conn.execute(sql, params)]
     conn.close()
+    return out
 
 
 def test_a_catalog_being_written_is_warmed_once_it_holds_still(catalog, tmp_path, monkeypatch):
@@ -410,22 +419,10 @@ def test_the_warmer_works_under_a_base_url(catalog, tmp_path, monkeypatch):
 
 
 def _sample_counts(path, word, sample):
-    """Each default facet's counts over the ``sample`` most recently added matches of a search,
-    computed directly."""
-    conn = sqlite3.connect(path)
+    """Each default facet's counts over the ``sample`` most recently added matches of a search."""
     where = (f"rowid in (select rowid from resources_fts where resources_fts match ? "
              f"order by rowid desc limit {sample})")
-    out = {}
-    for column in DEFAULT_FACETS:
-        if column in ("topics", "systems"):
-            sql = (f"with r as (select * from resources where {where}) select j.value, count(*) c "
-                   f"from r, json_each(r.{column}) j group by j.value order by c desc, j.value limit 30")
-        else:
-            sql = (f"select {column}, count(*) c from resources where {where} and {column} is not null "
-                   f"group by {column} order by c desc, {column} limit 30")
-        out[column] = [tuple(r) for r in conn.execute(sql, [escape_fts(word)])]
-    conn.close()
-    return out
+    return _facet_counts(path, where, [escape_fts(word)])
 
 
 def test_a_search_matching_many_counts_its_facets_over_a_sample_and_says_so(catalog, monkeypatch):
