@@ -342,13 +342,15 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
                                          for phase, status, url, text in b.error_samples)
     single_client_timeouts = sum(timeouts["budgets"].values()) + sum(timeouts["single client"].values())
-    if b.errors or single_client_timeouts:
-        note += " — FAILED: errors or facet timeouts for a single client"
-    elif total_timeouts:
+    # an error in any phase, or a facet timing out for a single client, fails the figure
+    broken = ", ".join(part for part in (f"{b.errors} error(s)" if b.errors else "",
+                                         f"{single_client_timeouts} facet timeout(s) for a single client"
+                                         if single_client_timeouts else "") if part)
+    if not broken and total_timeouts:
         note += " (timeouts only under load: Datasette's facet time limit at work)"
     return [
         Figure(f"catalog ({n} rows): resources table with default facets, p95 vs 100 ms", p95(table_times) * 1000,
-               100, "ms", p95(table_times) * 10, "<= 1.0", note=note),
+               100, "ms", p95(table_times) * 10, "<= 1.0", note=note, broken=broken),
         Figure(f"catalog ({n} rows): full-text search, p95 vs 250 ms", p95(search_times) * 1000, 250, "ms",
                p95(search_times) * 4, "<= 1.0"),
         Figure(f"catalog: p95 with 16 concurrent users ({THINK:g}s mean think time) vs single client", p95(conc_times) * 1000, single * 1000,
