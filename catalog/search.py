@@ -3,15 +3,17 @@ the cheap way, and memory-mapped reads (wired by ``datasette_config/plugins/illh
 
 Datasette searches the resources table with ``rowid in (select rowid from resources_fts
 where resources_fts match escape_fts(:search))``. On a million resources a common word
-matches 170,000 of them, and every query built on that clause looks each one up: the count
-(100-140 ms), the first page, newest first (110-160 ms, sorting them all), and each facet
-(150-270 ms against the 200 ms facet time limit). Three things bring a search back under
-the 250 ms budget (benchmarks/results/catalog-1000000.md):
+matches 100,000 to 940,000 of them, and every query built on that clause looks each one up:
+the count (100-140 ms for 170,000), the first page, newest first (110-160 ms, sorting them
+all), and each facet (150-270 ms against the 200 ms facet time limit). These bring any one-
+or two-word search under the 250 ms budget with nothing precomputed
+(benchmarks/results/catalog-1000000.md):
 
 - :func:`install` routes the catalog's ``Database.execute`` through :func:`search_shape`, which
   recognizes two of Datasette's query shapes, answered with equivalent SQL: the count of
   a search is counted in the full-text index alone (every indexed row is a resource: the
-  triggers keep ``resources_fts`` in step with ``resources``), and the first page of a
+  triggers keep ``resources_fts`` in step with ``resources``; asked once per catalog
+  version: :func:`catalog.facetcache.search_matches`), and the first page of a
   search matching many resources walks the ``published`` index newest first, keeping the
   matching rows, instead of sorting every match (:func:`walk_published_index` says when).
 - facet counts are kept (:mod:`catalog.facetcache`, valid until the catalog changes); a
@@ -137,7 +139,7 @@ def page_sql(m: re.Match[str], probe: bool = False) -> str:
 #: A plain search's facets are counted over at most this many of its matches, the most
 #: recently added (the full-text index lists them newest first at no cost), when it has
 #: more: on a million resources a one-pass count of 5,000 rows takes 15-25 ms, of 170,000
-#: about 1 s. The page says so (:func:`sampled_facets`).
+#: about 1 s. The page says so (:func:`catalog.facetcache.facet_sample`).
 FACET_SAMPLE = 5000
 
 #: A plain search of the resources table, as a facet's inner query (no order, no limit).
