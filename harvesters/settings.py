@@ -63,7 +63,7 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
             # Before Scrapy's RetryMiddleware (550) sees the response.
             "harvesters.conditional.RetryAfterMiddleware": 560,
         },
-        "ITEM_PIPELINES": {"harvesters.spider.StorePipeline": 300},
+        "ITEM_PIPELINES": {"harvesters.store_pipeline.StorePipeline": 300},
         # Depth is the crawl kind's own business (illhub_depth, max_depth): Scrapy's depth
         # bookkeeping only cost time on every callback's output.
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},

@@ -7,7 +7,8 @@ from __future__ import annotations
 import sqlite3
 from types import SimpleNamespace
 
-from harvesters.spider import HarvestContext, SourceState, StorePipeline
+from harvesters.spider import HarvestContext, SourceState
+from harvesters.store_pipeline import StorePipeline
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, start_run
 from pipeline.taxonomy import default_taxonomy

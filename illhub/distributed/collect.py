@@ -2,7 +2,7 @@
 
 The feed is downloaded, read through once to check it (it is from this code, for these
 sources, and complete: it ends with the ``end`` record of a crawl that finished), then its
-items go through the store pipeline (:class:`harvesters.spider.StorePipeline`) in the order
+items go through the store pipeline (:class:`harvesters.store_pipeline.StorePipeline`) in the order
 the job produced them, documents found unchanged are touched in the fetch cache, and each
 source's run takes the counts the job's spider kept. A feed that fails the check is not
 stored at all: the job failed (:class:`JobFailed`), and the dispatcher retries it or records

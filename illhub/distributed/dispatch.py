@@ -10,7 +10,7 @@ Scrapyd jobs on other machines and whose storing runs here, into this machine's 
    sources and their fetch state as spider arguments (:mod:`illhub.distributed.job`).
 3. The jobs are followed with ``listjobs.json``. A finished job's feed is downloaded and
    stored through the same store pipeline as a local harvest
-   (:class:`harvesters.spider.StorePipeline`), then its sources' runs are closed as a local
+   (:class:`harvesters.store_pipeline.StorePipeline`), then its sources' runs are closed as a local
    harvest closes them.
 4. A job that fails (its feed incomplete, a crash, other code on the server) or whose Scrapyd
    stops answering for ``gone_after`` seconds is tried once more on another server; if that
@@ -31,7 +31,8 @@ from typing import Any
 
 from harvesters.conditional import FetchState
 from harvesters.guard import Policy
-from harvesters.spider import HarvestContext, SourceState, StorePipeline
+from harvesters.spider import HarvestContext, SourceState
+from harvesters.store_pipeline import StorePipeline
 from illhub.distributed.collect import JobFailed, store_job_output
 from illhub.distributed.egg import PROJECT, build_egg, code_digest, egg_version
 from illhub.distributed.records import JobState, pack, registry_text

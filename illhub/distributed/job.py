@@ -270,7 +270,7 @@ class JobSpider(HarvestSpider):
 
 class JobOutputPipeline:
     """Writes every item of the harvest to the job's feed, where a local harvest stores it
-    (:class:`harvesters.spider.StorePipeline`). A batch is first normalized and classified
+    (:class:`harvesters.store_pipeline.StorePipeline`). A batch is first normalized and classified
     here (:func:`pipeline.store.prepare_batch`, the CPU stage a parse worker does locally), so
     the dispatcher only writes it. An item that cannot be written fails its source."""
 
