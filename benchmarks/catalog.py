@@ -262,22 +262,60 @@ def wait_for_warming(base: str) -> tuple[dict, float]:
         time.sleep(0.5)
 
 
+def _prepare_catalog(db: Path, n: int) -> None:
+    """Build a catalog of ``n`` resources at ``db``, or copy the one ``ILLHUB_BENCH_CATALOG``
+    names: a catalog this module built before, with the same N (building a million resources
+    takes minutes); the file itself is never touched."""
+    prebuilt = os.environ.get("ILLHUB_BENCH_CATALOG")
+    if not prebuilt:
+        build_catalog(db, n)
+        return
+    shutil.copyfile(prebuilt, db)
+    with sqlite3.connect(db) as conn:
+        if conn.execute("select count(*) from resources").fetchone()[0] != n:
+            raise RuntimeError(f"ILLHUB_BENCH_CATALOG={prebuilt} does not hold {n} resources")
+
+
+def _report(n, b, phrases, search_seen, warm, warm_seconds, stats, conc_times, single_times, saturated,
+            duration) -> tuple[str, str]:
+    """The catalog figure's note (what was asked, what was slowest, timeouts, cache hit rates)
+    and what broke it (errors, or a facet timing out for a single client), empty when nothing did."""
+    throughput = len(saturated) / min(duration, 10)
+    timeouts = b.timeouts
+    total_timeouts = sum(sum(c.values()) for c in timeouts.values())
+    per_phase = ", ".join(
+        f"{p} {sum(c.values())}" + (f" ({', '.join(f'{f} {k}' for f, k in c.most_common())})" if c else "")
+        for p, c in timeouts.items())
+    slowest = sorted(search_seen, reverse=True)[:3]
+    note = (f"{n} resources; search budget: {len(phrases)} searches drawn at random from the {len(vocabulary())}-word "
+            f"vocabulary, none precomputed (slowest: {', '.join(f'{p!r} {t * 1000:.0f} ms' for t, p in slowest)}); "
+            f"{'frequent searches and ' if WARM_SEARCHES else ''}facet selections precomputed: {warm.get('views', 0)} views in "
+            f"{warm_seconds:.0f}s after start; errors {b.errors}; facet timeouts {total_timeouts} ({per_phase}); {len(conc_times)} requests from 16 users "
+            f"in {duration}s (browsing mix: table, facet selections, Zipf-distributed searches); single client "
+            f"{len(single_times)} requests of the same mix; saturated (no think time): {throughput:.1f} requests/s, "
+            f"p95 {p95(saturated) * 1000:.0f} ms; facet-count cache hit rate: budgets {hit_rate(stats[0], stats[1])}, "
+            f"single client {hit_rate(stats[1], stats[2])}, 16 users {hit_rate(stats[2], stats[3])}, "
+            f"saturated {hit_rate(stats[3], stats[4])}")
+    if b.error_samples:
+        note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
+                                         for phase, status, url, text in b.error_samples)
+    single_client_timeouts = sum(timeouts["budgets"].values()) + sum(timeouts["single client"].values())
+    # an error in any phase, or a facet timing out for a single client, fails the figure
+    broken = ", ".join(part for part in (f"{b.errors} error(s)" if b.errors else "",
+                                         f"{single_client_timeouts} facet timeout(s) for a single client"
+                                         if single_client_timeouts else "") if part)
+    if not broken and total_timeouts:
+        note += " (timeouts only under load: Datasette's facet time limit at work)"
+    return note, broken
+
+
 def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     n = rows or (20_000 if quick else int(os.environ.get("ILLHUB_BENCH_CATALOG_ROWS", "100000")))
     samples = 30 if quick else 60
     duration = 5 if quick else 30
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "illhub.db"
-        prebuilt = os.environ.get("ILLHUB_BENCH_CATALOG")
-        if prebuilt:
-            # a catalog this function built before, with the same N (building a million
-            # resources takes minutes): a copy of it is served, the file itself never touched
-            shutil.copyfile(prebuilt, db)
-            with sqlite3.connect(db) as conn:
-                if conn.execute("select count(*) from resources").fetchone()[0] != n:
-                    raise RuntimeError(f"ILLHUB_BENCH_CATALOG={prebuilt} does not hold {n} resources")
-        else:
-            build_catalog(db, n)
+        _prepare_catalog(db, n)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],
@@ -321,33 +359,9 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
             server.terminate()
             server.wait(10)
         heavy = burst.figures(db, n, words)
-    throughput = len(saturated) / min(duration, 10)
     single = p95(single_times)
-    timeouts = b.timeouts
-    total_timeouts = sum(sum(c.values()) for c in timeouts.values())
-    per_phase = ", ".join(
-        f"{p} {sum(c.values())}" + (f" ({', '.join(f'{f} {k}' for f, k in c.most_common())})" if c else "")
-        for p, c in timeouts.items())
-    slowest = sorted(search_seen, reverse=True)[:3]
-    note = (f"{n} resources; search budget: {len(phrases)} searches drawn at random from the {len(vocabulary())}-word "
-            f"vocabulary, none precomputed (slowest: {', '.join(f'{p!r} {t * 1000:.0f} ms' for t, p in slowest)}); "
-            f"{'frequent searches and ' if WARM_SEARCHES else ''}facet selections precomputed: {warm.get('views', 0)} views in "
-            f"{warm_seconds:.0f}s after start; errors {b.errors}; facet timeouts {total_timeouts} ({per_phase}); {len(conc_times)} requests from 16 users "
-            f"in {duration}s (browsing mix: table, facet selections, Zipf-distributed searches); single client "
-            f"{len(single_times)} requests of the same mix; saturated (no think time): {throughput:.1f} requests/s, "
-            f"p95 {p95(saturated) * 1000:.0f} ms; facet-count cache hit rate: budgets {hit_rate(stats[0], stats[1])}, "
-            f"single client {hit_rate(stats[1], stats[2])}, 16 users {hit_rate(stats[2], stats[3])}, "
-            f"saturated {hit_rate(stats[3], stats[4])}")
-    if b.error_samples:
-        note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
-                                         for phase, status, url, text in b.error_samples)
-    single_client_timeouts = sum(timeouts["budgets"].values()) + sum(timeouts["single client"].values())
-    # an error in any phase, or a facet timing out for a single client, fails the figure
-    broken = ", ".join(part for part in (f"{b.errors} error(s)" if b.errors else "",
-                                         f"{single_client_timeouts} facet timeout(s) for a single client"
-                                         if single_client_timeouts else "") if part)
-    if not broken and total_timeouts:
-        note += " (timeouts only under load: Datasette's facet time limit at work)"
+    note, broken = _report(n, b, phrases, search_seen, warm, warm_seconds, stats, conc_times, single_times,
+                           saturated, duration)
     return [
         Figure(f"catalog ({n} rows): resources table with default facets, p95 vs 100 ms", p95(table_times) * 1000,
                100, "ms", p95(table_times) * 10, "<= 1.0", note=note, broken=broken),
