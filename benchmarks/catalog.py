@@ -3,7 +3,7 @@ benchmarks/burst.py, a burst of heavy requests, deep pages and a CSV stream).
 
 Figures: p95 latency of the resources table with its default facets, and of a full-text
 search, against the issue's budgets (100 ms and 250 ms: ratio = p95 / budget, <= 1); and p95
-under 16 concurrent clients against the single-client p95 (<= 3). Zero errors, and zero
+under 16 concurrent clients against the single-client p95 (<= 2). Zero errors, and zero
 "facet timed out" for a single client (the two budgets and the single-client browsing mix),
 are required; Datasette's default limits are not raised. Facet timeouts are counted per
 phase and per facet: under 16 users and at saturation a facet that misses Datasette's facet
@@ -22,7 +22,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,6 +41,7 @@ from benchmarks import burst
 from benchmarks.common import ROOT, Figure
 from benchmarks.content import SUBJECTS, VERBS, description, title
 from catalog.search import DEFAULT_FACETS as DEFAULT_FACET_TYPES
+from catalog.search import WARM_MIN_MATCHES, WARM_SEARCHES, frequent_words
 from pipeline.store import open_db
 
 #: Longest wait for the server's precomputation of frequent searches (seconds).
@@ -69,6 +73,30 @@ def search_phrases(rng: random.Random, count: int = 400) -> list[str]:
     phrases = words + [f"{a} {b}" for a in words for b in words if a < b]
     rng.shuffle(phrases)
     return phrases[:count]
+
+
+def vocabulary() -> list[str]:
+    """Every distinct word of the catalog's titles and descriptions (benchmarks/content.py),
+    stop words included: what a search may be made of."""
+    from benchmarks.content import SENTENCES
+
+    text = " ".join(SUBJECTS + VERBS + [s.format(s="") for s in SENTENCES])
+    return sorted({w for w in re.findall(r"\w+", text.lower())})
+
+
+def random_searches(rng: random.Random, count: int, exclude: set[str]) -> list[str]:
+    """``count`` distinct searches, half of one word and half of two, the words drawn
+    uniformly at random from :func:`vocabulary` (rare and frequent alike), none of them in
+    ``exclude`` (the searches the server precomputes)."""
+    words = [w for w in vocabulary() if w not in exclude]
+    out: list[str] = []
+    if len(words) < count:
+        raise ValueError(f"only {len(words)} words of the vocabulary are not precomputed; {count} searches asked")
+    while len(out) < count:
+        phrase = " ".join(rng.sample(words, 1 + len(out) % 2))
+        if phrase not in out and phrase not in exclude:
+            out.append(phrase)
+    return out
 
 
 def browsing_urls(seed: int):
@@ -159,6 +187,8 @@ class Browser:
     def __init__(self, base: str):
         self.base = base
         self.errors = 0
+        #: (phase, status, URL, start of the answer) of the first few errors, for the note
+        self.error_samples: list[tuple[str, int, str, str]] = []
         self.phase = "budgets"
         self.timeouts: dict[str, Counter] = {p: Counter() for p in PHASES}
         self.lock = threading.Lock()
@@ -176,6 +206,8 @@ class Browser:
                 pass
         with self.lock:
             self.errors += status != 200
+            if status != 200 and len(self.error_samples) < 3:
+                self.error_samples.append((self.phase, status, url, body[:120].decode("utf-8", "replace")))
             self.timeouts[self.phase].update(timed_out)
         return t
 
@@ -236,7 +268,16 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     duration = 5 if quick else 30
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "illhub.db"
-        build_catalog(db, n)
+        prebuilt = os.environ.get("ILLHUB_BENCH_CATALOG")
+        if prebuilt:
+            # a catalog this function built before, with the same N (building a million
+            # resources takes minutes): a copy of it is served, the file itself never touched
+            shutil.copyfile(prebuilt, db)
+            with sqlite3.connect(db) as conn:
+                if conn.execute("select count(*) from resources").fetchone()[0] != n:
+                    raise RuntimeError(f"ILLHUB_BENCH_CATALOG={prebuilt} does not hold {n} resources")
+        else:
+            build_catalog(db, n)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],
@@ -253,10 +294,16 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
                 fetch(b.base + search.format("interlibrary"))
             warm, warm_seconds = wait_for_warming(b.base)
             stats = [cache_stats(b.base)]
-            table_times, search_times = [], []
+            # the search budget: one- and two-word searches drawn at random from the vocabulary,
+            # each asked once, none of them precomputed (the warmer's frequent words excluded)
+            with sqlite3.connect(db) as conn:
+                warmed = set(frequent_words(conn, min_matches=WARM_MIN_MATCHES)) if WARM_SEARCHES else set()
+            phrases = random_searches(random.Random(n), samples, exclude=warmed)
+            table_times, search_times, search_seen = [], [], []
             for i in range(samples):
                 table_times.append(b.get(table))
-                search_times.append(b.get(search.format(words[i % len(words)])))
+                search_times.append(b.get(search.format(urllib.parse.quote(phrases[i]))))
+                search_seen.append((search_times[-1], phrases[i]))
             stats.append(cache_stats(b.base))
             b.phase = "single client"
             # the single-client baseline: one person browsing (the same mix as the 16 users)
@@ -281,24 +328,32 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     per_phase = ", ".join(
         f"{p} {sum(c.values())}" + (f" ({', '.join(f'{f} {k}' for f, k in c.most_common())})" if c else "")
         for p, c in timeouts.items())
-    note = (f"{n} resources; frequent searches and facet selections precomputed: {warm.get('views', 0)} views in "
+    slowest = sorted(search_seen, reverse=True)[:3]
+    note = (f"{n} resources; search budget: {len(phrases)} searches drawn at random from the {len(vocabulary())}-word "
+            f"vocabulary, none precomputed (slowest: {', '.join(f'{p!r} {t * 1000:.0f} ms' for t, p in slowest)}); "
+            f"{'frequent searches and ' if WARM_SEARCHES else ''}facet selections precomputed: {warm.get('views', 0)} views in "
             f"{warm_seconds:.0f}s after start; errors {b.errors}; facet timeouts {total_timeouts} ({per_phase}); {len(conc_times)} requests from 16 users "
             f"in {duration}s (browsing mix: table, facet selections, Zipf-distributed searches); single client "
             f"{len(single_times)} requests of the same mix; saturated (no think time): {throughput:.1f} requests/s, "
             f"p95 {p95(saturated) * 1000:.0f} ms; facet-count cache hit rate: budgets {hit_rate(stats[0], stats[1])}, "
             f"single client {hit_rate(stats[1], stats[2])}, 16 users {hit_rate(stats[2], stats[3])}, "
             f"saturated {hit_rate(stats[3], stats[4])}")
+    if b.error_samples:
+        note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
+                                         for phase, status, url, text in b.error_samples)
     single_client_timeouts = sum(timeouts["budgets"].values()) + sum(timeouts["single client"].values())
-    if b.errors or single_client_timeouts:
-        note += " — FAILED: errors or facet timeouts for a single client"
-    elif total_timeouts:
+    # an error in any phase, or a facet timing out for a single client, fails the figure
+    broken = ", ".join(part for part in (f"{b.errors} error(s)" if b.errors else "",
+                                         f"{single_client_timeouts} facet timeout(s) for a single client"
+                                         if single_client_timeouts else "") if part)
+    if not broken and total_timeouts:
         note += " (timeouts only under load: Datasette's facet time limit at work)"
     return [
         Figure(f"catalog ({n} rows): resources table with default facets, p95 vs 100 ms", p95(table_times) * 1000,
-               100, "ms", p95(table_times) * 10, "<= 1.0", note=note),
+               100, "ms", p95(table_times) * 10, "<= 1.0", note=note, broken=broken),
         Figure(f"catalog ({n} rows): full-text search, p95 vs 250 ms", p95(search_times) * 1000, 250, "ms",
                p95(search_times) * 4, "<= 1.0"),
         Figure(f"catalog: p95 with 16 concurrent users ({THINK:g}s mean think time) vs single client", p95(conc_times) * 1000, single * 1000,
-               "ms", p95(conc_times) / single, "<= 3.0"),
+               "ms", p95(conc_times) / single, "<= 2.0"),
         *heavy,
     ]

@@ -180,6 +180,9 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
     version = CACHE.version(db)
     if version is None:
         return await ds.execute(database, sql, params, **kwargs)
+    if facet is not None and await facet_sample(ds, database, facet[3], params):
+        # a search matching many resources: its facets count a sample of its matches
+        sql, facet = search.sampled_sql(sql, facet[3]), (*facet[:3], search.sampled_sql(facet[3], facet[3]))
     key = (version, database, sql, _search_key(sql, params))
     results = CACHE.get(key)
     if results is not None:
@@ -207,6 +210,37 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
         if not warming:
             warmer_for(ds).finish_later(ds, database, sql, params, kwargs, key)
         raise
+
+
+async def search_matches(db, execute, match: str, params) -> Results:
+    """The number of a search's matches, counted in the full-text index (``execute``: the
+    database's own, beneath the search rewrites), kept like facet counts: the count, the
+    first page's plan and the facets' sample all ask it."""
+    sql = search.match_count_sql(match)
+    version = CACHE.version(db)
+    key = ("search count", version, sql, _search_key(sql, params))
+    found = CACHE.get(key, count=False) if version is not None else None
+    if found is None:
+        found = await execute(sql, params)
+        if version is not None:
+            CACHE.put(key, found)
+    return found
+
+
+async def facet_sample(ds, database: str, inner_sql: str | None, params) -> dict[str, int] | None:
+    """``{"rows": n, "of": matches}`` when the facets of the narrowed table ``inner_sql`` are
+    counted over a sample: a plain search matching more than ``search.FACET_SAMPLE``
+    resources, whose facets count its ``n`` most recently added matches; else None."""
+    match = search.plain_search(inner_sql, params)
+    if match is None:
+        return None
+    db = ds.get_database(database)
+    if not getattr(db, "_illhub_search", False):
+        return None  # not a catalog the search rewrites serve (no sample: exact counts)
+    matches = (await search_matches(db, db.execute, match, params)).rows[0][0]
+    if matches <= search.FACET_SAMPLE:
+        return None
+    return {"rows": search.FACET_SAMPLE, "of": matches}
 
 
 #: The facets one pass over a narrowed resources table counts together: its default facets.
@@ -383,7 +417,8 @@ class Warmer:
 
         def views(conn) -> list[dict[str, str]]:
             least = search.WARM_MIN_MATCHES
-            return ([{"_search": w} for w in search.frequent_words(conn, min_matches=least)]
+            words = search.frequent_words(conn, min_matches=least) if search.WARM_SEARCHES else []
+            return ([{"_search": w} for w in words]
                     + [{p: v} for p, v in search.frequent_filters(conn, min_matches=least)])
 
         todo = await db.execute_fn(views)

@@ -15,6 +15,10 @@ Elsewhere it adds ``column__arraycontains=value``, like the array facet.
 ``values`` (metadata ``values: content_type``): Datasette's column facet, unchanged (same
 SQL, labels, selection and ``column=value`` filters), whose counts are cached.
 
+A search matching more than ``catalog.search.FACET_SAMPLE`` resources has its facets counted
+over that many of its matches, the most recently added: each facet of it then carries
+``"sampled": {"rows": n, "of": matches}`` (in the JSON, and said above the facets in the page).
+
 ``datasette_config/plugins/illhub_facets.py`` registers them.
 """
 
@@ -27,7 +31,7 @@ from datasette.facets import ArrayFacet, ColumnFacet
 from datasette.filters import FilterArguments
 from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
-from catalog.facetcache import cached_execute, narrowed
+from catalog.facetcache import cached_execute, facet_sample, narrowed
 from catalog.keyset import without_next
 from catalog.labels import ARRAY_FILTER_PARAMS
 
@@ -90,9 +94,12 @@ class ValuesFacet(ColumnFacet):
 
     async def facet_results(self):
         results, timed_out = await super().facet_results()
+        sample = await facet_sample(self.ds, self.database, self.sql, self.params) if results else None
         for facet in results:
             # the facet is hidden with the parameter that added it, as for a column facet
             facet["toggle_url"] = self.ds.urls.path(path_with_removed_args(self.request, {"_facet_values": facet["name"]}))
+            if sample:
+                facet["sampled"] = sample
         return results, timed_out
 
 
@@ -121,6 +128,7 @@ class TagsFacet(ArrayFacet):
         facet_size = self.get_facet_size()
         pairs = self.get_querystring_pairs()
         indexed = await _has_tag_index(self.ds, self.database, self.table)
+        sample = await facet_sample(self.ds, self.database, self.sql, self.params)
         for source_and_config in self.get_configs():
             config = source_and_config["config"]
             column = config.get("column") or config["simple"]
@@ -162,6 +170,7 @@ class TagsFacet(ArrayFacet):
                 "hideable": source_and_config["source"] != "metadata",
                 "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_tags": column})),
                 "truncated": len(rows.rows) > facet_size,
+                **({"sampled": sample} if sample and params is self.params else {}),
             })
         return facet_results, facets_timed_out
 

@@ -3,27 +3,35 @@ the cheap way, and memory-mapped reads (wired by ``datasette_config/plugins/illh
 
 Datasette searches the resources table with ``rowid in (select rowid from resources_fts
 where resources_fts match escape_fts(:search))``. On a million resources a common word
-matches 170,000 of them, and every query built on that clause looks each one up: the count
-(100-140 ms), the first page, newest first (110-160 ms, sorting them all), and each facet
-(150-270 ms against the 200 ms facet time limit). Three things bring a search back under
-the 250 ms budget (benchmarks/results/catalog-1000000.md):
+matches 100,000 to 940,000 of them, and every query built on that clause looks each one up:
+the count (100-140 ms for 170,000), the first page, newest first (110-160 ms, sorting them
+all), and each facet (150-270 ms against the 200 ms facet time limit). These bring any one-
+or two-word search under the 250 ms budget with nothing precomputed
+(benchmarks/results/catalog-1000000.md):
 
 - :func:`install` routes the catalog's ``Database.execute`` through :func:`search_shape`, which
   recognizes two of Datasette's query shapes, answered with equivalent SQL: the count of
   a search is counted in the full-text index alone (every indexed row is a resource: the
-  triggers keep ``resources_fts`` in step with ``resources``), and the first page of a
+  triggers keep ``resources_fts`` in step with ``resources``; asked once per catalog
+  version: :func:`catalog.facetcache.search_matches`), and the first page of a
   search matching many resources walks the ``published`` index newest first, keeping the
   matching rows, instead of sorting every match (:func:`walk_published_index` says when).
 - facet counts are kept (:mod:`catalog.facetcache`, valid until the catalog changes); a
   facet that missed the time limit is finished in the background, so the next request for
   the same search has it;
-- after each change of the catalog the searches for its most frequent words
-  (:func:`frequent_words`) and the facet selections that leave many resources
-  (:func:`frequent_filters`) are run once in the background (``WARMING``), so that the
-  expensive views, those showing a large share of the catalog, are answered from kept
-  counts. The queries of people's requests keep Datasette's time limits; only this
-  precomputation, which nobody waits for, runs under the SQL time limit instead of the
-  facet one.
+- a plain search matching more than :data:`FACET_SAMPLE` resources counts its facets over
+  that many of its matches, the most recently added (:func:`sampled_sql`; the page and the
+  JSON say so), and the first page of a word found in most resources asks the full-text
+  index about each row of the ``published`` index instead of listing every match
+  (:func:`probe_each_row`): any one- or two-word search answers without precomputation;
+- after each change of the catalog the facet selections that leave many resources
+  (:func:`frequent_filters`: ``content_type=video`` is a sixth of the catalog, and its
+  facets count every one of its rows) are run once in the background (``WARMING``), so that
+  those views are answered from kept counts. The searches for the catalog's most frequent
+  words (:func:`frequent_words`) were precomputed too until their facets were sampled; now
+  only with :data:`WARM_SEARCHES`. The queries of people's requests keep Datasette's time
+  limits; only this precomputation, which nobody waits for, runs under the SQL time limit
+  instead of the facet one.
 
 :func:`map_into_memory` sets ``PRAGMA mmap_size`` on each connection: SQLite reads the
 catalog's pages straight from the operating system's page cache instead of copying each into
@@ -44,6 +52,11 @@ from catalog.labels import ARRAY_FILTER_PARAMS
 #: Words whose search is expected to match at least this many resources are precomputed after
 #: each change (at 6 facets and about 1 us a match each, well inside the 250 ms budget).
 WARM_MIN_MATCHES = 20_000
+
+#: Whether the warmer also precomputes the searches for the catalog's most frequent words.
+#: Off: with sampled facets such a search costs 15-100 ms cold on a million resources, and
+#: the warmer's time after each change goes to the facet selections, which still need it.
+WARM_SEARCHES = False
 
 #: True while the background precomputation runs (its facet queries use the SQL time limit).
 WARMING: ContextVar[bool] = ContextVar("illhub_warming", default=False)
@@ -89,15 +102,67 @@ def walk_published_index(matches: int, rows: int, limit: int) -> bool:
     return matches * matches >= 0.6 * limit * rows
 
 
-def page_sql(m: re.Match[str]) -> str:
-    """The first page of a search, found by walking the ``published`` index. Rows published
-    at the same instant come in ``id`` order, the order Datasette's next pages assume
-    (``published = :p and id > :last``): ``order by published desc`` alone leaves it open,
-    and a page that broke the tie otherwise would repeat some rows on the next page and
+#: Cost of asking the full-text index whether one resource matches (about 45 us a word on a
+#: million resources) over the cost of listing one match (about 0.2 us): see :func:`probe_each_row`.
+PROBE_OVER_LIST = 225
+
+
+def probe_each_row(matches: int, rows: int, limit: int) -> bool:
+    """Whether the first page of a search matching a large share of the catalog is cheaper
+    found by walking the ``published`` index and asking the full-text index about each row
+    it meets (about ``limit * rows / matches`` questions) than by listing every match first
+    (:func:`walk_published_index`, about ``matches`` entries). On a million resources: ``a``
+    (942,602 matches) 1.4 ms against 185 ms; ``webinar`` (100,065) 23 ms against 19 ms;
+    ``borrowing lending`` (43,116) 102 ms against 16 ms. The crossing is near
+    ``sqrt(225 * limit * rows)`` matches, about 107,000 here for a 51-row page."""
+    if matches <= limit or rows <= 0:
+        return False
+    return matches * matches >= PROBE_OVER_LIST * limit * rows
+
+
+def page_sql(m: re.Match[str], probe: bool = False) -> str:
+    """The first page of a search, found by walking the ``published`` index: keeping the rows
+    in the list of matches, or (``probe``) asking the full-text index about each row. Rows
+    published at the same instant come in ``id`` order, the order Datasette's next pages
+    assume (``published = :p and id > :last``): ``order by published desc`` alone leaves it
+    open, and a page that broke the tie otherwise would repeat some rows on the next page and
     skip others."""
+    if probe:
+        where = (f"exists (select 1 from resources_fts where resources_fts match {m['match']} "
+                 "and resources_fts.rowid = resources.rowid)")
+    else:
+        where = f"+rowid in (select rowid from resources_fts where resources_fts match {m['match']})"
     return (f"select {m['cols']} from resources indexed by idx_resources_published "
-            f"where +rowid in (select rowid from resources_fts where resources_fts match {m['match']}) "
-            f"order by published desc, id limit {m['limit']}")
+            f"where {where} order by published desc, id limit {m['limit']}")
+
+
+#: A plain search's facets are counted over at most this many of its matches, the most
+#: recently added (the full-text index lists them newest first at no cost), when it has
+#: more: on a million resources a one-pass count of 5,000 rows takes 15-25 ms, of 170,000
+#: about 1 s. The page says so (:func:`catalog.facetcache.facet_sample`).
+FACET_SAMPLE = 5000
+
+#: A plain search of the resources table, as a facet's inner query (no order, no limit).
+SEARCH_SQL_RE = re.compile(rf"^select (?P<cols>.+) from resources where {_FTS}\s*$", re.DOTALL)
+_FTS_SUBQUERY = re.compile(rf"\(select rowid from resources_fts where {_MATCH}\)")
+
+
+def plain_search(inner_sql: str | None, params) -> str | None:
+    """The match expression of a plain search of the resources table (no other filter, no
+    other parameter), else None."""
+    if not isinstance(params, dict) or set(params) != {"search"}:
+        return None
+    m = SEARCH_SQL_RE.match(inner_sql or "")
+    return m["match"] if m else None
+
+
+def sampled_sql(sql: str, inner_sql: str, sample: int = 0) -> str:
+    """``sql`` (a facet query over ``inner_sql``, or ``inner_sql`` itself) counting only the
+    ``sample`` most recently added matches of the search (newest rowids first, read from the
+    full-text index without listing the rest)."""
+    sample = sample or FACET_SAMPLE
+    limited = _FTS_SUBQUERY.sub(lambda m: m[0][:-1] + f" order by rowid desc limit {sample})", inner_sql, count=1)
+    return sql.replace(inner_sql, limited)
 
 
 def frequent_words(conn: sqlite3.Connection, *, min_matches: int, limit: int = 100,
@@ -185,14 +250,19 @@ def install(db) -> bool:
         shape = search_shape(sql, params)
         if shape is None:
             return await original(sql, params, **kwargs)
+        from catalog.facetcache import search_matches  # (it imports this module)
+
         kind, m = shape
+        counted = await search_matches(db, original, m["match"], params)
         if kind == "count":
-            return await original(match_count_sql(m["match"]), params, **kwargs)
+            return counted
         # the first page: walk the published index when the search matches many resources
-        sizes = await original(f"select ({match_count_sql(m['match'])}), "
-                               "(select max(rowid) from resources)", params)
-        matches, rows = sizes.rows[0]
-        if walk_published_index(matches, rows or 0, int(m["limit"])):
+        matches = counted.rows[0][0]
+        rows = (await original("select max(rowid) from resources")).rows[0][0] or 0
+        limit = int(m["limit"])
+        if probe_each_row(matches, rows, limit):
+            sql = page_sql(m, probe=True)
+        elif walk_published_index(matches, rows, limit):
             sql = page_sql(m)
         return await original(sql, params, **kwargs)
 

@@ -178,8 +178,10 @@ def _warmer(ds):
 
 def _warming_copy(catalog, tmp_path, monkeypatch, **settings):
     """A copy of the catalog served by a Datasette whose warmer precomputes views of 600
-    resources or more and looks for changes every 50 ms."""
+    resources or more, the frequent words' searches too (``WARM_SEARCHES``, off by default),
+    and looks for changes every 50 ms."""
     monkeypatch.setattr(search, "WARM_MIN_MATCHES", 600)
+    monkeypatch.setattr(search, "WARM_SEARCHES", True)
     path = tmp_path / "illhub.db"
     path.write_bytes(catalog.read_bytes())
     ds = _datasette(path, **settings)
@@ -297,7 +299,17 @@ def test_facets_counted_in_one_pass_are_each_facets_own_counts(catalog, args, wh
 
     got = asyncio.run(go())
     assert any(sql.startswith("with m as materialized") for sql in seen)
-    conn = sqlite3.connect(catalog)
+    expected = _facet_counts(catalog, where, params)
+    for column in DEFAULT_FACETS:
+        results = got["facet_results"][column]["results"]
+        assert [(r["value"], r["count"]) for r in results] == expected[column], column
+
+
+def _facet_counts(path, where, params) -> dict[str, list[tuple]]:
+    """Each default facet's counts (the first 30) over the resources ``where`` selects,
+    computed directly."""
+    conn = sqlite3.connect(path)
+    out = {}
     for column in DEFAULT_FACETS:
         if column in ("topics", "systems"):
             sql = (f"with r as (select * from resources where {where}) select j.value, count(*) c "
@@ -305,10 +317,9 @@ def test_facets_counted_in_one_pass_are_each_facets_own_counts(catalog, args, wh
         else:
             sql = (f"select {column}, count(*) c from resources where {where} and {column} is not null "
                    f"group by {column} order by c desc, {column} limit 30")
-        expected = [tuple(r) for r in conn.execute(sql, params)]
-        results = got["facet_results"][column]["results"]
-        assert [(r["value"], r["count"]) for r in results] == expected, column
+        out[column] = [tuple(r) for r in conn.execute(sql, params)]
     conn.close()
+    return out
 
 
 def test_a_catalog_being_written_is_warmed_once_it_holds_still(catalog, tmp_path, monkeypatch):
@@ -403,5 +414,85 @@ def test_the_warmer_works_under_a_base_url(catalog, tmp_path, monkeypatch):
         page = (await ds.client.get(f"/illhub/resources.json?_search={word}&_size=0")).json()
         assert set(page["facet_results"]) == DEFAULT_FACETS
         assert (await _cache_state(ds))["misses"] == before["misses"]
+
+    asyncio.run(go())
+
+
+def _sample_counts(path, word, sample):
+    """Each default facet's counts over the ``sample`` most recently added matches of a search."""
+    where = (f"rowid in (select rowid from resources_fts where resources_fts match ? "
+             f"order by rowid desc limit {sample})")
+    return _facet_counts(path, where, [escape_fts(word)])
+
+
+def test_a_search_matching_many_counts_its_facets_over_a_sample_and_says_so(catalog, monkeypatch):
+    from catalog.app import make_datasette
+
+    monkeypatch.setattr(search, "FACET_SAMPLE", 200)
+    ds = make_datasette(catalog)  # with the catalog's templates, which say so
+    _plugin().CACHE.clear()
+    count, _matching, _newest = _direct(catalog, "borrowing")
+    assert count > 200
+
+    async def go():
+        await ds.invoke_startup()
+        data = (await ds.client.get("/illhub/resources.json?_search=borrowing&_size=0&_extra=count")).json()
+        html = (await ds.client.get("/illhub/resources?_search=borrowing")).text
+        few = (await ds.client.get("/illhub/resources.json?_search=careers%20explained&_size=0")).json()
+        few_html = (await ds.client.get("/illhub/resources?_search=careers%20explained")).text
+        narrowed = (await ds.client.get("/illhub/resources.json?_search=borrowing&content_type=page&_size=0")).json()
+        return data, html, few, few_html, narrowed
+
+    data, html, few, few_html, narrowed = asyncio.run(go())
+    assert data["filtered_table_rows_count"] == count  # the count stays exact
+    expected = _sample_counts(catalog, "borrowing", 200)
+    for column in DEFAULT_FACETS:
+        facet = data["facet_results"][column]
+        assert facet["sampled"] == {"rows": 200, "of": count}, column
+        assert [(r["value"], r["count"]) for r in facet["results"]] == expected[column], column
+    assert f"Counts from the 200 most recently added of the {count:,} matches." in html
+    # a search matching fewer than the sample, and a narrowed search, count every match
+    assert 0 < len(_direct(catalog, "careers explained")[1]) <= 200
+    assert not any("sampled" in f for f in few["facet_results"].values())
+    assert "facet-sample" not in few_html
+    assert not any("sampled" in f for f in narrowed["facet_results"].values())
+
+
+def test_a_search_matching_most_of_the_catalog_asks_the_index_about_each_row(catalog, monkeypatch):
+    """The first page of a very common word walks the published index and asks the full-text
+    index about each row it meets: the same rows, in the same order, as sorting every match."""
+    ds = _datasette(catalog)
+    seen = _recording(ds)
+    assert search.probe_each_row(942_602, 1_000_000, 51) and not search.probe_each_row(43_116, 1_000_000, 51)
+    assert not search.probe_each_row(2_000, 3_000, 51)  # below the crossing on this small catalog
+    monkeypatch.setattr(search, "PROBE_OVER_LIST", 1)  # here: from a few hundred matches on
+
+    async def go():
+        await ds.invoke_startup()
+        ids, url = [], "/illhub/resources.json?_search=borrowing&_size=50&_shape=objects"
+        for _ in range(3):
+            page = (await ds.client.get(url)).json()
+            ids += [row["id"] for row in page["rows"]]
+            url = f"/illhub/resources.json?_search=borrowing&_size=50&_shape=objects&_next={page['next']}"
+        return ids
+
+    got = asyncio.run(go())
+    assert any("exists (select 1 from resources_fts" in sql for sql in seen)
+    assert got == _all_in_order(catalog, "borrowing")[:150]
+
+
+def test_by_default_the_warmer_precomputes_the_facet_selections_only(catalog, tmp_path, monkeypatch):
+    """Searches are not precomputed (their facets are sampled when they match many); the
+    large facet selections, whose facets count every row they select, are."""
+    path, ds = _warming_copy(catalog, tmp_path, monkeypatch)
+    monkeypatch.setattr(search, "WARM_SEARCHES", False)
+    filters = search.frequent_filters(sqlite3.connect(path), min_matches=600)
+    assert search.frequent_words(sqlite3.connect(path), min_matches=600)  # there are frequent words
+
+    async def go():
+        await ds.invoke_startup()
+        rounds = (await _cache_state(ds))["rounds"]
+        state = await _wait(ds, lambda s: s["rounds"] > rounds)
+        assert state["views"] == state["warmed"] == len(filters) > 0
 
     asyncio.run(go())
