@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
+from datasette.database import QueryInterrupted
 from datasette.utils.asgi import NotFound, Response
 
 from catalog import listing, wording
@@ -67,13 +68,54 @@ async def source_info(datasette: Any, db: Any, key: str) -> dict[str, Any]:
     return info
 
 
+def _fixed(kind: str, key: str) -> dict[str, str]:
+    return {kind: key} if kind in ("topic", "system", "source") else {}
+
+
 async def list_context(datasette: Any, request: Any, kind: str, key: str = "") -> dict[str, Any]:
     """Everything a list page shows: its subject, its resources (one page), facets, choices,
-    and its outputs."""
+    and its outputs; when a query is interrupted by the time limit, :func:`interrupted_context`."""
+    try:
+        return await _list_context(datasette, request, kind, key)
+    except QueryInterrupted:
+        return await interrupted_context(datasette, request, kind, key)
+
+
+async def interrupted_context(datasette: Any, request: Any, kind: str, key: str = "") -> dict[str, Any]:
+    """The list page of a list whose query missed the time limit: no resources, a plain
+    message and the ways to narrow it (a topic, a type, a date), nothing that asks the
+    catalog again but the source's own row."""
     db = await database(datasette)
-    fixed = {"topic": key} if kind == "topic" else {"system": key} if kind == "system" else \
-        {"source": key} if kind == "source" else {}
-    a = listing.ListArgs.from_request(request.args, **fixed)
+    a = listing.ListArgs.from_request(request.args, **_fixed(kind, key))
+    base = request.path
+    page: dict[str, Any] = {
+        "kind": kind, "args": a, "total": 0, "partial": False, "cards": [], "facets": [],
+        "active": _active(a, base, {}), "choices": _choices(a, base), "pages": _pages(a, base, 0),
+        "outputs": outputs(datasette, db.name, kind, key, a), "expansions": [],
+        "interrupted": {
+            "topics": path(datasette, "topics"),
+            "types": [{"label": type_plural(t).capitalize(), "url": f"{base}?{a.query(type=t)}"} for t in TYPES
+                      if t != a.type],
+            "dates": _choices(a, base)["when"],
+        },
+    }
+    if kind in ("topic", "system"):
+        page.update(subject=subject(kind, key), highlights={}, sources=[])
+    elif kind == "source":
+        try:
+            page["subject"] = await source_info(datasette, db, key)
+        except QueryInterrupted:
+            page["subject"] = {"name": key}
+    return {"page": page, "types": {t: type_label(t) for t in TYPES}}
+
+
+#: The content types a list can be narrowed to.
+TYPES = ("article", "document", "documentation", "event", "page", "video")
+
+
+async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> dict[str, Any]:
+    db = await database(datasette)
+    a = listing.ListArgs.from_request(request.args, **_fixed(kind, key))
     result = await listing.fetch(db, a)
     names = await source_names(datasette, db.name)
     base = request.path
@@ -97,8 +139,7 @@ async def list_context(datasette: Any, request: Any, kind: str, key: str = "") -
         page["sources"] = await _feeding_sources(datasette, db, kind, key)
     elif kind == "source":
         page["subject"] = await source_info(datasette, db, key)
-    return {"page": page, "types": {t: type_label(t) for t in ("article", "document", "documentation", "event",
-                                                                "page", "video")}}
+    return {"page": page, "types": {t: type_label(t) for t in TYPES}}
 
 
 def _facets(facets: list[dict[str, Any]], a: listing.ListArgs, base: str, names: dict[str, str]) -> list[dict[str, Any]]:
