@@ -121,12 +121,15 @@ async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> di
     base = request.path
     page: dict[str, Any] = {
         "kind": kind, "args": a, "total": result.total, "partial": result.partial,
+        "estimated": result.window, "count": count_text(result.total, result.window),
         "cards": [card(datasette, r, names) for r in result.rows],
         "facets": _facets(await listing.facet_counts(db, result, a), a, base, names),
         "active": _active(a, base, names), "choices": _choices(a, base),
         "pages": _pages(a, base, result.total), "outputs": outputs(datasette, db.name, kind, key, a),
         "expansions": result.plan.expansions() if result.plan else [],
     }
+    if result.sample is not None and page["facets"]:
+        page["facet_sample"] = len(result.sample)
     if result.plan:
         words = {w for c in result.plan.concepts for ph in c.phrases for w in ph.split() if len(w) > 2}
         for c in page["cards"]:
@@ -140,6 +143,15 @@ async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> di
     elif kind == "source":
         page["subject"] = await source_info(datasette, db, key)
     return {"page": page, "types": {t: type_label(t) for t in TYPES}}
+
+
+def count_text(total: int, window: int) -> str:
+    """"1,234 resources", or for a count scaled from the newest ``window`` resources "about
+    1,200 resources" (two significant figures)."""
+    if not window:
+        return f"{total:,} resource{'s' if total != 1 else ''}"
+    rounded = int(float(f"{total:.2g}")) if total >= 100 else total
+    return f"about {rounded:,} resources"
 
 
 def _facets(facets: list[dict[str, Any]], a: listing.ListArgs, base: str, names: dict[str, str]) -> list[dict[str, Any]]:
@@ -202,12 +214,14 @@ async def _highlights(datasette: Any, db: Any, a: listing.ListArgs, names: dict[
     """A topic's or system's newest videos and upcoming events."""
     bare = listing.ListArgs(topic=a.topic, system=a.system)
     videos = await listing.fetch(db, replace(bare, type="video"), limit=4)
-    where, params = listing.filters(bare)
+    where, params = listing.filters(bare, frozenset({"topics", "systems"}))  # asked of each event only
     events = await db.execute(
         f"select {listing.COLUMNS} from resources r where {' and '.join(where + ['r.starts_at is not null'])} "
-        "and r.content_type = 'event' and coalesce(r.ends_at, r.starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+        "and +r.content_type = 'event' and coalesce(r.ends_at, r.starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
         "order by r.starts_at limit 5", params)
     return {"videos": [card(datasette, r, names) for r in videos.rows], "videos_total": videos.total,
+            "videos_all": (f"All videos (about {count_text(videos.total, videos.window).split()[1]})" if videos.window
+                           else f"All {videos.total:,} videos"),
             "videos_url": f"?{bare.query(type='video')}",
             "events": [card(datasette, dict(r), names) for r in events]}
 

@@ -105,7 +105,7 @@ async def _list_output(datasette: Any, request: Any, kind: str, key: str, out: s
 async def _calendar_response(datasette: Any, request: Any, db: Any, a: listing.ListArgs, name: str) -> Response:
     where, params = listing.filters(a)
     sql = (f"select {listing.COLUMNS} from resources r where "
-           + " and ".join(where + ["r.content_type = 'event'", "r.starts_at is not null",
+           + " and ".join(where + ["+r.content_type = 'event'", "r.starts_at is not null",
                                    "coalesce(r.ends_at, r.starts_at) >= :now"]) + " order by r.starts_at limit 500")
     params["now"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = [dict(r) for r in await db.execute(sql, params)]
@@ -141,7 +141,7 @@ async def events_route(datasette: Any, request: Any) -> Response:
 
     names = await source_names(datasette, db.name)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = await db.execute(f"select {listing.COLUMNS} from resources r where r.content_type = 'event' and "
+    rows = await db.execute(f"select {listing.COLUMNS} from resources r where +r.content_type = 'event' and "
                             "r.starts_at is not null and coalesce(r.ends_at, r.starts_at) >= ? order by r.starts_at "
                             "limit 200", [now])
     cards = [card(datasette, dict(r), names) for r in rows]
