@@ -128,7 +128,7 @@ async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> di
         "pages": _pages(a, base, result.total), "outputs": outputs(datasette, db.name, kind, key, a),
         "expansions": result.plan.expansions() if result.plan else [],
     }
-    if result.sample is not None and page["facets"]:
+    if result.sample is not None and len(result.sample) < result.total and page["facets"]:
         page["facet_sample"] = len(result.sample)
     if result.plan:
         words = {w for c in result.plan.concepts for ph in c.phrases for w in ph.split() if len(w) > 2}

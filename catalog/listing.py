@@ -196,6 +196,12 @@ async def fetch(db: Any, a: ListArgs, *, limit: int = PAGE_SIZE, offset: int | N
     sizes = await listplan.sizes(db, plan, tags)
     if sizes.broad() and plan and a.order == "relevance":
         return await _ranked_window(db, a, plan, sizes, limit, offset, columns)
+    if plan and a.order == "relevance" and len(plan.concepts) > 1:
+        found = await _ranked_driven(db, a, plan, sizes, limit, offset, columns)
+        if found.total:
+            return found
+        if max(sizes.concepts) > listplan.SET_MAX:  # resources matching some of the words: among the newest
+            return await _ranked_window(db, a, plan, sizes, limit, offset, columns)
     return await _exact(db, a, plan, sizes, limit, offset, columns, estimate=sizes.broad())
 
 
@@ -204,10 +210,25 @@ async def _ranked_window(db: Any, a: ListArgs, plan: wording.Plan, sizes: listpl
     """A broad search by relevance: ranked and counted among the newest resources."""
     where, params = filters(a, frozenset(sizes.tags))
     w = await listplan.window(db, plan, where, params, sizes.rows, offset + limit)
-    ids = listplan.rank_order(w)[offset:offset + limit]
+    ids = listplan.rank_order(w, offset + limit)[offset:offset + limit]
     rows = await _by_rowid(db, ids, columns)
     return Result(rows, w.estimate(), w.partial, plan, where, params,
                   window=w.size if w.size < w.rows else 0, sample=w.sample_ids(), filters=(where, params))
+
+
+async def _ranked_driven(db: Any, a: ListArgs, plan: wording.Plan, sizes: listplan.Sizes, limit: int, offset: int,
+                         columns: str) -> Result:
+    """A search of several concepts, one of them small: its matches listed once (none: the
+    exact query looks for resources matching some of the words)."""
+    where, params = filters(a, frozenset(c for c, n in sizes.tags.items() if n > listplan.SET_MAX))
+    d = min(range(len(plan.concepts)), key=lambda i: sizes.concepts[i])
+    p = dict(params)
+    w = await listplan.driven(db, plan, where, p, sizes.rows, d, concept_clause(plan.concepts[d], d, p))
+    ids = listplan.rank_order(w, offset + limit)[offset:offset + limit]
+    sample = [m["rid"] for m in w.matches]
+    sample = sorted(sample, reverse=True)[:listplan.FACET_SAMPLE] if len(sample) > listplan.FACET_SAMPLE else sample
+    return Result(await _by_rowid(db, ids, columns), len(w.matches), False, plan, where, params, sample=sample,
+                  filters=(where, params))
 
 
 async def _by_rowid(db: Any, ids: list[int], columns: str) -> list[dict[str, Any]]:

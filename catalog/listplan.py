@@ -24,6 +24,7 @@ small; otherwise the hub answers the way the Datasette pages do (catalog/search.
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,7 @@ from catalog import wording
 
 #: A concept or filter with at most this many resources is listed once; a larger one is asked
 #: of each row (on a million resources listing costs about 3 us a resource, asking 3-45 us a row).
-SET_MAX = 20_000
+SET_MAX = 5_000
 #: The newest resources a broad list is counted and ranked in (grown fourfold, at most
 #: :data:`WINDOW_GROWTH` times, while it holds fewer matches than the page needs).
 WINDOW = 10_000
@@ -131,6 +132,32 @@ class Window:
         return sorted((m["rid"] for m in self.matches), reverse=True)[:FACET_SAMPLE]
 
 
+async def driven(db: Any, plan: wording.Plan, where: list[str], params: dict[str, Any], rows: int,
+                 driver: int, driver_sql: str) -> Window:
+    """Every match of a search one of whose concepts (``driver``, at most :data:`SET_MAX`
+    resources, ``driver_sql`` its listed form) is small: that concept's resources are listed,
+    then each other concept is asked which of them it matches (the full-text index keeping only
+    those rowids, its tags by primary key), and the matches ranked (an exact count)."""
+    found = {r["rid"]: dict(r) for r in await db.execute(
+        f"select r.rowid as rid, r.published as published, r.id as id from resources r "
+        f"where {' and '.join([*where, driver_sql])}", params)}
+    for i, c in enumerate(plan.concepts):
+        if i == driver or not found:
+            continue
+        p: dict[str, Any] = {"ids": json.dumps(list(found))}
+        test = concept_test(c, i, p, windowed=True).replace("and rowid > :lo", "and +rowid in (select value from json_each(:ids))")
+        keep = {r[0] for r in await db.execute(
+            f"select r.rowid from resources r where r.rowid in (select value from json_each(:ids)) and {test}", p)}
+        found = {k: v for k, v in found.items() if k in keep}
+    if found:
+        ranks = {r[0]: r[1] for r in await db.execute(
+            f"select rowid, {RANK} from resources_fts where resources_fts match :m and +rowid in "
+            "(select value from json_each(:ids))", {"m": plan.fts_any(), "ids": json.dumps(list(found))})}
+        for k, m in found.items():
+            m["rk"] = ranks.get(k)
+    return Window(rows, rows, list(found.values()))
+
+
 async def window(db: Any, plan: wording.Plan | None, where: list[str], params: dict[str, Any], rows: int,
                  need: int) -> Window:
     """The matches of the list among the newest resources, each with its rank and which
@@ -147,30 +174,39 @@ async def window(db: Any, plan: wording.Plan | None, where: list[str], params: d
             rank = "f.rk as rk"
             join = (f"left join (select rowid as fr, {RANK} as rk from resources_fts where resources_fts match "
                     ":rank_match and rowid > :lo) f on f.fr = r.rowid ")
-        cond = [*where, "r.rowid > :lo"] + ([f"({' or '.join(flags)})"] if flags else [])
-        cols = ", ".join([f"{fl} as c{i}" for i, fl in enumerate(flags)] + ["r.rowid as rid", rank,
-                                                                          "r.published as published", "r.id as id"])
-        found = [dict(r) for r in await db.execute(f"select {cols} from resources r {join}where {' and '.join(cond)}", p)]
-        every = [m for m in found if all(m[f"c{i}"] for i in range(len(flags)))]
+        cols = f"r.rowid as rid, {rank}, r.published as published, r.id as id"
+        sql = f"select {cols}{{score}} from resources r {join}where {' and '.join([*where, 'r.rowid > :lo'])}"
+        every = [dict(r) for r in await db.execute(sql.format(score="") + "".join(f" and {f}" for f in flags), p)]
         w = Window(min(size, rows), rows, every)
-        if not every and len(flags) > 1 and found:
-            for m in found:
-                m["score"] = sum(bool(m[f"c{i}"]) for i in range(len(flags)))
-            w = Window(min(size, rows), rows, found, partial=True)
+        if not every and len(flags) > 1:  # none matches every concept: those matching any, by how many
+            score = ", " + " + ".join(f"({f})" for f in flags) + " as score"
+            found = [dict(r) for r in await db.execute(sql.format(score=score) + f" and ({' or '.join(flags)})", p)]
+            w = Window(min(size, rows), rows, found, partial=bool(found))
         if len(w.matches) >= need or size >= rows:
             return w
         size *= 4
     return w
 
 
-def rank_order(w: Window) -> list[int]:
-    """The window's matches by relevance: more concepts matched first (a partial list), text
-    matches by bm25, then the rest newest first."""
-    ms = sorted(w.matches, key=lambda m: (m["published"] or "", m["id"]), reverse=True)
-    ms.sort(key=lambda m: m["id"])  # ties of published: id order, as the exact query
-    ms.sort(key=lambda m: m["published"] or "", reverse=True)
-    ms.sort(key=lambda m: (-m.get("score", 0), m["rk"] is None, m["rk"] if m["rk"] is not None else 0))
-    return [m["rid"] for m in ms]
+def rank_order(w: Window, need: int) -> list[int]:
+    """The first ``need`` of the window's matches by relevance: more concepts matched first (a
+    partial list), text matches by bm25, then the rest newest first (only as many sorted as
+    the page needs)."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for m in w.matches:
+        groups.setdefault(-m.get("score", 0), []).append(m)
+    out: list[int] = []
+    for _score, ms in sorted(groups.items()):
+        ranked = [m for m in ms if m["rk"] is not None]
+        out += [m["rid"] for m in heapq.nsmallest(need - len(out), ranked, key=lambda m: (m["rk"], m["id"]))]
+        if len(out) >= need:
+            break
+        rest = sorted((m for m in ms if m["rk"] is None), key=lambda m: m["id"])
+        rest.sort(key=lambda m: m["published"] or "", reverse=True)
+        out += [m["rid"] for m in rest[:need - len(out)]]
+        if len(out) >= need:
+            break
+    return out
 
 
 def sample_where(ids: list[int], params: dict[str, Any]) -> list[str]:
