@@ -123,7 +123,7 @@ async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> di
         "kind": kind, "args": a, "total": result.total, "partial": result.partial,
         "estimated": result.window, "count": count_text(result.total, result.window),
         "cards": [card(datasette, r, names) for r in result.rows],
-        "facets": _facets(await listing.facet_counts(db, result, a), a, base, names),
+        "facets": _facets(raw_facets := await listing.facet_counts(db, result, a), a, base, names),
         "active": _active(a, base, names), "choices": _choices(a, base),
         "pages": _pages(a, base, result.total), "outputs": outputs(datasette, db.name, kind, key, a),
         "expansions": result.plan.expansions() if result.plan else [],
@@ -139,7 +139,7 @@ async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> di
     if kind in ("topic", "system"):
         page["subject"] = subject(kind, key)
         page["highlights"] = await _highlights(datasette, db, a, names)
-        page["sources"] = await _feeding_sources(datasette, db, kind, key)
+        page["sources"] = await _feeding_sources(datasette, db, raw_facets)
     elif kind == "source":
         page["subject"] = await source_info(datasette, db, key)
     return {"page": page, "types": {t: type_label(t) for t in TYPES}}
@@ -226,20 +226,17 @@ async def _highlights(datasette: Any, db: Any, a: listing.ListArgs, names: dict[
             "events": [card(datasette, dict(r), names) for r in events]}
 
 
-#: The most of a topic's resources whose sources are counted (a large catalog's biggest topic
-#: would otherwise cost a join over hundreds of thousands of rows per page view).
-FEEDING_CAP = 20_000
-
-
-async def _feeding_sources(datasette: Any, db: Any, kind: str, key: str) -> list[dict[str, Any]]:
-    col = "topics" if kind == "topic" else "systems"
-    rows = await db.execute(
-        "select s.id, s.name, s.organization, count(*) as n from (select resource_id from resource_tags "
-        "where col = :col and value = :v limit :cap) t "
-        "join resource_sources rs on rs.resource_id = t.resource_id join sources s on s.id = rs.source_id "
-        "group by s.id order by n desc, s.name limit 12", {"col": col, "v": key, "cap": FEEDING_CAP})
-    return [{"name": r["name"], "organization": r["organization"], "count": r["n"],
-             "url": path(datasette, "source", r["id"])} for r in rows]
+async def _feeding_sources(datasette: Any, db: Any, facets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sources of the list's resources, most first: its source facet (counted, for a large
+    list, over its most recently added resources, as the facets say)."""
+    counts = next((f["values"] for f in facets if f["param"] == "source"), [])
+    if not counts:
+        return []
+    ids = [v for v, _n in counts]
+    info = {r["id"]: r for r in await db.execute(
+        f"select id, name, organization from sources where id in ({', '.join('?' for _ in ids)})", ids)}
+    return [{"name": info[v]["name"], "organization": info[v]["organization"], "count": n,
+             "url": path(datasette, "source", v)} for v, n in counts if v in info]
 
 
 def outputs(datasette: Any, database_name: str, kind: str, key: str, a: listing.ListArgs) -> dict[str, Any]:
