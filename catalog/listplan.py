@@ -39,7 +39,7 @@ SET_MAX = 5_000
 WINDOW = 10_000
 WINDOW_GROWTH = 2
 #: A broad list's facets are counted over at most this many of its matches, the most recent.
-FACET_SAMPLE = 5000
+FACET_SAMPLE = 2000
 RANK = "bm25(resources_fts, 10.0, 4.0, 1.0)"
 
 
