@@ -90,7 +90,10 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         plans: dict[str, int] = {"exact": 0, "window": 0}
 
         def get(url: str) -> tuple[float, bytes]:
-            t, status, body = fetch(base + url)
+            try:
+                t, status, body = fetch(base + url)
+            except OSError as e:  # no answer within fetch's 30 s: an error, not the end of the run
+                t, status, body = 30.0, 0, str(e).encode()
             if status != 200 and len(errors) < 5:
                 errors.append(f"{status} for {url}")
             elif status != 200:
@@ -117,7 +120,11 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
             list_times = [get(u)[0] for u in lists + lists]
         finally:
             server.terminate()
-            server.wait(10)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:  # a query still running in its threads
+                server.kill()
+                server.wait(10)
     broken = f"{len(errors)} answer(s) not 200: {', '.join(e for e in errors if e)}" if errors else ""
     slowest = sorted(seen, reverse=True)[:3]
     note = (f"{n} resources; {len(phrases)} searches ({samples} drawn at random from the vocabulary, one and two "
