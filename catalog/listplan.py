@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import json
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from catalog import wording
@@ -36,11 +37,14 @@ from catalog import wording
 SET_MAX = 5_000
 #: The newest resources a broad list is counted and ranked in (grown fourfold, at most
 #: :data:`WINDOW_GROWTH` times, while it holds fewer matches than the page needs).
-WINDOW = 10_000
+WINDOW = 5_000
 WINDOW_GROWTH = 2
 #: A broad list's facets are counted over at most this many of its matches, the most recent.
 FACET_SAMPLE = 2000
 RANK = "bm25(resources_fts, 10.0, 4.0, 1.0)"
+#: A match, as the plans keep it: (rowid, bm25 rank or None, published, id, concepts matched
+#: when the list is partial, else 0).
+RID, RK, PUBLISHED, ID, SCORE = range(5)
 
 
 @dataclass
@@ -120,7 +124,7 @@ class Window:
 
     size: int
     rows: int
-    matches: list[dict[str, Any]] = field(default_factory=list)
+    matches: list[tuple] = field(default_factory=list)
     partial: bool = False
 
     def estimate(self) -> int:
@@ -129,7 +133,7 @@ class Window:
         return round(len(self.matches) * self.rows / self.size)
 
     def sample_ids(self) -> list[int]:
-        return sorted((m["rid"] for m in self.matches), reverse=True)[:FACET_SAMPLE]
+        return sorted([m[RID] for m in self.matches], reverse=True)[:FACET_SAMPLE]
 
 
 async def driven(db: Any, plan: wording.Plan, where: list[str], params: dict[str, Any], rows: int,
@@ -138,7 +142,7 @@ async def driven(db: Any, plan: wording.Plan, where: list[str], params: dict[str
     resources, ``driver_sql`` its listed form) is small: that concept's resources are listed,
     then each other concept is asked which of them it matches (the full-text index keeping only
     those rowids, its tags by primary key), and the matches ranked (an exact count)."""
-    found = {r["rid"]: dict(r) for r in await db.execute(
+    found = {r[0]: [r[0], None, r[1], r[2], 0] for r in await db.execute(
         f"select r.rowid as rid, r.published as published, r.id as id from resources r "
         f"where {' and '.join([*where, driver_sql])}", params)}
     for i, c in enumerate(plan.concepts):
@@ -154,8 +158,8 @@ async def driven(db: Any, plan: wording.Plan, where: list[str], params: dict[str
             f"select rowid, {RANK} from resources_fts where resources_fts match :m and +rowid in "
             "(select value from json_each(:ids))", {"m": plan.fts_any(), "ids": json.dumps(list(found))})}
         for k, m in found.items():
-            m["rk"] = ranks.get(k)
-    return Window(rows, rows, list(found.values()))
+            m[RK] = ranks.get(k)
+    return Window(rows, rows, [tuple(m) for m in found.values()])
 
 
 async def window(db: Any, plan: wording.Plan | None, where: list[str], params: dict[str, Any], rows: int,
@@ -176,11 +180,11 @@ async def window(db: Any, plan: wording.Plan | None, where: list[str], params: d
                     ":rank_match and rowid > :lo) f on f.fr = r.rowid ")
         cols = f"r.rowid as rid, {rank}, r.published as published, r.id as id"
         sql = f"select {cols}{{score}} from resources r {join}where {' and '.join([*where, 'r.rowid > :lo'])}"
-        every = [dict(r) for r in await db.execute(sql.format(score="") + "".join(f" and {f}" for f in flags), p)]
+        every = [tuple(r) + (0,) for r in await db.execute(sql.format(score="") + "".join(f" and {f}" for f in flags), p)]
         w = Window(min(size, rows), rows, every)
         if not every and len(flags) > 1:  # none matches every concept: those matching any, by how many
             score = ", " + " + ".join(f"({f})" for f in flags) + " as score"
-            found = [dict(r) for r in await db.execute(sql.format(score=score) + f" and ({' or '.join(flags)})", p)]
+            found = [tuple(r) for r in await db.execute(sql.format(score=score) + f" and ({' or '.join(flags)})", p)]
             w = Window(min(size, rows), rows, found, partial=bool(found))
         if len(w.matches) >= need or size >= rows:
             return w
@@ -192,18 +196,18 @@ def rank_order(w: Window, need: int) -> list[int]:
     """The first ``need`` of the window's matches by relevance: more concepts matched first (a
     partial list), text matches by bm25, then the rest newest first (only as many sorted as
     the page needs)."""
-    groups: dict[int, list[dict[str, Any]]] = {}
+    groups: dict[int, list[tuple]] = {}
     for m in w.matches:
-        groups.setdefault(-m.get("score", 0), []).append(m)
+        groups.setdefault(-m[SCORE], []).append(m)
     out: list[int] = []
     for _score, ms in sorted(groups.items()):
-        ranked = [m for m in ms if m["rk"] is not None]
-        out += [m["rid"] for m in heapq.nsmallest(need - len(out), ranked, key=lambda m: (m["rk"], m["id"]))]
+        ranked = [m for m in ms if m[RK] is not None]
+        out += [m[RID] for m in heapq.nsmallest(need - len(out), ranked, key=itemgetter(RK, ID))]
         if len(out) >= need:
             break
-        rest = sorted((m for m in ms if m["rk"] is None), key=lambda m: m["id"])
-        rest.sort(key=lambda m: m["published"] or "", reverse=True)
-        out += [m["rid"] for m in rest[:need - len(out)]]
+        rest = sorted((m for m in ms if m[RK] is None), key=itemgetter(ID))
+        rest.sort(key=lambda m: m[PUBLISHED] or "", reverse=True)
+        out += [m[RID] for m in rest[:need - len(out)]]
         if len(out) >= need:
             break
     return out
