@@ -323,10 +323,15 @@ async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, A
     if result.total == 0:
         return []
     where, params = result.where, result.params
-    if result.sample is None and result.total > listplan.FACET_SAMPLE:  # the matches most recently added
-        rows = (await db.execute("select max(rowid) from resources")).first()[0] or 0
-        w = await listplan.window(db, result.plan, *result.filters, rows, 0)
-        result.sample = w.sample_ids()
+    if result.sample is None and result.total > listplan.FACET_SAMPLE:  # the matches most recently added:
+        if not result.window and result.total <= listplan.SET_MAX:  # a list counted exactly: its own
+            where_sql = (" where " + " and ".join(where)) if where else ""
+            result.sample = [r[0] for r in await db.execute(
+                f"select r.rowid from resources r{where_sql} order by r.rowid desc limit {listplan.FACET_SAMPLE}",
+                params)]
+        else:  # a large one: those among the newest resources
+            rows = (await db.execute("select max(rowid) from resources")).first()[0] or 0
+            result.sample = (await listplan.window(db, result.plan, *result.filters, rows, 0)).sample_ids()
     if result.sample is not None:
         params = {}
         where = listplan.sample_where(result.sample, params)
