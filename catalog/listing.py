@@ -7,7 +7,9 @@ oldest first, by title or by relevance. Words go through :mod:`catalog.wording` 
 concept is one clause (its phrases in the full-text index, or its topic, system or type), and
 a resource matches when it matches every clause; when none does, the list falls back to any
 clause, ranked by how many it matches. Topics and systems are looked up in ``resource_tags``
-and sources in ``resource_sources`` (indexed), never by parsing JSON.
+and sources in ``resource_sources`` (indexed), never by parsing JSON. How a list is answered
+on a large catalog without reading every match (exactly, driven by its rarest word, or counted
+and ranked among the newest resources, said so in the page) is :mod:`catalog.listplan`'s.
 """
 
 from __future__ import annotations
@@ -148,18 +150,11 @@ def concept_clause(c: wording.Concept, i: int, params: dict[str, Any]) -> str:
     parts = [f"select rowid from resources_fts where resources_fts match :m{i}"]
     for col, values in (("topics", c.topics), ("systems", c.systems)):
         if values:
-            names = []
-            for j, v in enumerate(values):
-                params[f"c{i}_{col}{j}"] = v
-                names.append(f":c{i}_{col}{j}")
             parts.append(f"select rowid from resources where id in (select resource_id from resource_tags "
-                         f"where col = '{col}' and value in ({', '.join(names)}))")
+                         f"where col = '{col}' and value in ({listplan.names(f'c{i}_{col}', values, params)}))")
     if c.types:
-        names = []
-        for j, v in enumerate(c.types):
-            params[f"c{i}_type{j}"] = v
-            names.append(f":c{i}_type{j}")
-        parts.append(f"select rowid from resources where content_type in ({', '.join(names)})")
+        parts.append(f"select rowid from resources where content_type in "
+                     f"({listplan.names(f'c{i}_type', c.types, params)})")
     return f"r.rowid in ({' union '.join(parts)})"
 
 

@@ -73,11 +73,7 @@ async def sizes(db: Any, plan: wording.Plan | None, tags: dict[str, str]) -> Siz
                 params[f"s{i}{col}{j}"] = v
                 expr.append(f"coalesce((select n from tag_counts where col = '{col}' and value = :s{i}{col}{j}), 0)")
         if c.types:
-            names = []
-            for j, v in enumerate(c.types):
-                params[f"s{i}type{j}"] = v
-                names.append(f":s{i}type{j}")
-            expr.append(f"(select count(*) from resources where content_type in ({', '.join(names)}))")
+            expr.append(f"(select count(*) from resources where content_type in ({names(f's{i}type', c.types, params)}))")
         parts.append(" + ".join(expr))
     for col, value in tags.items():
         params[f"t{col}"] = value
@@ -87,7 +83,8 @@ async def sizes(db: Any, plan: wording.Plan | None, tags: dict[str, str]) -> Siz
     return Sizes(list(row[1:1 + n]), dict(zip(tags, row[1 + n:], strict=True)), row[0] or 0)
 
 
-def _names(prefix: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+def names(prefix: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    """``values`` as named parameters (``:prefix0, :prefix1``), added to ``params``."""
     names = []
     for j, v in enumerate(values):
         params[f"{prefix}{j}"] = v
@@ -98,7 +95,7 @@ def _names(prefix: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
 def tag_test(col: str, values: tuple[str, ...], prefix: str, params: dict[str, Any]) -> str:
     """Whether the row has one of ``values`` in ``col``: a primary-key lookup per row."""
     return (f"exists (select 1 from resource_tags t where t.col = '{col}' and t.value in "
-            f"({_names(prefix, values, params)}) and t.resource_id = r.id)")
+            f"({names(prefix, values, params)}) and t.resource_id = r.id)")
 
 
 def concept_test(c: wording.Concept, i: int, params: dict[str, Any], windowed: bool = False) -> str:
@@ -114,7 +111,7 @@ def concept_test(c: wording.Concept, i: int, params: dict[str, Any], windowed: b
         if values:
             parts.append(tag_test(col, values, f"c{i}_{col}", params))
     if c.types:
-        parts.append(f"r.content_type in ({_names(f'c{i}_type', c.types, params)})")
+        parts.append(f"r.content_type in ({names(f'c{i}_type', c.types, params)})")
     return "(" + " or ".join(parts) + ")"
 
 
