@@ -1,4 +1,4 @@
-"""Bounded plans for the hub's large lists (:func:`catalog.listing.fetch` asks :func:`choose`).
+"""Bounded plans for the hub's large lists (:func:`catalog.listing.fetch` chooses among them).
 
 The exact list query unites, for each concept of a search, the rowids the full-text index
 finds with those of its topics, systems and types, then ranks every text match by bm25: on a
@@ -13,6 +13,9 @@ small; otherwise the hub answers the way the Datasette pages do (catalog/search.
   resources is listed once (``rowid in (...)``); a larger one is asked of each row met
   (the full-text index about that rowid, ``resource_tags`` by its primary key), so the
   smallest part drives the query and nothing large is listed;
+- **a search of several concepts, one of them small**: that concept's resources are listed,
+  the full-text index reads each other concept once keeping only those rowids (never a probe
+  per row: about 0.4 ms each), and the matches are ranked and counted exactly (:func:`driven`);
 - **a broad list** (every part larger than :data:`SET_MAX`) is counted in the newest
   :data:`WINDOW` resources and scaled ("about N", exact when the window holds the whole
   catalog); its facets are counted over those matches (at most :data:`FACET_SAMPLE`, the most
