@@ -13,7 +13,9 @@ from pathlib import Path
 
 from benchmarks.common import Figure
 
-BENCHMARKS = ["feed_ingest", "politeness", "memory", "storage", "catalog", "crawl", "reharvest", "dispatch"]
+BENCHMARKS = ["feed_ingest", "politeness", "memory", "storage", "catalog", "hub", "crawl", "reharvest", "dispatch"]
+#: The benchmarks that serve a catalog of ``--rows`` resources.
+SIZED = ("catalog", "hub")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -64,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rows", type=int, metavar="N",
-                        help="catalog benchmark only: serve N resources (the manual million-row run: --only "
-                             "catalog --rows 1000000); results go to catalog-N.md/json, not latest")
+                        help="catalog and hub benchmarks only: serve N resources (the manual million-row run: "
+                             "--only catalog --rows 1000000); results go to catalog-N.md/json (hub-N, or "
+                             "catalog-hub-N for both), not latest")
     args = parser.parse_args(argv)
     prepare_environment()
     figures: list[Figure] = []
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", file=sys.stderr, flush=True)
         t = time.perf_counter()
         try:
-            got = module.run(quick=args.quick, rows=args.rows) if args.rows and name == "catalog" else module.run(
+            got = module.run(quick=args.quick, rows=args.rows) if args.rows and name in SIZED else module.run(
                 quick=args.quick)
         except Exception as e:  # noqa: BLE001 - report and go on with the others
             failures.append(f"{name}: {type(e).__name__}: {e}")
@@ -94,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     # Only a full run of every benchmark is "latest" (docs/performance.md shows it): --only and --quick
     # runs are written beside it.
     partial = bool(args.only) and set(args.only) != set(BENCHMARKS)
-    stem = (f"catalog-{args.rows}" if args.rows else
+    sized = [name for name in args.only or BENCHMARKS if name in SIZED]
+    stem = (f"{'-'.join(sized)}-{args.rows}" if args.rows else
             "latest" + ("-quick" if args.quick else "") + ("-partial" if partial else ""))
     (args.out / f"{stem}.md").write_text(markdown(figures, meta))
     (args.out / f"{stem}.json").write_text(

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
+from datasette.database import QueryInterrupted
 from datasette.utils.asgi import NotFound, Response
 
 from catalog import listing, wording
@@ -67,24 +68,68 @@ async def source_info(datasette: Any, db: Any, key: str) -> dict[str, Any]:
     return info
 
 
+def _fixed(kind: str, key: str) -> dict[str, str]:
+    return {kind: key} if kind in ("topic", "system", "source") else {}
+
+
 async def list_context(datasette: Any, request: Any, kind: str, key: str = "") -> dict[str, Any]:
     """Everything a list page shows: its subject, its resources (one page), facets, choices,
-    and its outputs."""
+    and its outputs; when a query is interrupted by the time limit, :func:`interrupted_context`."""
+    try:
+        return await _list_context(datasette, request, kind, key)
+    except QueryInterrupted:
+        return await interrupted_context(datasette, request, kind, key)
+
+
+async def interrupted_context(datasette: Any, request: Any, kind: str, key: str = "") -> dict[str, Any]:
+    """The list page of a list whose query missed the time limit: no resources, a plain
+    message and the ways to narrow it (a topic, a type, a date), nothing that asks the
+    catalog again but the source's own row."""
     db = await database(datasette)
-    fixed = {"topic": key} if kind == "topic" else {"system": key} if kind == "system" else \
-        {"source": key} if kind == "source" else {}
-    a = listing.ListArgs.from_request(request.args, **fixed)
+    a = listing.ListArgs.from_request(request.args, **_fixed(kind, key))
+    base = request.path
+    page: dict[str, Any] = {
+        "kind": kind, "args": a, "total": 0, "partial": False, "cards": [], "facets": [],
+        "active": _active(a, base, {}), "choices": _choices(a, base), "pages": _pages(a, base, 0),
+        "outputs": outputs(datasette, db.name, kind, key, a), "expansions": [],
+        "interrupted": {
+            "topics": path(datasette, "topics"),
+            "types": [{"label": type_plural(t).capitalize(), "url": f"{base}?{a.query(type=t)}"} for t in TYPES
+                      if t != a.type],
+            "dates": _choices(a, base)["when"],
+        },
+    }
+    if kind in ("topic", "system"):
+        page.update(subject=subject(kind, key), highlights={}, sources=[])
+    elif kind == "source":
+        try:
+            page["subject"] = await source_info(datasette, db, key)
+        except QueryInterrupted:
+            page["subject"] = {"name": key}
+    return {"page": page, "types": {t: type_label(t) for t in TYPES}}
+
+
+#: The content types a list can be narrowed to.
+TYPES = ("article", "document", "documentation", "event", "page", "video")
+
+
+async def _list_context(datasette: Any, request: Any, kind: str, key: str) -> dict[str, Any]:
+    db = await database(datasette)
+    a = listing.ListArgs.from_request(request.args, **_fixed(kind, key))
     result = await listing.fetch(db, a)
     names = await source_names(datasette, db.name)
     base = request.path
     page: dict[str, Any] = {
         "kind": kind, "args": a, "total": result.total, "partial": result.partial,
+        "estimated": result.window, "count": count_text(result.total, result.window),
         "cards": [card(datasette, r, names) for r in result.rows],
-        "facets": _facets(await listing.facet_counts(db, result, a), a, base, names),
+        "facets": _facets(raw_facets := await listing.facet_counts(db, result, a), a, base, names),
         "active": _active(a, base, names), "choices": _choices(a, base),
         "pages": _pages(a, base, result.total), "outputs": outputs(datasette, db.name, kind, key, a),
         "expansions": result.plan.expansions() if result.plan else [],
     }
+    if result.sample is not None and len(result.sample) < result.total and page["facets"]:
+        page["facet_sample"] = len(result.sample)
     if result.plan:
         words = {w for c in result.plan.concepts for ph in c.phrases for w in ph.split() if len(w) > 2}
         for c in page["cards"]:
@@ -94,11 +139,19 @@ async def list_context(datasette: Any, request: Any, kind: str, key: str = "") -
     if kind in ("topic", "system"):
         page["subject"] = subject(kind, key)
         page["highlights"] = await _highlights(datasette, db, a, names)
-        page["sources"] = await _feeding_sources(datasette, db, kind, key)
+        page["sources"] = await _feeding_sources(datasette, db, raw_facets)
     elif kind == "source":
         page["subject"] = await source_info(datasette, db, key)
-    return {"page": page, "types": {t: type_label(t) for t in ("article", "document", "documentation", "event",
-                                                                "page", "video")}}
+    return {"page": page, "types": {t: type_label(t) for t in TYPES}}
+
+
+def count_text(total: int, window: int) -> str:
+    """"1,234 resources", or for a count scaled from the newest ``window`` resources "about
+    1,200 resources" (two significant figures)."""
+    if not window:
+        return f"{total:,} resource{'s' if total != 1 else ''}"
+    rounded = int(float(f"{total:.2g}")) if total >= 100 else total
+    return f"about {rounded:,} resources"
 
 
 def _facets(facets: list[dict[str, Any]], a: listing.ListArgs, base: str, names: dict[str, str]) -> list[dict[str, Any]]:
@@ -161,30 +214,29 @@ async def _highlights(datasette: Any, db: Any, a: listing.ListArgs, names: dict[
     """A topic's or system's newest videos and upcoming events."""
     bare = listing.ListArgs(topic=a.topic, system=a.system)
     videos = await listing.fetch(db, replace(bare, type="video"), limit=4)
-    where, params = listing.filters(bare)
+    where, params = listing.filters(bare, frozenset({"topics", "systems"}))  # asked of each event only
     events = await db.execute(
         f"select {listing.COLUMNS} from resources r where {' and '.join(where + ['r.starts_at is not null'])} "
-        "and r.content_type = 'event' and coalesce(r.ends_at, r.starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+        "and +r.content_type = 'event' and coalesce(r.ends_at, r.starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
         "order by r.starts_at limit 5", params)
     return {"videos": [card(datasette, r, names) for r in videos.rows], "videos_total": videos.total,
+            "videos_all": (f"All videos (about {count_text(videos.total, videos.window).split()[1]})" if videos.window
+                           else f"All {videos.total:,} videos"),
             "videos_url": f"?{bare.query(type='video')}",
             "events": [card(datasette, dict(r), names) for r in events]}
 
 
-#: The most of a topic's resources whose sources are counted (a large catalog's biggest topic
-#: would otherwise cost a join over hundreds of thousands of rows per page view).
-FEEDING_CAP = 20_000
-
-
-async def _feeding_sources(datasette: Any, db: Any, kind: str, key: str) -> list[dict[str, Any]]:
-    col = "topics" if kind == "topic" else "systems"
-    rows = await db.execute(
-        "select s.id, s.name, s.organization, count(*) as n from (select resource_id from resource_tags "
-        "where col = :col and value = :v limit :cap) t "
-        "join resource_sources rs on rs.resource_id = t.resource_id join sources s on s.id = rs.source_id "
-        "group by s.id order by n desc, s.name limit 12", {"col": col, "v": key, "cap": FEEDING_CAP})
-    return [{"name": r["name"], "organization": r["organization"], "count": r["n"],
-             "url": path(datasette, "source", r["id"])} for r in rows]
+async def _feeding_sources(datasette: Any, db: Any, facets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sources of the list's resources, most first: its source facet (counted, for a large
+    list, over its most recently added resources, as the facets say)."""
+    counts = next((f["values"] for f in facets if f["param"] == "source"), [])
+    if not counts:
+        return []
+    ids = [v for v, _n in counts]
+    info = {r["id"]: r for r in await db.execute(
+        f"select id, name, organization from sources where id in ({', '.join('?' for _ in ids)})", ids)}
+    return [{"name": info[v]["name"], "organization": info[v]["organization"], "count": n,
+             "url": path(datasette, "source", v)} for v, n in counts if v in info]
 
 
 def outputs(datasette: Any, database_name: str, kind: str, key: str, a: listing.ListArgs) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from datasette.database import QueryInterrupted
 from datasette.utils.asgi import NotFound, Response
 
 from catalog import hub, listing, outputs
@@ -55,6 +56,17 @@ async def list_route(datasette: Any, request: Any) -> Response:
     if not out:
         context = await hub.list_context(datasette, request, kind, key)
         return await hub.render(datasette, request, "hub_list.html", context)
+    try:
+        return await _list_output(datasette, request, kind, key, out)
+    except QueryInterrupted:  # a feed reader or a download retries later; nothing half-made
+        return Response.text(TOO_BROAD + "\n", status=503, headers={"retry-after": "3600"})
+
+
+#: What a list's output says when its query missed the time limit.
+TOO_BROAD = "This search matched too much to finish in time; narrow it by topic, type or date."
+
+
+async def _list_output(datasette: Any, request: Any, kind: str, key: str, out: str) -> Response:
     db = await hub.database(datasette)
     fixed = {kind: key} if kind in ("topic", "system", "source") else {}
     a = listing.ListArgs.from_request(request.args, **fixed)
@@ -93,7 +105,7 @@ async def list_route(datasette: Any, request: Any) -> Response:
 async def _calendar_response(datasette: Any, request: Any, db: Any, a: listing.ListArgs, name: str) -> Response:
     where, params = listing.filters(a)
     sql = (f"select {listing.COLUMNS} from resources r where "
-           + " and ".join(where + ["r.content_type = 'event'", "r.starts_at is not null",
+           + " and ".join(where + ["+r.content_type = 'event'", "r.starts_at is not null",
                                    "coalesce(r.ends_at, r.starts_at) >= :now"]) + " order by r.starts_at limit 500")
     params["now"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = [dict(r) for r in await db.execute(sql, params)]
@@ -129,7 +141,7 @@ async def events_route(datasette: Any, request: Any) -> Response:
 
     names = await source_names(datasette, db.name)
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = await db.execute(f"select {listing.COLUMNS} from resources r where r.content_type = 'event' and "
+    rows = await db.execute(f"select {listing.COLUMNS} from resources r where +r.content_type = 'event' and "
                             "r.starts_at is not null and coalesce(r.ends_at, r.starts_at) >= ? order by r.starts_at "
                             "limit 200", [now])
     cards = [card(datasette, dict(r), names) for r in rows]

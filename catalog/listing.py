@@ -7,17 +7,20 @@ oldest first, by title or by relevance. Words go through :mod:`catalog.wording` 
 concept is one clause (its phrases in the full-text index, or its topic, system or type), and
 a resource matches when it matches every clause; when none does, the list falls back to any
 clause, ranked by how many it matches. Topics and systems are looked up in ``resource_tags``
-and sources in ``resource_sources`` (indexed), never by parsing JSON.
+and sources in ``resource_sources`` (indexed), never by parsing JSON. How a list is answered
+on a large catalog without reading every match (exactly, driven by its rarest word, or counted
+and ranked among the newest resources, said so in the page) is :mod:`catalog.listplan`'s.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from catalog import wording
+from catalog import listplan, wording
 
 #: Sort choices: (label, ORDER BY).
 SORTS = {
@@ -34,8 +37,6 @@ PARAMS = ("q", "topic", "system", "type", "organization", "source", "when", "sin
 PAGE_SIZE = 25
 #: The deepest page offered (deeper lists are narrowed instead).
 MAX_PAGE = 40
-#: Facet counts are computed when a list has at most this many resources.
-FACET_LIMIT = 50_000
 
 
 def _date(value: str) -> str | None:
@@ -95,6 +96,10 @@ class ListArgs:
             pairs.append(("page", page))
         return urlencode(pairs)
 
+    def narrowed_beyond_tags(self) -> bool:
+        """Whether anything but a topic or a system narrows the list."""
+        return any(getattr(self, p) for p in PARAMS if p not in ("sort", "topic", "system"))
+
     def narrowed(self) -> bool:
         return any(getattr(self, p) for p in PARAMS if p not in ("sort",) and p not in self.fixed)
 
@@ -103,12 +108,15 @@ def _since(days: int) -> str:
     return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def filters(a: ListArgs) -> tuple[list[str], dict[str, Any]]:
-    """The WHERE clauses (and their parameters) of everything but the words."""
+def filters(a: ListArgs, tested: frozenset[str] = frozenset()) -> tuple[list[str], dict[str, Any]]:
+    """The WHERE clauses (and their parameters) of everything but the words; a topic or system
+    named in ``tested`` is asked of each row instead of listed (:mod:`catalog.listplan`)."""
     where: list[str] = []
     params: dict[str, Any] = {}
     for col, value in (("topics", a.topic), ("systems", a.system)):
-        if value:
+        if value and col in tested:
+            where.append(listplan.tag_test(col, (value,), f"f_{col}", params))
+        elif value:
             where.append(f"r.id in (select resource_id from resource_tags where col = '{col}' and value = :{col})")
             params[col] = value
     if a.type:
@@ -142,18 +150,11 @@ def concept_clause(c: wording.Concept, i: int, params: dict[str, Any]) -> str:
     parts = [f"select rowid from resources_fts where resources_fts match :m{i}"]
     for col, values in (("topics", c.topics), ("systems", c.systems)):
         if values:
-            names = []
-            for j, v in enumerate(values):
-                params[f"c{i}_{col}{j}"] = v
-                names.append(f":c{i}_{col}{j}")
             parts.append(f"select rowid from resources where id in (select resource_id from resource_tags "
-                         f"where col = '{col}' and value in ({', '.join(names)}))")
+                         f"where col = '{col}' and value in ({listplan.names(f'c{i}_{col}', values, params)}))")
     if c.types:
-        names = []
-        for j, v in enumerate(c.types):
-            params[f"c{i}_type{j}"] = v
-            names.append(f":c{i}_type{j}")
-        parts.append(f"select rowid from resources where content_type in ({', '.join(names)})")
+        parts.append(f"select rowid from resources where content_type in "
+                     f"({listplan.names(f'c{i}_type', c.types, params)})")
     return f"r.rowid in ({' union '.join(parts)})"
 
 
@@ -165,6 +166,12 @@ class Result:
     plan: wording.Plan | None = None
     where: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    #: the total is scaled from the newest ``window`` resources (0: counted exactly)
+    window: int = 0
+    #: the rowids a broad list's facets are counted over (None: every match)
+    sample: list[int] | None = None
+    #: the WHERE clauses and parameters of everything but the words
+    filters: tuple[list[str], dict[str, Any]] = ((), {})
 
 
 COLUMNS = ("r.id, r.title, r.url, r.description, r.content_type, r.organization, r.source_id, r.published, "
@@ -174,37 +181,129 @@ COLUMNS = ("r.id, r.title, r.url, r.description, r.content_type, r.organization,
 
 async def fetch(db: Any, a: ListArgs, *, limit: int = PAGE_SIZE, offset: int | None = None,
                 columns: str = COLUMNS) -> Result:
-    """One page of the list ``a`` asks for, and how many resources it holds."""
-    where, params = filters(a)
+    """One page of the list ``a`` asks for, and how many resources it holds (the plan:
+    :mod:`catalog.listplan`)."""
     plan = wording.plan(a.q) if a.q else None
-    clauses = [concept_clause(c, i, params) for i, c in enumerate(plan.concepts)] if plan else []
+    if plan and not plan.concepts:
+        plan = None
     offset = (a.page - 1) * limit if offset is None else offset
-    rank_join = ""
-    if plan and plan.concepts:
+    tags = {col: v for col, v in (("topics", a.topic), ("systems", a.system)) if v}
+    sizes = await listplan.sizes(db, plan, tags)
+    if sizes.broad() and plan and a.order == "relevance":
+        return await _ranked_window(db, a, plan, sizes, limit, offset, columns)
+    if plan and a.order == "relevance" and len(plan.concepts) > 1:
+        found = await _ranked_driven(db, a, plan, sizes, limit, offset, columns)
+        if found.total:
+            return found
+        if max(sizes.concepts) > listplan.SET_MAX:  # resources matching some of the words: among the newest
+            return await _ranked_window(db, a, plan, sizes, limit, offset, columns)
+    return await _exact(db, a, plan, sizes, limit, offset, columns, estimate=sizes.broad())
+
+
+async def _ranked_window(db: Any, a: ListArgs, plan: wording.Plan, sizes: listplan.Sizes, limit: int, offset: int,
+                         columns: str) -> Result:
+    """A broad search by relevance: ranked and counted among the newest resources."""
+    where, params = filters(a, frozenset(sizes.tags))
+    w = await listplan.window(db, plan, where, params, sizes.rows, offset + limit)
+    ids = listplan.rank_order(w, offset + limit)[offset:offset + limit]
+    rows = await _by_rowid(db, ids, columns)
+    return Result(rows, w.estimate(), w.partial, plan, where, params,
+                  window=w.size if w.size < w.rows else 0, sample=w.sample_ids(), filters=(where, params))
+
+
+async def _ranked_driven(db: Any, a: ListArgs, plan: wording.Plan, sizes: listplan.Sizes, limit: int, offset: int,
+                         columns: str) -> Result:
+    """A search of several concepts, one of them small: its matches listed once (none: the
+    exact query looks for resources matching some of the words)."""
+    where, params = filters(a, frozenset(c for c, n in sizes.tags.items() if n > listplan.SET_MAX))
+    d = min(range(len(plan.concepts)), key=lambda i: sizes.concepts[i])
+    p = dict(params)
+    w = await listplan.driven(db, plan, where, p, sizes.rows, d, concept_clause(plan.concepts[d], d, p))
+    ids = listplan.rank_order(w, offset + limit)[offset:offset + limit]
+    sample = [m[listplan.RID] for m in w.matches]
+    sample = sorted(sample, reverse=True)[:listplan.FACET_SAMPLE] if len(sample) > listplan.FACET_SAMPLE else sample
+    return Result(await _by_rowid(db, ids, columns), len(w.matches), False, plan, where, params, sample=sample,
+                  filters=(where, params))
+
+
+async def _by_rowid(db: Any, ids: list[int], columns: str) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    found = {r["rid"]: dict(r) for r in await db.execute(
+        f"select r.rowid as rid, {columns} from resources r where r.rowid in (select value from json_each(:ids))",
+        {"ids": json.dumps(ids)})}
+    out = []
+    for i in ids:
+        row = found[i]
+        row.pop("rid")
+        out.append(row)
+    return out
+
+
+async def _exact(db: Any, a: ListArgs, plan: wording.Plan | None, sizes: listplan.Sizes, limit: int, offset: int,
+                 columns: str, estimate: bool = False) -> Result:
+    """Ordered exactly: the small parts listed once, the large asked of each row; counted
+    exactly, or (``estimate``, a broad list) in the newest resources, scaled."""
+    where, params = filters(a, frozenset(c for c, n in sizes.tags.items() if n > listplan.SET_MAX))
+    kept = (list(where), dict(params))
+    clauses = []
+    for i, c in enumerate(plan.concepts if plan else ()):
+        big = sizes.concepts[i] > listplan.SET_MAX
+        clauses.append(listplan.concept_test(c, i, params) if big else concept_clause(c, i, params))
+    rank_join, rank = "", None
+    if plan:
         params["rank_match"] = plan.fts_any()
-        rank_join = ("left join (select rowid as fts_rowid, bm25(resources_fts, 10.0, 4.0, 1.0) as fts_rank "
-                     "from resources_fts where resources_fts match :rank_match) f on f.fts_rowid = r.rowid")
+        if sum(sizes.concepts) <= 2 * listplan.SET_MAX:
+            rank_join = (f"left join (select rowid as fts_rowid, {listplan.RANK} as fts_rank "
+                         "from resources_fts where resources_fts match :rank_match) f on f.fts_rowid = r.rowid")
+            rank = "f.fts_rank"
+        else:  # the rank of each matching row only
+            rank = (f"(select {listplan.RANK} from resources_fts where resources_fts match :rank_match "
+                    "and resources_fts.rowid = r.rowid)")
     for partial in (False, True) if clauses else (False,):
         if partial and len(clauses) < 2:
             break
         if partial:
             score = " + ".join(clauses)
             cond = where + [f"({' or '.join(clauses)})"]
-            order = f"({score}) desc, f.fts_rank is null, f.fts_rank, r.published desc"
+            order = f"({score}) desc, {rank} is null, {rank}, r.published desc"
         else:
             cond = where + clauses
-            order = "f.fts_rank is null, f.fts_rank, r.published desc" if rank_join else ""
-        if a.order != "relevance" or not rank_join:
+            order = f"{rank} is null, {rank}, r.published desc" if rank else ""
+        if a.order != "relevance" or not rank:
             order = SORTS[a.order if a.order != "relevance" else "newest"][1]
         where_sql = (" where " + " and ".join(cond)) if cond else ""
-        total = (await db.execute(f"select count(*) from resources r{where_sql}", params)).first()[0]
+        single_tag = not plan and not a.narrowed_beyond_tags() and len(sizes.tags) == 1
+        if estimate and not single_tag:  # a broad list: its page first, walking the published index when newest first
+            walk = " indexed by idx_resources_published" if a.order == "newest" else ""
+            rows = await _page(db, columns, walk, "", where_sql, order, limit, offset, params)
+            if not rows and offset == 0:
+                continue
+            w = await listplan.window(db, plan, *kept, sizes.rows, 0)
+            window = w.size if w.size < w.rows else 0
+            total = max(w.estimate() if w.partial == partial else 0, offset + len(rows))
+            return Result(rows, total, partial, plan, cond, params, window=window, filters=kept,
+                          sample=w.sample_ids() if w.partial == partial else None)
+        if not cond:
+            total = (await db.execute("select count(*) from resources")).first()[0]
+        elif single_tag:
+            total = next(iter(sizes.tags.values()))  # the tag's own count
+        else:
+            total = (await db.execute(f"select count(*) from resources r{where_sql}", params)).first()[0]
         if total == 0 and not partial:
             continue
-        sql = (f"select {columns} from resources r {rank_join if a.order == 'relevance' else ''}{where_sql} "
-               f"order by {order} limit {int(limit)} offset {int(offset)}")
-        rows = [dict(r) for r in await db.execute(sql, params)]
-        return Result(rows, total, partial, plan, cond, params)
-    return Result([], 0, False, plan, where + clauses, params)
+        walk = " indexed by idx_resources_published" if a.order == "newest" and total > listplan.SET_MAX else ""
+        rows = await _page(db, columns, walk, rank_join if a.order == "relevance" else "", where_sql, order, limit,
+                           offset, params)
+        return Result(rows, total, partial, plan, cond, params, filters=kept)
+    return Result([], 0, False, plan, where + clauses, params, filters=kept)
+
+
+async def _page(db: Any, columns: str, walk: str, join: str, where_sql: str, order: str, limit: int, offset: int,
+                params: dict[str, Any]) -> list[dict[str, Any]]:
+    sql = (f"select {columns} from resources r{walk} {join}{where_sql} "
+           f"order by {order} limit {int(limit)} offset {int(offset)}")
+    return [dict(r) for r in await db.execute(sql, params)]
 
 
 #: Facets shown beside a list: (parameter, column, is a tag).
@@ -213,11 +312,25 @@ FACETS = (("type", "content_type", False), ("topic", "topics", True), ("system",
 
 
 async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, Any]]:
-    """The counts of each facet not chosen yet among the list's resources (none for a list
-    larger than :data:`FACET_LIMIT`: narrowing first costs less than counting everything)."""
-    if result.total == 0 or result.total > FACET_LIMIT:
+    """The counts of each facet not chosen yet among the list's resources, or, for a list of
+    more than :data:`catalog.listplan.FACET_SAMPLE`, among its matches most recently added
+    (``result.sample``, which the page names)."""
+    if result.total == 0:
         return []
-    where_sql = (" where " + " and ".join(result.where)) if result.where else ""
+    where, params = result.where, result.params
+    if result.sample is None and result.total > listplan.FACET_SAMPLE:  # the matches most recently added:
+        if not result.window and result.total <= listplan.SET_MAX:  # a list counted exactly: its own
+            where_sql = (" where " + " and ".join(where)) if where else ""
+            result.sample = [r[0] for r in await db.execute(
+                f"select r.rowid from resources r{where_sql} order by r.rowid desc limit {listplan.FACET_SAMPLE}",
+                params)]
+        else:  # a large one: those among the newest resources
+            rows = (await db.execute("select max(rowid) from resources")).first()[0] or 0
+            result.sample = (await listplan.window(db, result.plan, *result.filters, rows, 0)).sample_ids()
+    if result.sample is not None:
+        params = {}
+        where = listplan.sample_where(result.sample, params)
+    where_sql = (" where " + " and ".join(where)) if where else ""
     out = []
     for param, col, is_tag in FACETS:
         if getattr(a, param):
@@ -229,10 +342,10 @@ async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, A
             sql = (f"select s.source_id as v, count(*) as n from resources r join resource_sources s on "
                    f"s.resource_id = r.id{where_sql} group by s.source_id order by n desc, v limit 12")
         else:
-            cond = " and ".join([*result.where, f"r.{col} is not null", f"r.{col} != ''"])
+            cond = " and ".join([*where, f"r.{col} is not null", f"r.{col} != ''"])
             sql = f"select r.{col} as v, count(*) as n from resources r where {cond} group by v order by n desc, v limit 12"
         try:
-            rows = await db.execute(sql, result.params)
+            rows = await db.execute(sql, params)
         except Exception:  # noqa: BLE001 - a facet over the time limit is left out; the list still shows
             continue
         values = [(r["v"], r["n"]) for r in rows if r["v"]]

@@ -136,11 +136,16 @@ async def table_columns(db: Any, table: str) -> list[str]:
 
 
 async def catalog_database(datasette: Any) -> Any | None:
-    """The first served database that holds a resources table."""
+    """The first served database that holds a resources table (remembered while it is served:
+    every page asks, some twice)."""
+    found = getattr(datasette, "_illhub_catalog", None)
+    if found is not None and datasette.databases.get(found.name) is found:
+        return found
     for name, db in datasette.databases.items():
         if name.startswith("_"):
             continue
         if await db.table_exists("resources"):
+            datasette._illhub_catalog = db
             return db
     return None
 

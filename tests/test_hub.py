@@ -344,3 +344,27 @@ def test_search_never_errors_on_odd_input(hub, q):
     for path in ("/search", "/search/feed.atom", "/search/list.csv"):
         hub.get(f"{path}?q={quote(q)}")
     hub.get(f"/search?q={quote(q)}&since=not-a-date&until=2026-13-45&sort=bogus&page=-3&when=century")
+
+
+@pytest.mark.parametrize("path", ["/search?q=lending+workflow", "/search?q=fair+use&type=video", "/topic/copyright",
+                                  "/system/tipasa", "/source/demo-northwind-blog"])
+def test_a_list_over_the_time_limit_says_so_instead_of_failing(demo_db, path):
+    """A list whose query Datasette interrupts (here every query: a limit no query can meet)
+    answers 200 with a plain message and the ways to narrow it; its outputs answer 503."""
+    c = Client(demo_db)
+    c.ds.executor = None  # one connection (Datasette's non-threaded mode), whose full-text table
+    try:                  # is opened below, under the usual limit, as a served catalog's long is
+        c.get("/search?q=lending")
+        c.ds.sql_time_limit_ms = 0.0001  # what Datasette reads its setting into
+        r = c.get(path)
+        text = visible_text(r.text)
+        assert "This search matched too much to finish in time; narrow it by topic, type or date" in text
+        links = re.findall(r'<div class="no-results interrupted".*?</div>', r.text, re.DOTALL)[0]
+        assert 'href="/topics"' in links
+        assert re.search(r'href="[^"]*type=video[^"]*">Videos<', links) or "type=video" in path
+        assert re.search(r'href="[^"]*when=year[^"]*">This year<', links.replace("&amp;", "&"))
+        assert "0 resources" not in text and "has given 0" not in text
+        out = c.get(path.split("?")[0] + "/feed.atom" + (("?" + path.split("?")[1]) if "?" in path else ""), status=503)
+        assert "narrow it by topic, type or date" in out.text
+    finally:
+        c.close()
