@@ -268,16 +268,14 @@ async def topics_context(datasette: Any) -> dict[str, Any]:
     from pipeline.taxonomy import default_taxonomy
 
     db = await database(datasette)
-    counts = {(r[0], r[1]): r[2] for r in await db.execute(
-        "select col, value, count(*) from resource_tags group by col, value")}
+    counts, type_counts = await listing.term_counts(db)
     tax = default_taxonomy()
     topics = [{"label": t.label, "description": t.description, "count": counts.get(("topics", t.id), 0),
                "url": path(datasette, "topic", t.id)} for t in tax.topics.values()]
     systems = [{"label": s.label, "vendor": s.vendor, "count": counts.get(("systems", s.id), 0),
                 "url": path(datasette, "system", s.id)} for s in tax.systems.values()]
     types = [{"label": type_plural(r[0]).capitalize(), "count": r[1], "url": path(datasette, "search", query=urlencode(
-        {"type": r[0]}))} for r in await db.execute(
-        "select content_type, count(*) from resources group by content_type order by count(*) desc")]
+        {"type": r[0]}))} for r in type_counts]
     return {"topics": [t for t in topics if t["count"]], "systems": [s for s in systems if s["count"]], "types": types}
 
 

@@ -70,12 +70,13 @@ async def _list_output(datasette: Any, request: Any, kind: str, key: str, out: s
     db = await hub.database(datasette)
     fixed = {kind: key} if kind in ("topic", "system", "source") else {}
     a = listing.ListArgs.from_request(request.args, **fixed)
-    if kind == "source":
-        await hub.source_info(datasette, db, key)
     names = None
     if kind == "source":
         from catalog.pages import source_names
 
+        # only whether it exists: the source page's health and freshness are not part of its outputs
+        if not list(await db.execute("select 1 from sources where id = ?", [key])):
+            raise NotFound(f"No source called {key!r}")
         names = await source_names(datasette, db.name)
     title = _title(kind, key, a, names)
     page_url = path(datasette, *((kind, key) if fixed else ("search",)), query=a.query())

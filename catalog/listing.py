@@ -352,3 +352,18 @@ async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, A
         if values:
             out.append({"param": param, "column": col, "values": values})
     return out
+
+
+async def term_counts(db: Any) -> tuple[dict[tuple[str, str], int], list[tuple[str, int]]]:
+    """How many resources carry each topic and system (``{(col, value): n}``) and each content
+    type (most first), for the front page's tiles and the topics page. Topics and systems come
+    from ``tag_counts``, which triggers keep current (migration m1001), so a page view costs a
+    lookup, not a pass over every resource's tags."""
+    tags = "tag_counts" if await db.table_exists("tag_counts") else None
+    sql = (f"select col, value, n from {tags} where n > 0" if tags
+           else "select col, value, count(*) from resource_tags group by col, value")
+    counts = {(r[0], r[1]): r[2] for r in await db.execute(sql)}
+    types = [(r[0], r[1]) for r in await db.execute(
+        "select content_type, count(*) from resources group by content_type order by count(*) desc")]
+    return counts, types
+

@@ -209,12 +209,10 @@ async def _tiles(db: Any, datasette: Any) -> dict[str, list[dict[str, Any]]]:
     """The front page's topic, system and content type tiles, with their counts (those with
     resources only), each linking to its page in the hub."""
     from catalog.cards import path
+    from catalog.listing import term_counts
     from pipeline.taxonomy import default_taxonomy
 
-    counts = {(r[0], r[1]): r[2] for r in await db.execute(
-        "select col, value, count(*) from resource_tags group by col, value")}
-    type_counts = [(r[0], r[1]) for r in await db.execute(
-        "select content_type, count(*) from resources group by content_type order by count(*) desc")]
+    counts, type_counts = await term_counts(db)
     tax = default_taxonomy()
     topics = [{"id": t.id, "label": t.label, "description": t.description, "count": counts.get(("topics", t.id), 0),
                "url": path(datasette, "topic", t.id)}

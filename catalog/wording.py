@@ -23,6 +23,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from catalog.labels import term_labels
+
 WORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "search_words.yaml"
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 #: The longest phrase (in words) looked up as one concept.
@@ -151,9 +153,7 @@ def lexicon() -> Lexicon:
             meanings[k] = Meaning(set(shared.phrases), set(shared.topics), set(shared.systems), set(shared.types))
     vocabulary = sorted({w for key in meanings for w in key} | {w for m in meanings.values() for p in m.phrases
                                                                 for w in p.split()})
-    labels = {"topics": {k: t.label for k, t in tax.topics.items()},
-              "systems": {k: s.label for k, s in tax.systems.items()}}
-    return Lexicon(meanings, frozenset(data.get("stopwords") or ()), vocabulary, labels)
+    return Lexicon(meanings, frozenset(data.get("stopwords") or ()), vocabulary, term_labels())
 
 
 def _case_sensitive(phrase: str, match_case: bool) -> bool:
