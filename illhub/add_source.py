@@ -26,6 +26,7 @@ from harvesters.discover import Proposal, propose_id
 from harvesters.kinds import KINDS
 from harvesters.source import SourceBase, check_http_url, check_slug
 from illhub.registry import RegistryError, load_yaml, parse_registry
+from pipeline import safeyaml
 from pipeline.taxonomy import Taxonomy
 from pipeline.urls import loose_url_key
 
@@ -237,7 +238,7 @@ def verify(path: Path, old_text: str, new_text: str, old_data: Any, entry: dict[
            taxonomy: Taxonomy | None) -> None:
     """The new text must read as the old registry plus exactly the new entry, and keep every
     old line (comments included) in order."""
-    new_data = YAML(typ="safe", pure=True).load(new_text)
+    new_data = safeyaml.parse(new_text)
     try:
         parse_registry(new_data, path, taxonomy)
     except RegistryError as e:  # pragma: no cover - validate_with_registry ran first

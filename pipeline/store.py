@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable
@@ -38,11 +37,9 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 
 
 def busy_timeout() -> float:
-    try:
-        value = float(os.environ.get("ILLHUB_BUSY_TIMEOUT", ""))
-    except ValueError:
-        return DEFAULT_BUSY_TIMEOUT
-    return value if value >= 0 else DEFAULT_BUSY_TIMEOUT
+    from pipeline.writelock import env_seconds
+
+    return env_seconds("ILLHUB_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
 
 
 def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None = None) -> Database:

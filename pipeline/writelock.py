@@ -19,6 +19,7 @@ holds it opens the catalog, and opening migrates it under the same lock).
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -70,12 +71,18 @@ def lock_path(db_path: str | Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
-def default_wait() -> float:
+def env_seconds(name: str, default: float) -> float:
+    """Seconds from environment variable ``name``: a finite number >= 0, else ``default``
+    (unset, not a number, negative, ``nan`` or ``inf``)."""
     try:
-        value = float(os.environ.get(WAIT_ENV, ""))
+        value = float(os.environ.get(name, ""))
     except ValueError:
-        return DEFAULT_WAIT
-    return value if value >= 0 else DEFAULT_WAIT
+        return default
+    return value if math.isfinite(value) and value >= 0 else default
+
+
+def default_wait() -> float:
+    return env_seconds(WAIT_ENV, DEFAULT_WAIT)
 
 
 class _Held:

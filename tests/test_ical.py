@@ -189,6 +189,19 @@ def test_windows_and_custom_time_zone_names_become_iana_or_a_fixed_offset():
     assert next(r for r in parsed.resources if r.title.startswith("Partner call")).extra["event_year"] == 2027
 
 
+def test_the_calendars_own_zone_is_read_like_a_tzid():
+    """X-WR-TIMEZONE written the Windows way (as Outlook publishes it): floating times are read
+    in the zone it names, as a TZID of that name would be, not stored as UTC."""
+    body = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Exchange//EN\r\n"
+            b"X-WR-TIMEZONE:Tokyo Standard Time\r\n"
+            b"BEGIN:VEVENT\r\nUID:floating-1@outlook.demo.example.org\r\n"
+            b"DTSTART:20270122T090000\r\nDTEND:20270122T100000\r\n"
+            b"SUMMARY:Partner call with the Tokyo consortium\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    [r] = parse_ical(body, "https://outlook.demo.example.org/owa/calendar/floating.ics", source_id="t",
+                     now=datetime(2027, 1, 1, tzinfo=UTC)).resources
+    assert (r.extra["starts_at"], r.extra["timezone"]) == ("2027-01-22T00:00:00Z", "Asia/Tokyo")
+
+
 @pytest.mark.parametrize(("tzid", "expected"), [
     ("America/Chicago", "America/Chicago"), ("america/chicago", "America/Chicago"),
     ("Central Standard Time", "America/Chicago"), ("W. Europe Standard Time", "Europe/Berlin"),

@@ -204,3 +204,18 @@ def test_json_encoding_is_dumps_without_an_encoder_per_value(monkeypatch):
                   url="https://example.org/feed")
     prepared, _result = store.prepare_batch(batch, source_topics=["ill"])
     assert len(prepared) == 3 and built == []
+
+
+def test_busy_timeout_from_the_environment_is_a_finite_number(monkeypatch, tmp_path):
+    """ILLHUB_BUSY_TIMEOUT=inf crashed open_db (int of infinity); a value that is not a finite
+    number >= 0 falls back to the default, like the lock wait's."""
+    from pipeline.store import DEFAULT_BUSY_TIMEOUT, busy_timeout, open_db
+
+    for bad in ("inf", "nan", "-3", "soon"):
+        monkeypatch.setenv("ILLHUB_BUSY_TIMEOUT", bad)
+        assert busy_timeout() == DEFAULT_BUSY_TIMEOUT
+    monkeypatch.setenv("ILLHUB_BUSY_TIMEOUT", "inf")
+    db = open_db(tmp_path / "c.db")
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == int(DEFAULT_BUSY_TIMEOUT * 1000)
+    monkeypatch.setenv("ILLHUB_BUSY_TIMEOUT", "2.5")
+    assert busy_timeout() == 2.5

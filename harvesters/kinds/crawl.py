@@ -239,8 +239,7 @@ class CrawlHandler(RotatingHandler):
         here = check.last_url.split("#", 1)[0]
         follow = list(dict.fromkeys(
             link.url for link in extract_links(sel, check.last_url)
-            if on_same_site(link.url, source) and not is_document_url(link.url) and source.follows(link.url)
-            and link.url.split("#", 1)[0] != here))
+            if self._follows(link.url, source) and link.url.split("#", 1)[0] != here))
         if source.max_depth > 0:
             if follow:
                 found.append(f"{len(follow)} link{'s' if len(follow) != 1 else ''} to follow")

@@ -26,7 +26,7 @@ from typing import Any
 
 from w3lib.url import add_or_replace_parameter
 
-from harvesters.parsers.eventtext import ParsedEvents, aware_times, parse_presenters, session_type, zone
+from harvesters.parsers.eventtext import ParsedEvents, aware_times, parse_presenters, session_type
 from harvesters.parsers.icalread import (
     MAX_OCCURRENCES,
     WINDOW_AHEAD,
@@ -36,7 +36,7 @@ from harvesters.parsers.icalread import (
     occurrence_key,
     read_calendars,
 )
-from harvesters.parsers.icaltz import offset_label, time_zone_of, vtimezone_locations
+from harvesters.parsers.icaltz import offset_label, time_zone_of, vtimezone_locations, zone_name
 from pipeline.events import event_fields
 from pipeline.normalize import clean_text, parse_date
 from pipeline.resource import Resource
@@ -261,8 +261,10 @@ def parse_ical(body: bytes, url: str, *, source_id: str = "", organization: str 
     out.skipped = {"breaks": 0, "cancelled": 0}
     now = now or datetime.now(UTC)
     for calendar in calendars:
-        cal_tz = _prop_text(calendar.get("X-WR-TIMEZONE")).strip() or None
-        cal = _Calendar(calendar, cal_tz if zone(cal_tz) else None, vtimezone_locations(calendar))
+        # the calendar's own zone is read as a TZID is: Windows names and embedded IANA names too
+        locations = vtimezone_locations(calendar)
+        cal_tz = zone_name(_prop_text(calendar.get("X-WR-TIMEZONE")).strip() or None, locations)
+        cal = _Calendar(calendar, cal_tz, locations)
         for components in _groups(calendar):
             _read_group(reader, cal, components, now)
             if reader.full:

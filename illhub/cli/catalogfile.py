@@ -12,13 +12,17 @@ from typing import Any
 
 import click
 
+from illhub.cli.options import Number
 from pipeline.dberrors import CatalogProblem, explain
 from pipeline.writelock import WAIT_ENV, default_wait, describe_holder
+
+#: A lock wait: any finite number of seconds (a nightly run may wait out a long harvest).
+LOCK_SECONDS = Number(min=0)
 
 
 def lock_wait_option(f):
     return click.option(
-        "--lock-wait", "lock_wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+        "--lock-wait", "lock_wait", type=LOCK_SECONDS, default=None, metavar="SECONDS",
         help=f"How long to wait while another illhub command writes to the catalog, then give up with exit "
              f"code 75 [default: {default_wait():g}, or env {WAIT_ENV}].",
     )(f)

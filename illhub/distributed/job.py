@@ -37,7 +37,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from scrapy import Request
 from scrapy.exceptions import CloseSpider
@@ -52,6 +51,7 @@ from illhub.distributed.egg import code_digest
 from illhub.distributed.records import JobState, RecordWriter, Touch, unpack
 from illhub.harvest import cache_config, policy_from_env, shard_of, user_agent
 from illhub.registry import Defaults, Registry, RegistryError, parse_registry
+from pipeline import safeyaml
 from pipeline.fetchcache import source_fingerprint
 from pipeline.resource import Batch
 from pipeline.store import open_db, prepare_batch
@@ -79,7 +79,7 @@ def job_policy(machine: Policy, requested: str | None) -> Policy:
 
 def parse_registry_text(text: str, where: str) -> Registry:
     try:
-        data = json.loads(text) if text.lstrip().startswith("{") else YAML(typ="safe", pure=True).load(text)
+        data = json.loads(text) if text.lstrip().startswith("{") else safeyaml.parse(text)
     except (ValueError, YAMLError) as e:
         raise JobArgumentError(f"{where}: neither JSON nor YAML ({str(e).splitlines()[0]})") from None
     try:

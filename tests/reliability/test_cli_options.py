@@ -25,6 +25,8 @@ CASES = [
     ("check-registry", "--timeout", "-5"), ("check-registry", "--delay", "inf"),
     ("add-source", "https://ill.example.org/", "--delay", "nan"), ("add-source", "https://ill.example.org/",
                                                                     "--timeout", "0"),
+    # a nan wait never ran out: the command spun at full CPU while another one wrote
+    ("harvest", "--lock-wait", "nan"), ("check-links", "--lock-wait", "inf"),
 ]
 
 
