@@ -215,15 +215,12 @@ async def _highlights(datasette: Any, db: Any, a: listing.ListArgs, names: dict[
     bare = listing.ListArgs(topic=a.topic, system=a.system)
     videos = await listing.fetch(db, replace(bare, type="video"), limit=4)
     where, params = listing.filters(bare, frozenset({"topics", "systems"}))  # asked of each event only
-    events = await db.execute(
-        f"select {listing.COLUMNS} from resources r where {' and '.join(where + ['r.starts_at is not null'])} "
-        "and +r.content_type = 'event' and coalesce(r.ends_at, r.starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
-        "order by r.starts_at limit 5", params)
+    events = await listing.upcoming_events(db, where, params, limit=5)
     return {"videos": [card(datasette, r, names) for r in videos.rows], "videos_total": videos.total,
             "videos_all": (f"All videos (about {count_text(videos.total, videos.window).split()[1]})" if videos.window
                            else f"All {videos.total:,} videos"),
             "videos_url": f"?{bare.query(type='video')}",
-            "events": [card(datasette, dict(r), names) for r in events]}
+            "events": [card(datasette, r, names) for r in events]}
 
 
 async def _feeding_sources(datasette: Any, db: Any, facets: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ Datasette matches a plugin's routes before its own, so ``/topic/copyright`` is t
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -105,11 +104,7 @@ async def _list_output(datasette: Any, request: Any, kind: str, key: str, out: s
 
 async def _calendar_response(datasette: Any, request: Any, db: Any, a: listing.ListArgs, name: str) -> Response:
     where, params = listing.filters(a)
-    sql = (f"select {listing.COLUMNS} from resources r where "
-           + " and ".join(where + ["+r.content_type = 'event'", "r.starts_at is not null",
-                                   "coalesce(r.ends_at, r.starts_at) >= :now"]) + " order by r.starts_at limit 500")
-    params["now"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = [dict(r) for r in await db.execute(sql, params)]
+    rows = await listing.upcoming_events(db, where, params, limit=500)
     body = outputs.calendar(rows, name=name, page_url=lambda rid: _absolute(request, path(datasette, "resource", rid)))
     return Response(body, content_type="text/calendar; charset=utf-8")
 
@@ -141,11 +136,7 @@ async def events_route(datasette: Any, request: Any) -> Response:
     from catalog.pages import source_names
 
     names = await source_names(datasette, db.name)
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = await db.execute(f"select {listing.COLUMNS} from resources r where +r.content_type = 'event' and "
-                            "r.starts_at is not null and coalesce(r.ends_at, r.starts_at) >= ? order by r.starts_at "
-                            "limit 200", [now])
-    cards = [card(datasette, dict(r), names) for r in rows]
+    cards = [card(datasette, r, names) for r in await listing.upcoming_events(db, limit=200)]
     topics = sorted({(t["label"], t["id"]) for c in cards for t in c["topics"]})
     return await hub.render(datasette, request, "hub_events.html", {
         "cards": cards, "ics": path(datasette, "events", "upcoming.ics"),

@@ -367,3 +367,19 @@ async def term_counts(db: Any) -> tuple[dict[tuple[str, str], int], list[tuple[s
         "select content_type, count(*) from resources group by content_type order by count(*) desc")]
     return counts, types
 
+
+#: An upcoming event: still listed by its source, not yet over.
+UPCOMING = ("+r.content_type = 'event' and r.starts_at is not null and r.status = 'active' "
+            "and coalesce(r.ends_at, r.starts_at) >= :now")
+
+
+async def upcoming_events(db: Any, where: list[str] | None = None, params: dict[str, Any] | None = None,
+                          limit: int = 200) -> list[dict[str, Any]]:
+    """Upcoming events narrowed by ``where`` (from :func:`filters`), soonest first: the one
+    query behind a topic's events, the events page and the calendars (the front page's is in
+    :mod:`catalog.pages`, which also serves catalogs older than the event columns)."""
+    sql = (f"select {COLUMNS} from resources r where {' and '.join([*(where or []), UPCOMING])} "
+           f"order by r.starts_at limit {int(limit)}")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [dict(r) for r in await db.execute(sql, {**(params or {}), "now": now})]
+

@@ -163,6 +163,31 @@ def test_topic_calendar_lists_its_upcoming_events(hub, demo_db):
     assert len(Calendar.from_ical(hub.get("/events/upcoming.ics").content).walk("VEVENT")) == len(upcoming)
 
 
+def test_an_event_its_source_no_longer_lists_is_not_upcoming(demo_db, tmp_path):
+    """An event whose source dropped it (status 'stale': cancelled, or moved off the calendar)
+    leaves every upcoming list, as it leaves the front page's: the events page, a topic's
+    calendar and the calendar of everything upcoming (the topic's full list still holds it)."""
+    import shutil
+
+    copy = tmp_path / "stale.db"
+    shutil.copyfile(demo_db, copy)
+    conn = sqlite3.connect(copy)
+    title = conn.execute("select title from resources where content_type = 'event' and "
+                         "coalesce(ends_at, starts_at) >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+                         "order by starts_at limit 1").fetchone()[0]
+    conn.execute("update resources set status = 'stale' where title = ?", [title])
+    conn.commit()
+    conn.close()
+    c = Client(copy)
+    try:
+        for ics in ("/topic/conferences/events.ics", "/events/upcoming.ics"):
+            summaries = [str(ev["SUMMARY"]) for ev in Calendar.from_ical(c.get(ics).content).walk("VEVENT")]
+            assert summaries and title not in summaries, ics
+        assert title not in visible_text(c.get("/events").text)
+    finally:
+        c.close()
+
+
 @pytest.mark.parametrize("path", ["/search/feed.atom", "/topic/copyright/feed.atom", "/system/tipasa/feed.atom",
                                   "/source/demo-northwind-blog/feed.atom", "/search/feed.atom?q=rule+of+5"])
 def test_feeds_are_atom_for_readers_and_pages_for_browsers(hub, path):
