@@ -230,13 +230,20 @@ class Dispatcher:
                     self._poll(server)
 
     def cancel(self) -> None:
-        """Ask the servers to stop the jobs still in flight (Ctrl-C)."""
+        """Ask the servers to stop the jobs still in flight (Ctrl-C), at once: Scrapyd's cancel
+        sends the job's Scrapy an INT, which stops it gracefully, finishing the requests it has
+        begun (with a polite delay, that can be a page's whole delay); a second cancel is
+        Scrapy's second Ctrl-C, which stops it without waiting. Nothing of a cancelled job is
+        collected, so its sources are recorded interrupted either way."""
         for job in self.jobs:
             if job.status in IN_FLIGHT and job.server is not None and job.jobid:
-                try:
-                    job.server.api.cancel(PROJECT, job.jobid)
-                except ScrapydError as e:
-                    logger.warning("could not cancel job %s: %s", job.jobid, e)
+                for attempt in range(2):
+                    try:
+                        job.server.api.cancel(PROJECT, job.jobid)
+                    except ScrapydError as e:
+                        if attempt == 0:
+                            logger.warning("could not cancel job %s: %s", job.jobid, e)
+                        break
 
     def _in_flight(self, server: Server) -> list[Job]:
         return [j for j in self.jobs if j.server is server and j.status in IN_FLIGHT]
