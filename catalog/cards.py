@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup, escape
 
+from catalog import cells
 from catalog.cells import MARK_CLOSE, MARK_OPEN
 from catalog.labels import (
     CONTENT_TYPE_LABELS,
@@ -84,13 +85,10 @@ def highlight(text: str, words: set[str]) -> Markup:
 
 
 def json_list(value: Any) -> list[str]:
+    """A list column's values (a JSON list, or a list already parsed); [] for anything else."""
     if isinstance(value, list):
-        return [str(v) for v in value]
-    try:
-        parsed = json.loads(value or "[]")
-    except (TypeError, ValueError):
-        return []
-    return [str(v) for v in parsed] if isinstance(parsed, list) else []
+        return [str(v) for v in value if v is not None and str(v)]
+    return cells.json_list(value.strip() if isinstance(value, str) else None) or []
 
 
 def type_label(value: Any) -> str:

@@ -148,14 +148,15 @@ def _site(url: str) -> str:
     return f"{p.scheme}://{p.netloc}"
 
 
-def _looks_like_html(body: bytes, content_type: str) -> bool:
+def looks_like_html(body: bytes, content_type: str) -> bool:
+    """Whether a response is an HTML page: its Content-Type says html, or its first bytes do."""
     head = body[:4096].lstrip().lower()
     return "html" in content_type.lower() or head.startswith(b"<!doctype html") or b"<html" in head
 
 
 def read_feed(body: bytes, url: str, content_type: str) -> Any | None:
     head = body[:4096].lstrip().lower()
-    if _looks_like_html(body, content_type) and not head.startswith(b"<?xml"):
+    if looks_like_html(body, content_type) and not head.startswith(b"<?xml"):
         return None
     if not (b"<rss" in body[:8192] or b"<feed" in body[:8192] or b"<rdf:rdf" in body[:8192].lower()):
         return None
@@ -313,7 +314,7 @@ def discover(body: bytes, url: str, headers: dict[str, Any] | None = None, *,
         if taxonomy:
             proposal.guess_topics(taxonomy)
         return proposal
-    if not _looks_like_html(body, content_type):
+    if not looks_like_html(body, content_type):
         shown = content_type.split(";")[0] or "an unknown type"
         raise NothingHarvestable(f"{url} is neither a web page nor a feed (it serves {shown})")
     sel = Selector(text=body.decode(_charset(content_type), errors="replace"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harvesters.discover import Candidate, NothingHarvestable, Proposal, apply_probe, discover
+from harvesters.discover import Candidate, NothingHarvestable, Proposal, apply_probe, discover, looks_like_html
 from harvesters.source import SourceBase
 
 #: What a check's status means, worst last.
@@ -132,11 +132,12 @@ def content_type(headers: dict[str, Any]) -> str | None:
 
 
 def looks_html(body: bytes, http_content_type: str | None) -> bool:
+    """An HTML page by its Content-Type when it has one (a feed served as text/xml is not one,
+    whatever its first bytes), else by its first bytes."""
     ctype = (http_content_type or "").split(";", 1)[0].strip().lower()
     if ctype:
         return ctype in ("text/html", "application/xhtml+xml")
-    head = body[:1024].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+    return looks_like_html(body, "")
 
 
 # -- the verdict -------------------------------------------------------------------------------
