@@ -86,14 +86,19 @@ class ConferenceHandler(EventHandler):
     """A conference program page: one event resource per session."""
 
     def read(self, response: Response, source: ConferenceSource) -> ParsedEvents:
+        return self._parse(response.body, response.url, source, response_content_type(response))
+
+    @staticmethod
+    def _parse(body: bytes, url: str, source: ConferenceSource, http_content_type: str | None) -> ParsedEvents:
+        """The program's sessions, as a harvest and check-registry both read them."""
         from harvesters.parsers.conference import parse_program
 
         return parse_program(
-            response.body, response.url, source_id=source.id, organization=source.organization,
+            body, url, source_id=source.id, organization=source.organization,
             event_name=source.event_name, year=source.year, timezone=source.timezone,
             selectors=source.selectors.model_dump() if source.selectors else None,
             include_breaks=source.include_breaks, max_items=source.max_items,
-            http_content_type=response_content_type(response),
+            http_content_type=http_content_type,
         )
 
     # -- illhub check-registry: the one request that says whether the URL is of this kind --
@@ -104,15 +109,11 @@ class ConferenceHandler(EventHandler):
         return [("conference", source.url, "program", "a program page")]
 
     def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
-        from harvesters.parsers.conference import NoSessions, parse_program
+        from harvesters.parsers.conference import NoSessions
         from harvesters.registry_check import content_type
 
-        source = check.source
         try:
-            parsed = parse_program(body, check.last_url, source_id=source.id, event_name=source.event_name,
-                                   year=source.year, timezone=source.timezone,
-                                   selectors=source.selectors.model_dump() if source.selectors else None,
-                                   include_breaks=source.include_breaks, http_content_type=content_type(headers))
+            parsed = self._parse(body, check.last_url, check.source, content_type(headers))
         except NoSessions as e:
             return str(e)
         n = len(parsed.resources)

@@ -33,10 +33,15 @@ class ICalHandler(EventHandler):
     """An iCalendar feed: one event resource per VEVENT."""
 
     def read(self, response: Response, source: ICalSource) -> ParsedEvents:
+        return self._parse(response.body, response.url, source)
+
+    @staticmethod
+    def _parse(body: bytes, url: str, source: ICalSource) -> ParsedEvents:
+        """The calendar's events, as a harvest and check-registry both read them."""
         from harvesters.parsers.ical import parse_ical
 
         return parse_ical(
-            response.body, response.url, source_id=source.id, organization=source.organization,
+            body, url, source_id=source.id, organization=source.organization,
             event_name=source.event_name, timezone=source.timezone, include_breaks=source.include_breaks,
             max_items=source.max_items,
         )
@@ -49,12 +54,10 @@ class ICalHandler(EventHandler):
         return [("ical", source.url, "ical", "a calendar")]
 
     def read_check(self, check: Any, c: Any, body: bytes, headers: dict[str, Any]) -> str | None:
-        from harvesters.parsers.ical import NotACalendar, parse_ical
+        from harvesters.parsers.ical import NotACalendar
 
-        source = check.source
         try:
-            parsed = parse_ical(body, check.last_url, source_id=source.id, event_name=source.event_name,
-                                timezone=source.timezone, include_breaks=source.include_breaks)
+            parsed = self._parse(body, check.last_url, check.source)
         except NotACalendar as e:
             return str(e)
         n = len(parsed.resources)
