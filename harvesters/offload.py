@@ -109,7 +109,7 @@ def auto_workers(offloadable_sources: int, cpus: int | None = None) -> int:
 def store_options(source: SourceBase) -> dict[str, Any]:
     """What storing a batch needs to know of its source (the same inline and in a worker)."""
     return {"source_topics": list(source.topics), "organization": source.organization,
-            "source_systems": list(source.systems)}
+            "source_systems": list(source.systems), "on_topic_only": source.on_topic_only}
 
 
 def _exit_with_parent() -> None:

@@ -168,6 +168,10 @@ class SourceBase(Strict):
     """Content type of its resources when the feed or page says nothing better (default per kind)."""
     max_items: int = Field(default=1000, ge=1, le=100_000)
     """Most resources taken from one document (feed, page) of this source."""
+    on_topic_only: bool = False
+    """`true` keeps only the entries whose own words give them a topic or a system of the vocabulary (the
+    source's `topics` and `systems` do not count): for a large organization's channel or news feed that is mostly
+    about other things. The entries left out count as skipped."""
 
     _check_id = field_validator("id")(classmethod(lambda cls, v: check_slug(v)))
     _check_schedule = field_validator("schedule")(classmethod(lambda cls, v: check_schedule(v)))

@@ -223,6 +223,12 @@ def prepare_resource(
     return r, reasons
 
 
+def from_own_words(reason: str) -> bool:
+    """Whether a ``classified_by`` reason comes from the entry's own words (a keyword, an alias),
+    not from its source's registry topics or systems or a curated list."""
+    return not reason.startswith(("registry ", "curated", "names a system"))
+
+
 def merge_reasons(topics: list[str], systems: list[str], *reason_maps: dict[str, str]) -> dict[str, str]:
     """One ``classified_by`` object for the final topics and systems (first reason wins)."""
     keep = set(topics) | {f"system:{s}" for s in systems}
@@ -253,16 +259,19 @@ def prepare_batch(
     organization: str | None = None,
     taxonomy: Taxonomy | None = None,
     source_systems: list[str] | None = None,
+    on_topic_only: bool = False,
 ) -> tuple[Prepared, StoreResult]:
     """The CPU stage of storing: normalize and classify every entry, derive its id, drop
-    entries without a usable link and duplicates within the batch. Touches no database."""
+    entries without a usable link, duplicates within the batch and, for a source that keeps
+    only what is on topic, entries whose own words give no topic or system. Touches no
+    database."""
     result = StoreResult(seen=0, new=0, updated=0, unchanged=0, skipped=0)
     prepared: Prepared = {}
     for raw in batch.resources:
         result["seen"] += 1
         done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
                                 source_systems=source_systems, organization=organization, taxonomy=taxonomy)
-        if done is None:
+        if done is None or (on_topic_only and not any(map(from_own_words, done[1].values()))):
             result["skipped"] += 1
             continue
         r, reasons = done
@@ -443,6 +452,7 @@ def store_batch(
     taxonomy: Taxonomy | None = None,
     now: str | None = None,
     source_systems: list[str] | None = None,
+    on_topic_only: bool = False,
 ) -> StoreResult:
     """Normalize, classify and upsert one batch in a single transaction.
 
@@ -451,6 +461,6 @@ def store_batch(
     ``resource_sources`` and their topics.
     """
     prepared, result = prepare_batch(batch, source_topics=source_topics, organization=organization,
-                                     taxonomy=taxonomy, source_systems=source_systems)
+                                     taxonomy=taxonomy, source_systems=source_systems, on_topic_only=on_topic_only)
     return write_prepared(db, batch.source_id, prepared, base_url=batch.url, run_id=run_id, now=now, result=result,
                           site=batch.site)

@@ -14,7 +14,7 @@ from harvesters.parsers.youtube import (
     parse_youtube_feed,
 )
 from pipeline.normalize import normalize_resource
-from tests.conftest import one_problem
+from tests.conftest import one_problem, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "youtube"
 YT = {"id": "yt", "name": "YT", "kind": "youtube"}
@@ -99,3 +99,53 @@ def test_bad_channel_id(bad):
 def test_bad_playlist_id_and_youtube_url():
     assert "field 'playlist_id'" in one_problem({**YT, "playlist_id": "nope"})
     assert "field 'url': url must be a channel page" in one_problem({**YT, "url": "https://www.youtube.com/watch?v=x"})
+
+
+def _video(vid: str, title: str, description: str) -> str:
+    return (f"<entry><id>yt:video:{vid}</id><yt:videoId>{vid}</yt:videoId>"
+            f"<yt:channelId>UCstateLibraryOfTestland1</yt:channelId><title>{title}</title>"
+            f'<link rel="alternate" href="https://www.youtube.com/watch?v={vid}"/>'
+            "<author><name>State Library of Testland</name></author>"
+            "<published>2026-11-20T15:00:00+00:00</published><updated>2026-11-20T15:00:00+00:00</updated>"
+            f"<media:group><media:title>{title}</media:title>"
+            f"<media:description>{description}</media:description></media:group></entry>")
+
+
+def test_a_broad_channel_keeps_only_its_videos_on_topic(tmp_path):
+    """A state library's channel is mostly about other things: with `on_topic_only`, only the
+    videos whose own title and description give them a topic or system are kept (the source's
+    registry topic does not count), in the harvest process and in parse workers alike; without
+    it, every video is kept and gets the registry topic."""
+    from tests.harvesting import rows
+    from tests.server import StubServer
+
+    feed = ('<?xml version="1.0" encoding="UTF-8"?><feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" '
+            'xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">'
+            "<title>State Library of Testland</title>"
+            + _video("vidILLartcl", "Requesting journal articles through interlibrary loan",
+                     "How patrons of member libraries request articles, and how long delivery takes.")
+            + _video("vidStorytme", "Storytime with the bookmobile", "Songs and stories for toddlers.")
+            + _video("vidTipasa01", "Tipasa tips for the borrowing desk", "Three settings worth checking.")
+            + _video("vidConcert1", "Summer concert on the library lawn", "Jazz in the park, Friday at six.")
+            + "</feed>")
+    with StubServer() as srv:
+        srv.add("/feeds/videos.xml", feed, "application/atom+xml; charset=utf-8")
+        kept = {}
+        for flag, workers in (("true", "0"), ("true", "2"), ("false", "0")):
+            registry = tmp_path / f"r-{flag}-{workers}.yaml"
+            registry.write_text(
+                "sources:\n  - id: testland-youtube\n    name: State Library of Testland on YouTube\n"
+                f'    kind: youtube\n    url: "{srv.base}/feeds/videos.xml?channel_id=UCstateLibraryOfTestland1"\n'
+                f"    topics: [inspiration]\n    on_topic_only: {flag}\n", encoding="utf-8")
+            db = tmp_path / f"c-{flag}-{workers}.db"
+            result = run_cli("harvest", "--registry", str(registry), "--db", str(db), "--delay", "0.005",
+                             "--quiet", "--workers", workers)
+            assert result.returncode == 0, result.stderr
+            kept[flag, workers] = rows(db, "select title, topics from resources order by title")
+            assert rows(db, "select items_seen from harvest_runs") == [(4,)]
+    on_topic = kept["true", "0"]
+    assert [t for t, _ in on_topic] == ["Requesting journal articles through interlibrary loan",
+                                        "Tipasa tips for the borrowing desk"]
+    assert all("inspiration" in topics for _, topics in on_topic)  # the registry topic still applies
+    assert kept["true", "2"] == on_topic
+    assert len(kept["false", "0"]) == 4
