@@ -28,6 +28,15 @@ def test_registry_covers_the_field():
     assert len(cov.topics) == len(default_taxonomy().topics) and len(cov.systems) == len(default_taxonomy().systems)
 
 
+def test_registry_has_ten_youtube_channels():
+    """Issue 19: at least 10 YouTube channels or playlists, each a distinct channel, enabled, and
+    given as an id or an address the youtube kind resolves to a feed."""
+    registry = load_registry(ROOT / "registry.yaml")
+    channels = {(s.channel_id or s.playlist_id or s.url.rstrip("/").lower())
+                for s in registry.sources if s.kind == "youtube" and s.enabled}
+    assert len(channels) >= 10, f"{len(channels)} YouTube channels or playlists: {sorted(channels)}"
+
+
 def test_every_source_and_entry_says_how_its_url_is_known():
     """An "evidence:" line in the comment above each source and each curated entry."""
     lines = (ROOT / "registry.yaml").read_text(encoding="utf-8").splitlines()
