@@ -76,6 +76,13 @@ class Proposal:
     tried: list[str] = field(default_factory=list)
     error: str | None = None
     items: list[str] = field(default_factory=list)  # item titles sampled to guess topics
+    off_topic_items: int = 0  # how many of them no topic or system matches
+
+    @property
+    def mostly_off_topic(self) -> bool:
+        """Whether at least half of four or more sampled items are about nothing in the
+        vocabulary: a broad channel or news feed, to be harvested with ``on_topic_only``."""
+        return len(self.items) >= 4 and 2 * self.off_topic_items >= len(self.items)
 
     @property
     def done(self) -> bool:
@@ -120,8 +127,11 @@ class Proposal:
         c = match_text(taxonomy, {"title": self.name or "", "description": self.description or ""})
         reasons = dict(c.reasons)
         counts: dict[str, int] = {}
+        self.off_topic_items = 0
         for item in self.items:
-            for t in match_text(taxonomy, {"title": item}).topics:
+            matched = match_text(taxonomy, {"title": item})
+            self.off_topic_items += not (matched.topics or matched.systems)
+            for t in matched.topics:
                 counts[t] = counts.get(t, 0) + 1
         need = max(2, -(-len(self.items) // 3))
         for t, n in counts.items():

@@ -79,6 +79,8 @@ def build_entry(proposal: Proposal, *, source_id: str | None = None, name: str |
     # item, and a source-wide topic would be given to every item of the source.
     if topics:
         entry["topics"] = list(topics)
+    if proposal.mostly_off_topic:
+        entry["on_topic_only"] = True
     ordered = {k: entry[k] for k in FIELD_ORDER if k in entry}
     ordered.update({k: v for k, v in entry.items() if k not in ordered})
     return ordered
@@ -88,6 +90,10 @@ def comment_for(entry: dict[str, Any], proposal: Proposal, today: str | None = N
     today = today or datetime.now(UTC).strftime("%Y-%m-%d")
     org = f" ({entry['organization']})" if entry.get("organization") else ""
     text = f"{entry['name']}{org}: {proposal.evidence}. Added with illhub add-source on {today}."
+    if entry.get("on_topic_only"):
+        text += (f" {proposal.off_topic_items} of the {len(proposal.items)} items sampled are about nothing in"
+                 " the vocabulary, so only the items whose own words give a topic or system are kept"
+                 " (on_topic_only).")
     return textwrap.wrap(text, width=100, break_long_words=False, break_on_hyphens=False)
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import socket
+import sqlite3
 
 import pytest
 from ruamel.yaml import YAML
@@ -87,6 +88,42 @@ def test_feed_url_is_added_as_feed_keeping_the_file(site, registry_file):
     again = add(registry_file, f"{site.base}/blog/feed.xml/")
     assert again.returncode == 2 and "already harvests" in again.stderr and "lakeside-resource-sharing-blog" in again.stderr
     assert registry_file.read_text(encoding="utf-8") == after and len(site.targets()) == hits
+
+
+BROAD_RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+  <title>State Library of Testland News</title>
+  <link>{base}/news/</link>
+  <description>What is happening at the State Library</description>
+  <item><title>Summer reading kicks off with a parade</title><link>{base}/news/summer</link></item>
+  <item><title>New statewide interlibrary loan courier schedule</title><link>{base}/news/courier</link></item>
+  <item><title>Genealogy open house in the reading room</title><link>{base}/news/genealogy</link></item>
+  <item><title>Our building closes early on Friday</title><link>{base}/news/closing</link></item>
+  <item><title>Tipasa training for member libraries</title><link>{base}/news/tipasa</link></item>
+</channel></rss>"""
+
+
+def test_a_feed_mostly_about_other_things_keeps_only_items_on_topic(site, registry_file):
+    """A state library's news feed, three of five items about nothing ILL: the entry is
+    proposed with on_topic_only, and its comment says why; a harvest then keeps the two."""
+    site.add("/news/feed.xml", BROAD_RSS, "application/rss+xml")
+    result = add(registry_file, f"{site.base}/news/feed.xml", "--id", "testland-news")
+    assert result.returncode == 0, result.stderr
+    assert last_source(registry_file)["on_topic_only"] is True
+    assert "3 of the 5 items sampled are about nothing in the vocabulary" in " ".join(
+        line.strip("# ") for line in result.stdout.splitlines())
+    db = registry_file.parent / "c.db"
+    harvest = run_cli("harvest", "--registry", str(registry_file), "--db", str(db), "--source", "testland-news",
+                      "--allow-private-network", "--delay", "0.01", "--quiet")
+    assert harvest.returncode == 0, harvest.stderr
+    titles = sorted(r[0] for r in sqlite3.connect(db).execute("select title from resources"))
+    assert titles == ["New statewide interlibrary loan courier schedule", "Tipasa training for member libraries"]
+
+
+def test_a_feed_on_topic_is_added_whole(site, registry_file):
+    site.add("/blog/feed.xml", RSS, "application/rss+xml")  # one of four items off topic
+    assert add(registry_file, f"{site.base}/blog/feed.xml").returncode == 0
+    assert "on_topic_only" not in last_source(registry_file)
 
 
 def test_html_page_with_alternate_feed_link(site, registry_file):
