@@ -32,9 +32,14 @@ TOPIC_FLOOR = 0.75
 OFF_TOPIC_FLOOR = 0.90
 #: Precision and recall of the systems named (ILLiad, Tipasa, ...), micro-averaged.
 SYSTEMS_FLOOR = 0.95
-#: What the classifier reaches today on the test part (precision 0.76, recall 0.81), less a margin:
-#: it may not slip back while the floors above are still ahead of it.
+#: What the classifier reached on the test part of the first 396 items (precision 0.76, recall 0.81,
+#: and still today), less a margin: it may not slip back on those pages while the floors are ahead of it.
 HELD_PRECISION, HELD_RECALL = 0.74, 0.79
+#: The items those figures were measured on; later items (split by URL) joined the test part after.
+HELD_ITEMS = 396
+#: What it reaches today on the whole test part, 249 items with 62 pages added after the rules were
+#: last tuned (precision 0.73, recall 0.83), less a margin.
+HELD_ALL_PRECISION, HELD_ALL_RECALL = 0.71, 0.81
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +81,7 @@ def test_the_split_is_the_one_recorded(items):
     for i in items[SPLIT_ONCE_ITEMS:]:
         assert i["split"] == split_of_new_item(i["url"]), i["url"]
     assert Counter(i["split"] for i in first) == {"dev": 158, "test": 152}
-    assert Counter(i["split"] for i in items) == {"dev": 209, "test": 187}
+    assert Counter(i["split"] for i in items) == {"dev": 272, "test": 249}
 
 
 def test_new_items_are_split_by_their_url():
@@ -85,17 +90,20 @@ def test_new_items_are_split_by_their_url():
     assert split_of_new_item("https://example.org/a") == split_of_new_item("https://example.org/a")
 
 
-def test_test_part_holds_its_ground(test_report):
-    """Off-topic pages and systems meet their floors; topics keep what they reach today."""
+def test_test_part_holds_its_ground(items, test_report):
+    """Off-topic pages and systems meet their floors; topics keep what they reach today, on the
+    test pages the held figures were first measured on and on the whole test part."""
     table = format_report(test_report, default_taxonomy(), title="split test")
     print(table)  # the test part's figures, shown with `pytest -s` or on failure
     m, sm = test_report.micro, test_report.systems_micro
     assert test_report.off_topic_clean >= OFF_TOPIC_FLOOR, table
     assert sm.precision >= SYSTEMS_FLOOR and sm.recall >= SYSTEMS_FLOOR, table
-    assert m.precision >= HELD_PRECISION and m.recall >= HELD_RECALL, table
+    assert m.precision >= HELD_ALL_PRECISION and m.recall >= HELD_ALL_RECALL, table
+    first = evaluate([i for i in items[:HELD_ITEMS] if i["split"] == "test"], default_taxonomy()).micro
+    assert first.precision >= HELD_PRECISION and first.recall >= HELD_RECALL, table
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: topic precision 0.76 and recall 0.81 on the test part, several "
+@pytest.mark.xfail(strict=True, reason="not met yet: topic precision 0.73 and recall 0.83 on the test part, several "
                    "topics under 0.75 (docs/topics.md); strict, so it fails the day the floors are met and the "
                    "marker must go")
 def test_test_part_meets_the_floors(test_report):

@@ -3,7 +3,7 @@
     python -m tools.evaluate [--labelled tools/real_pages.yaml] [--split dev|test|all]
                              [--taxonomy data/taxonomy.yaml] [--markdown] [--errors]
 
-Two labelled sets live beside this tool: ``real_pages.yaml`` (the default), 310 real pages
+Two labelled sets live beside this tool: ``real_pages.yaml`` (the default), 521 real pages
 with summaries written for the set, and ``labelled.yaml``, 169 titles and descriptions the
 project wrote itself. Each item has a title, a description (``summary`` in the real pages),
 the topics a careful ILL practitioner would give it and the systems it names;
