@@ -90,8 +90,7 @@ BOILERPLATE_XPATH = (
 )
 PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.date.issued", "dc.date.created",
                   "dc.date.published", "dc.created", "dc.issued", "dcterms.date", "dcterms.issued", "dcterms.created",
-                  "date", "pubdate", "publish-date", "publish_date",
-                  "article.published", "sailthru.date")
+                  "date", "pubdate", "publish-date", "publish_date", "article.published", "sailthru.date")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 MODIFIED_META = ("dcterms.modified", "dc.date.modified", "dc.modified", "last-modified", "lastmod", "revised",
                  "article.updated", "modified")
@@ -162,8 +161,7 @@ def _excerpt(main: Any, limit: int) -> str:
 # -- the extractor ---------------------------------------------------------------------
 
 
-#: The links read from a parsed page, by base URL: the crawl kind reads the links of a page that
-#: extract_page has just read them from (forgotten with the page's Selector).
+#: Links read from a parsed page, by base URL (the crawl kind asks again after extract_page).
 _LINKS: weakref.WeakKeyDictionary[Selector, dict[str, list[Link]]] = weakref.WeakKeyDictionary()
 
 
@@ -171,9 +169,8 @@ def extract_links(body: bytes | str | Selector, url: str, http_content_type: str
     """Every http(s) link of a page, absolute, without fragment, in document order, once each."""
     sel = to_selector(body, url, http_content_type)
     base = absolute_url(sel.xpath("//base/@href").get(), url) or url
-    known = _LINKS.get(sel)
-    if known is not None and base in known:
-        return [Link(lk.url, lk.text) for lk in known[base]]
+    if base in _LINKS.get(sel, {}):
+        return [Link(lk.url, lk.text) for lk in _LINKS[sel][base]]
     links = _read_links(sel, base)
     if isinstance(body, Selector):
         _LINKS.setdefault(sel, {})[base] = [Link(lk.url, lk.text) for lk in links]
@@ -243,10 +240,9 @@ class _Structured:
     main: dict[str, Any]
     micro: dict[str, Any]
     found: list[str]
-    #: ``<meta name=…>`` contents by lower-cased name (the first tag of each name with a content).
+    #: The first ``<meta name>`` content by (ASCII-)lower-cased name; (position, content) of the first
+    #: non-blank ``<meta name|property>`` by lower-cased key (Dublin Core).
     metas: dict[str, str] = field(default_factory=dict)
-    #: ``<meta name|property=…>`` by lower-cased key: (document position, content) of the first one
-    #: with a content that is not blank (the Dublin Core tags).
     keyed: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @classmethod
@@ -268,12 +264,10 @@ class _Structured:
         return found
 
     def _read_metas(self) -> None:
-        """One pass over the page's ``<meta>`` tags for :meth:`meta` and :meth:`dc` (each used to
-        search the whole page per name asked for)."""
+        """One pass over the page's ``<meta>`` tags for :meth:`meta` and :meth:`dc`."""
         root = self.sel.root
         for i, node in enumerate(root.xpath("//meta[@content]") if isinstance(root, etree._Element) else ()):
-            content = node.get("content")
-            name = node.get("name")
+            content, name = node.get("content"), node.get("name")
             if name is not None:  # XPath's translate(@name, 'A…Z', 'a…z'): ASCII letters only
                 self.metas.setdefault(name.translate(_ASCII_LOWER), content)
             key = (name or node.get("property") or "").strip().lower()
@@ -281,8 +275,7 @@ class _Structured:
                 self.keyed[key] = (i, content)
 
     def meta(self, *names: str) -> str:
-        """The content of the first ``<meta name>`` of the first of ``names`` (any ASCII case)
-        that the page has with a content that is not blank."""
+        """The first ``<meta name>`` content of ``names`` (any ASCII case) that is not blank."""
         for name in names:
             v = self.metas.get(name)
             if v and v.strip():
