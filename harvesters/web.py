@@ -111,8 +111,13 @@ class WebRun:
     #: Pages a crawl's previous run left for this one (``web_frontier``).
     remembered: set[str] = field(default_factory=set)
 
+    @staticmethod
+    def key(url: str) -> str:
+        """What a page is known by: its canonical URL (the URL itself when it has none)."""
+        return canonical_url(url) or url
+
     def is_new(self, url: str) -> bool:
-        return (canonical_url(url) or url) not in self.requested
+        return self.key(url) not in self.requested
 
     def mark(self, url: str) -> None:
         self.requested.add(canonical_url(url) or url)
@@ -333,8 +338,8 @@ class RotatingHandler(WebHandler):
         return Request(url, meta=meta)
 
     def offer(self, run: WebRun, url: str, *, lastmod: str | None = None, depth: int = 0,
-              rank: tuple[int, ...] = ()) -> None:
-        key = canonical_url(url) or url
+              rank: tuple[int, ...] = (), key: str | None = None) -> None:
+        key = key or run.key(url)
         if key in run.requested:
             return
         found = run.candidates.get(key)
@@ -348,16 +353,17 @@ class RotatingHandler(WebHandler):
         """A found page: refused by robots.txt, seen again without a fetch (its ``lastmod`` is
         the one it had when fetched: added to ``unchanged``), or a candidate for the budget.
         Returns the listed request the document remembers, None for a refused page."""
-        if run.is_new(url):
+        key = run.key(url)  # once per link (is_new, mark and offer each computed it)
+        if key not in run.requested:
             if not robots_allows(response, url):
                 run.robots_skipped += 1
-                run.mark(url)
+                run.requested.add(key)
                 return None
             if lastmod and run.known.get(url) == lastmod:
-                run.mark(url)
+                run.requested.add(key)
                 unchanged.append(url)
             else:
-                self.offer(run, url, lastmod=lastmod, depth=depth, rank=rank)
+                self.offer(run, url, lastmod=lastmod, depth=depth, rank=rank, key=key)
         return self.listed(url, lastmod)
 
     @staticmethod

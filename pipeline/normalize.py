@@ -210,5 +210,9 @@ def normalize_resource(resource: Resource, *, base_url: str | None = None) -> Re
 
 def fold(text: str) -> str:
     """Lower case without accents."""
-    text = unicodedata.normalize("NFKD", text or "")
+    if not text:
+        return ""
+    if text.isascii():  # nothing to decompose, no combining marks
+        return text.lower()
+    text = unicodedata.normalize("NFKD", text)
     return "".join(c for c in text if not unicodedata.combining(c)).lower()

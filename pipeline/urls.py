@@ -37,7 +37,10 @@ def absolute_url(url: str | None, base: str | None = None) -> str | None:
     url = url.strip().replace("\x00", "")
     if not url or url.startswith("//") or url.startswith("\\\\"):
         return None
-    scheme = urlsplit(url).scheme.lower()
+    # A scheme starts with an ASCII letter (urlsplit's rule): most links of a page are relative
+    # paths ("/a", "b.html", "?p=2"), told apart without splitting them twice.
+    first = url[0]
+    scheme = urlsplit(url).scheme.lower() if (first.isascii() and first.isalpha()) or first <= " " else ""
     if scheme and scheme not in ALLOWED_SCHEMES:
         return None
     if not scheme:

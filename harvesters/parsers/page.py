@@ -35,7 +35,8 @@ Dublin Core is read in both spellings (``DC.Title``, ``dcterms.title``), any cas
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+import weakref
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,8 +90,8 @@ BOILERPLATE_XPATH = (
 )
 PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.date.issued", "dc.date.created",
                   "dc.date.published", "dc.created", "dc.issued", "dcterms.date", "dcterms.issued", "dcterms.created",
-                  "date", "pubdate", "publish-date", "publish_date",
-                  "article.published", "sailthru.date")
+                  "date", "pubdate", "publish-date", "publish_date", "article.published", "sailthru.date")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 MODIFIED_META = ("dcterms.modified", "dc.date.modified", "dc.modified", "last-modified", "lastmod", "revised",
                  "article.updated", "modified")
 
@@ -160,10 +161,23 @@ def _excerpt(main: Any, limit: int) -> str:
 # -- the extractor ---------------------------------------------------------------------
 
 
+#: Links read from a parsed page, by base URL (the crawl kind asks again after extract_page).
+_LINKS: weakref.WeakKeyDictionary[Selector, dict[str, list[Link]]] = weakref.WeakKeyDictionary()
+
+
 def extract_links(body: bytes | str | Selector, url: str, http_content_type: str | None = None) -> list[Link]:
     """Every http(s) link of a page, absolute, without fragment, in document order, once each."""
     sel = to_selector(body, url, http_content_type)
     base = absolute_url(sel.xpath("//base/@href").get(), url) or url
+    if base in _LINKS.get(sel, {}):
+        return [Link(lk.url, lk.text) for lk in _LINKS[sel][base]]
+    links = _read_links(sel, base)
+    if isinstance(body, Selector):
+        _LINKS.setdefault(sel, {})[base] = [Link(lk.url, lk.text) for lk in links]
+    return links
+
+
+def _read_links(sel: Selector, base: str) -> list[Link]:
     out: dict[str, Link] = {}
     root = sel.root
     # lxml's own elements: a parsel Selector per link and per expression cost more than the rest
@@ -226,6 +240,10 @@ class _Structured:
     main: dict[str, Any]
     micro: dict[str, Any]
     found: list[str]
+    #: The first ``<meta name>`` content by (ASCII-)lower-cased name; (position, content) of the first
+    #: non-blank ``<meta name|property>`` by lower-cased key (Dublin Core).
+    metas: dict[str, str] = field(default_factory=dict)
+    keyed: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, sel: Selector, base: str) -> _Structured:
@@ -238,17 +256,28 @@ class _Structured:
                     og.setdefault(k, v)
         nodes = jsonld_nodes(data.get("json-ld", []))
         micro_nodes = [n for n in data.get("microdata", []) if isinstance(n, dict)]
-        return cls(sel, og, nodes, {n["@id"]: n for n in nodes if isinstance(n.get("@id"), str)},
-                   main_node(nodes, MAIN_TYPES_ORDER) or {},
-                   main_node(micro_nodes, MAIN_TYPES_ORDER) or (micro_nodes[0] if micro_nodes else {}),
-                   sorted(k for k in ("json-ld", "opengraph", "microdata") if data.get(k)))
+        found = cls(sel, og, nodes, {n["@id"]: n for n in nodes if isinstance(n.get("@id"), str)},
+                    main_node(nodes, MAIN_TYPES_ORDER) or {},
+                    main_node(micro_nodes, MAIN_TYPES_ORDER) or (micro_nodes[0] if micro_nodes else {}),
+                    sorted(k for k in ("json-ld", "opengraph", "microdata") if data.get(k)))
+        found._read_metas()
+        return found
+
+    def _read_metas(self) -> None:
+        """One pass over the page's ``<meta>`` tags for :meth:`meta` and :meth:`dc`."""
+        root = self.sel.root
+        for i, node in enumerate(root.xpath("//meta[@content]") if isinstance(root, etree._Element) else ()):
+            content, name = node.get("content"), node.get("name")
+            if name is not None:  # XPath's translate(@name, 'A…Z', 'a…z'): ASCII letters only
+                self.metas.setdefault(name.translate(_ASCII_LOWER), content)
+            key = (name or node.get("property") or "").strip().lower()
+            if key and content.strip() and key not in self.keyed:
+                self.keyed[key] = (i, content)
 
     def meta(self, *names: str) -> str:
+        """The first ``<meta name>`` content of ``names`` (any ASCII case) that is not blank."""
         for name in names:
-            v = self.sel.xpath(
-                "//meta[translate(@name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')=$n]/@content",
-                n=name,
-            ).get()
+            v = self.metas.get(name)
             if v and v.strip():
                 return v.strip()
         return ""
@@ -260,11 +289,10 @@ class _Structured:
         """A Dublin Core element from ``<meta>`` (``DC.Title``, ``dcterms.creator``, ``DC:date``: any
         case, ``name`` or ``property``), the first of ``elements`` that the page has."""
         for element in elements:
-            names = [f"{prefix}{sep}{element}" for prefix in ("dc", "dcterms") for sep in (".", ":")]
-            for node in self.sel.xpath("//meta[@content]"):
-                key = (node.attrib.get("name") or node.attrib.get("property") or "").strip().lower()
-                if key in names and node.attrib["content"].strip():
-                    return clean_text(node.attrib["content"])
+            found = [self.keyed[k] for k in (f"{prefix}{sep}{element}" for prefix in ("dc", "dcterms")
+                                             for sep in (".", ":")) if k in self.keyed]
+            if found:
+                return clean_text(min(found)[1])  # the first in the page
         return ""
 
     def site_names(self) -> list[str]:

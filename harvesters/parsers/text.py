@@ -73,6 +73,7 @@ def _date_after_label(text: str) -> str | None:
 
 _XML_SPACE = re.compile(r"[ \t\r\n]+")
 _VISIBLE_LABELS = ("last updated", "last modified", "updated:", "modified:", "updated on", "last revised")
+_LABEL_WORDS = ("updated", "modified", "revised")
 
 
 def normalize_space(text: str) -> str:
@@ -93,7 +94,10 @@ def visible_updated(sel: Selector) -> str | None:
         return None
     holders: dict[Any, None] = {}
     for text in root.xpath("//body//text()"):
-        low = normalize_space(text).lower()
+        low = text.lower()
+        if not any(word in low for word in _LABEL_WORDS):
+            continue  # every label has one of these words, which collapsing white space leaves alone
+        low = normalize_space(low)
         if any(lab in low for lab in _VISIBLE_LABELS):
             # a tail's element is its preceding sibling; the text node's own parent is that one's
             holder = text.getparent()
@@ -103,8 +107,11 @@ def visible_updated(sel: Selector) -> str | None:
                 holders[holder] = None
     if not holders:
         return None
-    order = {el: i for i, el in enumerate(root.iter())}
-    for node in sorted(holders, key=lambda el: order.get(el, 0))[:10]:
+    nodes = list(holders)
+    if len(nodes) > 1:  # in document order (a tail's holder can come before an earlier text's)
+        order = {el: i for i, el in enumerate(root.iter())}
+        nodes.sort(key=lambda el: order.get(el, 0))
+    for node in nodes[:10]:
         parent = node.getparent()
         for element in (node, parent) if parent is not None else (node,):
             text = clean_text("".join(element.itertext()))
