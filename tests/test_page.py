@@ -221,3 +221,15 @@ def test_strip_site_suffix(title, sites, expected):
     from harvesters.parsers.titles import strip_site_suffix
 
     assert strip_site_suffix(title, sites) == expected
+
+
+def test_a_relative_base_href_is_applied_once_to_documents():
+    """<base href="docs/"> on /guide/page: the page's document links resolve against
+    /guide/docs/, as its links do (they were resolved against the base twice: /guide/docs/docs/)."""
+    from harvesters.parsers.page import extract_page
+
+    body = (b'<html><head><base href="docs/"><title>ILL guide</title></head><body>'
+            b'<a href="manual.pdf">Manual</a><a href="../slides/intro.pptx">Slides</a></body></html>')
+    page = extract_page(body, "https://help.example.org/guide/page", http_content_type="text/html")
+    assert [d["url"] for d in page["documents"]] == ["https://help.example.org/guide/docs/manual.pdf",
+                                                     "https://help.example.org/guide/slides/intro.pptx"]

@@ -472,7 +472,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     main_content = _main_content(sel)
     description_from, description = _description(s, main_content, title)
     published = _published(sel, s, main_content)
-    links = extract_links(sel, base)
+    links = extract_links(sel, url)  # it reads <base href> itself
     generator = clean_text(s.meta("generator"), 200)
     content_type = infer_content_type(url=url, og_type=s.og_str("@type"), main_types=s.types(), generator=generator,
                                       has_video=_has_video(sel, base), published=published, sel=sel)
