@@ -172,7 +172,7 @@ def _add_tag(entry: dict, term: str | None, scheme: str | None) -> None:
     tags = entry.setdefault("tags", [])
     if not term and not scheme:
         return
-    tag = FeedParserDict(term=term, scheme=scheme, label=None)
+    tag = {"term": term, "scheme": scheme, "label": None}
     if tag not in tags:
         tags.append(tag)
 
@@ -180,7 +180,7 @@ def _add_tag(entry: dict, term: str | None, scheme: str | None) -> None:
 def _author(entry: dict, value: str) -> None:
     """``dc:creator``: feedparser's author, author_detail and authors (an e-mail address in
     the text is split off as the detail's email)."""
-    detail = FeedParserDict()
+    detail: dict[str, str] = {}
     entry.setdefault("authors", []).append(detail)
     entry["author"] = value
     if not value:
@@ -205,8 +205,10 @@ def _author(entry: dict, value: str) -> None:
 
 def _entry(item: Any) -> FeedParserDict:
     """One ``<item>`` as feedparser's entry dictionary (its ``*_detail`` copies of title and
-    summary aside: illhub reads them only for Atom, which this reader leaves to feedparser)."""
-    entry = FeedParserDict()
+    summary aside: illhub reads them only for Atom, which this reader leaves to feedparser).
+    Built as plain dictionaries (feedparser's own class costs a Python call per access), the
+    entry itself wrapped in feedparser's class at the end, for what it derives (``enclosures``)."""
+    entry: dict[str, Any] = {}
     seen: set[str] = set()
     has_content = False
     for child in _children(item, ITEM_FIELDS):
@@ -223,9 +225,9 @@ def _entry(item: Any) -> FeedParserDict:
             if href:
                 attrs["href"] = href
             attrs["rel"] = "enclosure"
-            entry.setdefault("links", []).append(FeedParserDict(attrs))
+            entry.setdefault("links", []).append(attrs)
         elif tag == "link":
-            entry.setdefault("links", []).append(FeedParserDict(rel="alternate", type="text/html"))
+            entry.setdefault("links", []).append({"rel": "alternate", "type": "text/html"})
             value = _link(_leaf(child, uri=True), in_entry=True)
             entry["link"] = value
             if value:
@@ -253,8 +255,7 @@ def _entry(item: Any) -> FeedParserDict:
         elif tag == CONTENT + "encoded":
             has_content = True
             value = _leaf(child)
-            entry.setdefault("content", []).append(FeedParserDict(type="text/html", language=None, base="",
-                                                                  value=value))
+            entry.setdefault("content", []).append({"type": "text/html", "language": None, "base": "", "value": value})
             entry.setdefault("summary", value)
         elif tag == DC + "creator":
             _author(entry, _leaf(child))
@@ -266,7 +267,7 @@ def _entry(item: Any) -> FeedParserDict:
             name = {"title": "title", "comments": "comments", WFW + "commentRss": "wfw_commentrss",
                     SLASH + "comments": "slash_comments"}[tag]
             entry[name] = _leaf(child, uri=name in ("comments", "wfw_commentrss"))
-    return entry
+    return FeedParserDict(entry)
 
 
 def _channel(channel: Any) -> tuple[FeedParserDict, list[Any]]:
