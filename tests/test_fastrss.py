@@ -27,7 +27,8 @@ FEED_FILES = sorted(
     if p.suffix in (".rss", ".xml", ".atom", ".rdf")
 )
 URL = "https://feeds.example.org/blog/feed/"
-CONTENT_TYPES = ["application/rss+xml", "application/xml", "text/xml", None, "text/html"]
+CONTENT_TYPES = ["application/rss+xml", "application/xml", "text/xml", "text/xml; charset=UTF-8",
+                 "application/rss+xml; charset=utf-8", None, "text/html"]
 
 
 def _stored(body: bytes, content_type: str | None) -> tuple:

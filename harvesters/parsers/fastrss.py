@@ -56,14 +56,13 @@ CHANNEL_FIELDS = {"title", "link", "description", "language", "lastBuildDate", "
 IMAGE_FIELDS = {"url", "title", "link", "width", "height", "description"}
 #: An ``atom:link`` in the channel that does not change the feed's link in feedparser.
 QUIET_ATOM_RELS = {"self", "hub"}
-XML_TYPES = {"application/xml", "application/rss+xml", "application/atom+xml", "application/rdf+xml"}
+XML_TYPES = {"application/xml", "application/rss+xml", "application/atom+xml", "application/rdf+xml", "text/xml"}
 
 _DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _ROOT = re.compile(rb"<rss[\s>]")
 _QUERY_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
                     r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=False)
 
 
 class NotPlain(Exception):
@@ -89,12 +88,15 @@ def _text(value: str | None, uri: bool = False) -> str:
 
 
 def _content_type_ok(content_type: str | None) -> bool:
+    """An XML type, UTF-8 or no charset (``text/xml`` only with its charset said, since bare
+    it means US-ASCII to feedparser: :func:`harvesters.parsers.feed.xml_content_type`)."""
     if not content_type:
         return False
     media, _, params = content_type.partition(";")
-    if media.strip().lower() not in XML_TYPES:
-        return False
+    media = media.strip().lower()
     params = params.strip().lower().replace(" ", "")
+    if media not in XML_TYPES or (media == "text/xml" and not params):
+        return False
     return params in ("", "charset=utf-8", "charset=utf8", 'charset="utf-8"')
 
 
@@ -115,7 +117,8 @@ def _checked_root(body: bytes, content_type: str | None) -> Any:
         raise NotPlain("namespaces declared below the root, or xml:base / xml:lang")
     try:
         body.decode("utf-8")
-        root = etree.fromstring(body, _PARSER)
+        # a parser per document (lxml's are not to be shared between threads); no entities, no network
+        root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
     except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError) as e:
         raise NotPlain(f"not well-formed UTF-8 XML ({e})") from e
     if root.tag != "rss" or dict(root.attrib) != {"version": "2.0"}:
