@@ -15,6 +15,7 @@ from typing import Any
 import charset_normalizer
 import feedparser
 
+from harvesters.parsers.fastrss import parse_plain_rss
 from harvesters.parsers.links import is_document_url, is_video_url
 from harvesters.parsers.text import title_from_text
 from pipeline.normalize import parse_date
@@ -365,7 +366,9 @@ def parse_feed(body: bytes, url: str, *, source_id: str = "", content_type: str 
     body, total = cut_entries(body, max_items)
     http_content_type = xml_content_type(http_content_type)
     body, http_content_type, encoding_warning = repair_encoding(body, http_content_type)
-    parsed = parse_feed_bytes(body, None, http_content_type)
+    # plain RSS 2.0 through lxml, anything else (and anything malformed) through feedparser
+    parsed = (None if encoding_warning else parse_plain_rss(body, http_content_type)) \
+        or parse_feed_bytes(body, None, http_content_type)
     check_is_feed(parsed, body)
     # Relative entry links mean the site, not the feed's host (as Miniflux resolves them).
     base = absolute_url(parsed.feed.get("link"), url) or url
