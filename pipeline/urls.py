@@ -40,14 +40,14 @@ def absolute_url(url: str | None, base: str | None = None) -> str | None:
     # A scheme starts with an ASCII letter (urlsplit's rule): most links of a page are relative
     # paths ("/a", "b.html", "?p=2"), told apart without splitting them twice.
     first = url[0]
-    scheme = urlsplit(url).scheme.lower() if (first.isascii() and first.isalpha()) or first <= " " else ""
-    if scheme and scheme not in ALLOWED_SCHEMES:
-        return None
-    if not scheme:
-        if not base:
+    try:  # an unclosed "[" of an IPv6 host, in the link or its base, is not a usable link
+        scheme = urlsplit(url).scheme.lower() if (first.isascii() and first.isalpha()) or first <= " " else ""
+        if scheme and scheme not in ALLOWED_SCHEMES:
             return None
-        url = urljoin(base, url)
-    try:
+        if not scheme:
+            if not base:
+                return None
+            url = urljoin(base, url)
         parts = urlsplit(url)
     except ValueError:
         return None

@@ -126,6 +126,13 @@ def test_relative_url_without_base_is_rejected():
     assert absolute_url("/a", "https://h.example.org/feed") == "https://h.example.org/a"
 
 
+def test_a_link_or_base_with_an_unclosed_ipv6_bracket_is_not_usable():
+    """urlsplit raises on "http://[bad"; a feed entry, enclosure or page link like it is
+    skipped, not a crash of its document."""
+    assert absolute_url("http://[bad") is None and absolute_url("http://[bad/x", BASE) is None
+    assert absolute_url("page.html", "http://[bad") is None and canonical_url("http://[bad", BASE) is None
+
+
 def test_resource_id_is_stable_and_from_the_canonical_url():
     a = canonical_url("https://Demo.example.org/a?utm_source=x#top")
     b = canonical_url("https://demo.example.org/a")
