@@ -171,7 +171,8 @@ class SourceBase(Strict):
     on_topic_only: bool = False
     """`true` keeps only the entries whose own words give them a topic or a system of the vocabulary (the
     source's `topics` and `systems` do not count): for a large organization's channel or news feed that is mostly
-    about other things. The entries left out count as skipped."""
+    about other things. The entries left out count as skipped. It applies to what each harvest brings in: entries
+    stored before it was set stay, and `illhub reprocess` keeps what is stored."""
 
     _check_id = field_validator("id")(classmethod(lambda cls, v: check_slug(v)))
     _check_schedule = field_validator("schedule")(classmethod(lambda cls, v: check_schedule(v)))

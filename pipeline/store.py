@@ -13,11 +13,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from pipeline import migrations
-from pipeline.classify import classify_resource
+from pipeline.classify import classify_resource, classify_text
 from pipeline.events import event_columns
 from pipeline.normalize import normalize_resource, now_iso
 from pipeline.resource import Batch, Resource
-from pipeline.taxonomy import Taxonomy
+from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import resource_id, same_site
 from pipeline.writelock import writer_lock
 
@@ -223,10 +223,12 @@ def prepare_resource(
     return r, reasons
 
 
-def from_own_words(reason: str) -> bool:
-    """Whether a ``classified_by`` reason comes from the entry's own words (a keyword, an alias),
-    not from its source's registry topics or systems or a curated list."""
-    return not reason.startswith(("registry ", "curated", "names a system"))
+def on_topic(resource: Resource, taxonomy: Taxonomy | None = None) -> bool:
+    """Whether an entry's own words give it a topic or a system of the vocabulary, whatever its
+    source's registry topics are (its ``classified_by`` cannot tell: a registry topic's reason is
+    kept even when the words name the same topic)."""
+    topics, systems, _ = classify_text(taxonomy or default_taxonomy(), resource)
+    return bool(topics or systems)
 
 
 def merge_reasons(topics: list[str], systems: list[str], *reason_maps: dict[str, str]) -> dict[str, str]:
@@ -271,7 +273,7 @@ def prepare_batch(
         result["seen"] += 1
         done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
                                 source_systems=source_systems, organization=organization, taxonomy=taxonomy)
-        if done is None or (on_topic_only and not any(map(from_own_words, done[1].values()))):
+        if done is None or (on_topic_only and not on_topic(done[0], taxonomy)):
             result["skipped"] += 1
             continue
         r, reasons = done

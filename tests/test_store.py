@@ -219,3 +219,20 @@ def test_busy_timeout_from_the_environment_is_a_finite_number(monkeypatch, tmp_p
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] == int(DEFAULT_BUSY_TIMEOUT * 1000)
     monkeypatch.setenv("ILLHUB_BUSY_TIMEOUT", "2.5")
     assert busy_timeout() == 2.5
+
+
+def test_on_topic_only_reads_the_entry_s_own_words_even_for_its_source_s_topics():
+    """A source listing `copyright`, keeping only what is on topic: a video about copyright is
+    kept although its copyright reason reads "registry topic of …" (the registry's reason is
+    kept first); a video about nothing in the vocabulary is left out and counted skipped."""
+    from pipeline.resource import Batch, Resource
+    from pipeline.store import prepare_batch
+
+    batch = Batch(source_id="cc-youtube", url="https://www.youtube.com/feeds/videos.xml?channel_id=x", resources=[
+        Resource(url="https://www.youtube.com/watch?v=aaaaaaaaaa1", title="Copyright and fair use in five minutes"),
+        Resource(url="https://www.youtube.com/watch?v=aaaaaaaaaa2", title="Our new office dog says hello"),
+    ])
+    prepared, result = prepare_batch(batch, source_topics=["copyright"], on_topic_only=True)
+    [(kept, _, reasons, _)] = prepared.values()
+    assert kept.title == "Copyright and fair use in five minutes"
+    assert reasons["copyright"] == "registry topic of source 'cc-youtube'" and result["skipped"] == 1
