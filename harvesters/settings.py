@@ -67,9 +67,7 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         # Depth is the crawl kind's own business (illhub_depth, max_depth): Scrapy's depth
         # bookkeeping only cost time on every callback's output.
         "SPIDER_MIDDLEWARES": {"scrapy.spidermiddlewares.depth.DepthMiddleware": None},
-        # Byte counts per response in Scrapy's stats, which a harvest never reads (each source's
-        # own counts are in harvest_runs).
-        "DOWNLOADER_STATS": False,
+        "DOWNLOADER_STATS": False,  # byte counts no harvest reads (a source's are in harvest_runs)
         "EXTENSIONS": {"harvesters.extensions.SpacingFromResponse": 100},
         # Scrapy's own extensions less those that are off here anyway: Scrapy imports every
         # extension it lists, and the remote-control module alone pulls in aiohttp (0.15 s of

@@ -8,7 +8,7 @@ from ruamel.yaml import YAML
 from pipeline.classify import classify_resource, match_text
 from pipeline.keywords import compile_words
 from pipeline.resource import Resource
-from pipeline.taxonomy import TAXONOMY_PATH, TaxonomyError, load_taxonomy, parse_taxonomy
+from pipeline.taxonomy import TAXONOMY_PATH, TaxonomyError, default_taxonomy, load_taxonomy, parse_taxonomy
 
 REQUIRED_TOPICS = {
     "basics", "borrowing", "lending", "copyright", "licensing", "international", "systems", "interoperability",
@@ -219,3 +219,16 @@ def test_contexts_rule_topics_out_and_title_keywords_need_the_title(tmp_path):
     assert topics_of(tax, "Our lending policy", "Job posting: lending assistant") == set()
     assert match_text(tax, {"title": "Notes", "description": "lending and shipping"}).reasons["lending"] == (
         'weak words "lending" + "shipping" in description')
+
+
+@pytest.mark.parametrize("title, description, topic", [
+    ("Lending policy", "Our lending service will be closed for the holiday.", "lending"),
+    ("Interlibrary loan FAQ", "How do I request a book? The ILL office will close early on Fridays.", "borrowing"),
+    ("ILLiad training", "Instructor-led ILLiad training for new staff.", "training"),
+    ("Best practices for ILL in the LMS", "", "best-practices"),
+])
+def test_a_passing_mention_of_closing_hours_or_an_lms_keeps_an_ill_pages_topics(title, description, topic):
+    """Words that rule every topic out (a context) must be what a whole page is about: an ILL
+    page that mentions its office's holiday hours, or "LMS" (in the UK, the library management
+    system), keeps its topics (the review found these wiped by broader context words)."""
+    assert topic in match_text(default_taxonomy(), {"title": title, "description": description}).topics

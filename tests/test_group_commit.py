@@ -20,7 +20,8 @@ def _pipeline(tmp_path, conn_wrapper=None):
         db.conn = conn_wrapper(db.conn)
     states = {}
     for sid in ("a", "b"):
-        source = SimpleNamespace(id=sid, topics=[], organization=None, systems=[], uses_network=True)
+        source = SimpleNamespace(id=sid, topics=[], organization=None, systems=[], uses_network=True,
+                                 on_topic_only=False)
         states[sid] = SourceState(source=source, run_id=start_run(db, sid, "g"))
     context = HarvestContext(db=db, states=states, taxonomy=default_taxonomy())
     pipeline = StorePipeline()

@@ -345,7 +345,7 @@ def test_ctrl_c_cancels_the_jobs_and_records_their_sources_interrupted(demo_web,
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err  # interrupted is not failed
-    # cancelled at once: two cancels are Scrapy's second Ctrl-C, which does not wait out the 30 s
+    # cancelled at once: an INT then a TERM are Scrapy's second Ctrl-C, which does not wait out the 30 s
     # delay of the page it has queued (one cancel alone, a graceful stop, waited it out: over 20 s
     # on a loaded CI machine with a 10 s delay)
     deadline = time.monotonic() + 15

@@ -232,16 +232,18 @@ class Dispatcher:
     def cancel(self) -> None:
         """Ask the servers to stop the jobs still in flight (Ctrl-C), at once: Scrapyd's cancel
         sends the job's Scrapy an INT, which stops it gracefully, finishing the requests it has
-        begun (with a polite delay, that can be a page's whole delay); a second cancel is
-        Scrapy's second Ctrl-C, which stops it without waiting. Nothing of a cancelled job is
-        collected, so its sources are recorded interrupted either way."""
+        begun (with a polite delay, that can be a page's whole delay); a second cancel, with
+        TERM, is Scrapy's second Ctrl-C, which stops it without waiting. (Another INT could
+        be folded into the first one by Python when both arrive during one long call into C;
+        a different signal is not.) Nothing of a cancelled job is collected, so its sources
+        are recorded interrupted either way."""
         for job in self.jobs:
             if job.status in IN_FLIGHT and job.server is not None and job.jobid:
-                for attempt in range(2):
+                for signal in (None, "TERM"):
                     try:
-                        job.server.api.cancel(PROJECT, job.jobid)
+                        job.server.api.cancel(PROJECT, job.jobid, signal)
                     except ScrapydError as e:
-                        if attempt == 0:
+                        if signal is None:
                             logger.warning("could not cancel job %s: %s", job.jobid, e)
                         break
 

@@ -122,8 +122,11 @@ class Scrapyd:
         answer = self._get("listjobs.json", project=project)
         return {k: list(answer.get(k) or []) for k in ("pending", "running", "finished")}
 
-    def cancel(self, project: str, job: str) -> dict[str, Any]:
-        return self._post("cancel.json", [("project", project), ("job", job)])
+    def cancel(self, project: str, job: str, signal: str | None = None) -> dict[str, Any]:
+        """Cancel a job: a pending one is dropped, a running one sent ``signal`` (Scrapyd's
+        default, INT, when None; Scrapyd 1.5 and later take another, such as TERM)."""
+        fields = [("project", project), ("job", job)] + ([("signal", signal)] if signal else [])
+        return self._post("cancel.json", fields)
 
     def has_items(self) -> bool:
         """Whether this Scrapyd keeps item feeds that it serves (``items_dir`` set to a local
