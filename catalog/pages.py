@@ -190,7 +190,10 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     last_harvest = None
     if "harvest_runs" in tables:
         last_harvest = (await db.execute("select max(finished_at) from harvest_runs")).first()[0]
-    sources = (await db.execute("select count(*) from sources")).first()[0] if "sources" in tables else None
+    # the sources that brought something in, not every one the registry lists (a volunteer's
+    # two new sources in a catalog of their own read "from 95 sources")
+    sources = (await db.execute("select count(*) from sources s where exists (select 1 from resource_sources r "
+                                "where r.source_id = s.id)")).first()[0] if "sources" in tables else None
     status = await _harvest_status(db, tables, urls, queries, _public(datasette))
     return {"hub": {
         "database": name, "resources_url": resources_url, "total": total, **tiles,

@@ -50,6 +50,8 @@ class SourceState:
     new: int = 0
     updated: int = 0
     skipped: int = 0
+    #: Entries left out by ``on_topic_only`` (among the skipped).
+    off_topic: int = 0
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     deferred: str | None = None

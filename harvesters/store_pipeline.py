@@ -201,6 +201,7 @@ class StorePipeline:
         state.new += result["new"]
         state.updated += result["updated"]
         state.skipped += result["skipped"]
+        state.off_topic += result.get("off_topic", 0)
         state.warnings.extend(item.warnings)
         if not state.source.uses_network:
             state.documents += 1

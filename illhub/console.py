@@ -112,8 +112,9 @@ def print_summary(result, db_path: Path) -> None:
         # hundreds of "ok" rows would bury the few that need a look
         rows = [s for s in rows if s.status != "ok"]
     for s in rows:
+        off_topic = [f"{s.off_topic} left out as off topic (on_topic_only)"] if getattr(s, "off_topic", 0) else []
         note = "; ".join(dict.fromkeys(s.errors + ([s.deferred] if s.deferred else []) + s.warnings
-                                       + ([s.skip_reason] if s.skip_reason else [])))
+                                       + ([s.skip_reason] if s.skip_reason else []) + off_topic))
         style = STATUS_STYLE.get(s.status, "")
         table.add_row(plain(s.source.id), plain(s.status, style), str(s.seen), str(s.new), str(s.updated),
                       str(s.http_status or ""), plain(note[:300]))

@@ -273,8 +273,12 @@ def prepare_batch(
         result["seen"] += 1
         done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
                                 source_systems=source_systems, organization=organization, taxonomy=taxonomy)
-        if done is None or (on_topic_only and not on_topic(done[0], taxonomy)):
+        if done is None:
             result["skipped"] += 1
+            continue
+        if on_topic_only and not on_topic(done[0], taxonomy):
+            result["skipped"] += 1
+            result["off_topic"] = result.get("off_topic", 0) + 1  # said in the harvest's summary
             continue
         r, reasons = done
         rid = resource_id(r.url)

@@ -252,6 +252,24 @@ def test_discover_pure_feed_and_topics():
     assert p.topic_reasons["copyright"] == 'keyword "copyright" in description'
 
 
+def test_a_third_of_the_items_off_topic_proposes_on_topic_only():
+    """A state library's channel, 3 of 7 videos on ILL: proposed (at a half it was missed); an
+    ILL blog with one holiday notice in four is not."""
+    from harvesters.discover import Proposal
+
+    channel = Proposal(url="https://www.youtube.com/@statelibrary", items=[
+        "Summer reading kickoff", "Census records for family historians", "Statewide courier schedule for ILL",
+        "Tipasa training webinar for member libraries", "Our new interlibrary loan request form",
+        "Building closed for Independence Day", "Storytime with the bookmobile"])
+    channel.guess_topics(default_taxonomy())
+    assert channel.off_topic_items >= 3 and channel.mostly_off_topic
+    blog = Proposal(url="https://lakeside.example.org/blog/feed.xml", items=[
+        "Copyright and the rule of five, explained", "Fair use questions from the borrowing desk",
+        "CONTU reporting at the end of the year", "Holiday closing"])
+    blog.guess_topics(default_taxonomy())
+    assert blog.off_topic_items == 1 and not blog.mostly_off_topic
+
+
 def test_discover_pure_probe_sequence_falls_back():
     html = page("Help", head='<link rel="alternate" type="application/atom+xml" href="/atom.xml">').encode()
     p = discover(html, "https://help.example.org/Resource_Sharing/Tipasa", {"Content-Type": "text/html"})

@@ -194,6 +194,27 @@ def test_front_page_for_a_practitioner(client, catalog):
     assert_safe(html)
 
 
+def test_front_page_counts_the_sources_that_brought_resources(tmp_path):
+    """"N resources from M sources": M counts the sources with resources in the catalog, not the
+    registry's every source (one never harvested here)."""
+    db = build_catalog(tmp_path / "c.db")
+    conn = sqlite3.connect(db)
+    conn.execute("insert into sources (id, name, kind, url) values ('never-harvested', 'Never harvested', 'feed', "
+                 "'https://never.example.org/feed.xml')")
+    conn.commit()
+    listed = conn.execute("select count(*) from sources").fetchone()[0]
+    feeding = conn.execute("select count(distinct source_id) from resource_sources").fetchone()[0]
+    total = conn.execute("select count(*) from resources").fetchone()[0]
+    conn.close()
+    assert 0 < feeding < listed
+    c = Client(db)
+    try:
+        html = " ".join(c.get("/").text.split())
+    finally:
+        c.close()
+    assert f"{total:,} resources from {feeding} sources." in html
+
+
 def test_front_page_folds_in_events_link_and_source_health(future_client):
     html = future_client.get("/").text
     events = html.split('id="events-title"')[1].split("</section>")[0]

@@ -143,6 +143,8 @@ def test_a_broad_channel_keeps_only_its_videos_on_topic(tmp_path):
             assert result.returncode == 0, result.stderr
             kept[flag, workers] = rows(db, "select title, topics from resources order by title")
             assert rows(db, "select items_seen from harvest_runs") == [(4,)]
+            said = " ".join(result.stdout.split())
+            assert ("2 left out as off topic (on_topic_only)" in said) == (flag == "true"), said
     on_topic = kept["true", "0"]
     assert [t for t, _ in on_topic] == ["Requesting journal articles through interlibrary loan",
                                         "Tipasa tips for the borrowing desk"]
