@@ -310,7 +310,9 @@ def discover(body: bytes, url: str, headers: dict[str, Any] | None = None, *,
         proposal.organization = clean_text(feed.get("publisher") or feed.get("author") or "", 200) or None
         proposal.items = [clean_text(e.get("title"), 300) for e in parsed.entries[:30] if e.get("title")]
         n = len(parsed.entries)
-        if urlsplit(url).path.endswith("/feeds/videos.xml") or feed.get("yt_channelid"):
+        # kind youtube takes YouTube's own feed path; a YouTube-shaped feed served elsewhere (a
+        # mirror, a feed proxy) is an Atom feed like any other
+        if urlsplit(url).path.endswith("/feeds/videos.xml"):
             q = parse_qs(urlsplit(url).query)
             host = (urlsplit(url).hostname or "").lower()
             fields: dict[str, Any] = {"url": url}

@@ -21,6 +21,8 @@ from pipeline.urls import loose_url_key as url_key
 from tests.conftest import ROOT, run_cli
 from tests.server import StubServer
 
+FIXTURES_YT = ROOT / "tests" / "fixtures" / "youtube"
+
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel>
   <title>Lakeside Resource Sharing Blog</title>
@@ -221,6 +223,17 @@ def test_youtube_handle_page(demo_server, registry_file):
     assert entry["kind"] == "youtube"
     assert entry["url"] == f"{demo_server.base}/feeds/videos.xml?channel_id=UCdemoPrairieStateLib001"
     assert load_registry(registry_file).get("prairie-youtube").kind == "youtube"
+
+
+def test_a_youtube_shaped_feed_served_elsewhere_is_added_as_a_feed(site, registry_file):
+    """A channel's feed copied to another path (a mirror, a feed proxy): the youtube kind only
+    takes YouTube's /feeds/videos.xml, so it is proposed as a feed, and the entry validates (it
+    was proposed as youtube and then refused, with advice that could not fix it)."""
+    feed = (FIXTURES_YT / "youtube-channel.xml").read_text(encoding="utf-8")
+    site.add("/mirror/statelibrary.xml", feed, "application/atom+xml")
+    result = add(registry_file, f"{site.base}/mirror/statelibrary.xml", "--id", "statelibrary-videos")
+    assert result.returncode == 0, result.stderr
+    assert last_source(registry_file)["kind"] == "feed"
 
 
 def test_unreachable_and_failing_urls_leave_the_registry_untouched(site, registry_file):
