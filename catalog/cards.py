@@ -161,3 +161,27 @@ def card(datasette: Any, row: dict[str, Any], source_names: dict[str, str]) -> d
             "ics": path(datasette, "resource", rid, "event.ics"),
         }
     return out
+
+
+def why_tagged(classified_by: Any, labels: dict[str, dict[str, str]], names: dict[str, str]) -> list[dict[str, str]]:
+    """Why a resource has each of its topics and systems, from its ``classified_by`` object, in
+    words a reader follows: the words that decided it, or that its source gives it to everything
+    it brings in, or that a person chose it."""
+    try:
+        reasons = json.loads(classified_by) if isinstance(classified_by, str) else (classified_by or {})
+    except ValueError:
+        return []
+    out = []
+    for key, reason in (reasons.items() if isinstance(reasons, dict) else []):
+        system = key.startswith("system:")
+        term = key.removeprefix("system:")
+        label = labels["systems" if system else "topics"].get(term, term)
+        why = str(reason)
+        m = re.match(r"registry (?:topic|system) of source '([^']+)'$", why)
+        if m:
+            why = f"every item from {names.get(m.group(1), m.group(1))} is given it"
+        elif why == "curated":
+            why = "chosen by the person who listed it"
+        out.append({"label": label, "why": why})
+    return out
+

@@ -16,7 +16,7 @@ from datasette.database import QueryInterrupted
 from datasette.utils.asgi import NotFound, Response
 
 from catalog import listing, wording
-from catalog.cards import card, highlight, json_list, path, type_label, type_plural
+from catalog.cards import card, highlight, json_list, path, type_label, type_plural, why_tagged
 from catalog.labels import readable_date, term_labels
 from catalog.pages import catalog_database, source_names
 
@@ -278,7 +278,7 @@ async def topics_context(datasette: Any) -> dict[str, Any]:
 
 async def resource_context(datasette: Any, key: str) -> dict[str, Any]:
     db = await database(datasette)
-    rows = list(await db.execute(f"select {listing.COLUMNS}, r.updated, r.language, r.session_id "
+    rows = list(await db.execute(f"select {listing.COLUMNS}, r.updated, r.language, r.session_id, r.classified_by "
                                  "from resources r where r.id = ?", [key]))
     if not rows:
         raise NotFound("No such resource")
@@ -286,6 +286,7 @@ async def resource_context(datasette: Any, key: str) -> dict[str, Any]:
     names = await source_names(datasette, db.name)
     c = card(datasette, row, names)
     c["description_full"] = c["description"]
+    c["why"] = why_tagged(row.get("classified_by"), term_labels(), names)
     c["sources"] = [{"name": names.get(r[0], r[0]), "url": path(datasette, "source", r[0])} for r in await db.execute(
         "select source_id from resource_sources where resource_id = ? order by first_seen", [key])]
     related = []

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import sqlite3
+from html import unescape
 from html.parser import HTMLParser
 
 import feedparser
 import pytest
 from icalendar import Calendar
 
-from catalog import wording
+from catalog import labels, wording
 from tests.conftest import ROOT, run_cli
 from tests.test_catalog_web import Client
 
@@ -128,6 +130,28 @@ def test_event_page_shows_its_own_zone_with_utc_and_add_to_calendar(hub, demo_db
     assert f'href="/resource/{rid}/event.ics"' in html and "Speakers: Jo Park (Lakeside Library Consortium)" in html
     # the topic and system names link to their pages
     assert 'href="/system/rapido"' in html and 'href="/topic/conferences"' in html
+
+
+def test_a_resource_page_says_why_it_has_each_topic(hub, demo_db):
+    """Every topic and system on a resource's page with the reason it was given (its
+    classified_by), in words: the keyword, or that its source gives it to everything, or a
+    person's choice; nothing of the raw JSON or the source's internal id."""
+    conn = sqlite3.connect(demo_db)
+    rid, why = conn.execute("select id, classified_by from resources where title = ?",
+                            ["Pre-summit webinar: Getting Ready for Rapido"]).fetchone()
+    conn.close()
+    html = unescape(hub.get(f"/resource/{rid}").text)
+    box = html.split('class="why-tagged"')[1].split("</details>")[0]
+    assert "<summary>Why these topics?</summary>" in box
+    reasons = json.loads(why)
+    assert reasons and len(re.findall(r"<li>", box)) == len(reasons)
+    for key, reason in reasons.items():
+        label = labels.term_labels()["systems" if key.startswith("system:") else "topics"][key.removeprefix("system:")]
+        shown = f"<strong>{label}</strong>: "
+        assert shown in box, (label, box)
+        if not reason.startswith("registry "):
+            assert shown + reason in box
+    assert "registry topic of" not in box and "classified_by" not in box
 
 
 def test_one_event_ics_in_its_zone_with_location_url_and_speakers(hub, demo_db):
