@@ -232,3 +232,14 @@ def test_a_passing_mention_of_closing_hours_or_an_lms_keeps_an_ill_pages_topics(
     page that mentions its office's holiday hours, or "LMS" (in the UK, the library management
     system), keeps its topics (the review found these wiped by broader context words)."""
     assert topic in match_text(default_taxonomy(), {"title": title, "description": description}).topics
+
+
+@pytest.mark.parametrize("title, description, topic", [
+    ("Building closed for Independence Day", "The library and its reading room reopen on Monday.",
+     "special-collections"),
+    ("Getting started with family history: census records", "Genealogy resources at the library.", "basics"),
+])
+def test_everyday_library_news_does_not_borrow_an_ill_topic(title, description, topic):
+    """A closing notice that mentions the reading room is not about special collections, and a
+    genealogy how-to is not ILL basics (a volunteer's state-library feed kept both with those)."""
+    assert topic not in match_text(default_taxonomy(), {"title": title, "description": description}).topics
