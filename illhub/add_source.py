@@ -201,9 +201,11 @@ def validate_with_registry(path: Path, data: Any, entry: dict[str, Any], taxonom
     except RegistryError as e:
         n = len(candidate["sources"])
         mine = [p for p in e.problems if f"(#{n})" in p] or e.problems
+        fix = ("--kind (another kind takes this URL) or another URL" if any("field 'url'" in p for p in mine)
+               else "--id, --name, --topics or --kind")
         raise AddSourceError(
             "the proposed entry does not validate:\n  " + "\n  ".join(mine)
-            + "\nFix it with --id, --name, --topics or --kind; nothing was written."
+            + f"\nFix it with {fix}; nothing was written."
         ) from None
 
 

@@ -236,6 +236,18 @@ def test_a_youtube_shaped_feed_served_elsewhere_is_added_as_a_feed(site, registr
     assert last_source(registry_file)["kind"] == "feed"
 
 
+def test_a_url_the_chosen_kind_refuses_is_answered_with_what_fixes_it(site, registry_file):
+    """--kind youtube for a blog's feed: the entry cannot validate, and the message says what
+    can fix a URL (another kind or another URL), not --id or --name."""
+    site.add("/blog/feed.xml", RSS, "application/rss+xml")
+    before = registry_file.read_text(encoding="utf-8")
+    result = add(registry_file, f"{site.base}/blog/feed.xml", "--kind", "youtube")
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert "field 'url'" in said and "Fix it with --kind (another kind takes this URL) or another URL" in said
+    assert registry_file.read_text(encoding="utf-8") == before
+
+
 def test_unreachable_and_failing_urls_leave_the_registry_untouched(site, registry_file):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
