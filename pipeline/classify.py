@@ -111,12 +111,14 @@ def classify_text(taxonomy: Taxonomy, resource: Resource) -> tuple[list[str], li
 
 def classify_resource(resource: Resource, source_topics: list[str] | None = None,
                       taxonomy: Taxonomy | None = None, *, source_systems: list[str] | None = None,
-                      source_id: str | None = None) -> Resource:
+                      source_id: str | None = None,
+                      matched: tuple[list[str], list[str], dict[str, str]] | None = None) -> Resource:
     """Add topics and systems (in place) and return the resource.
 
     Topics and systems the resource already carries (curated manual entries) are kept as
     ``curated``; a source's registry topics and systems always apply; the text adds the
-    rest. Each one's reason is kept in ``resource.extra["classified_by"]``.
+    rest. Each one's reason is kept in ``resource.extra["classified_by"]``. ``matched``: what
+    :func:`classify_text` found in this resource's text, when the caller already asked.
     """
     taxonomy = taxonomy or default_taxonomy()
     reasons: dict[str, str] = {}
@@ -129,8 +131,8 @@ def classify_resource(resource: Resource, source_topics: list[str] | None = None
         reasons.setdefault(t, f"registry topic of {who}")
     for s in source_systems or []:
         reasons.setdefault(f"system:{s}", f"registry system of {who}")
-    topics, systems, matched = classify_text(taxonomy, resource)
-    for k, v in matched.items():
+    topics, systems, found = matched or classify_text(taxonomy, resource)
+    for k, v in found.items():
         reasons.setdefault(k, v)
     all_systems = set(resource.systems) | set(source_systems or []) | set(systems)
     all_topics = set(resource.topics) | set(source_topics or []) | set(topics)

@@ -19,7 +19,7 @@ from pipeline.normalize import normalize_resource, now_iso
 from pipeline.resource import Batch, Resource
 from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import resource_id, same_site
-from pipeline.writelock import writer_lock
+from pipeline.writelock import env_seconds, writer_lock
 
 #: ``extra`` keys that change often without the resource changing (not in the content hash).
 VOLATILE_EXTRA = frozenset({"views", "star_rating", "rating_count", "classified_by"})
@@ -37,8 +37,6 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 
 
 def busy_timeout() -> float:
-    from pipeline.writelock import env_seconds
-
     return env_seconds("ILLHUB_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
 
 
@@ -205,12 +203,15 @@ def prepare_resource(
     source_systems: list[str] | None = None,
     organization: str | None = None,
     taxonomy: Taxonomy | None = None,
-) -> tuple[Resource, dict[str, str]] | None:
+    on_topic_only: bool = False,
+) -> tuple[Resource, dict[str, str]] | str | None:
     """Normalize and classify one parsed entry as its source would store it.
 
     Returns the clean resource and, separately, why each topic and system was given
-    (``classified_by``), or None when the entry has no usable link. Used by harvests and
-    by ``illhub reprocess`` alike, so both give the same result.
+    (``classified_by``); None when the entry has no usable link; :data:`OFF_TOPIC` when
+    ``on_topic_only`` and its own words give it no topic or system (the source's registry
+    topics do not count). Used by harvests and by ``illhub reprocess`` alike, so both give the
+    same result.
     """
     r = normalize_resource(raw, base_url=base_url)
     if r is None:
@@ -218,17 +219,18 @@ def prepare_resource(
     r.source_id = source_id
     if not r.organization and organization:
         r.organization = organization
-    classify_resource(r, source_topics, taxonomy, source_systems=source_systems, source_id=source_id)
+    taxonomy = taxonomy or default_taxonomy()
+    matched = classify_text(taxonomy, r)
+    if on_topic_only and not (matched[0] or matched[1]):
+        return OFF_TOPIC
+    classify_resource(r, source_topics, taxonomy, source_systems=source_systems, source_id=source_id,
+                      matched=matched)
     reasons = r.extra.pop("classified_by", {})
     return r, reasons
 
 
-def on_topic(resource: Resource, taxonomy: Taxonomy | None = None) -> bool:
-    """Whether an entry's own words give it a topic or a system of the vocabulary, whatever its
-    source's registry topics are (its ``classified_by`` cannot tell: a registry topic's reason is
-    kept even when the words name the same topic)."""
-    topics, systems, _ = classify_text(taxonomy or default_taxonomy(), resource)
-    return bool(topics or systems)
+#: What :func:`prepare_resource` returns for an entry that ``on_topic_only`` leaves out.
+OFF_TOPIC = "off topic"
 
 
 def merge_reasons(topics: list[str], systems: list[str], *reason_maps: dict[str, str]) -> dict[str, str]:
@@ -272,13 +274,12 @@ def prepare_batch(
     for raw in batch.resources:
         result["seen"] += 1
         done = prepare_resource(raw, source_id=batch.source_id, base_url=batch.url, source_topics=source_topics,
-                                source_systems=source_systems, organization=organization, taxonomy=taxonomy)
-        if done is None:
+                                source_systems=source_systems, organization=organization, taxonomy=taxonomy,
+                                on_topic_only=on_topic_only)
+        if done is None or done == OFF_TOPIC:
             result["skipped"] += 1
-            continue
-        if on_topic_only and not on_topic(done[0], taxonomy):
-            result["skipped"] += 1
-            result["off_topic"] = result.get("off_topic", 0) + 1  # said in the harvest's summary
+            if done == OFF_TOPIC:
+                result["off_topic"] = result.get("off_topic", 0) + 1  # said in the harvest's summary
             continue
         r, reasons = done
         rid = resource_id(r.url)
