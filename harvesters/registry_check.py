@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harvesters.discover import Candidate, NothingHarvestable, Proposal, apply_probe, discover, looks_like_html
-from harvesters.source import SourceBase
+from harvesters.discover import Candidate, NothingHarvestable, Proposal, apply_probe, discover
+from harvesters.source import SourceBase, looks_html
 
 #: What a check's status means, worst last.
 STATUSES = ("ok", "skipped", "warn", "fail")
@@ -129,15 +129,6 @@ def content_type(headers: dict[str, Any]) -> str | None:
     from harvesters.discover import header
 
     return header(headers, "Content-Type") or None
-
-
-def looks_html(body: bytes, http_content_type: str | None) -> bool:
-    """An HTML page by its Content-Type when it has one (a feed served as text/xml is not one,
-    whatever its first bytes), else by its first bytes."""
-    ctype = (http_content_type or "").split(";", 1)[0].strip().lower()
-    if ctype:
-        return ctype in ("text/html", "application/xhtml+xml")
-    return looks_like_html(body, "")
 
 
 # -- the verdict -------------------------------------------------------------------------------

@@ -292,3 +292,17 @@ def kind(model: type[SourceBase]):
 def response_content_type(response: Response) -> str | None:
     value = response.headers.get(b"Content-Type")
     return value.decode("latin-1") if value else None
+
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def looks_html(body: bytes, http_content_type: str | None) -> bool:
+    """An HTML page by its Content-Type when it has one (a feed served as text/xml is not one,
+    whatever its first bytes), else by its first bytes: what a crawl follows and what
+    check-registry calls a page."""
+    ctype = (http_content_type or "").split(";", 1)[0].strip().lower()
+    if ctype:
+        return ctype in HTML_TYPES
+    head = body[:4096].lstrip().lower()
+    return head.startswith(b"<!doctype html") or b"<html" in head

@@ -26,7 +26,7 @@ from scrapy import Request
 from scrapy.http import Response
 
 from harvesters.parsers.links import document_title, is_document_url, is_slides_url
-from harvesters.source import Pattern, SourceBase, check_patterns, response_content_type
+from harvesters.source import Pattern, SourceBase, check_patterns, looks_html, response_content_type
 from pipeline.pages import PageState, PagesUnchanged, PageVisit, known_lastmods, page_history
 from pipeline.resource import Batch, Resource
 from pipeline.urls import canonical_url, same_site
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 PDF_TYPES = ("application/pdf", "application/vnd.ms-powerpoint",
              "application/vnd.openxmlformats-officedocument.presentationml.presentation",
              "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
@@ -145,11 +144,7 @@ def robots_allows(response: Response, url: str) -> bool:
 
 
 def is_html(response: Response) -> bool:
-    ctype = (response_content_type(response) or "").split(";", 1)[0].strip().lower()
-    if ctype:
-        return ctype in HTML_TYPES
-    head = response.body[:1024].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+    return looks_html(response.body, response_content_type(response))
 
 
 def is_document_response(response: Response) -> bool:

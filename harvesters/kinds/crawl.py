@@ -22,7 +22,16 @@ from scrapy import Request
 from scrapy.http import Response
 
 from harvesters.parsers.links import is_document_url, is_non_page_url
-from harvesters.source import SLUG, Pattern, Strict, check_pattern, check_patterns, kind, response_content_type
+from harvesters.source import (
+    SLUG,
+    Pattern,
+    Strict,
+    check_pattern,
+    check_patterns,
+    kind,
+    looks_html,
+    response_content_type,
+)
 from harvesters.web import Candidate, RotatingHandler, WebRun, WebSource, is_html, on_same_site, page_selector
 from pipeline.pages import Frontier, load_frontier
 from pipeline.resource import Resource
@@ -222,7 +231,7 @@ class CrawlHandler(RotatingHandler):
         """The start page: HTML, its selectors match, and it links pages to follow."""
         from harvesters.parsers.crawl import parse_listing
         from harvesters.parsers.page import extract_links, to_selector
-        from harvesters.registry_check import content_type, looks_html
+        from harvesters.registry_check import content_type
 
         source = check.source
         ctype = content_type(headers)
