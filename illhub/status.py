@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.pages import HARVEST_STATUS_SQL, harvest_banner
+from pipeline.health import ATTENTION_AFTER
 
 #: The sources whose latest run failed, or that need attention, with what the catalog knows.
 PROBLEM_SOURCES_SQL = """
@@ -50,6 +51,12 @@ class Status:
                 "registry_problem": self.registry_problem}
 
 
+def _rows(db: Any, sql: str) -> list[dict[str, Any]]:
+    cur = db.execute(sql)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
 def read_status(db_path: str | Path, registry: Any | None, now: datetime | None = None) -> Status:
     """The hub's status from the catalog at ``db_path`` (read-only) and the registry's schedules."""
     from illhub.scheduler import next_runs
@@ -58,11 +65,8 @@ def read_status(db_path: str | Path, registry: Any | None, now: datetime | None 
     now = now or datetime.now(UTC)
     db = open_for_reading(db_path)
     try:
-        row = db.execute(HARVEST_STATUS_SQL).fetchone()
-        cols = [c[0] for c in db.execute(HARVEST_STATUS_SQL).description]
-        banner = harvest_banner(dict(zip(cols, row, strict=True)), now)
-        problems = [dict(zip([c[0] for c in cur.description], r, strict=True))
-                    for cur in [db.execute(PROBLEM_SOURCES_SQL)] for r in cur.fetchall()]
+        banner = harvest_banner(_rows(db, HARVEST_STATUS_SQL)[0], now)
+        problems = _rows(db, PROBLEM_SOURCES_SQL)
         harvested = {r[0] for r in db.execute("SELECT DISTINCT source_id FROM harvest_runs")}
     finally:
         db.close()
@@ -98,7 +102,8 @@ def render(status: Status, now: datetime | None = None, limit: int = 20) -> list
         if len(status.failing) > limit:
             lines.append(f"  … and {len(status.failing) - limit} more ('illhub sources' lists them all)")
     if status.attention:
-        lines.append(f"needing attention ({len(status.attention)}), 3 or more failures in a row: fix or disable "
+        lines.append(f"needing attention ({len(status.attention)}), {ATTENTION_AFTER} or more failures in a row: "
+                     "fix or disable "
                      "their registry entry: " + ", ".join(p["source_id"] for p in status.attention))
     if status.never_harvested:
         lines.append(f"never harvested ({len(status.never_harvested)}): " + ", ".join(status.never_harvested[:limit]))
