@@ -90,13 +90,8 @@ def yaml_problem(error: YAMLError, shown: str) -> str:
     """One line for a YAML error: the file, the line, the column, what is wrong, and a hint
     for the common causes."""
     line = safeyaml.problem_line(error, shown)
-    mark = getattr(error, "problem_mark", None)
     if isinstance(error, safeyaml.Refused):
         return line
-    if mark is not None:
-        prefix = f"{shown}:{mark.line + 1}: not valid YAML"
-        if line.startswith(prefix):
-            line = f"{prefix} at column {mark.column + 1}" + line[len(prefix):]
     text = str(error)
     for words, hint in YAML_HINTS:
         if words in text:

@@ -60,13 +60,15 @@ def parse(text: str) -> Any:
 
 
 def problem_line(error: YAMLError, shown: str) -> str:
-    """One line for a YAML error: the file, the line, what is wrong."""
+    """One line for a YAML error: the file, the line (and column, for a parser's error), what
+    is wrong."""
     mark = getattr(error, "problem_mark", None)
     line = f":{mark.line + 1}" if mark is not None else ""
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
     if isinstance(error, Refused):
         return f"{shown}{line}: {problem}"
-    return f"{shown}{line}: not valid YAML: {problem}"
+    column = f" at column {mark.column + 1}" if mark is not None else ""
+    return f"{shown}{line}: not valid YAML{column}: {problem}"
 
 
 def compose(text: str) -> Any:
