@@ -172,6 +172,9 @@ class Result:
     sample: list[int] | None = None
     #: the WHERE clauses and parameters of everything but the words
     filters: tuple[list[str], dict[str, Any]] = ((), {})
+    #: the matches among the newest resources, when the count was estimated from them (kept for
+    #: the facets, which would otherwise ask for the same window again)
+    newest: list[int] | None = None
 
 
 COLUMNS = ("r.id, r.title, r.url, r.description, r.content_type, r.organization, r.source_id, r.published, "
@@ -282,8 +285,9 @@ async def _exact(db: Any, a: ListArgs, plan: wording.Plan | None, sizes: listpla
             w = await listplan.window(db, plan, *kept, sizes.rows, 0)
             window = w.size if w.size < w.rows else 0
             total = max(w.estimate() if w.partial == partial else 0, offset + len(rows))
+            newest = w.sample_ids()
             return Result(rows, total, partial, plan, cond, params, window=window, filters=kept,
-                          sample=w.sample_ids() if w.partial == partial else None)
+                          sample=newest if w.partial == partial else None, newest=newest)
         if not cond:
             total = (await db.execute("select count(*) from resources")).first()[0]
         elif single_tag:
@@ -324,7 +328,9 @@ async def facet_counts(db: Any, result: Result, a: ListArgs) -> list[dict[str, A
             result.sample = [r[0] for r in await db.execute(
                 f"select r.rowid from resources r{where_sql} order by r.rowid desc limit {listplan.FACET_SAMPLE}",
                 params)]
-        else:  # a large one: those among the newest resources
+        elif result.newest is not None:  # a large one: those among the newest resources
+            result.sample = result.newest
+        else:
             rows = (await db.execute("select max(rowid) from resources")).first()[0] or 0
             result.sample = (await listplan.window(db, result.plan, *result.filters, rows, 0)).sample_ids()
     if result.sample is not None:
