@@ -187,9 +187,6 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
     browse = [{"name": key, "title": title, "description": description, "url": urls.path(target)}
               for key, target, title, description in HUB_LISTS]
     subscribe = [{"label": label, "url": urls.path(target)} for target, label in HUB_FEEDS]
-    last_harvest = None
-    if "harvest_runs" in tables:
-        last_harvest = (await db.execute("select max(finished_at) from harvest_runs")).first()[0]
     # the sources that brought something in, not every one the registry lists (a volunteer's
     # two new sources in a catalog of their own read "from 95 sources")
     sources = (await db.execute("select count(*) from sources s where exists (select 1 from resource_sources r "
@@ -202,7 +199,7 @@ async def hub_context(datasette: Any, request: Any) -> dict[str, Any]:
         "subscribe": subscribe, "search_url": urls.path("/search"), "search_param": "q",
         "browse_url": urls.path("/search"), "subscribe_url": urls.path("/subscribe"),
         "new_url": urls.path("/search?added=week&sort=newest"),
-        "last_harvest": readable_date(last_harvest), "sources": sources, "status": status,
+        "sources": sources, "status": status,
         "add_source_url": urls.path("/suggest-a-source"),
         "labels": term_labels(),
     }}
