@@ -25,6 +25,7 @@ from catalog.labels import (
     readable_date,
     term_labels,
 )
+from pipeline.classify import REGISTRY_REASON
 
 
 def path(datasette: Any, *parts: str, query: str = "") -> str:
@@ -177,9 +178,9 @@ def why_tagged(classified_by: Any, labels: dict[str, dict[str, str]], names: dic
         term = key.removeprefix("system:")
         label = labels["systems" if system else "topics"].get(term, term)
         why = str(reason)
-        m = re.match(r"registry (?:topic|system) of source '([^']+)'$", why)
+        m = REGISTRY_REASON.match(why)
         if m:
-            why = f"every item from {names.get(m.group(1), m.group(1))} is given it"
+            why = f"every item from {names.get(m[1], m[1]) if m[1] else 'its source'} is given it"
         elif why == "curated":
             why = "chosen by the person who listed it"
         out.append({"label": label, "why": why})

@@ -9,6 +9,7 @@ or ``curated``. The vocabulary is ``pipeline.taxonomy``'s; finding its keywords 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.keywords import FIELDS, lowered_words
@@ -107,6 +108,11 @@ def classify_text(taxonomy: Taxonomy, resource: Resource) -> tuple[list[str], li
     texts["excerpt"] = texts["excerpt"][:EXCERPT_CHARS]
     c = match_text(taxonomy, texts)
     return c.topics, c.systems, c.reasons
+
+
+#: How the reason of a source's registry topic or system reads (group 1: the source's id, when
+#: it was known), for pages that tell it in other words.
+REGISTRY_REASON = re.compile(r"registry (?:topic|system) of (?:source '([^']+)'|the source)$")
 
 
 def classify_resource(resource: Resource, source_topics: list[str] | None = None,

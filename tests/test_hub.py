@@ -417,3 +417,15 @@ def test_a_list_over_the_time_limit_says_so_instead_of_failing(demo_db, path):
         assert "narrow it by topic, type or date" in out.text
     finally:
         c.close()
+
+
+def test_why_tagged_tells_a_registry_reason_with_or_without_its_source():
+    """classify writes "registry topic of source 'x'", or "… of the source" when the id was not
+    known; both read as the source giving it to everything (the second was shown raw)."""
+    from catalog.cards import why_tagged
+
+    shown = labels.term_labels()
+    assert why_tagged('{"copyright": "registry topic of the source", "system:tipasa": "registry system of '
+                      "source 'cc'\"}", shown, {"cc": "Curated copyright"}) == [
+        {"label": shown["topics"]["copyright"], "why": "every item from its source is given it"},
+        {"label": "Tipasa", "why": "every item from Curated copyright is given it"}]
