@@ -262,7 +262,7 @@ def wait_for_warming(base: str) -> tuple[dict, float]:
         time.sleep(0.5)
 
 
-def _prepare_catalog(db: Path, n: int) -> None:
+def prepare_catalog(db: Path, n: int) -> None:
     """Build a catalog of ``n`` resources at ``db``, or copy the one ``ILLHUB_BENCH_CATALOG``
     names: a catalog this module built before, with the same N (building a million resources
     takes minutes); the file itself is never touched."""
@@ -315,7 +315,7 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
     duration = 5 if quick else 30
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "illhub.db"
-        _prepare_catalog(db, n)
+        prepare_catalog(db, n)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],

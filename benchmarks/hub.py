@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,10 +27,10 @@ from pathlib import Path
 from benchmarks.catalog import (
     SYSTEMS,
     TOPICS,
-    build_catalog,
     fetch,
     free_port,
     p95,
+    prepare_catalog,
     random_searches,
     wait_until_served,
 )
@@ -59,14 +58,7 @@ def link_sources(db: Path) -> None:
 
 def prepare(tmp: str, n: int) -> Path:
     db = Path(tmp) / "illhub.db"
-    prebuilt = os.environ.get("ILLHUB_BENCH_CATALOG")
-    if prebuilt:
-        shutil.copyfile(prebuilt, db)  # the file itself is never touched
-        with sqlite3.connect(db) as conn:
-            if conn.execute("select count(*) from resources").fetchone()[0] != n:
-                raise RuntimeError(f"ILLHUB_BENCH_CATALOG={prebuilt} does not hold {n} resources")
-    else:
-        build_catalog(db, n)
+    prepare_catalog(db, n)
     link_sources(db)
     return db
 

@@ -223,10 +223,8 @@ async def _ranked_driven(db: Any, a: ListArgs, plan: wording.Plan, sizes: listpl
     p = dict(params)
     w = await listplan.driven(db, plan, where, p, sizes.rows, d, concept_clause(plan.concepts[d], d, p))
     ids = listplan.rank_order(w, offset + limit)[offset:offset + limit]
-    sample = [m[listplan.RID] for m in w.matches]
-    sample = sorted(sample, reverse=True)[:listplan.FACET_SAMPLE] if len(sample) > listplan.FACET_SAMPLE else sample
-    return Result(await _by_rowid(db, ids, columns), len(w.matches), False, plan, where, params, sample=sample,
-                  filters=(where, params))
+    return Result(await _by_rowid(db, ids, columns), len(w.matches), False, plan, where, params,
+                  sample=w.sample_ids(), filters=(where, params))
 
 
 async def _by_rowid(db: Any, ids: list[int], columns: str) -> list[dict[str, Any]]:

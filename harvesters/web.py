@@ -119,7 +119,7 @@ class WebRun:
         return self.key(url) not in self.requested
 
     def mark(self, url: str) -> None:
-        self.requested.add(canonical_url(url) or url)
+        self.requested.add(self.key(url))
 
     def take_page(self, url: str) -> bool:
         """Reserve one of ``max_pages`` for ``url`` (and mark it requested); False when spent."""
