@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pipeline.keywords import FIELDS, lowered_words
 from pipeline.resource import Resource
 from pipeline.taxonomy import SYSTEMS_TOPIC, Taxonomy, default_taxonomy
+from pipeline.topic_evidence import passing_mentions
 
 #: How much of a page's body excerpt classification reads.
 EXCERPT_CHARS = 1000
@@ -66,7 +67,7 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
             else:
                 topics.append(term.id)
                 reasons[term.id] = why
-    return _finish(taxonomy, topics, systems, reasons)
+    return _finish(taxonomy, topics, systems, reasons, texts)
 
 
 def match_text_reference(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
@@ -90,10 +91,14 @@ def match_text_reference(taxonomy: Taxonomy, texts: dict[str, str]) -> Classific
         if why:
             topics.append(term.id)
             reasons[term.id] = why
-    return _finish(taxonomy, topics, systems, reasons)
+    return _finish(taxonomy, topics, systems, reasons, texts)
 
 
-def _finish(taxonomy: Taxonomy, topics: list[str], systems: list[str], reasons: dict[str, str]) -> Classification:
+def _finish(taxonomy: Taxonomy, topics: list[str], systems: list[str], reasons: dict[str, str],
+            texts: dict[str, str]) -> Classification:
+    for tid in passing_mentions(taxonomy.topics, topics, reasons, texts):
+        topics.remove(tid)
+        del reasons[tid]
     if systems and SYSTEMS_TOPIC in taxonomy.topics and SYSTEMS_TOPIC not in topics:
         topics.append(SYSTEMS_TOPIC)
         reasons[SYSTEMS_TOPIC] = "names the system " + ", ".join(taxonomy.systems[s].label for s in systems)

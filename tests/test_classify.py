@@ -243,3 +243,22 @@ def test_everyday_library_news_does_not_borrow_an_ill_topic(title, description, 
     """A closing notice that mentions the reading room is not about special collections, and a
     genealogy how-to is not ILL basics (a volunteer's state-library feed kept both with those)."""
     assert topic not in match_text(default_taxonomy(), {"title": title, "description": description}).topics
+
+
+@pytest.mark.parametrize("title, description, given, dropped", [
+    # one single-word keyword beside a topic the title names: a passing mention
+    ("Accessible Text Request Service",
+     "Print-disabled users may request accessible copies; the page also notes copyright.", {"accessibility"}, "copyright"),
+    # the same word with a second word of its topic, or alone on the page, still counts
+    ("Accessible Text Request Service",
+     "Print-disabled users may request copies; copyright and fair use limits apply.", {"copyright"}, None),
+    ("Questions from our readers", "This week: copyright.", {"copyright"}, None),
+])
+def test_a_lone_word_beside_a_stronger_topic_is_a_passing_mention(title, description, given, dropped):
+    """A topic resting on one single-word keyword in the description, with nothing else of it on
+    the page, is dropped when another topic has stronger evidence (on pages the rules had not
+    seen such topics were wrong three times in four); alone, or with more words, it stays."""
+    got = match_text(default_taxonomy(), {"title": title, "description": description})
+    assert given <= set(got.topics)
+    if dropped:
+        assert dropped not in got.topics and dropped not in got.reasons

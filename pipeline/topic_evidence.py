@@ -1,0 +1,64 @@
+"""How strongly a page supports each topic it was given, to drop topics it mentions in passing.
+
+A topic given by one single-word keyword in a page's description (or excerpt), with no other
+keyword or weak word of the topic anywhere ("copyright" once in a page about accessible text
+requests, "consortium" once in a reciprocal borrowing agreement), is a *passing mention* when
+another topic of the page has stronger evidence: a keyword in the title, a phrase, or several
+words. Such a topic is dropped; alone on a page it stays (a feed described as "news and
+copyright tips from the Lakeside consortium" keeps all three). On labelled pages the rules had
+not seen, topics given by a lone word beside a stronger one were wrong three times in four
+(docs/topics.md, "What was tried").
+
+The decision reads the reasons classification gives (``keyword "X" in description``), and
+looks again at the texts only for the few topics whose reason is one such word.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.keywords import FIELDS, Term, _add_weak, _mask
+
+_KEYWORD_REASON = re.compile(r'keyword "([^"]*)" in (\w+)$')
+_ONE_WORD = re.compile(r"\w+")
+
+
+def _lone_word(term: Term, reason: str, texts: dict[str, str]) -> bool | None:
+    """True: the topic rests on one single-word keyword outside the title and nothing else;
+    False: stronger evidence (a keyword in the title, a phrase, a second keyword or a weak
+    word); None: weak words alone (neither)."""
+    m = _KEYWORD_REASON.match(reason)
+    if m is None:
+        return None if reason.startswith("weak words") else False
+    word, field_name = m.groups()
+    if field_name == FIELDS[0] or not _ONE_WORD.fullmatch(word):
+        return False
+    found: dict[str, tuple[str, str]] = {}
+    for f in FIELDS:
+        text = _mask(texts.get(f) or "", term.exclude_pattern)
+        if not text:
+            continue
+        patterns = (term.weak_pattern,) if f == FIELDS[0] else (term.pattern, term.weak_elsewhere_pattern)
+        for pattern in patterns:
+            for hit in pattern.finditer(text) if pattern is not None else ():
+                _add_weak(found, hit.group(0), f)
+                if len(found) > 1:
+                    return False
+    return True
+
+
+def passing_mentions(topics: dict[str, Term], given: list[str], reasons: dict[str, str],
+                     texts: dict[str, str]) -> set[str]:
+    """The topics of ``given`` that the page mentions only in passing (see the module's doc)."""
+    lone: set[str] = set()
+    stronger = False
+    for tid in given:
+        term = topics.get(tid)
+        if term is None:
+            continue
+        kind = _lone_word(term, reasons.get(tid, ""), texts)
+        if kind:
+            lone.add(tid)
+        elif kind is False:
+            stronger = True
+    return lone if stronger else set()
