@@ -114,6 +114,9 @@ class Term:
     title_keywords: list[str] = field(default_factory=list)
     #: contexts that rule the term out: when one occurs anywhere in the texts, the term is not given
     not_with: list[str] = field(default_factory=list)
+    #: the topic says what kind of page it is (news, an event), not what it is about: one word of
+    #: it is never a passing mention (pipeline.topic_evidence)
+    page_kind: bool = False
 
     def __post_init__(self) -> None:
         self._strong = Triggers(self.keywords + self.title_keywords)

@@ -90,6 +90,7 @@ class TopicSpec(_TermSpec):
     weak: list[str] = Field(default_factory=list)
     min_weak: int = Field(default=DEFAULT_MIN_WEAK, ge=1, le=10)
     not_in: list[str] = Field(default_factory=list)
+    page_kind: bool = False
 
     _kw = field_validator("keywords", "title_keywords", "weak")(
         classmethod(lambda cls, v: _check_words(v)))
@@ -147,7 +148,7 @@ def _problems(e: ValidationError, label: str, path: str) -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = ("is not a known field (known: id, label, description, keywords, title_keywords, weak, min_weak, "
-                   "exclude, not_in, match_case; systems: aliases, vendor; contexts: id, label, words)")
+                   "exclude, not_in, page_kind, match_case; systems: aliases, vendor; contexts: id, label, words)")
         elif err["type"] == "missing":
             msg = "is required"
         out.append(f"{path}: {label}: field '{loc or '(entry)'}': {msg}")
@@ -212,7 +213,7 @@ def parse_taxonomy(data: Any, path: str | Path = "data/taxonomy.yaml") -> Taxono
                 not_with = list(dict.fromkeys(w for c in spec.not_in for w in contexts[c]))
                 term = Term(spec.id, spec.label, spec.description, list(spec.keywords), list(spec.weak),
                             list(spec.exclude), spec.min_weak, spec.match_case,
-                            title_keywords=list(spec.title_keywords), not_with=not_with)
+                            title_keywords=list(spec.title_keywords), not_with=not_with, page_kind=spec.page_kind)
             else:
                 term = Term(spec.id, spec.label, spec.description, list(spec.aliases), [], list(spec.exclude),
                             match_case=spec.match_case, vendor=spec.vendor)

@@ -5,9 +5,10 @@ keyword or weak word of the topic anywhere ("copyright" once in a page about acc
 requests, "consortium" once in a reciprocal borrowing agreement), is a *passing mention* when
 another topic of the page has stronger evidence: a keyword in the title, a phrase, or several
 words. Such a topic is dropped; alone on a page it stays (a feed described as "news and
-copyright tips from the Lakeside consortium" keeps all three). On labelled pages the rules had
-not seen, topics given by a lone word beside a stronger one were wrong three times in four
-(docs/topics.md, "What was tried").
+copyright tips from the Lakeside consortium" keeps all three). Topics that say what kind of
+page it is (``page_kind: true`` in the taxonomy: news, events) and the systems topic are never
+passing mentions. On labelled pages the rules had not seen, topics given by a lone word beside
+a stronger one were wrong four times in five (docs/topics.md, "What was tried").
 
 The decision reads the reasons classification gives (``keyword "X" in description``), and
 looks again at the texts only for the few topics whose reason is one such word.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import re
 
 from pipeline.keywords import FIELDS, Term, _add_weak, _mask
+from pipeline.taxonomy import SYSTEMS_TOPIC
 
 _KEYWORD_REASON = re.compile(r'keyword "([^"]*)" in (\w+)$')
 _ONE_WORD = re.compile(r"\w+")
@@ -58,7 +60,8 @@ def passing_mentions(topics: dict[str, Term], given: list[str], reasons: dict[st
             continue
         kind = _lone_word(term, reasons.get(tid, ""), texts)
         if kind:
-            lone.add(tid)
+            if not term.page_kind and tid != SYSTEMS_TOPIC:
+                lone.add(tid)
         elif kind is False:
             stronger = True
     return lone if stronger else set()

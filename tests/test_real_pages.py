@@ -32,14 +32,15 @@ TOPIC_FLOOR = 0.75
 OFF_TOPIC_FLOOR = 0.90
 #: Precision and recall of the systems named (ILLiad, Tipasa, ...), micro-averaged.
 SYSTEMS_FLOOR = 0.95
-#: What the classifier reached on the test part of the first 396 items (precision 0.76, recall 0.81,
-#: and still today), less a margin: it may not slip back on those pages while the floors are ahead of it.
-HELD_PRECISION, HELD_RECALL = 0.74, 0.79
+#: What the classifier reaches on the test part of the first 396 items (precision 0.79, recall 0.79,
+#: since passing mentions are dropped; 0.76 / 0.81 before), less a margin where there was room: it may
+#: not slip back on those pages while the floors are ahead of it.
+HELD_PRECISION, HELD_RECALL = 0.79, 0.79
 #: The items those figures were measured on; later items (split by URL) joined the test part after.
 HELD_ITEMS = 396
 #: What it reaches today on the whole test part, 249 items with 62 pages added after the rules were
-#: last tuned (precision 0.73, recall 0.83), less a margin.
-HELD_ALL_PRECISION, HELD_ALL_RECALL = 0.71, 0.81
+#: last tuned (precision 0.765, recall 0.812; 0.73 / 0.83 before passing mentions were dropped).
+HELD_ALL_PRECISION, HELD_ALL_RECALL = 0.76, 0.81
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_test_part_holds_its_ground(items, test_report):
     assert first.precision >= HELD_PRECISION and first.recall >= HELD_RECALL, table
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: topic precision 0.73 and recall 0.83 on the test part, several "
+@pytest.mark.xfail(strict=True, reason="not met yet: topic precision 0.77 and recall 0.81 on the test part, several "
                    "topics under 0.75 (docs/topics.md); strict, so it fails the day the floors are met and the "
                    "marker must go")
 def test_test_part_meets_the_floors(test_report):
