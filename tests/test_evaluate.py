@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.keywords import Term
 from pipeline.taxonomy import Taxonomy, default_taxonomy
-from tools.evaluate import LABELLED_PATH, evaluate, load_labelled, main
+from tools.evaluate import LABELLED_PATH, evaluate, evidence_kind, load_labelled, main
 
 #: Floors: micro-averaged over every topic. The test split was never used to tune the taxonomy.
 FLOORS = {"all": (0.85, 0.78), "test": (0.80, 0.72)}
@@ -69,3 +69,28 @@ def test_evaluate_script_prints_the_table():
         assert main(["--split", "test", "--markdown"]) == 0
     text = buf.getvalue()
     assert "| Copyright and fair use |" in text and "**all topics (micro)**" in text
+
+
+def test_evidence_kinds_are_read_from_the_reasons():
+    assert evidence_kind('keyword "Lending" in title') == "keyword in title"
+    assert evidence_kind('keyword "copyright" in description') == "one-word keyword elsewhere"
+    assert evidence_kind('keyword "fair use" in excerpt') == "phrase elsewhere"
+    assert evidence_kind('keyword "e-books" in description') == "phrase elsewhere"
+    assert evidence_kind('weak words "data" + "report" in title') == "weak words"
+    assert evidence_kind("names the system Tipasa") == "names a system"
+
+
+def test_evidence_and_later_items_only(items):
+    """``--evidence`` counts the topics given right and wrong by kind of evidence, and ``--from N``
+    measures the items from the N-th on (pages labelled after a taxonomy it is run with)."""
+    later = [i for i in items[100:] if i["split"] == "dev"]
+    report = evaluate(later, default_taxonomy())
+    given = sum(s.tp + s.fp for s in report.topics.values())
+    assert sum(r + w for r, w in report.evidence.values()) == given > 0
+    assert sum(w for _r, w in report.evidence.values()) == sum(s.fp for s in report.topics.values())
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["--labelled", str(LABELLED_PATH), "--split", "dev", "--evidence", "--from", "100"]) == 0
+    text = buf.getvalue()
+    assert f"split dev: {len(later)} labelled items" in text
+    assert "evidence" in text and "keyword in title" in text

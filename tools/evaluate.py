@@ -2,6 +2,7 @@
 
     python -m tools.evaluate [--labelled tools/real_pages.yaml] [--split dev|test|all]
                              [--taxonomy data/taxonomy.yaml] [--markdown] [--errors]
+                             [--evidence] [--from N]
 
 Two labelled sets live beside this tool: ``real_pages.yaml`` (the default), 521 real pages
 with summaries written for the set, and ``labelled.yaml``, 169 titles and descriptions the
@@ -10,8 +11,12 @@ the topics a careful ILL practitioner would give it and the systems it names;
 classification sees the text alone (no source defaults). Besides precision and recall the
 report gives how many off-topic items (``topics: []``) got no topic at all.
 ``--errors`` lists every false positive and false negative with the rule that fired, which
-is how the classifier is tuned (on the ``dev`` split only). A developer tool: the labelled
-sets are read only by this tool and the tests.
+is how the classifier is tuned (on the ``dev`` split only). ``--evidence`` counts the topics
+given right and wrong by the kind of evidence that gave them (a keyword in the title, a phrase or
+a single word in the description, weak words). ``--from N`` measures only the items from the
+N-th on: with an older taxonomy (``--taxonomy``, from git) it measures that vocabulary on pages
+labelled after it, which it never saw (docs/topics.md). A developer tool: the labelled sets are
+read only by this tool and the tests.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class Report:
     #: off-topic items (no topic labelled), and how many of them got no topic
     negatives: int = 0
     negatives_clean: int = 0
+    #: the kind of evidence that gave a topic (:func:`evidence_kind`) -> [given right, given wrong]
+    evidence: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def off_topic_clean(self) -> float:
@@ -144,11 +151,26 @@ def split_of_new_item(url: str) -> str:
     return "test" if int(hashlib.sha256(f"illhub-real-pages:{url}".encode()).hexdigest()[:8], 16) % 2 else "dev"
 
 
+def evidence_kind(reason: str) -> str:
+    """What kind of evidence a classification reason shows: a keyword in the title, a phrase or
+    a single word in a description (or excerpt), weak words, or named systems."""
+    if reason.startswith("weak words"):
+        return "weak words"
+    if reason.startswith("names the system"):
+        return "names a system"
+    word, _, where = reason.partition('" in ')
+    if where == "title":
+        return "keyword in title"
+    one = word.partition('"')[2].isalnum()
+    return "one-word keyword elsewhere" if one else "phrase elsewhere"
+
+
 def evaluate(items: list[dict[str, Any]], taxonomy: Taxonomy) -> Report:
     topics = {t: Score() for t in taxonomy.topics}
     systems = {s: Score() for s in taxonomy.systems}
     errors: list[str] = []
     negatives = negatives_clean = 0
+    evidence: dict[str, list[int]] = {}
     for item in items:
         got = match_text(taxonomy, {"title": item.get("title") or "", "description": item.get("description") or ""})
         want_t, got_t = set(item.get("topics") or []), set(got.topics)
@@ -159,6 +181,8 @@ def evaluate(items: list[dict[str, Any]], taxonomy: Taxonomy) -> Report:
         unknown = (want_t - set(topics)) | (want_s - set(systems))
         if unknown:
             raise ValueError(f"labelled item {item.get('title')!r}: unknown topic or system {sorted(unknown)}")
+        for t in got_t:
+            evidence.setdefault(evidence_kind(got.reasons.get(t, "")), [0, 0])[t not in want_t] += 1
         for bucket, want, have, prefix in ((topics, want_t, got_t, ""), (systems, want_s, got_s, "system:")):
             for t in want & have:
                 bucket[t].tp += 1
@@ -168,7 +192,7 @@ def evaluate(items: list[dict[str, Any]], taxonomy: Taxonomy) -> Report:
             for t in want - have:
                 bucket[t].fn += 1
                 errors.append(f"FN {prefix}{t:<18} <- {item['title']} | {item.get('description', '')}")
-    return Report(len(items), topics, systems, errors, negatives, negatives_clean)
+    return Report(len(items), topics, systems, errors, negatives, negatives_clean, evidence)
 
 
 def format_report(report: Report, taxonomy: Taxonomy, *, markdown: bool = False, title: str = "") -> str:
@@ -199,6 +223,14 @@ def format_report(report: Report, taxonomy: Taxonomy, *, markdown: bool = False,
     return "\n".join(lines)
 
 
+def format_evidence(report: Report) -> str:
+    """The topics given right and wrong by the kind of evidence that gave them."""
+    lines = [f"{'evidence':<28}{'right':>7}{'wrong':>7}{'precision':>11}"]
+    for kind, (right, wrong) in sorted(report.evidence.items()):
+        lines.append(f"{kind:<28}{right:>7}{wrong:>7}{right / (right + wrong):>11.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--labelled", default=str(REAL_PAGES_PATH),
@@ -207,15 +239,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=("dev", "test", "all"), default="all")
     ap.add_argument("--markdown", action="store_true", help="a Markdown table (as in docs/topics.md)")
     ap.add_argument("--errors", action="store_true", help="list false positives and negatives")
+    ap.add_argument("--evidence", action="store_true", help="topics given right and wrong by kind of evidence")
+    ap.add_argument("--from", dest="start", type=int, default=0, metavar="N",
+                    help="only the items from the N-th on (0-based), e.g. those labelled after a taxonomy")
     args = ap.parse_args(argv)
     taxonomy = load_taxonomy(args.taxonomy)
-    items = load_labelled(args.labelled)
+    items = load_labelled(args.labelled)[args.start:]
     splits = ("dev", "test", "all") if args.split == "all" else (args.split,)
     out = []
     for split in splits:
         chosen = [i for i in items if split == "all" or i.get("split") == split]
         report = evaluate(chosen, taxonomy)
         out.append(format_report(report, taxonomy, markdown=args.markdown, title=f"split {split}"))
+        if args.evidence:
+            out.append(format_evidence(report))
         if args.errors:
             out.append("\n".join(report.errors))
     sys.stdout.write("\n\n".join(out) + "\n")
