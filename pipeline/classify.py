@@ -45,6 +45,7 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
     reasons: dict[str, str] = {}
     systems: list[str] = []
     topics: list[str] = []
+    indexed = {}  # topic -> its occurrences, where they decided it
     lowered_text = None
     for slot, term in enumerate(index.terms):
         hits = found.get(slot)
@@ -60,6 +61,7 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
             continue
         else:
             why = hits.reason(term, index.nouns[slot])
+            indexed[term.id] = hits
         if why:
             if index.is_system[slot]:
                 systems.append(term.id)
@@ -67,7 +69,7 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
             else:
                 topics.append(term.id)
                 reasons[term.id] = why
-    return _finish(taxonomy, topics, systems, reasons, texts)
+    return _finish(taxonomy, topics, systems, reasons, texts, indexed)
 
 
 def match_text_reference(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
@@ -95,8 +97,8 @@ def match_text_reference(taxonomy: Taxonomy, texts: dict[str, str]) -> Classific
 
 
 def _finish(taxonomy: Taxonomy, topics: list[str], systems: list[str], reasons: dict[str, str],
-            texts: dict[str, str]) -> Classification:
-    for tid in passing_mentions(taxonomy.topics, topics, reasons, texts):
+            texts: dict[str, str], indexed: dict | None = None) -> Classification:
+    for tid in passing_mentions(taxonomy.topics, topics, reasons, texts, indexed):
         topics.remove(tid)
         del reasons[tid]
     if systems and SYSTEMS_TOPIC in taxonomy.topics and SYSTEMS_TOPIC not in topics:

@@ -18,23 +18,26 @@ from __future__ import annotations
 
 import re
 
-from pipeline.keywords import FIELDS, Term, _add_weak, _mask
+from pipeline.keywords import FIELDS, Hits, Term, _add_weak, _mask
 from pipeline.taxonomy import SYSTEMS_TOPIC
 
 _KEYWORD_REASON = re.compile(r'keyword "([^"]*)" in (\w+)$')
 _ONE_WORD = re.compile(r"\w+")
 
 
-def _lone_word(term: Term, reason: str, texts: dict[str, str]) -> bool | None:
+def _lone_word(term: Term, reason: str, texts: dict[str, str], hits: Hits | None = None) -> bool | None:
     """True: the topic rests on one single-word keyword outside the title and nothing else;
     False: stronger evidence (a keyword in the title, a phrase, a second keyword or a weak
-    word); None: weak words alone (neither)."""
+    word); None: weak words alone (neither). ``hits``: the term's occurrences found by the
+    keyword index, when they decided it (then no regular expression runs)."""
     m = _KEYWORD_REASON.match(reason)
     if m is None:
         return None if reason.startswith("weak words") else False
     word, field_name = m.groups()
     if field_name == FIELDS[0] or not _ONE_WORD.fullmatch(word):
         return False
+    if hits is not None:
+        return _distinct_words(hits) < 2
     found: dict[str, tuple[str, str]] = {}
     for f in FIELDS:
         text = _mask(texts.get(f) or "", term.exclude_pattern)
@@ -49,16 +52,37 @@ def _lone_word(term: Term, reason: str, texts: dict[str, str]) -> bool | None:
     return True
 
 
+def _distinct_words(hits: Hits) -> int:
+    """How many different keywords and weak words (up to 2) the regular expressions of the loop
+    above would meet: keywords outside the title, and weak words anywhere (title keywords are
+    weak outside the title), each kind leftmost and non-overlapping as ``finditer`` meets them."""
+    found: dict[str, tuple[str, str]] = {}
+    keywords = sorted((fi, p, order, e) for fi, p, tier, order, e in hits.strong if fi and not tier)
+    for occurrences in (keywords, sorted(hits.weak)):
+        current, end = -1, -1
+        for fi, p, _order, e in occurrences:
+            if fi != current:
+                current, end = fi, -1
+            if p < end:
+                continue
+            _add_weak(found, hits.texts[fi][p:e], FIELDS[fi])
+            end = e
+            if len(found) > 1:
+                return 2
+    return len(found)
+
+
 def passing_mentions(topics: dict[str, Term], given: list[str], reasons: dict[str, str],
-                     texts: dict[str, str]) -> set[str]:
-    """The topics of ``given`` that the page mentions only in passing (see the module's doc)."""
+                     texts: dict[str, str], indexed: dict[str, Hits] | None = None) -> set[str]:
+    """The topics of ``given`` that the page mentions only in passing (see the module's doc).
+    ``indexed``: topic → its occurrences, for the topics the keyword index decided."""
     lone: set[str] = set()
     stronger = False
     for tid in given:
         term = topics.get(tid)
         if term is None:
             continue
-        kind = _lone_word(term, reasons.get(tid, ""), texts)
+        kind = _lone_word(term, reasons.get(tid, ""), texts, (indexed or {}).get(tid))
         if kind:
             if not term.page_kind and tid != SYSTEMS_TOPIC:
                 lone.add(tid)

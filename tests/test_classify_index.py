@@ -218,3 +218,28 @@ def test_lower_case_keeps_word_characters_where_they_are():
         assert low, hex(code)
         if len(low) == 1:
             assert bool(word.match(c)) == bool(word.match(low)), hex(code)
+
+
+def test_passing_mentions_read_from_the_index_as_from_the_expressions(monkeypatch):
+    """Whether a topic rests on one word is read from the index's occurrences when the index
+    decided it, and from the term's expressions otherwise: both say the same, overlapping
+    keywords and weak words, repeats and plurals included."""
+    import pipeline.classify as classify
+    from pipeline import topic_evidence
+
+    compared = []
+
+    def both(topics, given, reasons, texts, indexed=None):
+        fast = topic_evidence.passing_mentions(topics, given, reasons, texts, indexed)
+        assert fast == topic_evidence.passing_mentions(topics, given, reasons, texts), (given, reasons)
+        compared.append(bool(fast))
+        return fast
+
+    monkeypatch.setattr(classify, "passing_mentions", both)
+    tax = default_taxonomy()
+    for item in load_labelled(REAL_PAGES_PATH):
+        text = item["description"]
+        match_text(tax, {"title": item["title"], "description": text, "excerpt": f"{text} {text.upper()}"})
+        match_text(tax, {"title": "Notes", "description": f"{item['title']}. {text}"})
+    match_text(tax, {"title": "ILL basics", "description": "Copyright, copyrights and COPYRIGHT; the copyright rules."})
+    assert any(compared) and not all(compared)
