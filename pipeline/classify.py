@@ -61,7 +61,8 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
             continue
         else:
             why = hits.reason(term, index.nouns[slot])
-            indexed[term.id] = hits
+            if not index.is_system[slot]:
+                indexed[term.id] = hits
         if why:
             if index.is_system[slot]:
                 systems.append(term.id)
