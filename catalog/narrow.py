@@ -18,10 +18,12 @@ resources. The folded query is then a plain search to :mod:`catalog.search` (its
 the index, its first page by walking the ``published`` index, its facets from a sample of
 the newest matches when there are more than ``FACET_SAMPLE``, and the page says so).
 
-A table narrowed by a topic or a system with no search (``?_topic=borrowing``) is folded
-too, for its count and its first page (its facets stay exact: the warmer precomputes those of
-the large selections); by a type, an organization or a source, neither (their columns'
-indexes answer those).
+A table narrowed with no search (``?_topic=borrowing``, ``?organization=...``) is folded
+too, for its count and its first page: on a million resources the first page of a topic
+walked ``resource_tags`` for 0.3 s, of an organization looked up some 3,000 resources of the
+``published`` index for 25-60 ms, against about 5 ms each from the index's list. Its facets
+stay exact (:func:`catalog.facetcache.folded_search` folds only a search's; the warmer
+precomputes those of the large selections).
 """
 
 from __future__ import annotations
@@ -40,8 +42,6 @@ _TAG_CLAUSE = re.compile(r"id in \(select resource_id from resource_tags where c
                          r"and value = :(?P<p>illhub_(?:topic|system)\d+)\)")
 _QUERY = re.compile(r"^(?P<head>select .+? from resources where )(?P<where>.+?)"
                     r"(?P<tail>(?: order by [^()]+ limit \d+)?)\s*$", re.DOTALL)
-#: Columns whose filters are folded when there is no search (the others' indexes answer).
-_WITHOUT_SEARCH = ("topics", "systems")
 
 
 def _filters(where: str, params: dict) -> tuple[list[tuple[str, str]], str | None] | None:
@@ -83,8 +83,6 @@ def fold(sql: str, params) -> tuple[str, dict] | None:
     if parsed is None or not parsed[0]:
         return None
     found, match = parsed
-    if match is None and not all(col in _WITHOUT_SEARCH for col, _v in found):
-        return None
     used = set(re.findall(r":(\w+)", m["where"]))
     if set(params) != used:
         return None  # a parameter the filters do not explain: leave the query alone

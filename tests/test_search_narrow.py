@@ -130,14 +130,16 @@ def test_fold_turns_facet_filters_into_one_full_text_query():
     folded = narrow.fold(page, {"illhub_system0": "alma"})
     assert folded[1] == {"illhub_fts": f'"{ftsfacets.token("systems", "alma")}"'}
     assert search.search_shape(*folded)[0] == "page"
+    assert narrow.fold('select count(*) from resources where "content_type" = :p0', {"p0": "video"}) == (
+        "select count(*) from resources where rowid in (select rowid from resources_fts where resources_fts match "
+        ":illhub_fts)", {"illhub_fts": f'"{ftsfacets.token("content_type", "video")}"'})
     # left alone: a filter it does not know, a parameter nothing explains, a value that is
-    # not text, no filter at all, and a table narrowed without a search by a column's index
+    # not text, no filter at all
     assert narrow.fold(count.replace('"organization" = :p0', '"published" > :p0'),
                        {"p0": "2020", "illhub_topic0": "x", "search": "ill"}) is None
     assert narrow.fold(page, {"illhub_system0": "alma", "p9": "x"}) is None
     assert narrow.fold(page, {"illhub_system0": 3}) is None
     assert narrow.fold(f"select count(*) from resources where {FTS}", {"search": "ill"}) is None
-    assert narrow.fold('select count(*) from resources where "content_type" = :p0', {"p0": "video"}) is None
 
 
 def _direct(path, where, params, sample=0):
@@ -180,6 +182,8 @@ NARROWED = [
     ("_search=borrowing&organization=Organization 3&_topic=borrowing",
      f'"organization" = :p0 and {TOPIC} and {FTS}', {"p0": "Organization 3", "illhub_topic0": "borrowing"}),
     ("_topic=copyright", TOPIC, {"illhub_topic0": "copyright"}),
+    ("organization=Organization 7&content_type=page", '"content_type" = :p0 and "organization" = :p1',
+     {"p0": "page", "p1": "Organization 7"}),
 ]
 
 
@@ -208,7 +212,7 @@ def test_a_narrowed_search_answers_as_datasette_would_from_the_index(catalog, ar
         assert "sampled" not in got["facet_results"][column]
     # one full-text query for the count and the page; no resource looked up to test a filter
     assert any(sql.startswith("select count(*) from resources_fts where resources_fts match") for sql in seen)
-    narrowing = [sql for sql in seen if "from resource_tags where" in sql or '" = :p0' in sql]
+    narrowing = [sql for sql in seen if "from resource_tags where" in sql or '" = :p' in sql]
     if search_words:  # the facets too
         assert not narrowing
     else:  # a table narrowed without a search keeps its exact facets, counted by the filter
