@@ -267,3 +267,17 @@ def test_a_catalog_without_the_tokens_is_answered_as_before(tmp_path):
     got = asyncio.run(go())
     assert sorted(row["id"] for row in got["rows"]) == ["r1", "r2"]
     assert not any(":illhub_fts" in sql for sql in seen)
+
+
+def test_no_profile_shows_the_view_the_index_reads(tmp_path):
+    path = tmp_path / "illhub.db"
+    open_db(path).close()
+    for public in (False, True):
+        ds = make_datasette(path, public=public)
+
+        async def go(ds=ds):
+            await ds.invoke_startup()
+            return (await ds.client.get("/illhub")).text, (await ds.client.get(f"/illhub/{ftsfacets.CONTENT_VIEW}")).status_code
+
+        page, status = asyncio.run(go())
+        assert ftsfacets.CONTENT_VIEW not in page and status == 403, public
