@@ -16,6 +16,9 @@ or two-word search under the 250 ms budget with nothing precomputed
   version: :func:`catalog.facetcache.search_matches`), and the first page of a
   search matching many resources walks the ``published`` index newest first, keeping the
   matching rows, instead of sorting every match (:func:`walk_published_index` says when).
+- a search or a table narrowed by facet values (``&_topic=``, ``&content_type=``, ...) is
+  first folded into one full-text query of the search and the values' tokens, which the
+  index also holds (:mod:`catalog.narrow`): it is then answered as a plain search is;
 - facet counts are kept (:mod:`catalog.facetcache`, valid until the catalog changes); a
   facet that missed the time limit is finished in the background, so the next request for
   the same search has it;
