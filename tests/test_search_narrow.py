@@ -281,3 +281,25 @@ def test_no_profile_shows_the_view_the_index_reads(tmp_path):
 
         page, status = asyncio.run(go())
         assert ftsfacets.CONTENT_VIEW not in page and status == 403, public
+
+
+def test_paging_through_a_narrowed_search_shows_every_match_once(catalog):
+    """The folded first page and Datasette's next pages (not folded) agree on the order."""
+    ds = make_datasette(catalog)
+    where = f"{TOPIC} and rowid in (select rowid from resources_fts where resources_fts match :search)"
+    conn = sqlite3.connect(catalog)
+    expected = [r[0] for r in conn.execute(f"select id from resources where {where} order by published desc, id",
+                                           {"illhub_topic0": "lending", "search": escape_fts("borrowing")})]
+    conn.close()
+
+    async def go():
+        await ds.invoke_startup()
+        ids, url = [], "/illhub/resources.json?_search=borrowing&_topic=lending&_size=20&_shape=objects"
+        while url and len(ids) < 200:
+            page = (await ds.client.get(url)).json()
+            ids += [row["id"] for row in page["rows"]]
+            url = page.get("next_url") and page["next_url"].replace("http://localhost", "")
+        return ids
+
+    got = asyncio.run(go())
+    assert len(expected) > 40 and got == expected[:len(got)] and len(got) >= min(len(expected), 200)
