@@ -180,6 +180,10 @@ async def cached_execute(ds, database: str, sql: str, params, *, facet: tuple[st
     version = CACHE.version(db)
     if version is None:
         return await ds.execute(database, sql, params, **kwargs)
+    if facet is not None:
+        folded = folded_search(db, facet[3], params)
+        if folded is not None:  # a search narrowed by facet values: one full-text query
+            sql, params, facet = sql.replace(facet[3], folded[0]), folded[1], (*facet[:3], folded[0])
     if facet is not None and await facet_sample(ds, database, facet[3], params):
         # a search matching many resources: its facets count a sample of its matches
         sql, facet = search.sampled_sql(sql, facet[3]), (*facet[:3], search.sampled_sql(facet[3], facet[3]))
@@ -227,16 +231,29 @@ async def search_matches(db, execute, match: str, params) -> Results:
     return found
 
 
+def folded_search(db, inner_sql: str | None, params) -> tuple[str, dict] | None:
+    """A search narrowed by facet values (the inner query of its facets), folded into one
+    full-text query (:func:`catalog.narrow.fold`), with its parameters; None for anything
+    else. A table narrowed without a search keeps its exact facets."""
+    if not inner_sql or not getattr(db, "_illhub_tokens", False):
+        return None
+    from catalog.narrow import fold
+
+    folded = fold(inner_sql, params)
+    return folded if folded is not None and "search" in folded[1] else None
+
+
 async def facet_sample(ds, database: str, inner_sql: str | None, params) -> dict[str, int] | None:
     """``{"rows": n, "of": matches}`` when the facets of the narrowed table ``inner_sql`` are
     counted over a sample: a plain search matching more than ``search.FACET_SAMPLE``
     resources, whose facets count its ``n`` most recently added matches; else None."""
-    match = search.plain_search(inner_sql, params)
-    if match is None:
-        return None
     db = ds.get_database(database)
     if not getattr(db, "_illhub_search", False):
         return None  # not a catalog the search rewrites serve (no sample: exact counts)
+    inner_sql, params = folded_search(db, inner_sql, params) or (inner_sql, params)
+    match = search.plain_search(inner_sql, params)
+    if match is None:
+        return None
     matches = (await search_matches(db, db.execute, match, params)).rows[0][0]
     if matches <= search.FACET_SAMPLE:
         return None

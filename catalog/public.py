@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from pipeline.export import neutralize_cell
+from pipeline.ftsfacets import CONTENT_VIEW
 
 ROBOTS_RULES = {
     "allow": "User-agent: *\nDisallow:\n",
@@ -179,11 +180,19 @@ PUBLIC_FACETS: dict[str, frozenset[str]] = {
 MAX_FACET_SIZE = 50
 
 
+#: Views of the schema's machinery that no profile shows (Datasette lists every view, with no
+#: ``hidden``): the text and facet tokens the full-text index reads (pipeline/ftsfacets.py).
+INTERNAL_VIEWS = frozenset({CONTENT_VIEW})
+
+
 def permission(actor: Any, action: str, resource: Any, public: bool) -> bool | None:
-    """The ``permission_allowed`` answer: in the public profile, no table or view outside
-    :data:`PUBLIC_TABLES`; otherwise no opinion."""
-    if public and action == "view-table" and isinstance(resource, (tuple, list)) and len(resource) == 2:
-        return False if resource[1] not in PUBLIC_TABLES else None
+    """The ``permission_allowed`` answer: no view of :data:`INTERNAL_VIEWS`; in the public
+    profile, no table or view outside :data:`PUBLIC_TABLES`; otherwise no opinion."""
+    if action == "view-table" and isinstance(resource, (tuple, list)) and len(resource) == 2:
+        if resource[1] in INTERNAL_VIEWS:
+            return False
+        if public:
+            return False if resource[1] not in PUBLIC_TABLES else None
     return None
 
 

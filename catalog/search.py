@@ -16,6 +16,9 @@ or two-word search under the 250 ms budget with nothing precomputed
   version: :func:`catalog.facetcache.search_matches`), and the first page of a
   search matching many resources walks the ``published`` index newest first, keeping the
   matching rows, instead of sorting every match (:func:`walk_published_index` says when).
+- a search or a table narrowed by facet values (``&_topic=``, ``&content_type=``, ...) is
+  first folded into one full-text query of the search and the values' tokens, which the
+  index also holds (:mod:`catalog.narrow`): it is then answered as a plain search is;
 - facet counts are kept (:mod:`catalog.facetcache`, valid until the catalog changes); a
   facet that missed the time limit is finished in the background, so the next request for
   the same search has it;
@@ -65,7 +68,13 @@ WARMING: ContextVar[bool] = ContextVar("illhub_warming", default=False)
 STOPWORDS = frozenset("""a an and are as at be but by for from has have how in into is it its of on or our
 the their them this to was we what when where which who why will with you your""".split())
 
-_MATCH = r"resources_fts match (?P<match>escape_fts\(:search\)|:search)"
+_SEARCH = r"(?:escape_fts\(:search\)|:search)"
+#: A search's full-text query: the search itself, or (catalog/narrow.py) the search and the
+#: tokens of the facet values it is narrowed by, or those tokens alone.
+_MATCH = (rf"resources_fts match (?P<match>{_SEARCH}|'\(' \|\| {_SEARCH} \|\| '\) AND ' \|\| :illhub_fts"
+          r"|:illhub_fts)")
+#: The parameters such a query may have.
+SEARCH_PARAMS = ({"search"}, {"search", "illhub_fts"}, {"illhub_fts"})
 _FTS = rf"rowid in \(select rowid from resources_fts where {_MATCH}\)"
 COUNT_RE = re.compile(rf"^select count\(\*\) from resources where {_FTS}\s*$")
 PAGE_RE = re.compile(rf"^select (?P<cols>.+) from resources where {_FTS} order by published desc "
@@ -78,8 +87,9 @@ def match_count_sql(match: str) -> str:
 
 def search_shape(sql: str, params) -> tuple[str, re.Match[str]] | None:
     """("count" | "page", match) when ``sql`` is Datasette's count or first page of a plain
-    search of the resources table (no other filter, no other parameter), else None."""
-    if not isinstance(params, dict) or set(params) != {"search"}:
+    search of the resources table (no other filter, no other parameter; or a search and
+    facet values folded into one full-text query by :func:`catalog.narrow.fold`), else None."""
+    if not isinstance(params, dict) or set(params) not in SEARCH_PARAMS:
         return None
     m = COUNT_RE.match(sql)
     if m:
@@ -149,8 +159,9 @@ _FTS_SUBQUERY = re.compile(rf"\(select rowid from resources_fts where {_MATCH}\)
 
 def plain_search(inner_sql: str | None, params) -> str | None:
     """The match expression of a plain search of the resources table (no other filter, no
-    other parameter), else None."""
-    if not isinstance(params, dict) or set(params) != {"search"}:
+    other parameter; or a search narrowed by facet values, folded: :func:`catalog.narrow.fold`),
+    else None."""
+    if not isinstance(params, dict) or "search" not in params or set(params) not in SEARCH_PARAMS:
         return None
     m = SEARCH_SQL_RE.match(inner_sql or "")
     return m["match"] if m else None
@@ -238,15 +249,37 @@ def _catalog(path) -> bool:
     return names == {"resources", "resources_fts", "idx_resources_published"}
 
 
+def _has_tokens(path) -> bool:
+    """Whether the catalog's full-text index holds the facet values' tokens (migration m2201;
+    an older file served ``--immutable`` is never migrated)."""
+    from catalog.narrow import has_tokens
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return has_tokens(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 def install(db) -> bool:
-    """Route ``db``'s queries through the search rewrites (once; only for a catalog): the
-    count and the first page of ``?_search=`` on the resources table (and nothing else) run
-    as :func:`search_shape` says; every other query passes through unchanged."""
+    """Route ``db``'s queries through the search rewrites (once; only for a catalog): a
+    query narrowed by facet values is folded into one full-text query when the index holds
+    them (:func:`catalog.narrow.fold`); the count and the first page of ``?_search=`` on
+    the resources table (and nothing else) run as :func:`search_shape` says; every other
+    query passes through unchanged."""
     if getattr(db, "_illhub_search", False) or db.is_memory or not db.path or not _catalog(db.path):
         return False
+    from catalog import narrow
+
     original = db.execute
+    tokens = _has_tokens(db.path)
 
     async def execute(sql, params=None, **kwargs):
+        if tokens:  # a search or a table narrowed by facet values: one full-text query
+            sql, params = narrow.fold(sql, params) or (sql, params)
         shape = search_shape(sql, params)
         if shape is None:
             return await original(sql, params, **kwargs)
@@ -268,4 +301,5 @@ def install(db) -> bool:
 
     db.execute = execute
     db._illhub_search = True
+    db._illhub_tokens = tokens
     return True

@@ -483,3 +483,15 @@ def m2101_published_index_with_id(db: Database) -> None:
         DROP INDEX IF EXISTS idx_resources_published;
         CREATE INDEX idx_resources_published ON resources(published DESC, id);
     """)
+
+
+@migrations()
+def m2201_fts_facets(db: Database) -> None:
+    """Issue 22: the full-text index also holds each resource's type, organization, source,
+    topics and systems as tokens (pipeline/ftsfacets.py), so a search narrowed by them is
+    answered by the index alone (catalog/narrow.py). The index is rebuilt from the resources."""
+    from pipeline import ftsfacets
+
+    run_script(db, "DROP TRIGGER resources_ai;\nDROP TRIGGER resources_ad;\nDROP TRIGGER resources_au;\n"
+               "DROP TABLE resources_fts;\n" + ftsfacets.schema_sql()
+               + "INSERT INTO resources_fts(resources_fts) VALUES ('rebuild');\n")

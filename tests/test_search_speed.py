@@ -440,7 +440,8 @@ def test_a_search_matching_many_counts_its_facets_over_a_sample_and_says_so(cata
         html = (await ds.client.get("/illhub/resources?_search=borrowing")).text
         few = (await ds.client.get("/illhub/resources.json?_search=careers%20explained&_size=0")).json()
         few_html = (await ds.client.get("/illhub/resources?_search=careers%20explained")).text
-        narrowed = (await ds.client.get("/illhub/resources.json?_search=borrowing&content_type=page&_size=0")).json()
+        narrowed = (await ds.client.get("/illhub/resources.json?_search=borrowing&content_type=page&_size=0"
+                                        "&_extra=count")).json()
         return data, html, few, few_html, narrowed
 
     data, html, few, few_html, narrowed = asyncio.run(go())
@@ -451,8 +452,10 @@ def test_a_search_matching_many_counts_its_facets_over_a_sample_and_says_so(cata
         assert facet["sampled"] == {"rows": 200, "of": count}, column
         assert [(r["value"], r["count"]) for r in facet["results"]] == expected[column], column
     assert f"Counts from the 200 most recently added of the {count:,} matches." in html
-    # a search matching fewer than the sample, and a narrowed search, count every match
+    # a search matching fewer than the sample, and a narrowed search matching fewer than the
+    # sample, count every match (a narrowed search matching more: tests/test_search_narrow.py)
     assert 0 < len(_direct(catalog, "careers explained")[1]) <= 200
+    assert 0 < narrowed["filtered_table_rows_count"] <= 200
     assert not any("sampled" in f for f in few["facet_results"].values())
     assert "facet-sample" not in few_html
     assert not any("sampled" in f for f in narrowed["facet_results"].values())
