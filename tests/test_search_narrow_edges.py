@@ -1,0 +1,166 @@
+"""Narrowed searches and tables folded into one full-text query (catalog/narrow.py) against
+Datasette's own, unfolded SQL, on the edges: values with quotes, spaces, accents, emoji,
+empty strings and great length, NULL organizations, several topics at once, raw full-text
+syntax, the filters that look like a facet value's but are not, sorting, paging and the
+renderers. Each URL is asked twice of the same catalog, once folded and once with folding
+switched off; the answers must be the same."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import unicodedata
+from urllib.parse import quote
+
+import pytest
+
+from catalog import facetcache, narrow
+from catalog.app import make_datasette
+from pipeline.store import open_db
+
+LONG = "Consortium " + "x" * 3000
+NFD = unicodedata.normalize("NFD", "Université de Montréal")
+VALUES = {
+    "organization": ["Université de Montréal", NFD, "O'Reilly & Sons", 'The "Quoted" Org', "", None,
+                     "Org 🚀 Rocket", LONG, "org", "Org", "  padded  "],
+    "content_type": ["page", "video", "document", "Page", ""],
+    "topics": [["copyright"], ["copyright", "lending"], ["lending", "best practices"], [],
+               ["Copyright"], ["copyright", "lending", "borrowing"], ["📚 books"], ["it's"]],
+    "systems": [[], ["alma"], ["alma", "worldshare-ill"], ["tipasa"], ["ALMA"]],
+}
+
+
+def _rows() -> list[dict]:
+    rows = []
+    for i in range(80):
+        words = ["borrowing", "lending", "ill", "copyright", "rapido"]
+        rows.append({
+            "id": f"r{i:03d}", "url": f"https://example.org/{i}",
+            "title": f"Item {i} on {words[i % 5]} and {words[(i * 3) % 5]}",
+            "description": "near far" if i % 4 == 0 else "far and wide, then near",
+            "content_type": VALUES["content_type"][i % 5],
+            "organization": VALUES["organization"][i % 11],
+            "source_id": ["s1", "s2", "s 3"][i % 3],
+            "topics": json.dumps(VALUES["topics"][i % 8]),
+            "systems": json.dumps(VALUES["systems"][i % 5]),
+            "published": None if i % 13 == 0 else f"2026-01-{1 + i % 28:02d}T00:00:00Z",
+            "content_hash": "h", "first_seen": "2026-01-01", "last_seen": "2026-01-01",
+            "last_changed": "2026-01-01",
+        })
+    return rows
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    path = tmp_path_factory.mktemp("edges") / "illhub.db"
+    db = open_db(path)
+    with db.conn:
+        db.conn.executemany("insert into sources (id, name, kind) values (?, ?, 'feed')",
+                            [("s1", "S1"), ("s2", "S2"), ("s 3", "S3")])
+        rows = _rows()
+        cols = list(rows[0])
+        db.conn.executemany(f"insert into resources ({', '.join(cols)}) values ({', '.join('?' for _ in cols)})",
+                            [[r[c] for c in cols] for r in rows])
+    db.close()
+    return path
+
+
+def _answer(response) -> tuple:
+    if response.status_code != 200:
+        return (response.status_code,)
+    if not response.headers["content-type"].startswith("application/json"):
+        return 200, response.text
+    data = response.json()
+    facets = {name: [(r["value"], r["count"]) for r in facet["results"]]
+              for name, facet in (data.get("facet_results") or {}).items()}
+    return 200, [row["id"] for row in data["rows"]], data.get("filtered_table_rows_count"), facets, data.get("next")
+
+
+def _ask(path, urls: list[str], *, folded: bool, monkeypatch, public: bool = False) -> list[tuple]:
+    facetcache.CACHE.clear()
+    with monkeypatch.context() as m:
+        if not folded:
+            m.setattr(narrow, "fold", lambda sql, params: None)
+        ds = make_datasette(path, public=public)
+
+        async def go():
+            await ds.invoke_startup()
+            return [_answer(await ds.client.get(url)) for url in urls]
+
+        return asyncio.run(go())
+
+
+def _q(**args) -> str:
+    parts = []
+    for key, value in args.items():
+        for v in value if isinstance(value, list) else [value]:
+            parts.append(f"{key}={quote(v, safe='')}")
+    return "&".join(parts)
+
+
+def _same(path, queries: list[str], monkeypatch, suffix=".json", extra="&_shape=objects&_extra=count&_size=100",
+          public=False):
+    urls = [f"/illhub/resources{suffix}?{q}{extra}" for q in queries]
+    got = _ask(path, urls, folded=True, monkeypatch=monkeypatch, public=public)
+    want = _ask(path, urls, folded=False, monkeypatch=monkeypatch, public=public)
+    for url, g, w in zip(urls, got, want, strict=True):
+        assert g == w, url
+    return got
+
+
+TRICKY_VALUES = [
+    _q(organization=v) for v in VALUES["organization"] if v is not None
+] + [
+    _q(content_type=v) for v in VALUES["content_type"]
+] + [
+    _q(source_id="s 3"), _q(source_id="s1", content_type="page"),
+    _q(_topic=["copyright", "lending"]), _q(_topic=["copyright", "Copyright"]), _q(_topic="📚 books"),
+    _q(_topic="it's"), _q(_topic="best practices", _system="alma", content_type="page"),
+    _q(_system=["alma", "worldshare-ill"]), _q(_system="ALMA"), _q(_topic=""), _q(_topic="nothing such"),
+    _q(organization=["org", "Org"]), _q(organization="Org", content_type="video", _topic="copyright"),
+]
+
+
+@pytest.mark.parametrize("search", [None, "borrowing", "Near far", "it's", "Item 1"])
+def test_tricky_values_narrow_to_the_same_rows(catalog, monkeypatch, search):
+    queries = [q + (f"&{_q(_search=search)}" if search else "") for q in TRICKY_VALUES]
+    got = _same(catalog, queries, monkeypatch)
+    assert any(g[0] == 200 and g[1] for g in got) or search == "it's"
+
+
+RAW = ['"near far"', "near OR rapido", "NEAR(near far, 2)", "bor*", "-", "far NOT near", '"unbalanced',
+       "lending)", "(lending", "nothing) OR (rapido", "title: rapido", "rapido OR x) OR (copyright", '""',
+       "i*", "ih*", "*"]
+
+
+@pytest.mark.parametrize("search", RAW)
+def test_raw_full_text_syntax_narrowed(catalog, monkeypatch, search):
+    queries = [_q(_search=search, _searchmode=mode, **narrowing)
+               for mode in ("raw", "escaped")
+               for narrowing in ({"_topic": "copyright"}, {"content_type": "page", "_system": "alma"})]
+    _same(catalog, queries, monkeypatch)
+
+
+LOOKALIKES = [
+    _q(content_type__exact="video"), _q(content_type__not="video"), _q(organization__isnull="1"),
+    _q(source_id__in="s1,s2"), _q(organization__contains="Org"), _q(title="Item 1 on lending and ill"),
+    _q(content_type="page", _where="published is not null"), _q(content_type="page", _where="1 = 1 or 1 = 1"),
+    _q(content_type="page", _sort="organization"), _q(_topic="copyright", _sort_desc="title"),
+    _q(_topic="copyright", _sort="published"), _q(_topic="copyright", _search="ill", _sort="rowid"),
+    _q(content_type="page", _facet="language"), _q(_topic="lending", _search_title="lending"),
+    _q(content_type="page", _nofacet="1"), _q(content_type="page", _size="7"),
+    _q(content_type="page", link_status="unchecked"),
+]
+
+
+def test_similar_filters_sorts_and_pages(catalog, monkeypatch):
+    got = _same(catalog, LOOKALIKES, monkeypatch, extra="&_shape=objects&_extra=count")
+    nexts = [(q, g[4]) for q, g in zip(LOOKALIKES, got, strict=True) if g[0] == 200 and g[4]]
+    _same(catalog, [f"{q}&_next={quote(n)}" for q, n in nexts], monkeypatch, extra="&_shape=objects&_extra=count")
+
+
+def test_csv_and_the_html_page_agree(catalog, monkeypatch):
+    queries = [_q(_topic="copyright", content_type="page"), _q(_search="borrowing", organization="org"),
+               _q(_topic=["copyright", "lending"], _size="3")]
+    _same(catalog, queries, monkeypatch, suffix=".csv", extra="")
+    _same(catalog, queries, monkeypatch, suffix=".json", extra="&_shape=objects&_extra=count", public=True)
