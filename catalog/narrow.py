@@ -70,6 +70,28 @@ def _filters(where: str, params: dict) -> tuple[list[tuple[str, str]], str | Non
     return found, match
 
 
+def _grouped(query: str) -> bool:
+    """Whether a raw full-text query stays one group inside ``( ... )``: its strings end and
+    its parentheses close in order. ``nothing) OR (rapido``, which FTS5 refuses, would
+    otherwise become ``(nothing) OR (rapido) AND "iht…0"``: rows without the facet value."""
+    depth, i = 0, 0
+    while i < len(query):
+        if query[i] == '"':  # a string, where "" is a quote
+            while True:
+                i = query.find('"', i + 1)
+                if i < 0:
+                    return False
+                if query[i + 1:i + 2] != '"':
+                    break
+                i += 1
+        elif query[i] in "()":
+            depth += 1 if query[i] == "(" else -1
+            if depth < 0:
+                return False
+        i += 1
+    return depth == 0
+
+
 def fold(sql: str, params) -> tuple[str, dict] | None:
     """``sql`` (a query of the resources table: a count, a page, a facet's inner query) with
     its facet-value filters folded into one full-text query, and its parameters; None when
@@ -83,6 +105,8 @@ def fold(sql: str, params) -> tuple[str, dict] | None:
     if parsed is None or not parsed[0]:
         return None
     found, match = parsed
+    if match == ":search" and not (isinstance(params.get("search"), str) and _grouped(params["search"])):
+        return None  # a raw search that is not one group: Datasette's own query (and error)
     used = set(re.findall(r":(\w+)", m["where"]))
     if set(params) != used:
         return None  # a parameter the filters do not explain: leave the query alone

@@ -164,3 +164,12 @@ def test_csv_and_the_html_page_agree(catalog, monkeypatch):
                _q(_topic=["copyright", "lending"], _size="3")]
     _same(catalog, queries, monkeypatch, suffix=".csv", extra="")
     _same(catalog, queries, monkeypatch, suffix=".json", extra="&_shape=objects&_extra=count", public=True)
+
+
+def test_a_raw_search_is_folded_only_when_it_stays_one_group():
+    sql = ('select count(*) from resources where "content_type" = :p0 and '
+           "rowid in (select rowid from resources_fts where resources_fts match :search)")
+    for search in ["nothing) OR (rapido", "a)", "(a", '"a', '"a"" OR b) OR (c', "a) OR (b OR c"]:
+        assert narrow.fold(sql, {"p0": "page", "search": search}) is None, search
+    for search in ['"x)" OR y', '"say ""hi)"" " OR (a NOT b)', "NEAR(a b, 3)", "(a OR b) c*"]:
+        assert narrow.fold(sql, {"p0": "page", "search": search}) is not None, search
