@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.ftsfacets import token
+from pipeline.ftsfacets import exact, token
 
 #: The parameter that carries the facet values' tokens, as a full-text query.
 TOKENS_PARAM = "illhub_fts"
@@ -105,6 +105,8 @@ def fold(sql: str, params) -> tuple[str, dict] | None:
     if parsed is None or not parsed[0]:
         return None
     found, match = parsed
+    if not all(exact(col, value) for col, value in found):
+        return None  # a value too long for its token to be its own: Datasette's query
     if match == ":search" and not (isinstance(params.get("search"), str) and _grouped(params["search"])):
         return None  # a raw search that is not one group: Datasette's own query (and error)
     used = set(re.findall(r":(\w+)", m["where"]))

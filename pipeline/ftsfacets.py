@@ -27,11 +27,20 @@ FACET_CODES = {"content_type": "c", "organization": "o", "source_id": "r", "topi
 ARRAY_COLUMNS = ("topics", "systems")
 #: The view the index reads its content from.
 CONTENT_VIEW = "resources_fts_content"
+#: FTS5 keeps only a token's first 32,768 bytes: the token of a longer value (over 16,382
+#: bytes) may stand for other values too (:func:`exact`).
+MAX_TOKEN_BYTES = 32768
 
 
 def token(column: str, value: str) -> str:
     """The token that stands for ``column`` holding ``value``."""
     return f"ih{FACET_CODES[column]}{value.encode('utf-8').hex()}0"
+
+
+def exact(column: str, value: str) -> bool:
+    """Whether :func:`token` of ``value`` finds only the resources holding ``value`` (FTS5
+    does not truncate it)."""
+    return len(token(column, value)) <= MAX_TOKEN_BYTES
 
 
 def token_sql(column: str, value_sql: str) -> str:
