@@ -71,6 +71,8 @@ def _answer(response) -> tuple:
     if not response.headers["content-type"].startswith("application/json"):
         return 200, response.text
     data = response.json()
+    if isinstance(data, list):
+        return 200, data
     facets = {name: [(r["value"], r["count"]) for r in facet["results"]]
               for name, facet in (data.get("facet_results") or {}).items()}
     return 200, [row["id"] for row in data["rows"]], data.get("filtered_table_rows_count"), facets, data.get("next")
@@ -161,8 +163,10 @@ def test_similar_filters_sorts_and_pages(catalog, monkeypatch):
 
 def test_csv_and_the_html_page_agree(catalog, monkeypatch):
     queries = [_q(_topic="copyright", content_type="page"), _q(_search="borrowing", organization="org"),
-               _q(_topic=["copyright", "lending"], _size="3")]
+               _q(_topic=["copyright", "lending"], _size="3"), _q(_topic="copyright", _stream="on", _size="4"),
+               _q(organization="O'Reilly & Sons", _search="item", _stream="on")]
     _same(catalog, queries, monkeypatch, suffix=".csv", extra="")
+    _same(catalog, queries, monkeypatch, suffix=".json", extra="&_shape=array")
     _same(catalog, queries, monkeypatch, suffix=".json", extra="&_shape=objects&_extra=count", public=True)
 
 
