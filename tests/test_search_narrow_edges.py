@@ -223,6 +223,7 @@ def test_merge_reprocess_and_doctor_keep_the_tokens_right(tmp_path):
     assert held == {f"r{i:03d}" for i in range(30, 50)}
     main.close()
     assert doctor._fts_check(tmp_path / "old.db") is None
+    assert doctor.diagnose(tmp_path / "old.db").problems == []
 
 
 def test_values_longer_than_a_full_text_token_are_not_confused(tmp_path, monkeypatch):
@@ -243,3 +244,29 @@ def test_values_longer_than_a_full_text_token_are_not_confused(tmp_path, monkeyp
     got = _same(path, [_q(organization=prefix + "a"), _q(organization=prefix + "b", _search="item"),
                        _q(_topic=prefix + "1"), _q(_topic=prefix + "0", content_type="page")], monkeypatch)
     assert [len(g[1]) for g in got] == [3, 3, 3, 1]
+
+
+def test_doctor_notices_an_index_that_disagrees_with_the_resources(tmp_path):
+    """A resource whose topics changed while the index did not (a trigger missing, a write
+    from a tool that drops them) narrows wrongly: ``illhub doctor`` must say so."""
+    import sqlite3
+
+    from pipeline import doctor
+
+    path = tmp_path / "illhub.db"
+    db = open_db(path)
+    with db.conn:
+        db.conn.executemany("insert into sources (id, name, kind) values (?, ?, 'feed')",
+                            [("s1", "S1"), ("s2", "S2"), ("s 3", "S3")])
+        rows = _rows()[:10]
+        cols = list(rows[0])
+        db.conn.executemany(f"insert into resources ({', '.join(cols)}) values ({', '.join('?' for _ in cols)})",
+                            [[r[c] for c in cols] for r in rows])
+    db.close()
+    assert doctor._fts_check(path) is None
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("drop trigger resources_au")
+        conn.execute("update resources set topics = '[\"zzz\"]' where id = 'r001'")
+    conn.close()
+    assert "does not match" in (doctor._fts_check(path) or "")
