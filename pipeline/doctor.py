@@ -112,7 +112,8 @@ def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
 
 
 def _fts_check(path: Path) -> str | None:
-    """FTS5's own consistency check of ``resources_fts`` (None when it passes or cannot run)."""
+    """FTS5's own consistency check of ``resources_fts``, against the content it indexes (None
+    when it passes or cannot run)."""
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=5)
     except sqlite3.Error:
@@ -121,7 +122,9 @@ def _fts_check(path: Path) -> str | None:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'resources_fts'").fetchone():
             return None
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO resources_fts(resources_fts) VALUES ('integrity-check')")
+        # rank 1: also against the content the index reads (its text and facet tokens); the
+        # default checks only the index's own structure, which a stale row does not break
+        conn.execute("INSERT INTO resources_fts(resources_fts, rank) VALUES ('integrity-check', 1)")
         return None
     except sqlite3.DatabaseError as e:
         if "locked" in str(e) or "readonly" in str(e):
