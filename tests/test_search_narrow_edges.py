@@ -132,7 +132,7 @@ def test_tricky_values_narrow_to_the_same_rows(catalog, monkeypatch, search):
 
 RAW = ['"near far"', "near OR rapido", "NEAR(near far, 2)", "bor*", "-", "far NOT near", '"unbalanced',
        "lending)", "(lending", "nothing) OR (rapido", "title: rapido", "rapido OR x) OR (copyright", '""',
-       "i*", "ih*", "*"]
+       "i*", "ih*", "*", "*reads"]
 
 
 @pytest.mark.parametrize("search", RAW)
@@ -173,7 +173,7 @@ def test_csv_and_the_html_page_agree(catalog, monkeypatch):
 def test_a_raw_search_is_folded_only_when_it_stays_one_group():
     sql = ('select count(*) from resources where "content_type" = :p0 and '
            "rowid in (select rowid from resources_fts where resources_fts match :search)")
-    for search in ["nothing) OR (rapido", "a)", "(a", '"a', '"a"" OR b) OR (c', "a) OR (b OR c"]:
+    for search in ["nothing) OR (rapido", "a)", "(a", '"a', '"a"" OR b) OR (c', "a) OR (b OR c", " *reads"]:
         assert narrow.fold(sql, {"p0": "page", "search": search}) is None, search
     for search in ['"x)" OR y', '"say ""hi)"" " OR (a NOT b)', "NEAR(a b, 3)", "(a OR b) c*"]:
         assert narrow.fold(sql, {"p0": "page", "search": search}) is not None, search
