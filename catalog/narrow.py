@@ -73,7 +73,10 @@ def _filters(where: str, params: dict) -> tuple[list[tuple[str, str]], str | Non
 def _grouped(query: str) -> bool:
     """Whether a raw full-text query stays one group inside ``( ... )``: its strings end and
     its parentheses close in order. ``nothing) OR (rapido``, which FTS5 refuses, would
-    otherwise become ``(nothing) OR (rapido) AND "iht…0"``: rows without the facet value."""
+    otherwise become ``(nothing) OR (rapido) AND "iht…0"``: rows without the facet value.
+    Nor a special query (``*reads``: FTS5's own statistics, no resource) is one."""
+    if query.lstrip().startswith("*"):
+        return False
     depth, i = 0, 0
     while i < len(query):
         if query[i] == '"':  # a string, where "" is a quote
