@@ -151,7 +151,10 @@ LOOKALIKES = [
     _q(_topic="copyright", _sort="published"), _q(_topic="copyright", _search="ill", _sort="rowid"),
     _q(content_type="page", _facet="language"), _q(_topic="lending", _search_title="lending"),
     _q(content_type="page", _nofacet="1"), _q(content_type="page", _size="7"),
-    _q(content_type="page", link_status="unchecked"),
+    _q(content_type="page", link_status="unchecked"), _q(_search="", _topic="copyright"),
+    _q(_search="  ", content_type="page"), _q(_search="-", _topic="lending"), _q(_search="🚀", organization="Org 🚀 Rocket"),
+    _q(_search="Montréal", organization="Université de Montréal"), _q(_topic="copyright", _size="5"),
+    _q(_search="item", _topic=["copyright", "lending"], _system="alma", content_type="video", _size="2"),
 ]
 
 
