@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,21 @@ def request_spec(request: Request) -> dict[str, Any] | None:
     if request.priority:
         spec["priority"] = request.priority
     return spec
+
+
+#: The spec of each listed request (a crawl's found pages: the same request object for a page
+#: every document that links it lists; each spec is read, never changed).
+_LISTED_SPECS: weakref.WeakKeyDictionary[Request, dict[str, Any] | None] = weakref.WeakKeyDictionary()
+
+
+def _follow_spec(request: Request) -> dict[str, Any] | None:
+    if not request.meta.get("illhub_listed"):
+        return request_spec(request)
+    try:
+        return _LISTED_SPECS[request]
+    except KeyError:
+        spec = _LISTED_SPECS[request] = request_spec(request)
+        return spec
 
 
 def request_from_spec(spec: dict[str, Any]) -> Request:
@@ -134,7 +150,7 @@ class FetchState:
         follow = []
         for out in outputs:
             if isinstance(out, Request):
-                spec = request_spec(out)
+                spec = _follow_spec(out)
                 if spec is None:
                     return None
                 follow.append(spec)

@@ -139,9 +139,11 @@ class HarvestSpider(scrapy.Spider):
         if isinstance(out, Request):
             state.pending += 1
             state.requests += 1
-            meta = dict(out.meta)
-            meta["illhub_source"] = state.source.id
-            return out.replace(callback=self.parse_document, errback=self.on_error, meta=meta, dont_filter=True)
+            # in place: a handler's request is its own (Scrapy copies the meta it is given), and
+            # a copy cost as much as making it (the URL escaped again, new headers)
+            out.meta["illhub_source"] = state.source.id
+            out.callback, out.errback, out.dont_filter = self.parse_document, self.on_error, True
+            return out
         return out
 
     async def start(self) -> AsyncIterator[Any]:

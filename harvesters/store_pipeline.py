@@ -43,20 +43,37 @@ class StorePipeline:
         #: sources whose items are in the open transaction
         self._pending_sources: set[str] = set()
         self._reactor: Any = None
-        self._items = 0
+        #: the idle check: one timer, put off by each document (a timer a document cost more)
+        self._idle_check: Any = None
 
     def open_spider(self, spider: Any = None) -> None:
-        # each document schedules an idle check; a document finding the transaction
+        # each document puts off the idle check; a document finding the transaction
         # COMMIT_EVERY old commits it: no timer is needed besides
         from twisted.internet import reactor
 
         self._reactor = reactor
 
-    def _commit_if_idle(self, items: int) -> None:
-        if items == self._items:  # nothing came since: commit now
-            self.commit()
+    def _commit_when_idle(self) -> None:
+        self._idle_check = None
+        self.commit()  # nothing came for COMMIT_IDLE seconds
+
+    def _put_off_idle_check(self, context: HarvestContext) -> None:
+        check = self._idle_check
+        if check is not None and not check.active():
+            check = self._idle_check = None
+        if context.db.conn.in_transaction:
+            if check is None:
+                self._idle_check = self._reactor.callLater(self.COMMIT_IDLE, self._commit_when_idle)
+            else:
+                check.reset(self.COMMIT_IDLE)
+        elif check is not None:  # committed: nothing to check until a document opens another
+            check.cancel()
+            self._idle_check = None
 
     def close_spider(self, spider: Any = None) -> None:
+        if self._idle_check is not None and self._idle_check.active():
+            self._idle_check.cancel()
+        self._idle_check = None
         self.commit()
 
     def _context(self) -> HarvestContext | None:
@@ -166,10 +183,9 @@ class StorePipeline:
         try:
             return self._process(item, context)
         finally:
-            self._items += 1
             self.commit(due_only=True)
-            if self._reactor is not None and context.db.conn.in_transaction:
-                self._reactor.callLater(self.COMMIT_IDLE, self._commit_if_idle, self._items)
+            if self._reactor is not None:
+                self._put_off_idle_check(context)
 
     def _process(self, item: Any, context: HarvestContext) -> Any:
         if isinstance(item, DocumentRecord):

@@ -109,6 +109,10 @@ class WebRun:
     planned: bool = False
     #: Pages a crawl's previous run left for this one (``web_frontier``).
     remembered: set[str] = field(default_factory=set)
+    #: Whether a crawl follows a link, by URL; the listed request of a found page, by URL and
+    #: ``lastmod`` (the same object each time: documents only remember it).
+    follows: dict[str, bool] = field(default_factory=dict)
+    listed: dict[tuple[str, str | None], Request] = field(default_factory=dict)
 
     @staticmethod
     def key(url: str) -> str:
@@ -359,7 +363,10 @@ class RotatingHandler(WebHandler):
                 unchanged.append(url)
             else:
                 self.offer(run, url, lastmod=lastmod, depth=depth, rank=rank, key=key)
-        return self.listed(url, lastmod)
+        listed = run.listed.get((url, lastmod))
+        if listed is None:
+            listed = run.listed[url, lastmod] = self.listed(url, lastmod)
+        return listed
 
     @staticmethod
     def priority(run: WebRun, c: Candidate) -> tuple[Any, ...]:

@@ -233,3 +233,54 @@ def test_a_relative_base_href_is_applied_once_to_documents():
     page = extract_page(body, "https://help.example.org/guide/page", http_content_type="text/html")
     assert [d["url"] for d in page["documents"]] == ["https://help.example.org/guide/docs/manual.pdf",
                                                      "https://help.example.org/guide/slides/intro.pptx"]
+
+
+# -- the shortcuts of the per-page path (issue 22) give what the libraries they replace give --
+
+TRICKY_MAIN = [
+    "<main>a<script>x</script>b<!-- c -->d<?pi x?>e<p>f</p>g</main>",
+    "<main><p>one<object>two<param name=x value=y>three</param>four<b>five</b>six</object>seven</p></main>",
+    "<main>x<iframe src='v'>in frame</iframe>y<embed src=z>z<applet code=a>gone</applet>w</main>",
+    "<main><div>(<span>open</span>)<span>, comma</span> <em>  spaced\n\t out  </em>.</div><param>loose</param>t</main>",
+    "<main><nav>menu</nav>text <footer>foot</footer>tail<div hidden>h</div><div class='x breadcrumbs'>bc</div>end</main>",
+    "<main><noframes>nf</noframes><frameset><frame src=x></frameset><layer>L</layer>&nbsp;nbsp\u00a0<br>br</main>",
+    "<main><object><object>in<b>b</b>c</object>d</object>e<style>s</style>f<link rel=x>g<meta name=y>h</main>",
+]
+
+
+@pytest.mark.parametrize("html", TRICKY_MAIN)
+def test_main_text_is_what_html_text_reads(html):
+    """The excerpt's text is read from the page without copying it: the same as html_text's
+    cleaned copy (its cleaner removes scripts, comments, frames, embedded objects, merging the
+    text around them), after the page chrome is dropped."""
+    import html_text
+    from parsel import Selector
+
+    from harvesters.parsers.page import _without_boilerplate, is_boilerplate
+    from harvesters.parsers.text import extracted_text, joined_runs, text_runs
+
+    main = Selector(text=f"<html><body>{html}</body></html>").root.find(".//main")
+    expected = html_text.extract_text(_without_boilerplate(main), guess_layout=False)
+    assert joined_runs(text_runs(main, skip=is_boilerplate)) == expected
+    assert extracted_text(main) == html_text.extract_text(main, guess_layout=False)
+
+
+@pytest.mark.parametrize("value", ["", "plain", " padded ", "two  spaces", "a\tb", "x &amp; y", "<b>bold</b>",
+                                   "nbsp\u00a0here", "zero\u200bwidth", "é accents İ", "a" * 50 + " b" * 20])
+@pytest.mark.parametrize("limit", [None, 0, 3, 10, 40])
+def test_clean_is_clean_text(value, limit):
+    from harvesters.parsers.text import clean
+    from pipeline.normalize import clean_text
+
+    assert clean(value, limit) == clean_text(value, limit)
+
+
+def test_elements_beside_the_root_element_are_read():
+    """libxml2 can leave a second top-level <html> beside the first: its links, <meta> tags and
+    canonical link count, as XPath's //a found them."""
+    body = (b'<html><head><title>T</title></head><body>first</body></html>'
+            b'<html><head><meta name="description" content="Said twice."><link rel="canonical" href="/c"></head>'
+            b'<body><a href="/x">X</a> Last updated: 2024-05-06</body></html>')
+    m = extract_page(body, "https://e.org/p", http_content_type="text/html")
+    assert [lk.url for lk in extract_links(body, "https://e.org/p")] == ["https://e.org/x"]
+    assert (m["description"], m["canonical_url"]) == ("Said twice.", "https://e.org/c")

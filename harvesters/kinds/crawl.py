@@ -176,6 +176,13 @@ class CrawlHandler(RotatingHandler):
         return (on_same_site(url, source) and not is_document_url(url) and not is_non_page_url(url)
                 and source.follows(url))
 
+    def _follows_in(self, run: WebRun, url: str, source: CrawlSource) -> bool:
+        """:meth:`_follows`, once per URL of a run (pages link the same pages again and again)."""
+        known = run.follows.get(url)
+        if known is None:
+            known = run.follows[url] = self._follows(url, source)
+        return known
+
     def _links_from(self, response: Response, source: CrawlSource) -> tuple[int, tuple[int, ...]] | None:
         """(depth, rank) of the links of a fetched page, or None when its links are not followed."""
         depth = int(response.meta.get("illhub_depth", 0))
@@ -184,7 +191,7 @@ class CrawlHandler(RotatingHandler):
         return depth + 1, tuple(response.meta.get("illhub_rank") or ())
 
     def parse(self, response: Response, source: CrawlSource) -> Iterable[Any]:
-        from harvesters.parsers.page import extract_links
+        from harvesters.parsers.page import link_urls
 
         run = self.run_for(source)
         yield from self.page_items(response, run)
@@ -192,8 +199,8 @@ class CrawlHandler(RotatingHandler):
         if where is None:
             return
         depth, rank = where
-        links = [link.url for link in extract_links(page_selector(response), response.url)]
-        for i, url in enumerate(u for u in links if self._follows(u, source)):
+        links = link_urls(page_selector(response), response.url)
+        for i, url in enumerate(u for u in links if self._follows_in(run, u, source)):
             listed = self.consider(run, response, url, None, [], depth=depth, rank=(*rank, i))
             if listed is not None:
                 yield listed  # remembered with this page: unchanged next time, it lists them again
@@ -208,7 +215,7 @@ class CrawlHandler(RotatingHandler):
             return
         depth, rank = where
         links = [r.url for r in follow if r.meta.get("illhub_step") == "page"]
-        for i, url in enumerate(u for u in links if self._follows(u, source)):
+        for i, url in enumerate(u for u in links if self._follows_in(run, u, source)):
             self.consider(run, response, url, None, [], depth=depth, rank=(*rank, i))
 
     def closing(self, run: WebRun, waiting: list[Candidate]) -> Iterable[Any]:

@@ -24,6 +24,7 @@ def url_path_lower(url: str) -> str:
         return ""
 
 
+@lru_cache(maxsize=65536)  # the pages of a site link the same URLs again and again
 def is_document_url(url: str) -> bool:
     """A link to a PDF, a slide deck or an office document (by its path)."""
     return url_path_lower(url).endswith(DOCUMENT_SUFFIXES)
@@ -33,6 +34,7 @@ def is_slides_url(url: str) -> bool:
     return url_path_lower(url).endswith(SLIDE_SUFFIXES)
 
 
+@lru_cache(maxsize=65536)
 def is_video_url(url: str) -> bool:
     """A link to a recording on a video platform."""
     try:
@@ -70,6 +72,7 @@ def non_page_suffixes() -> tuple[str, ...]:
     return tuple(f".{e}" for e in dict.fromkeys([*IGNORED_EXTENSIONS, *EXTRA_NON_PAGE_EXTENSIONS]))
 
 
+@lru_cache(maxsize=65536)
 def is_non_page_url(url: str) -> bool:
     """A link whose extension says it is not a web page (an image, a script, a feed, an
     archive…); documents are not counted here (see :func:`is_document_url`)."""

@@ -35,22 +35,33 @@ Dublin Core is read in both spellings (``DC.Title``, ``dcterms.title``), any cas
 from __future__ import annotations
 
 import copy
+import json
+import re
 import weakref
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit
 
-import extruct
-import html_text
 from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
 from harvesters.parsers.structured import as_list, first_str, jsonld_nodes, main_node, names, schema_types
-from harvesters.parsers.text import EXCERPT_CHARS, first_paragraph, normalize_space, visible_updated
+from harvesters.parsers.text import (
+    EXCERPT_CHARS,
+    clean,
+    extracted_text,
+    first_paragraph,
+    joined_runs,
+    normalize_space,
+    text_runs,
+    visible_updated,
+)
 from harvesters.parsers.titles import by_agreement
-from pipeline.normalize import clean_text, parse_date
+from pipeline.normalize import parse_date
 from pipeline.urls import absolute_url, same_site
 
 DOC_PLATFORMS = ("mindtouch", "zendesk", "confluence", "docusaurus", "mkdocs", "sphinx", "read the docs",
@@ -70,30 +81,75 @@ MAIN_TYPES_ORDER = (VIDEO_TYPES, DOC_TYPES, ARTICLE_TYPES, DOCUMENT_TYPES, {"Eve
 ORGANIZATION_TYPES = {"Organization", "Library", "CollegeOrUniversity", "GovernmentOrganization", "NGO",
                       "EducationalOrganization", "Corporation"}
 
-#: Where the main content usually is, tried in order (platform containers included).
+def _has_class(name: str) -> str:
+    """An XPath test: ``name`` is one of the element's classes (the cheap substring test first)."""
+    return f"(contains(@class, '{name}') and contains(concat(' ', normalize-space(@class), ' '), ' {name} '))"
+
+
+#: Where the main content usually is, tried in order (platform containers included). (An
+#: attribute's presence is tested first: libxml2 then skips the other tests on most elements.)
 MAIN_XPATHS = (
-    "//main", "//*[@role='main']", "//article",
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' mt-content-container ')]",  # MindTouch
-    "//*[@id='s-lg-guide-main']",  # LibGuides
-    "//*[contains(concat(' ', normalize-space(@class), ' '), ' article-body ')]",  # Zendesk
-    "//*[@id='content' or @id='main-content' or @id='main' or @id='primary']",
+    "//main", "//*[@role][@role='main']", "//article",
+    f"//*[@class][{_has_class('mt-content-container')}]",  # MindTouch
+    "//*[@id][@id='s-lg-guide-main']",  # LibGuides
+    f"//*[@class][{_has_class('article-body')}]",  # Zendesk
+    "//*[@id][@id='content' or @id='main-content' or @id='main' or @id='primary']",
     "//body",
 )
-#: Removed before reading text: navigation, page chrome, forms, scripts.
-BOILERPLATE_XPATH = (
-    ".//nav | .//header | .//footer | .//aside | .//form | .//script | .//style | .//noscript | .//template"
-    " | .//svg | .//iframe | .//*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='search']"
-    " | .//*[@aria-hidden='true'] | .//*[@hidden]"
-    " | .//*[contains(concat(' ', normalize-space(@class), ' '), ' breadcrumb ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' breadcrumbs ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' skip-link ')]"
-)
+#: Removed before reading text: navigation, page chrome, forms, scripts (:func:`is_boilerplate`).
+BOILERPLATE_TAGS = frozenset({"nav", "header", "footer", "aside", "form", "script", "style", "noscript", "template",
+                              "svg", "iframe"})
+BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo", "search"})
+BOILERPLATE_CLASSES = frozenset({"breadcrumb", "breadcrumbs", "skip-link"})
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
 PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.date.issued", "dc.date.created",
                   "dc.date.published", "dc.created", "dc.issued", "dcterms.date", "dcterms.issued", "dcterms.created",
                   "date", "pubdate", "publish-date", "publish_date", "article.published", "sailthru.date")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 MODIFIED_META = ("dcterms.modified", "dc.date.modified", "dc.modified", "last-modified", "lastmod", "revised",
                  "article.updated", "modified")
+
+# The expressions, compiled once and run on lxml's tree: through parsel, each call compiled its
+# expression again and wrapped every result in a Selector, which cost more than the search.
+# Elements found by their tag alone are found with lxml's iter(tag) (:func:`_all`): an XPath
+# call costs more than such a walk.
+_STRING = etree.XPath("string(.)")
+_MAIN = tuple((lambda root, tag=xp[2:]: list(_all(root, tag))) if xp[2:].isalpha() else etree.XPath(xp)
+              for xp in MAIN_XPATHS)
+_IMG_ALT = etree.XPath(".//img/@alt")
+_HTML_TITLE = etree.XPath("//head/title/text() | //title/text()")
+_FIRST_H1 = etree.XPath("normalize-space(string((//h1)[1]))")
+_CANONIL = str.maketrans("CANONIL", "canonil")
+_PUBLISHED_TIMES = etree.XPath(
+    f"//*[@itemprop][@itemprop='datePublished'] | //time[@pubdate or @class and {_has_class('published')}]")
+_MODIFIED_TIMES = etree.XPath(f"//*[@itemprop][@itemprop='dateModified'] | //time[@class][{_has_class('updated')}]")
+_HTML_LANG = etree.XPath("/html/@lang | /html/@xml:lang")
+_HTTP_LANG = etree.XPath("//meta[@http-equiv][translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')="
+                         "'content-language']/@content")
+_PLATFORM = etree.XPath(f"boolean(//*[@class][contains(@class, 'zendesk') or {_has_class('mt-content-container')}]"
+                        " | //meta[@name='mindtouch-page-id'])")
+# What extruct reads (extruct 0.18's extractors, as extruct.extract runs them with errors="ignore"
+# and uniform=True): JSON-LD scripts, OpenGraph <meta property> tags in <head>, microdata items.
+_JSONLD_COMMENT_LINE = re.compile(r"^\s*(//.*|<!--.*-->)")
+_OG_PREFIX = re.compile(r"\s*(\w+):\s*([^\s]+)")
+_OG_NAMESPACES = {"og": "http://ogp.me/ns#", "music": "http://ogp.me/ns/music#", "video": "http://ogp.me/ns/video#",
+                  "article": "http://ogp.me/ns/article#", "book": "http://ogp.me/ns/book#",
+                  "profile": "http://ogp.me/ns/profile#", "product": "http://ogp.me/ns/product#"}
+_ITEMSCOPE = etree.XPath("boolean(//*[@itemscope])")
+
+
+def _all(root: Any, tag: str) -> Iterator[Any]:
+    """XPath's ``//tag`` from ``root``: the elements of that tag in the whole document, in
+    document order (libxml2 can leave elements beside the root element: lxml's ``iter``
+    walks only the root's)."""
+    if root.getnext() is None:
+        return root.iter(tag)
+    return chain.from_iterable(el.iter(tag) for el in (root, *root.itersiblings()))
+
+
+def _first(found: list[Any]) -> str | None:
+    """The first result of an XPath as text (what parsel's ``.get()`` gives), else None."""
+    return str(found[0]) if found else None
 
 @dataclass
 class Link:
@@ -120,7 +176,7 @@ def to_selector(body: bytes | str | Selector, url: str, http_content_type: str |
 
 
 def _clean_str(value: Any) -> str:
-    return clean_text(value) if isinstance(value, str) else ""
+    return clean(value) if isinstance(value, str) else ""
 
 
 def _language(value: str | None) -> str | None:
@@ -133,29 +189,181 @@ def _language(value: str | None) -> str | None:
     return "-".join([primary.lower(), *[r.upper() if len(r) == 2 else r for r in rest]])
 
 
-def _main_content(sel: Selector) -> Any:
-    """A cleaned copy of the page's main content element (boilerplate removed)."""
+def _main_node(sel: Selector) -> Any:
+    """The page's main content element (:data:`MAIN_XPATHS`), or None."""
     node = None
-    for xp in MAIN_XPATHS:
-        found = sel.xpath(xp)
+    page = sel.root
+    if not isinstance(page, etree._Element):
+        return None
+    for xp in _MAIN:
+        found = xp(page)
         if found:
             # the largest candidate of this kind (pages sometimes have several <article>s)
-            node = found[0] if len(found) == 1 else max(found, key=lambda s: len(s.xpath("string(.)").get("")))
+            node = found[0] if len(found) == 1 else max(found, key=lambda e: len(_STRING(e)))
             break
-    if node is None or not isinstance(node.root, etree._Element):
+    return node if isinstance(node, etree._Element) else None
+
+
+def _without_boilerplate(node: Any) -> Any:
+    """A copy of ``node`` without its page chrome (:func:`is_boilerplate`)."""
+    if node is None:
         return None
-    root = copy.deepcopy(node.root)
-    for bad in root.xpath(BOILERPLATE_XPATH):
+    root = copy.deepcopy(node)
+    for bad in [el for el in root.iterdescendants() if is_boilerplate(el)]:
         if bad.getparent() is not None:
             bad.drop_tree()
     return root
 
 
-def _excerpt(main: Any, limit: int) -> str:
-    if main is None:
+class _Main:
+    """The main content element, and its copy without page chrome, made only when a reader
+    needs it (the excerpt reads the element itself, skipping the chrome)."""
+
+    _UNREAD = object()
+
+    def __init__(self, sel: Selector):
+        self.node = _main_node(sel)
+        self._content: Any = self._UNREAD
+
+    @property
+    def content(self) -> Any:
+        if self._content is self._UNREAD:
+            self._content = _without_boilerplate(self.node)
+        return self._content
+
+
+def is_boilerplate(el: Any) -> bool:
+    """Page chrome, removed with its content before a page's text is read: a tag of
+    :data:`BOILERPLATE_TAGS`, a role of :data:`BOILERPLATE_ROLES`, ``aria-hidden="true"``,
+    ``hidden``, or a class of :data:`BOILERPLATE_CLASSES` (XPath's ``.//nav | … |
+    .//*[contains(concat(' ', normalize-space(@class), ' '), ' breadcrumb ')]``: tested in
+    Python, a page's elements are read three times faster than by those twenty tests in libxml2).
+    Comments and processing instructions are not elements: never chrome."""
+    tag = el.tag
+    if not isinstance(tag, str):
+        return False
+    if tag in BOILERPLATE_TAGS:
+        return True
+    get = el.get
+    if get("role") in BOILERPLATE_ROLES or get("aria-hidden") == "true" or get("hidden") is not None:
+        return True
+    classes = get("class")
+    return bool(classes and ("breadcrumb" in classes or "skip-link" in classes)
+                and not BOILERPLATE_CLASSES.isdisjoint(_XML_SPACE.split(classes)))
+
+
+def _excerpt(main: _Main, limit: int) -> str:
+    if main.node is None:
         return ""
-    text = html_text.extract_text(main, guess_layout=False)
-    return clean_text(text, limit)
+    # The main element's text once its chrome is removed, read without copying it; clean_text
+    # reads at most limit * 20 characters: the text is read no further.
+    runs = text_runs(main.node, skip=is_boilerplate)
+    if runs is None:
+        text = extracted_text(main.content)
+    else:
+        text = joined_runs(runs, limit * 20 if limit else None)
+    return clean(text, limit)
+
+
+def _base_url(sel: Selector, url: str) -> str:
+    """The page's ``<base href>`` made absolute, else its URL."""
+    root = sel.root
+    if isinstance(root, etree._Element):
+        href = next((h for h in (b.get("href") for b in _all(root, "base")) if h is not None), None)
+    else:
+        href = sel.xpath("//base/@href").get()
+    return absolute_url(href, url) or url
+
+
+def _extruct(root: Any, base: str) -> dict[str, list[Any]]:
+    """What ``extruct.extract(root, base_url=base, syntaxes=["json-ld", "opengraph",
+    "microdata"], errors="ignore", uniform=True)`` gives, without extruct's other syntaxes'
+    libraries (imported with it: about a tenth of a second) and without looking for microdata
+    on a page with no ``itemscope``. A syntax that fails is left out (``errors="ignore"``);
+    as there, a failure of microdata or OpenGraph raises KeyError."""
+    data: dict[str, list[Any]] = {}
+    if not isinstance(root, etree._Element):
+        raise KeyError("microdata")  # what extruct raises when its extractors cannot read the tree
+    if _ITEMSCOPE(root):
+        from extruct.uniform import _umicrodata_microformat
+        from extruct.w3cmicrodata import MicrodataExtractor
+
+        try:
+            data["microdata"] = list(MicrodataExtractor().extract_items(root, base_url=base))
+        except Exception:  # noqa: BLE001 - errors="ignore"
+            raise KeyError("microdata") from None
+        try:
+            data["microdata"] = _umicrodata_microformat(data["microdata"], "http://schema.org")
+        except Exception:  # noqa: BLE001
+            data["microdata"] = []
+    else:
+        data["microdata"] = []
+    try:
+        data["json-ld"] = _jsonld_items(root)
+    except Exception:  # noqa: BLE001 - errors="ignore": the syntax is left out
+        pass
+    try:
+        og = list(_opengraph_items(root))
+    except Exception:  # noqa: BLE001
+        raise KeyError("opengraph") from None
+    data["opengraph"] = _uniform_opengraph(og)
+    return data
+
+
+def _jsonld_items(root: Any) -> list[Any]:
+    items = []
+    for node in [s for s in root.iter("script") if s.get("type") == "application/ld+json"]:
+        script = _STRING(node)
+        try:
+            data = json.loads(script, strict=False)
+        except ValueError:
+            # sometimes JSON-decoding errors are due to leading HTML or JavaScript comments
+            import jstyleson
+
+            data = jstyleson.loads(_JSONLD_COMMENT_LINE.sub("", script), strict=False)
+        if isinstance(data, list):
+            items.extend(item for item in data if item)
+        elif isinstance(data, dict) and data:
+            items.append(data)
+    return items
+
+
+def _opengraph_items(root: Any) -> Any:
+    # OpenGraph defines a web page as a single rich object.
+    for head in list(_all(root, "head")):
+        parent = root.head.getparent()  # of lxml.html's first <head> of the document
+        html_elems = [parent] if parent is not None and parent.tag == "html" else []
+        namespaces = dict(_OG_PREFIX.findall(html_elems[0].get("prefix", ""))) if html_elems else {}
+        namespaces.update(_OG_PREFIX.findall(head.get("prefix", "")))
+        props = []
+        for el in [m for m in head.iterchildren("meta") if m.get("property") is not None
+                   and m.get("content") is not None]:
+            prop = el.attrib["property"]
+            val = el.attrib["content"]
+            ns = prop.partition(":")[0]
+            if ns in _OG_NAMESPACES:
+                namespaces[ns] = _OG_NAMESPACES[ns]
+            if ns in namespaces:
+                props.append((prop, val))
+        if props:
+            yield {"namespace": namespaces, "properties": props}
+
+
+def _uniform_opengraph(extracted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for obj in extracted:
+        flattened: dict[Any, Any] = {}
+        for k, v in obj["properties"]:
+            if k not in flattened:
+                flattened[k] = v
+            elif v and v.strip() and (not flattened[k] or not flattened[k].strip()):
+                flattened[k] = v  # the first non-empty value
+        t = flattened.pop("og:type", None)
+        if t:
+            flattened["@type"] = t
+        flattened["@context"] = obj["namespace"]
+        out.append(flattened)
+    return out
 
 
 # -- the extractor ---------------------------------------------------------------------
@@ -167,35 +375,72 @@ _LINKS: weakref.WeakKeyDictionary[Selector, dict[str, list[Link]]] = weakref.Wea
 
 def extract_links(body: bytes | str | Selector, url: str, http_content_type: str | None = None) -> list[Link]:
     """Every http(s) link of a page, absolute, without fragment, in document order, once each."""
-    sel = to_selector(body, url, http_content_type)
-    base = absolute_url(sel.xpath("//base/@href").get(), url) or url
-    if base in _LINKS.get(sel, {}):
-        return [Link(lk.url, lk.text) for lk in _LINKS[sel][base]]
+    return [Link(lk.url, lk.text) for lk in _page_links(to_selector(body, url, http_content_type), url)]
+
+
+def link_urls(body: bytes | str | Selector, url: str, http_content_type: str | None = None) -> list[str]:
+    """The URLs of :func:`extract_links`."""
+    return [lk.url for lk in _page_links(to_selector(body, url, http_content_type), url)]
+
+
+def _page_links(sel: Selector, url: str) -> list[Link]:
+    """The page's links, read once per parsed page and base URL (shared: never changed)."""
+    base = _base_url(sel, url)
+    known = _LINKS.get(sel)
+    if known is not None and base in known:
+        return known[base]
     links = _read_links(sel, base)
-    if isinstance(body, Selector):
-        _LINKS.setdefault(sel, {})[base] = [Link(lk.url, lk.text) for lk in links]
+    _LINKS.setdefault(sel, {})[base] = links
     return links
 
 
 def _read_links(sel: Selector, base: str) -> list[Link]:
     out: dict[str, Link] = {}
     root = sel.root
+    try:
+        origin: tuple[str, str] | None = urlsplit(base)[:2]
+    except ValueError:
+        origin = None
     # lxml's own elements: a parsel Selector per link and per expression cost more than the rest
-    anchors = root.xpath("//a[@href]") if isinstance(root, etree._Element) else []
+    anchors = [a for a in _all(root, "a") if a.get("href") is not None] if isinstance(root, etree._Element) else []
     for a in anchors:
-        href = absolute_url(a.get("href", ""), base)
+        href = _absolute_link(a.get("href", ""), base, origin)
         if not href:
             continue
         href = href.split("#", 1)[0]
-        alts = a.xpath(".//img/@alt")
+        known = out.get(href)
+        if known is not None and known.text:
+            continue  # the first text of a link is kept
         # what XPath's normalize-space(string(.)) gives (itertext, like string(), skips comments)
-        text = clean_text(normalize_space("".join(a.itertext()))) or clean_text(a.get("title", "")) \
-            or clean_text(normalize_space(str(alts[0])) if alts else "")
-        if href not in out:
+        text = clean(normalize_space("".join(a.itertext()))) or clean(a.get("title", ""))
+        if not text:
+            alts = _IMG_ALT(a)
+            text = clean(normalize_space(str(alts[0])) if alts else "")
+        if known is None:
             out[href] = Link(href, text[:300])
-        elif not out[href].text and text:
-            out[href].text = text[:300]
+        elif text:
+            known.text = text[:300]
     return list(out.values())
+
+
+#: :func:`absolute_url` of root-relative links ("/a/b"), by the scheme and host of the base
+#: (urljoin takes nothing else from it for them): the pages of a site link the same paths again
+#: and again.
+_ROOT_RELATIVE: dict[tuple[str, str, str], str | None] = {}
+
+
+def _absolute_link(href: str, base: str, origin: tuple[str, str] | None) -> str | None:
+    link = href.strip().replace("\x00", "")  # as absolute_url reads it
+    if origin is None or link[:1] != "/" or link[:2] == "//":
+        return absolute_url(href, base)
+    key = (origin[0], origin[1], link)
+    try:
+        return _ROOT_RELATIVE[key]
+    except KeyError:
+        if len(_ROOT_RELATIVE) >= 50_000:
+            _ROOT_RELATIVE.clear()
+        found = _ROOT_RELATIVE[key] = absolute_url(link, base)
+        return found
 
 
 def infer_content_type(*, url: str, og_type: str, main_types: set[str], generator: str, has_video: bool,
@@ -216,8 +461,10 @@ def infer_content_type(*, url: str, og_type: str, main_types: set[str], generato
     segments = [s for s in url_path_lower(url).split("/") if s]
     platform = any(p in low_gen for p in DOC_PLATFORMS)
     if sel is not None and not platform:
-        platform = bool(sel.xpath("//*[contains(concat(' ', normalize-space(@class), ' '), ' mt-content-container ')]"
-                                  " | //meta[@name='mindtouch-page-id'] | //*[contains(@class, 'zendesk')]"))
+        root = sel.root
+        platform = bool(_PLATFORM(root)) if isinstance(root, etree._Element) else bool(sel.xpath(
+            "//*[contains(concat(' ', normalize-space(@class), ' '), ' mt-content-container ')]"
+            " | //meta[@name='mindtouch-page-id'] | //*[contains(@class, 'zendesk')]"))
     if main_types & DOC_TYPES or platform or host.startswith(DOC_HOST_PREFIXES) \
             or any(s in DOC_PATH_WORDS for s in segments[:3]):
         return "documentation"
@@ -247,8 +494,7 @@ class _Structured:
 
     @classmethod
     def read(cls, sel: Selector, base: str) -> _Structured:
-        data = extruct.extract(sel.root, base_url=base, syntaxes=["json-ld", "opengraph", "microdata"],
-                               errors="ignore", uniform=True)
+        data = _extruct(sel.root, base)
         og: dict[str, Any] = {}
         for item in data.get("opengraph", []):
             for k, v in item.items():
@@ -266,7 +512,8 @@ class _Structured:
     def _read_metas(self) -> None:
         """One pass over the page's ``<meta>`` tags for :meth:`meta` and :meth:`dc`."""
         root = self.sel.root
-        for i, node in enumerate(root.xpath("//meta[@content]") if isinstance(root, etree._Element) else ()):
+        metas = [m for m in _all(root, "meta") if m.get("content") is not None] if isinstance(root, etree._Element) else ()
+        for i, node in enumerate(metas):
             content, name = node.get("content"), node.get("name")
             if name is not None:  # XPath's translate(@name, 'A…Z', 'a…z'): ASCII letters only
                 self.metas.setdefault(name.translate(_ASCII_LOWER), content)
@@ -292,13 +539,13 @@ class _Structured:
             found = [self.keyed[k] for k in (f"{prefix}{sep}{element}" for prefix in ("dc", "dcterms")
                                              for sep in (".", ":")) if k in self.keyed]
             if found:
-                return clean_text(min(found)[1])  # the first in the page
+                return clean(min(found)[1])  # the first in the page
         return ""
 
     def site_names(self) -> list[str]:
         """What the page calls its site: ``og:site_name``, ``application-name``, its JSON-LD
         WebSite and publisher, its Dublin Core publisher."""
-        found = [self.og_str("og:site_name"), clean_text(self.meta("application-name")),
+        found = [self.og_str("og:site_name"), clean(self.meta("application-name")),
                  *names([n for n in self.nodes if "WebSite" in schema_types(n)], self.by_id),
                  *self.publishers(), self.dc("publisher")]
         return [n for n in dict.fromkeys(found) if n]
@@ -329,8 +576,13 @@ def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | 
     the first ``<h1>``. The one most others agree with wins; ties go to that order. A JSON-LD
     headline that is really a short description (encyclopedia pages) thus loses to the title
     that ``<title>`` and ``<h1>`` share."""
-    html_title = clean_text(sel.xpath("//head/title/text() | //title/text()").get(""))
-    h1 = clean_text(sel.xpath("normalize-space(string((//h1)[1]))").get(""))
+    root = sel.root
+    titles = list(_all(root, "title"))
+    if all(len(t) == 0 for t in titles):  # their text nodes are their texts: the first one
+        html_title = clean(next((t.text for t in titles if t.text), ""))
+    else:
+        html_title = clean(_first(_HTML_TITLE(root)) or "")
+    h1 = clean(_FIRST_H1(root))
     found = [
         ("og", s.og_str("og:title")),
         ("json-ld", _clean_str(s.main.get("headline")) or _clean_str(s.main.get("name"))),
@@ -342,21 +594,32 @@ def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | 
     return by_agreement(found, site_names)
 
 
-def _description(s: _Structured, main_content: Any, title: str) -> tuple[str | None, str]:
-    candidates = [
-        ("meta", clean_text(s.meta("description"))),
-        ("og", s.og_str("og:description")),
-        ("json-ld", _clean_str(s.main.get("description"))),
-        ("microdata", _clean_str(s.micro.get("description"))),
-        ("dc", s.dc("description")),
-        ("paragraph", first_paragraph(main_content, skip=title)),
-    ]
-    return next(((k, v) for k, v in candidates if v), (None, ""))
+def _description(s: _Structured, main: _Main, title: str) -> tuple[str | None, str]:
+    candidates = (  # each read only when those before it are empty
+        ("meta", lambda: clean(s.meta("description"))),
+        ("og", lambda: s.og_str("og:description")),
+        ("json-ld", lambda: _clean_str(s.main.get("description"))),
+        ("microdata", lambda: _clean_str(s.micro.get("description"))),
+        ("dc", lambda: s.dc("description")),
+        ("paragraph", lambda: first_paragraph(main.content, skip=title)),
+    )
+    for k, read in candidates:
+        v = read()
+        if v:
+            return k, v
+    return None, ""
 
 
 def _canonical(sel: Selector, base: str, url: str) -> str | None:
-    href = sel.xpath("//link[contains(concat(' ', normalize-space(translate(@rel, 'CANONIL', 'canonil')), ' '),"
-                     " ' canonical ')]/@href").get()
+    # //link[contains(concat(' ', normalize-space(translate(@rel, 'CANONIL', 'canonil')), ' '),
+    # ' canonical ')]/@href
+    href = None
+    for link in _all(sel.root, "link"):
+        rel = link.get("rel")
+        if rel is not None and " canonical " in f" {normalize_space(rel.translate(_CANONIL))} " \
+                and link.get("href") is not None:
+            href = link.get("href")
+            break
     if href:
         candidate = absolute_url(href.strip(), base)
         if candidate and same_site(candidate, url):
@@ -364,24 +627,23 @@ def _canonical(sel: Selector, base: str, url: str) -> str | None:
     return None
 
 
-def _time_attr(sel: Selector, xpath: str) -> str | None:
-    for node in sel.xpath(xpath)[:5]:
-        d = parse_date(node.attrib.get("datetime") or node.attrib.get("content") or node.xpath("string(.)").get())
+def _time_attr(sel: Selector, xpath: etree.XPath) -> str | None:
+    for node in xpath(sel.root)[:5]:
+        d = parse_date(node.get("datetime") or node.get("content") or _STRING(node))
         if d:
             return d
     return None
 
 
-def _published(sel: Selector, s: _Structured, main_content: Any) -> str | None:
+def _published(sel: Selector, s: _Structured, main: _Main) -> str | None:
     published = (
         s.date("datePublished")
         or parse_date(s.og_str("article:published_time") or None)
         or next(filter(None, (parse_date(s.meta(n) or None) for n in PUBLISHED_META)), None)
-        or _time_attr(sel, "//*[@itemprop='datePublished'] | //time[@pubdate]"
-                           " | //time[contains(concat(' ', normalize-space(@class), ' '), ' published ')]")
+        or _time_attr(sel, _PUBLISHED_TIMES)
     )
-    if not published and main_content is not None:
-        for t in main_content.xpath(".//time[@datetime]")[:3]:
+    if not published and main.content is not None:
+        for t in [t for t in main.content.iterdescendants("time") if t.get("datetime") is not None][:3]:
             published = parse_date(t.get("datetime"))
             if published:
                 break
@@ -394,17 +656,15 @@ def _modified(sel: Selector, s: _Structured) -> str | None:
         or parse_date(s.og_str("article:modified_time") or None)
         or parse_date(s.og_str("og:updated_time") or None)
         or next(filter(None, (parse_date(s.meta(n) or None) for n in MODIFIED_META)), None)
-        or _time_attr(sel, "//*[@itemprop='dateModified']"
-                           " | //time[contains(concat(' ', normalize-space(@class), ' '), ' updated ')]")
+        or _time_attr(sel, _MODIFIED_TIMES)
         or visible_updated(sel)
     )
 
 
 def _page_language(sel: Selector, s: _Structured) -> str | None:
     return (
-        _language(sel.xpath("/html/@lang | /html/@xml:lang").get())
-        or _language(sel.xpath("//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']"
-                               "/@content").get())
+        _language(_first(_HTML_LANG(sel.root)))
+        or _language(_first(_HTTP_LANG(sel.root)))
         or _language(s.og_str("og:locale"))
         or _language(first_str(s.main.get("inLanguage")))
         or _language(s.dc("language"))
@@ -414,7 +674,7 @@ def _page_language(sel: Selector, s: _Structured) -> str | None:
 def _authors(s: _Structured) -> list[str]:
     authors = s.names("author")
     if not authors and s.meta("author"):
-        authors = [clean_text(s.meta("author"))]
+        authors = [clean(s.meta("author"))]
     if not authors and s.og.get("article:author"):
         authors = names(s.og.get("article:author"), s.by_id)
     if not authors and s.dc("creator"):
@@ -428,7 +688,7 @@ def _tags(s: _Structured) -> list[str]:
     tag = s.og.get("article:tag")
     for raw in [s.meta("keywords"), *as_list(keywords or ""), *([tag] if isinstance(tag, str) else [])]:
         for t in str(raw).split(","):
-            t = clean_text(t, 60)
+            t = clean(t, 60)
             if t and t not in tags:
                 tags.append(t)
     return tags[:20]
@@ -436,18 +696,21 @@ def _tags(s: _Structured) -> list[str]:
 
 def _feeds(sel: Selector, base: str) -> list[dict[str, str]]:
     feeds = []
-    for link in sel.xpath("//link[@rel='alternate'][@href][contains(@type, 'rss') or contains(@type, 'atom')]"):
-        feed_url = absolute_url(link.attrib.get("href"), base)
+    for link in _all(sel.root, "link"):
+        kind = link.get("type") or ""
+        if link.get("rel") != "alternate" or link.get("href") is None or ("rss" not in kind and "atom" not in kind):
+            continue
+        feed_url = absolute_url(link.get("href"), base)
         if feed_url:
-            feeds.append({"url": feed_url, "title": clean_text(link.attrib.get("title", "")),
-                          "type": link.attrib.get("type", "")})
+            feeds.append({"url": feed_url, "title": clean(link.get("title", "")), "type": link.get("type", "")})
     return feeds
 
 
 def _has_video(sel: Selector, base: str) -> bool:
-    embedded = sel.xpath("//video | //iframe/@src").getall()
-    return bool(sel.xpath("//video")) or any(
-        is_video_url(absolute_url(src, base) or "") for src in embedded if isinstance(src, str))
+    root = sel.root
+    return any(True for _ in _all(root, "video")) or any(
+        is_video_url(absolute_url(src, base) or "") for src in (f.get("src") for f in _all(root, "iframe"))
+        if src is not None)
 
 
 def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: str | None = None,
@@ -464,16 +727,16 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     metadata styles were found). Never raises on odd markup.
     """
     sel = to_selector(body, url, http_content_type)
-    base = absolute_url(sel.xpath("//base/@href").get(), url) or url
+    base = _base_url(sel, url)
     s = _Structured.read(sel, base)
     site_name = s.og_str("og:site_name") or s.meta("application-name")
     publishers = s.publishers()
     title_from, title = _title(sel, s, s.site_names())
-    main_content = _main_content(sel)
-    description_from, description = _description(s, main_content, title)
-    published = _published(sel, s, main_content)
-    links = extract_links(sel, url)  # it reads <base href> itself
-    generator = clean_text(s.meta("generator"), 200)
+    main = _Main(sel)
+    description_from, description = _description(s, main, title)
+    published = _published(sel, s, main)
+    links = _page_links(sel, url)  # it reads <base href> itself
+    generator = clean(s.meta("generator"), 200)
     content_type = infer_content_type(url=url, og_type=s.og_str("@type"), main_types=s.types(), generator=generator,
                                       has_video=_has_video(sel, base), published=published, sel=sel)
     authors = _authors(s)
@@ -485,7 +748,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
         "publisher": publishers[0] if publishers else (site_name or None),
         "site_name": site_name or None,
         "content_type": content_type,
-        "excerpt": _excerpt(main_content, excerpt_chars) or None,
+        "excerpt": _excerpt(main, excerpt_chars) or None,
         "thumbnail": absolute_url(first_str(s.og.get("og:image")), base)
         or absolute_url(first_str(s.main.get("image")), base),
         "tags": _tags(s),
@@ -497,4 +760,4 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     }
 
 
-__all__ = ["Link", "extract_page", "extract_links", "infer_content_type", "to_selector"]
+__all__ = ["Link", "extract_page", "extract_links", "infer_content_type", "link_urls", "to_selector"]

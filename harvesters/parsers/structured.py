@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.normalize import clean_text
+from harvesters.parsers.text import clean
 
 #: JSON-LD objects read from one page, at most.
 MAX_NODES = 200
@@ -59,7 +59,7 @@ def main_node(nodes: list[dict[str, Any]], order: tuple[set[str], ...]) -> dict[
 
 
 def _clean_str(value: Any) -> str:
-    return clean_text(value) if isinstance(value, str) else ""
+    return clean(value) if isinstance(value, str) else ""
 
 
 def _resolve(value: Any, by_id: dict[str, dict[str, Any]]) -> Any:

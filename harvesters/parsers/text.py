@@ -5,12 +5,31 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
+import html_text
+from html_text.html_text import _has_open_bracket_before as _ht_open_bracket_before
+from html_text.html_text import _has_punct_after as _ht_punct_after
+from html_text.html_text import _has_trailing_whitespace as _ht_trailing_space
+from html_text.html_text import _whitespace as _ht_whitespace
 from lxml import etree
 from parsel import Selector
 
 from pipeline.normalize import cap_text, clean_text, parse_date
+
+
+def clean(value: Any, limit: int | None = None) -> str:
+    """:func:`pipeline.normalize.clean_text`, without its work on text it would only trim and
+    cap (most of a page's values): printable (no control, format or separator character but
+    the space), no markup or character reference to read (``<``, ``&``), no run of spaces."""
+    if isinstance(value, str):
+        text = value[: limit * 20] if limit and len(value) > limit * 20 else value  # as clean_text bounds it
+        if text.isprintable() and "<" not in text and "&" not in text and "  " not in text:
+            return cap_text(text.strip(" "), limit)
+    return clean_text(value, limit)
+
 
 #: Characters of body text kept as the excerpt (for full-text search; not the whole page).
 EXCERPT_CHARS = 1200
@@ -26,7 +45,7 @@ _VISIBLE = ".//text()[not(ancestor::script) and not(ancestor::style)]"
 def visible_text(node: Any, limit: int | None = None) -> str:
     """The text of a parsel node, scripts and styles left out, white space folded."""
     text = " ".join(node.xpath(_VISIBLE).getall())
-    return clean_text(text[:limit] if limit else text)
+    return clean(text[:limit] if limit else text)
 
 
 def node_text(node: Any) -> str:
@@ -34,7 +53,7 @@ def node_text(node: Any) -> str:
     if node is None:
         return ""
     if getattr(node.root, "tag", None) == "tr":
-        cells = [clean_text(" ".join(c.xpath(".//text()").getall())) for c in node.xpath("./td|./th")]
+        cells = [clean(" ".join(c.xpath(".//text()").getall())) for c in node.xpath("./td|./th")]
         return " | ".join(c for c in cells if c)
     return visible_text(node)
 
@@ -46,7 +65,7 @@ def first_paragraph(root: Any, *, skip: str = "", min_chars: int = MIN_PARAGRAPH
         return ""
     element = getattr(root, "root", root)
     for p in element.iter("p"):
-        text = clean_text(" ".join(p.itertext()))
+        text = clean(" ".join(p.itertext()))
         if len(text) >= min_chars and len(text.split()) >= min_words and text != skip:
             return text
     return ""
@@ -78,7 +97,35 @@ _LABEL_WORDS = ("updated", "modified", "revised")
 
 def normalize_space(text: str) -> str:
     """XPath's normalize-space(): runs of XML white space (not NBSP) become one space."""
-    return _XML_SPACE.sub(" ", text).strip(" ")
+    if "\n" in text or "\t" in text or "\r" in text or "  " in text:
+        text = _XML_SPACE.sub(" ", text)
+    return text.strip(" ")
+
+
+_BODY_STRING = etree.XPath("string(//body)")
+_BODIES = etree.XPath("count(//body)")
+_BODY_TEXTS = etree.XPath("//body//text()")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _spellings(text: str, words: tuple[str, ...]) -> set[str]:
+    """How ``words`` are spelled in ``text``, any ASCII case. (A text node whose ``str.lower()``
+    holds a word holds one of these: the only other letters that lower-case to ASCII ones are
+    "K" (Kelvin), in none of the words, and "İ", which brings a combining dot along.)"""
+    low = text.translate(_ASCII_LOWER)  # as long as the text: positions match
+    found = set()
+    for word in words:
+        i = low.find(word)
+        while i >= 0:
+            found.add(text[i : i + len(word)])
+            i = low.find(word, i + 1)
+    return found
+
+
+@lru_cache(maxsize=16)
+def _texts_containing(n: int) -> etree.XPath:
+    """Text nodes under ``<body>`` containing one of ``n`` strings (``$w0``…)."""
+    return etree.XPath("//body//text()[" + " or ".join(f"contains(., $w{i})" for i in range(n)) + "]")
 
 
 def visible_updated(sel: Selector) -> str | None:
@@ -89,11 +136,20 @@ def visible_updated(sel: Selector) -> str | None:
         return None
     # The body's whole text, white space collapsed, contains any label that one of its text
     # nodes contains: a page without one (most pages) is done without looking at each node.
-    whole = normalize_space(sel.xpath("string(//body)").get("")).lower()
+    body = _BODY_STRING(root)
+    spellings = sorted(_spellings(body, _LABEL_WORDS))
+    if not spellings:
+        return None  # every label holds one of the words, in any case (see _spellings)
+    whole = normalize_space(body).lower()
     if not any(lab in whole for lab in _VISIBLE_LABELS):
         return None
+    if _BODIES(root) == 1 and 0 < len(spellings) <= 8:
+        # the text nodes are the body's text: only those holding a word's spelling are read
+        texts = _texts_containing(len(spellings))(root, **{f"w{i}": w for i, w in enumerate(spellings)})
+    else:
+        texts = _BODY_TEXTS(root)
     holders: dict[Any, None] = {}
-    for text in root.xpath("//body//text()"):
+    for text in texts:
         low = text.lower()
         if not any(word in low for word in _LABEL_WORDS):
             continue  # every label has one of these words, which collapsing white space leaves alone
@@ -114,13 +170,109 @@ def visible_updated(sel: Selector) -> str | None:
     for node in nodes[:10]:
         parent = node.getparent()
         for element in (node, parent) if parent is not None else (node,):
-            text = clean_text("".join(element.itertext()))
+            text = clean("".join(element.itertext()))
             if len(text) > 160:
                 break
             date = _date_after_label(text)
             if date:
                 return date
     return None
+
+
+# -- the text of an element, as html_text reads it ---------------------------------------
+
+#: What html_text's cleaner removes with their content (comments and processing instructions
+#: too), and the tags it removes keeping their content (``<param>`` only inside an ``<object>``;
+#: elsewhere with its content). lxml_html_clean's Cleaner as html_text configures it.
+_KILLED = frozenset({"script", "style", "link", "meta", "applet", "frameset", "frame", "noframes"})
+_UNWRAPPED = frozenset({"iframe", "embed", "layer", "object"})
+
+
+def text_runs(root: Any, skip: Callable[[Any], bool] | None = None) -> list[str] | None:
+    """The text slots of ``root`` (its text, each kept element's text and tail) as they are once
+    html_text's cleaner has removed what it removes: a removed element's text and tail join the
+    slot they fall in. None for a tree the cleaner would treat otherwise (an element to remove at
+    the root, namespaced tags). ``skip``: elements removed with their content before (as
+    ``drop_tree`` does: their tail joins the slot before them)."""
+    tag = root.tag
+    if not isinstance(tag, str) or tag in _KILLED or tag in _UNWRAPPED or tag in ("param", "image") \
+            or tag[:1] == "{":
+        return None
+    runs: list[str] = []
+    current = root.text or ""
+    in_object = 0
+    # (element, its children, whether its start and end are kept)
+    stack: list[tuple[Any, Any, bool]] = [(root, iter(root), True)]
+    while stack:
+        element, children, kept = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if not stack:
+                break
+            if element.tag == "object":
+                in_object -= 1
+            if kept:
+                runs.append(current)
+                current = element.tail or ""
+            elif element.tail:
+                current += element.tail
+            continue
+        tag = child.tag
+        if not isinstance(tag, str) or tag in _KILLED or (tag == "param" and not in_object) \
+                or (skip is not None and skip(child)):
+            if child.tail:  # removed with its content: its tail joins the slot before it
+                current += child.tail
+            continue
+        if tag[:1] == "{":
+            return None
+        if tag in _UNWRAPPED or tag == "param":
+            if child.text:
+                current += child.text
+            stack.append((child, iter(child), False))
+        else:
+            runs.append(current)
+            current = child.text or ""
+            stack.append((child, iter(child), True))
+        if tag == "object":
+            in_object += 1
+    runs.append(current)
+    return runs
+
+
+def extracted_text(element: Any, limit: int | None = None) -> str:
+    """``html_text.extract_text(element, guess_layout=False)`` of an lxml element, read
+    without copying and cleaning the tree as html_text does. With ``limit``, the text may stop
+    once longer than ``limit`` characters (its first ``limit`` characters are the same)."""
+    runs = text_runs(element)
+    if runs is None:
+        return html_text.extract_text(element, guess_layout=False)
+    return joined_runs(runs, limit)
+
+
+def joined_runs(runs: list[str], limit: int | None = None) -> str:
+    """The text html_text makes of these slots (see :func:`extracted_text`)."""
+    chunks: list[str] = []
+    size = 0
+    prev: str | None = None
+    for raw in runs:
+        if not raw:
+            continue
+        text = raw.strip()
+        if not text:
+            continue
+        if not text.isprintable() or "  " in text:  # else its only white space is single spaces
+            text = _ht_whitespace.sub(" ", text)
+        if prev is not None and (_ht_trailing_space(prev)
+                                 or (not _ht_punct_after(text) and not _ht_open_bracket_before(prev))):
+            chunks.append(" ")
+            size += 1
+        chunks.append(text)
+        size += len(text)
+        prev = raw
+        if limit is not None and size > limit:
+            break
+    return "".join(chunks)
 
 
 #: Longest title derived from an entry's text (see :func:`title_from_text`).
@@ -142,7 +294,7 @@ def title_from_text(text: str | None, limit: int = DERIVED_TITLE_CHARS) -> str:
         return ""
     text = _BLOCK_END.sub("\n", text)
     for block in text.split("\n"):
-        plain = " ".join(_BARE_URL.sub(" ", clean_text(block)).split())
+        plain = " ".join(_BARE_URL.sub(" ", clean(block)).split())
         if plain:
             # the first sentence end past a few words ("Mr. Smith …" is not a sentence of its own)
             end = next((m.start() for m in _SENTENCE_END.finditer(plain) if m.start() >= MIN_SENTENCE), len(plain))
