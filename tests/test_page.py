@@ -256,7 +256,8 @@ def test_main_text_is_what_html_text_reads(html):
     import html_text
     from parsel import Selector
 
-    from harvesters.parsers.page import _without_boilerplate, is_boilerplate
+    from harvesters.parsers.maincontent import is_boilerplate
+    from harvesters.parsers.maincontent import without_boilerplate as _without_boilerplate
     from harvesters.parsers.text import extracted_text, joined_runs, text_runs
 
     main = Selector(text=f"<html><body>{html}</body></html>").root.find(".//main")
@@ -284,3 +285,19 @@ def test_elements_beside_the_root_element_are_read():
     m = extract_page(body, "https://e.org/p", http_content_type="text/html")
     assert [lk.url for lk in extract_links(body, "https://e.org/p")] == ["https://e.org/x"]
     assert (m["description"], m["canonical_url"]) == ("Said twice.", "https://e.org/c")
+
+
+@pytest.mark.parametrize("path", sorted(p for d in ("page", "crawl", "conference") for p in
+                                        (PAGES.parent / d).rglob("*.html")), ids=lambda p: p.name)
+def test_structured_data_is_what_extruct_reads(path):
+    """harvesters/parsers/extruct_lite.py reads JSON-LD, OpenGraph and microdata without
+    importing all of extruct: on every page fixture, what extruct.extract itself gives."""
+    import extruct
+    from parsel import Selector
+
+    from harvesters.parsers.extruct_lite import read_structured
+
+    root = Selector(text=path.read_text(errors="replace"), type="html").root
+    expected = extruct.extract(root, base_url="https://example.org/p", syntaxes=["json-ld", "opengraph", "microdata"],
+                               errors="ignore", uniform=True)
+    assert read_structured(root, "https://example.org/p") == expected

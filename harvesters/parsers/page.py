@@ -34,30 +34,24 @@ Dublin Core is read in both spellings (``DC.Title``, ``dcterms.title``), any cas
 
 from __future__ import annotations
 
-import copy
-import json
-import re
-import weakref
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from itertools import chain
 from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
 from parsel import Selector
-from w3lib.encoding import html_to_unicode
 
+from harvesters.parsers.extruct_lite import all_elements as _all
+from harvesters.parsers.extruct_lite import read_structured
 from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
+from harvesters.parsers.maincontent import MainContent, excerpt, has_class
+from harvesters.parsers.pagelinks import Link, base_url, extract_links, link_urls, page_links, to_selector
 from harvesters.parsers.structured import as_list, first_str, jsonld_nodes, main_node, names, schema_types
 from harvesters.parsers.text import (
     EXCERPT_CHARS,
     clean,
-    extracted_text,
     first_paragraph,
-    joined_runs,
     normalize_space,
-    text_runs,
     visible_updated,
 )
 from harvesters.parsers.titles import by_agreement
@@ -81,27 +75,6 @@ MAIN_TYPES_ORDER = (VIDEO_TYPES, DOC_TYPES, ARTICLE_TYPES, DOCUMENT_TYPES, {"Eve
 ORGANIZATION_TYPES = {"Organization", "Library", "CollegeOrUniversity", "GovernmentOrganization", "NGO",
                       "EducationalOrganization", "Corporation"}
 
-def _has_class(name: str) -> str:
-    """An XPath test: ``name`` is one of the element's classes (the cheap substring test first)."""
-    return f"(contains(@class, '{name}') and contains(concat(' ', normalize-space(@class), ' '), ' {name} '))"
-
-
-#: Where the main content usually is, tried in order (platform containers included). (An
-#: attribute's presence is tested first: libxml2 then skips the other tests on most elements.)
-MAIN_XPATHS = (
-    "//main", "//*[@role][@role='main']", "//article",
-    f"//*[@class][{_has_class('mt-content-container')}]",  # MindTouch
-    "//*[@id][@id='s-lg-guide-main']",  # LibGuides
-    f"//*[@class][{_has_class('article-body')}]",  # Zendesk
-    "//*[@id][@id='content' or @id='main-content' or @id='main' or @id='primary']",
-    "//body",
-)
-#: Removed before reading text: navigation, page chrome, forms, scripts (:func:`is_boilerplate`).
-BOILERPLATE_TAGS = frozenset({"nav", "header", "footer", "aside", "form", "script", "style", "noscript", "template",
-                              "svg", "iframe"})
-BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo", "search"})
-BOILERPLATE_CLASSES = frozenset({"breadcrumb", "breadcrumbs", "skip-link"})
-_XML_SPACE = re.compile(r"[ \t\r\n]+")
 PUBLISHED_META = ("citation_publication_date", "citation_date", "dc.date", "dc.date.issued", "dc.date.created",
                   "dc.date.published", "dc.created", "dc.issued", "dcterms.date", "dcterms.issued", "dcterms.created",
                   "date", "pubdate", "publish-date", "publish_date", "article.published", "sailthru.date")
@@ -114,65 +87,26 @@ MODIFIED_META = ("dcterms.modified", "dc.date.modified", "dc.modified", "last-mo
 # Elements found by their tag alone are found with lxml's iter(tag) (:func:`_all`): an XPath
 # call costs more than such a walk.
 _STRING = etree.XPath("string(.)")
-_MAIN = tuple((lambda root, tag=xp[2:]: list(_all(root, tag))) if xp[2:].isalpha() else etree.XPath(xp)
-              for xp in MAIN_XPATHS)
 _IMG_ALT = etree.XPath(".//img/@alt")
 _HTML_TITLE = etree.XPath("//head/title/text() | //title/text()")
 _FIRST_H1 = etree.XPath("normalize-space(string((//h1)[1]))")
 _CANONIL = str.maketrans("CANONIL", "canonil")
 _PUBLISHED_TIMES = etree.XPath(
-    f"//*[@itemprop][@itemprop='datePublished'] | //time[@pubdate or @class and {_has_class('published')}]")
-_MODIFIED_TIMES = etree.XPath(f"//*[@itemprop][@itemprop='dateModified'] | //time[@class][{_has_class('updated')}]")
+    f"//*[@itemprop][@itemprop='datePublished'] | //time[@pubdate or @class and {has_class('published')}]")
+_MODIFIED_TIMES = etree.XPath(f"//*[@itemprop][@itemprop='dateModified'] | //time[@class][{has_class('updated')}]")
 _HTML_LANG = etree.XPath("/html/@lang | /html/@xml:lang")
 _HTTP_LANG = etree.XPath("//meta[@http-equiv][translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')="
                          "'content-language']/@content")
-_PLATFORM = etree.XPath(f"boolean(//*[@class][contains(@class, 'zendesk') or {_has_class('mt-content-container')}]"
+_PLATFORM = etree.XPath(f"boolean(//*[@class][contains(@class, 'zendesk') or {has_class('mt-content-container')}]"
                         " | //meta[@name='mindtouch-page-id'])")
-# What extruct reads (extruct 0.18's extractors, as extruct.extract runs them with errors="ignore"
-# and uniform=True): JSON-LD scripts, OpenGraph <meta property> tags in <head>, microdata items.
-_JSONLD_COMMENT_LINE = re.compile(r"^\s*(//.*|<!--.*-->)")
-_OG_PREFIX = re.compile(r"\s*(\w+):\s*([^\s]+)")
-_OG_NAMESPACES = {"og": "http://ogp.me/ns#", "music": "http://ogp.me/ns/music#", "video": "http://ogp.me/ns/video#",
-                  "article": "http://ogp.me/ns/article#", "book": "http://ogp.me/ns/book#",
-                  "profile": "http://ogp.me/ns/profile#", "product": "http://ogp.me/ns/product#"}
-_ITEMSCOPE = etree.XPath("boolean(//*[@itemscope])")
-
-
-def _all(root: Any, tag: str) -> Iterator[Any]:
-    """XPath's ``//tag`` from ``root``: the elements of that tag in the whole document, in
-    document order (libxml2 can leave elements beside the root element: lxml's ``iter``
-    walks only the root's)."""
-    if root.getnext() is None:
-        return root.iter(tag)
-    return chain.from_iterable(el.iter(tag) for el in (root, *root.itersiblings()))
 
 
 def _first(found: list[Any]) -> str | None:
     """The first result of an XPath as text (what parsel's ``.get()`` gives), else None."""
     return str(found[0]) if found else None
 
-@dataclass
-class Link:
-    url: str
-    text: str
-
 
 # -- helpers --------------------------------------------------------------------------
-
-
-def to_selector(body: bytes | str | Selector, url: str, http_content_type: str | None = None) -> Selector:
-    """A parsel Selector for a page given as bytes (decoded as a browser would: BOM, HTTP
-    header, ``<meta charset>``, else UTF-8), text, or an existing Selector."""
-    if isinstance(body, Selector):
-        return body
-    if isinstance(body, bytes):
-        _, text = html_to_unicode(http_content_type, body)
-    else:
-        text = body
-    text = text.replace("\x00", "")
-    if not text.strip():
-        text = "<html></html>"
-    return Selector(text=text, type="html", base_url=url)
 
 
 def _clean_str(value: Any) -> str:
@@ -189,260 +123,11 @@ def _language(value: str | None) -> str | None:
     return "-".join([primary.lower(), *[r.upper() if len(r) == 2 else r for r in rest]])
 
 
-def _main_node(sel: Selector) -> Any:
-    """The page's main content element (:data:`MAIN_XPATHS`), or None."""
-    node = None
-    page = sel.root
-    if not isinstance(page, etree._Element):
-        return None
-    for xp in _MAIN:
-        found = xp(page)
-        if found:
-            # the largest candidate of this kind (pages sometimes have several <article>s)
-            node = found[0] if len(found) == 1 else max(found, key=lambda e: len(_STRING(e)))
-            break
-    return node if isinstance(node, etree._Element) else None
-
-
-def _without_boilerplate(node: Any) -> Any:
-    """A copy of ``node`` without its page chrome (:func:`is_boilerplate`)."""
-    if node is None:
-        return None
-    root = copy.deepcopy(node)
-    for bad in [el for el in root.iterdescendants() if is_boilerplate(el)]:
-        if bad.getparent() is not None:
-            bad.drop_tree()
-    return root
-
-
-class _Main:
-    """The main content element, and its copy without page chrome, made only when a reader
-    needs it (the excerpt reads the element itself, skipping the chrome)."""
-
-    _UNREAD = object()
-
-    def __init__(self, sel: Selector):
-        self.node = _main_node(sel)
-        self._content: Any = self._UNREAD
-
-    @property
-    def content(self) -> Any:
-        if self._content is self._UNREAD:
-            self._content = _without_boilerplate(self.node)
-        return self._content
-
-
-def is_boilerplate(el: Any) -> bool:
-    """Page chrome, removed with its content before a page's text is read: a tag of
-    :data:`BOILERPLATE_TAGS`, a role of :data:`BOILERPLATE_ROLES`, ``aria-hidden="true"``,
-    ``hidden``, or a class of :data:`BOILERPLATE_CLASSES` (XPath's ``.//nav | … |
-    .//*[contains(concat(' ', normalize-space(@class), ' '), ' breadcrumb ')]``: tested in
-    Python, a page's elements are read three times faster than by those twenty tests in libxml2).
-    Comments and processing instructions are not elements: never chrome."""
-    tag = el.tag
-    if not isinstance(tag, str):
-        return False
-    if tag in BOILERPLATE_TAGS:
-        return True
-    get = el.get
-    if get("role") in BOILERPLATE_ROLES or get("aria-hidden") == "true" or get("hidden") is not None:
-        return True
-    classes = get("class")
-    return bool(classes and ("breadcrumb" in classes or "skip-link" in classes)
-                and not BOILERPLATE_CLASSES.isdisjoint(_XML_SPACE.split(classes)))
-
-
-def _excerpt(main: _Main, limit: int) -> str:
-    if main.node is None:
-        return ""
-    # The main element's text once its chrome is removed, read without copying it; clean_text
-    # reads at most limit * 20 characters: the text is read no further.
-    runs = text_runs(main.node, skip=is_boilerplate)
-    if runs is None:
-        text = extracted_text(main.content)
-    else:
-        text = joined_runs(runs, limit * 20 if limit else None)
-    return clean(text, limit)
-
-
-def _base_url(sel: Selector, url: str) -> str:
-    """The page's ``<base href>`` made absolute, else its URL."""
-    root = sel.root
-    if isinstance(root, etree._Element):
-        href = next((h for h in (b.get("href") for b in _all(root, "base")) if h is not None), None)
-    else:
-        href = sel.xpath("//base/@href").get()
-    return absolute_url(href, url) or url
-
-
-def _extruct(root: Any, base: str) -> dict[str, list[Any]]:
-    """What ``extruct.extract(root, base_url=base, syntaxes=["json-ld", "opengraph",
-    "microdata"], errors="ignore", uniform=True)`` gives, without extruct's other syntaxes'
-    libraries (imported with it: about a tenth of a second) and without looking for microdata
-    on a page with no ``itemscope``. A syntax that fails is left out (``errors="ignore"``);
-    as there, a failure of microdata or OpenGraph raises KeyError."""
-    data: dict[str, list[Any]] = {}
-    if not isinstance(root, etree._Element):
-        raise KeyError("microdata")  # what extruct raises when its extractors cannot read the tree
-    if _ITEMSCOPE(root):
-        from extruct.uniform import _umicrodata_microformat
-        from extruct.w3cmicrodata import MicrodataExtractor
-
-        try:
-            data["microdata"] = list(MicrodataExtractor().extract_items(root, base_url=base))
-        except Exception:  # noqa: BLE001 - errors="ignore"
-            raise KeyError("microdata") from None
-        try:
-            data["microdata"] = _umicrodata_microformat(data["microdata"], "http://schema.org")
-        except Exception:  # noqa: BLE001
-            data["microdata"] = []
-    else:
-        data["microdata"] = []
-    try:
-        data["json-ld"] = _jsonld_items(root)
-    except Exception:  # noqa: BLE001 - errors="ignore": the syntax is left out
-        pass
-    try:
-        og = list(_opengraph_items(root))
-    except Exception:  # noqa: BLE001
-        raise KeyError("opengraph") from None
-    data["opengraph"] = _uniform_opengraph(og)
-    return data
-
-
-def _jsonld_items(root: Any) -> list[Any]:
-    items = []
-    for node in [s for s in root.iter("script") if s.get("type") == "application/ld+json"]:
-        script = _STRING(node)
-        try:
-            data = json.loads(script, strict=False)
-        except ValueError:
-            # sometimes JSON-decoding errors are due to leading HTML or JavaScript comments
-            import jstyleson
-
-            data = jstyleson.loads(_JSONLD_COMMENT_LINE.sub("", script), strict=False)
-        if isinstance(data, list):
-            items.extend(item for item in data if item)
-        elif isinstance(data, dict) and data:
-            items.append(data)
-    return items
-
-
-def _opengraph_items(root: Any) -> Any:
-    # OpenGraph defines a web page as a single rich object.
-    for head in list(_all(root, "head")):
-        parent = root.head.getparent()  # of lxml.html's first <head> of the document
-        html_elems = [parent] if parent is not None and parent.tag == "html" else []
-        namespaces = dict(_OG_PREFIX.findall(html_elems[0].get("prefix", ""))) if html_elems else {}
-        namespaces.update(_OG_PREFIX.findall(head.get("prefix", "")))
-        props = []
-        for el in [m for m in head.iterchildren("meta") if m.get("property") is not None
-                   and m.get("content") is not None]:
-            prop = el.attrib["property"]
-            val = el.attrib["content"]
-            ns = prop.partition(":")[0]
-            if ns in _OG_NAMESPACES:
-                namespaces[ns] = _OG_NAMESPACES[ns]
-            if ns in namespaces:
-                props.append((prop, val))
-        if props:
-            yield {"namespace": namespaces, "properties": props}
-
-
-def _uniform_opengraph(extracted: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for obj in extracted:
-        flattened: dict[Any, Any] = {}
-        for k, v in obj["properties"]:
-            if k not in flattened:
-                flattened[k] = v
-            elif v and v.strip() and (not flattened[k] or not flattened[k].strip()):
-                flattened[k] = v  # the first non-empty value
-        t = flattened.pop("og:type", None)
-        if t:
-            flattened["@type"] = t
-        flattened["@context"] = obj["namespace"]
-        out.append(flattened)
-    return out
-
-
 # -- the extractor ---------------------------------------------------------------------
 
 
-#: Links read from a parsed page, by base URL (the crawl kind asks again after extract_page).
-_LINKS: weakref.WeakKeyDictionary[Selector, dict[str, list[Link]]] = weakref.WeakKeyDictionary()
-
-
-def extract_links(body: bytes | str | Selector, url: str, http_content_type: str | None = None) -> list[Link]:
-    """Every http(s) link of a page, absolute, without fragment, in document order, once each."""
-    return [Link(lk.url, lk.text) for lk in _page_links(to_selector(body, url, http_content_type), url)]
-
-
-def link_urls(body: bytes | str | Selector, url: str, http_content_type: str | None = None) -> list[str]:
-    """The URLs of :func:`extract_links`."""
-    return [lk.url for lk in _page_links(to_selector(body, url, http_content_type), url)]
-
-
-def _page_links(sel: Selector, url: str) -> list[Link]:
-    """The page's links, read once per parsed page and base URL (shared: never changed)."""
-    base = _base_url(sel, url)
-    known = _LINKS.get(sel)
-    if known is not None and base in known:
-        return known[base]
-    links = _read_links(sel, base)
-    _LINKS.setdefault(sel, {})[base] = links
-    return links
-
-
-def _read_links(sel: Selector, base: str) -> list[Link]:
-    out: dict[str, Link] = {}
-    root = sel.root
-    try:
-        origin: tuple[str, str] | None = urlsplit(base)[:2]
-    except ValueError:
-        origin = None
-    # lxml's own elements: a parsel Selector per link and per expression cost more than the rest
-    anchors = [a for a in _all(root, "a") if a.get("href") is not None] if isinstance(root, etree._Element) else []
-    for a in anchors:
-        href = _absolute_link(a.get("href", ""), base, origin)
-        if not href:
-            continue
-        href = href.split("#", 1)[0]
-        known = out.get(href)
-        if known is not None and known.text:
-            continue  # the first text of a link is kept
-        # what XPath's normalize-space(string(.)) gives (itertext, like string(), skips comments)
-        text = clean(normalize_space("".join(a.itertext()))) or clean(a.get("title", ""))
-        if not text:
-            alts = _IMG_ALT(a)
-            text = clean(normalize_space(str(alts[0])) if alts else "")
-        if known is None:
-            out[href] = Link(href, text[:300])
-        elif text:
-            known.text = text[:300]
-    return list(out.values())
-
-
-#: :func:`absolute_url` of root-relative links ("/a/b"), by the scheme and host of the base
 #: (urljoin takes nothing else from it for them): the pages of a site link the same paths again
 #: and again.
-_ROOT_RELATIVE: dict[tuple[str, str, str], str | None] = {}
-
-
-def _absolute_link(href: str, base: str, origin: tuple[str, str] | None) -> str | None:
-    link = href.strip().replace("\x00", "")  # as absolute_url reads it
-    if origin is None or link[:1] != "/" or link[:2] == "//":
-        return absolute_url(href, base)
-    key = (origin[0], origin[1], link)
-    try:
-        return _ROOT_RELATIVE[key]
-    except KeyError:
-        if len(_ROOT_RELATIVE) >= 50_000:
-            _ROOT_RELATIVE.clear()
-        found = _ROOT_RELATIVE[key] = absolute_url(link, base)
-        return found
-
-
 def infer_content_type(*, url: str, og_type: str, main_types: set[str], generator: str, has_video: bool,
                        published: str | None, sel: Selector | None = None) -> str:
     """``document`` for PDFs and slides; ``video`` when the page says it is a video;
@@ -494,7 +179,7 @@ class _Structured:
 
     @classmethod
     def read(cls, sel: Selector, base: str) -> _Structured:
-        data = _extruct(sel.root, base)
+        data = read_structured(sel.root, base)
         og: dict[str, Any] = {}
         for item in data.get("opengraph", []):
             for k, v in item.items():
@@ -594,7 +279,7 @@ def _title(sel: Selector, s: _Structured, site_names: list[str]) -> tuple[str | 
     return by_agreement(found, site_names)
 
 
-def _description(s: _Structured, main: _Main, title: str) -> tuple[str | None, str]:
+def _description(s: _Structured, main: MainContent, title: str) -> tuple[str | None, str]:
     candidates = (  # each read only when those before it are empty
         ("meta", lambda: clean(s.meta("description"))),
         ("og", lambda: s.og_str("og:description")),
@@ -635,7 +320,7 @@ def _time_attr(sel: Selector, xpath: etree.XPath) -> str | None:
     return None
 
 
-def _published(sel: Selector, s: _Structured, main: _Main) -> str | None:
+def _published(sel: Selector, s: _Structured, main: MainContent) -> str | None:
     published = (
         s.date("datePublished")
         or parse_date(s.og_str("article:published_time") or None)
@@ -727,15 +412,15 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
     metadata styles were found). Never raises on odd markup.
     """
     sel = to_selector(body, url, http_content_type)
-    base = _base_url(sel, url)
+    base = base_url(sel, url)
     s = _Structured.read(sel, base)
     site_name = s.og_str("og:site_name") or s.meta("application-name")
     publishers = s.publishers()
     title_from, title = _title(sel, s, s.site_names())
-    main = _Main(sel)
+    main = MainContent(sel)
     description_from, description = _description(s, main, title)
     published = _published(sel, s, main)
-    links = _page_links(sel, url)  # it reads <base href> itself
+    links = page_links(sel, url)  # it reads <base href> itself
     generator = clean(s.meta("generator"), 200)
     content_type = infer_content_type(url=url, og_type=s.og_str("@type"), main_types=s.types(), generator=generator,
                                       has_video=_has_video(sel, base), published=published, sel=sel)
@@ -748,7 +433,7 @@ def extract_page(body: bytes | str | Selector, url: str, *, http_content_type: s
         "publisher": publishers[0] if publishers else (site_name or None),
         "site_name": site_name or None,
         "content_type": content_type,
-        "excerpt": _excerpt(main, excerpt_chars) or None,
+        "excerpt": excerpt(main, excerpt_chars) or None,
         "thumbnail": absolute_url(first_str(s.og.get("og:image")), base)
         or absolute_url(first_str(s.main.get("image")), base),
         "tags": _tags(s),
