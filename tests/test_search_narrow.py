@@ -19,6 +19,7 @@ from catalog.app import make_datasette
 from pipeline import ftsfacets
 from pipeline.migrations import migrations
 from pipeline.store import open_db
+from tests.test_search_speed import _recording
 
 FTS = "rowid in (select rowid from resources_fts where resources_fts match escape_fts(:search))"
 TOPIC = "id in (select resource_id from resource_tags where col = 'topics' and value = :illhub_topic0)"
@@ -99,7 +100,8 @@ def test_the_triggers_keep_each_facet_value_as_a_token(tmp_path):
     db.close()
 
 
-def test_an_older_catalog_gets_the_tokens_when_migrated(tmp_path):
+def _older_catalog(tmp_path):
+    """A catalog of the tricky resources, as written before migration m2201."""
     path = tmp_path / "illhub.db"
     old = Database(path)
     migrations.apply(old, stop_before="m2201_fts_facets")
@@ -108,6 +110,11 @@ def test_an_older_catalog_gets_the_tokens_when_migrated(tmp_path):
     old.conn.commit()
     assert not narrow.has_tokens(old.conn)
     old.close()
+    return path
+
+
+def test_an_older_catalog_gets_the_tokens_when_migrated(tmp_path):
+    path = _older_catalog(tmp_path)
     db = open_db(path)
     assert narrow.has_tokens(db.conn)
     _agrees(db.conn)
@@ -161,18 +168,6 @@ def _direct(path, where, params, sample=0):
         facets[column] = [tuple(r) for r in conn.execute(sql, params)]
     conn.close()
     return count, page, facets
-
-
-def _recording(ds) -> list[str]:
-    db = ds.get_database("illhub")
-    original, seen = db.execute, []
-
-    async def execute(sql, params=None, **kwargs):
-        seen.append(sql)
-        return await original(sql, params, **kwargs)
-
-    db.execute = execute
-    return seen
 
 
 NARROWED = [
@@ -250,13 +245,7 @@ def test_a_narrowed_search_matching_many_counts_its_facets_over_a_sample_and_say
 
 def test_a_catalog_without_the_tokens_is_answered_as_before(tmp_path):
     """A file served ``--immutable`` is never migrated: its narrowed searches are not folded."""
-    path = tmp_path / "illhub.db"
-    old = Database(path)
-    migrations.apply(old, stop_before="m2201_fts_facets")
-    _sources(old.conn)
-    _insert(old.conn, TRICKY)
-    old.conn.commit()
-    old.close()
+    path = _older_catalog(tmp_path)
     ds = make_datasette(path, immutable=True)
     seen = _recording(ds)
 
