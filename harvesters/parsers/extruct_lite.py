@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from itertools import chain
 from typing import Any
 
 from lxml import etree
 
-_STRING = etree.XPath("string(.)")
+from harvesters.parsers.text import all_elements
+from harvesters.parsers.text import string_of as _STRING
+
 # What extruct reads (extruct 0.18's extractors, as extruct.extract runs them with errors="ignore"
 # and uniform=True): JSON-LD scripts, OpenGraph <meta property> tags in <head>, microdata items.
 _JSONLD_COMMENT_LINE = re.compile(r"^\s*(//.*|<!--.*-->)")
@@ -29,15 +29,6 @@ _OG_NAMESPACES = {"og": "http://ogp.me/ns#", "music": "http://ogp.me/ns/music#",
                   "article": "http://ogp.me/ns/article#", "book": "http://ogp.me/ns/book#",
                   "profile": "http://ogp.me/ns/profile#", "product": "http://ogp.me/ns/product#"}
 _ITEMSCOPE = etree.XPath("boolean(//*[@itemscope])")
-
-
-def all_elements(root: Any, tag: str) -> Iterator[Any]:
-    """XPath's ``//tag`` from ``root``: the elements of that tag in the whole document, in
-    document order (libxml2 can leave elements beside the root element: lxml's ``iter``
-    walks only the root's)."""
-    if root.getnext() is None:
-        return root.iter(tag)
-    return chain.from_iterable(el.iter(tag) for el in (root, *root.itersiblings()))
 
 
 def read_structured(root: Any, base: str) -> dict[str, list[Any]]:

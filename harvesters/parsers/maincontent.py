@@ -10,10 +10,9 @@ from typing import Any
 from lxml import etree
 from parsel import Selector
 
-from harvesters.parsers.extruct_lite import all_elements as _all
+from harvesters.parsers.text import all_elements as _all
 from harvesters.parsers.text import clean, extracted_text, joined_runs, text_runs
-
-_STRING = etree.XPath("string(.)")
+from harvesters.parsers.text import string_of as _STRING
 
 
 def has_class(name: str) -> str:

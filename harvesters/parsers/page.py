@@ -41,7 +41,6 @@ from urllib.parse import urlsplit
 from lxml import etree
 from parsel import Selector
 
-from harvesters.parsers.extruct_lite import all_elements as _all
 from harvesters.parsers.extruct_lite import read_structured
 from harvesters.parsers.links import is_document_url, is_video_url, url_path_lower
 from harvesters.parsers.maincontent import MainContent, excerpt, has_class
@@ -54,6 +53,8 @@ from harvesters.parsers.text import (
     normalize_space,
     visible_updated,
 )
+from harvesters.parsers.text import all_elements as _all
+from harvesters.parsers.text import string_of as _STRING
 from harvesters.parsers.titles import by_agreement
 from pipeline.normalize import parse_date
 from pipeline.urls import absolute_url, same_site
@@ -86,7 +87,6 @@ MODIFIED_META = ("dcterms.modified", "dc.date.modified", "dc.modified", "last-mo
 # expression again and wrapped every result in a Selector, which cost more than the search.
 # Elements found by their tag alone are found with lxml's iter(tag) (:func:`_all`): an XPath
 # call costs more than such a walk.
-_STRING = etree.XPath("string(.)")
 _IMG_ALT = etree.XPath(".//img/@alt")
 _HTML_TITLE = etree.XPath("//head/title/text() | //title/text()")
 _FIRST_H1 = etree.XPath("normalize-space(string((//h1)[1]))")

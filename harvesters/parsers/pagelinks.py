@@ -11,7 +11,7 @@ from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
-from harvesters.parsers.extruct_lite import all_elements as _all
+from harvesters.parsers.text import all_elements as _all
 from harvesters.parsers.text import clean, normalize_space
 from pipeline.urls import absolute_url
 

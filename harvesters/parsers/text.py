@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import html_text
@@ -102,6 +103,8 @@ def normalize_space(text: str) -> str:
     return text.strip(" ")
 
 
+#: XPath's ``string(.)`` of an element: all its text, as parsel's ``string()`` gives it.
+string_of = etree.XPath("string(.)")
 _BODY_STRING = etree.XPath("string(//body)")
 _BODIES = etree.XPath("count(//body)")
 _BODY_TEXTS = etree.XPath("//body//text()")
@@ -300,3 +303,12 @@ def title_from_text(text: str | None, limit: int = DERIVED_TITLE_CHARS) -> str:
             end = next((m.start() for m in _SENTENCE_END.finditer(plain) if m.start() >= MIN_SENTENCE), len(plain))
             return html.escape(cap_text(plain[:end], limit), quote=False)
     return ""
+
+
+def all_elements(root: Any, tag: str) -> Iterator[Any]:
+    """XPath's ``//tag`` from ``root``: the elements of that tag in the whole document, in
+    document order (libxml2 can leave elements beside the root element: lxml's ``iter``
+    walks only the root's)."""
+    if root.getnext() is None:
+        return root.iter(tag)
+    return chain.from_iterable(el.iter(tag) for el in (root, *root.itersiblings()))
