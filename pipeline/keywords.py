@@ -9,6 +9,7 @@ occurrences mean (``pipeline.classify``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -255,6 +256,19 @@ def index_keys(word: str) -> list[tuple[str, str]] | None:
     return keys
 
 
+def leftmost(occurrences) -> Iterator[tuple[int, int, int]]:
+    """(field, start, end) of ``occurrences`` (field, start, order, end), sorted, keeping in each
+    field only the leftmost non-overlapping ones, as ``finditer`` meets them."""
+    current, end = -1, -1
+    for fi, p, _order, e in sorted(occurrences):
+        if fi != current:
+            current, end = fi, -1
+        if p < end:
+            continue
+        end = e
+        yield fi, p, e
+
+
 class Hits:
     """Where one term's keywords occur in a text: strong ones as (field number, start, tier,
     order, end), tier 0 for keywords and 1 for title keywords; weak ones as (field number,
@@ -282,15 +296,8 @@ class Hits:
         if not self.weak:
             return None
         found: dict[str, tuple[str, str]] = {}
-        end = -1
-        current = -1
-        for fi, p, _order, e in sorted(self.weak):
-            if fi != current:
-                current, end = fi, -1
-            if p < end:
-                continue
+        for fi, p, e in leftmost(self.weak):
             _add_weak(found, self.texts[fi][p:e], FIELDS[fi])
-            end = e
         return _weak_reason(found, term.min_weak)
 
 

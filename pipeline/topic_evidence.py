@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.keywords import FIELDS, Hits, Term, _add_weak, _mask
+from pipeline.keywords import FIELDS, Hits, Term, _add_weak, _mask, leftmost
 from pipeline.taxonomy import SYSTEMS_TOPIC
 
 _KEYWORD_REASON = re.compile(r'keyword "([^"]*)" in (\w+)$')
@@ -57,16 +57,10 @@ def _distinct_words(hits: Hits) -> int:
     above would meet: keywords outside the title, and weak words anywhere (title keywords are
     weak outside the title), each kind leftmost and non-overlapping as ``finditer`` meets them."""
     found: dict[str, tuple[str, str]] = {}
-    keywords = sorted((fi, p, order, e) for fi, p, tier, order, e in hits.strong if fi and not tier)
-    for occurrences in (keywords, sorted(hits.weak)):
-        current, end = -1, -1
-        for fi, p, _order, e in occurrences:
-            if fi != current:
-                current, end = fi, -1
-            if p < end:
-                continue
+    keywords = [(fi, p, order, e) for fi, p, tier, order, e in hits.strong if fi and not tier]
+    for occurrences in (keywords, hits.weak):
+        for fi, p, e in leftmost(occurrences):
             _add_weak(found, hits.texts[fi][p:e], FIELDS[fi])
-            end = e
             if len(found) > 1:
                 return 2
     return len(found)
