@@ -234,6 +234,14 @@ def test_a_passing_mention_of_closing_hours_or_an_lms_keeps_an_ill_pages_topics(
     assert topic in match_text(default_taxonomy(), {"title": title, "description": description}).topics
 
 
+def test_an_hours_notice_is_not_news_but_keeps_an_ill_pages_topics():
+    """A library announcing its holiday hours is not ILL news (the `hours-notice` context rules out
+    news only): an ILL page that gives its holiday hours keeps what it is about."""
+    tax = default_taxonomy()
+    assert "news" not in topics_of(tax, "Holiday hours", "The library announces the days it will be closed.")
+    assert "lending" in topics_of(tax, "Lending policy", "Our holiday hours: lending requests are filled in January.")
+
+
 @pytest.mark.parametrize("title, description, topic", [
     ("Building closed for Independence Day", "The library and its reading room reopen on Monday.",
      "special-collections"),
