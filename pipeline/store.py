@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import sqlite3
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,27 @@ def open_for_reading(path: str | Path) -> Database:
     return Database(connect_readonly(path))
 
 
+def _json_encoder(**options: Any) -> Callable[[Any], str]:
+    """``json.JSONEncoder(**options).encode``, set up once: ``encode`` builds its C encoder anew
+    on every call, with a table of the containers met to detect cycles (values stored are
+    trees: the same text, without that bookkeeping). Without the C encoder, ``encode``."""
+    encoder = json.JSONEncoder(**options)
+    make = json.encoder.c_make_encoder
+    if make is None or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    chunks = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
+                  encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
 #: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, without building an encoder for
 #: each of the six values an entry stores (a parse worker's CPU stage)
-_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_encode = _json_encoder(ensure_ascii=False, sort_keys=True)
 
 
 def to_json(value: Any) -> str:
