@@ -149,13 +149,15 @@ def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options:
                       cpu_seconds: float | None = DEFAULT_PARSE_CPU_LIMIT) -> Batch:
     """Runs in a worker: the kind's parse function, then the CPU stage of storing, within
     ``cpu_seconds`` of CPU time. The raw resources are dropped (the prepared ones carry all
-    that is stored) to keep the reply small."""
-    from pipeline.store import prepare_batch
+    that is stored) and the prepared ones sent as the strings stored
+    (:func:`pipeline.store.pack_prepared`), to keep the reply small and quick to read."""
+    from pipeline.store import pack_prepared, prepare_batch
     from pipeline.taxonomy import default_taxonomy
 
     with cpu_limit(cpu_seconds):
         batch = fn(**kwargs)
         prepared, result = prepare_batch(batch, taxonomy=default_taxonomy(), **options)
+        prepared = pack_prepared(prepared)
     batch.prepared = prepared
     batch.prepared_result = dict(result)
     batch.resources = []
