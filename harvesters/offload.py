@@ -150,8 +150,9 @@ def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options:
     """Runs in a worker: the kind's parse function, then the CPU stage of storing, within
     ``cpu_seconds`` of CPU time. The raw resources are dropped (the prepared ones carry all
     that is stored) and the prepared ones sent as the strings stored
-    (:func:`pipeline.store.pack_prepared`), to keep the reply small and quick to read."""
-    from pipeline.store import pack_prepared, prepare_batch
+    (:func:`pipeline.packed.pack_prepared`), to keep the reply small and quick to read."""
+    from pipeline.packed import pack_prepared
+    from pipeline.store import prepare_batch
     from pipeline.taxonomy import default_taxonomy
 
     with cpu_limit(cpu_seconds):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import json.encoder
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from pipeline import migrations
 from pipeline.classify import classify_resource, classify_text
 from pipeline.events import event_columns
 from pipeline.normalize import normalize_resource, now_iso
+from pipeline.packed import UPSERT_ATTRIBUTION, UPSERT_RAW, encode_row, insert_rows, json_encoder, new_row, unpacked
 from pipeline.resource import Batch, Resource
 from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import resource_id, same_site
@@ -55,9 +55,7 @@ def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None =
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
-        # usable from another thread: a harvest with parse workers writes from a thread of its
-        # own (harvesters/store_pipeline.py), never at the same time as the reactor's thread
-        db = Database(sqlite3.connect(str(path), check_same_thread=False))
+        db = Database(path)
     else:
         db = Database(memory=True)
     try:
@@ -115,27 +113,9 @@ def open_for_reading(path: str | Path) -> Database:
     return Database(connect_readonly(path))
 
 
-def _json_encoder(**options: Any) -> Callable[[Any], str]:
-    """``json.JSONEncoder(**options).encode``, set up once: ``encode`` builds its C encoder anew
-    on every call, with a table of the containers met to detect cycles (values stored are
-    trees: the same text, without that bookkeeping). Without the C encoder, ``encode``."""
-    encoder = json.JSONEncoder(**options)
-    make = json.encoder.c_make_encoder
-    if make is None or encoder.indent is not None:
-        return encoder.encode
-    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
-    chunks = make(None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator,
-                  encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
-
-    def encode(value: Any) -> str:
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
 #: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, without building an encoder for
 #: each of the six values an entry stores (a parse worker's CPU stage)
-_encode = _json_encoder(ensure_ascii=False, sort_keys=True)
+_encode = json_encoder(ensure_ascii=False, sort_keys=True)
 
 
 def to_json(value: Any) -> str:
@@ -324,80 +304,6 @@ def prepare_batch(
     return prepared, result
 
 
-class PackedPrepared(dict):
-    """Prepared entries kept as strings, for sending from a parse worker to the harvest process:
-    each is stored as ``(None, raw, None, (row,))``, ``row`` being what :func:`write_prepared`
-    inserts for a new resource (:func:`_row`, as JSON). Pickling and unpickling resource
-    objects and their reasons took several times longer than the strings (a 500-feed harvest:
-    0.17 s of the harvest process's time, now 0.02 s); :func:`write_prepared` rebuilds them
-    from ``row`` only for a resource it already holds (or an event). Read as a mapping, the
-    entries are as :func:`prepare_batch` gives them."""
-
-    def __getitem__(self, rid: str) -> tuple[Resource, str, dict[str, str], Encoded]:
-        return _unpacked(dict.__getitem__(self, rid))
-
-    def get(self, rid: str, default: Any = None) -> Any:
-        return self[rid] if rid in self else default
-
-    def values(self) -> list[tuple[Resource, str, dict[str, str], Encoded]]:  # type: ignore[override]
-        return [_unpacked(entry) for entry in dict.values(self)]
-
-    def items(self) -> list[tuple[str, tuple[Resource, str, dict[str, str], Encoded]]]:  # type: ignore[override]
-        return [(rid, _unpacked(entry)) for rid, entry in dict.items(self)]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return PackedPrepared, (list(dict.items(self)),)
-
-
-def pack_prepared(prepared: Prepared) -> PackedPrepared:
-    """``prepared`` as :class:`PackedPrepared`."""
-    return PackedPrepared((rid, (None, raw, None, (_row_json(rid, r, encoded),)))
-                          for rid, (r, raw, _w, encoded) in prepared.items())
-
-
-def _row(rid: str, r: Resource, encoded: Encoded) -> list[Any]:
-    """A new resource's row in :data:`_ROW_COLUMNS` order (the times of the write aside)."""
-    topics_json, systems_json, extra_json, why, h = encoded
-    return [rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id, r.published, r.updated,
-            topics_json, systems_json, r.author, r.language, r.thumbnail, r.excerpt, extra_json, h, why]
-
-
-def _row_json(rid: str, r: Resource, encoded: Encoded) -> str:
-    return _encode_row(_row(rid, r, encoded))
-
-
-#: The row as JSON: strings stay strings exactly (not ``ensure_ascii``: a lone surrogate fails
-#: to encode as it would as a bound parameter, instead of being stored escaped).
-_encode_row = _json_encoder(ensure_ascii=False)
-
-_ROW_COLUMNS = ("id", "url", "title", "description", "content_type", "organization", "source_id", "published",
-                "updated", "topics", "systems", "author", "language", "thumbnail", "excerpt", "extra",
-                "content_hash", "classified_by")
-
-
-def _unpacked(entry: tuple[Any, str, Any, tuple[Any, ...]]) -> tuple[Resource, str, dict[str, str], Encoded]:
-    """An entry as :func:`prepare_batch` gives it, from its packed form (:class:`PackedPrepared`)."""
-    row = dict(zip(_ROW_COLUMNS, json.loads(entry[3][0]), strict=True))
-    r = Resource(url=row["url"], title=row["title"], description=row["description"],
-                 content_type=row["content_type"], source_id=row["source_id"], organization=row["organization"],
-                 published=row["published"], updated=row["updated"], topics=json.loads(row["topics"]),
-                 systems=json.loads(row["systems"]), author=row["author"], language=row["language"],
-                 thumbnail=row["thumbnail"], excerpt=row["excerpt"], extra=json.loads(row["extra"]))
-    encoded = (row["topics"], row["systems"], row["extra"], row["classified_by"], row["content_hash"])
-    return r, entry[1], json.loads(row["classified_by"]), encoded
-
-
-#: New resources, a batch at a time: one statement over a JSON array of rows (:func:`_row`),
-#: so SQLite runs the whole insert (its triggers: the full-text index, the tag tables) in one
-#: call instead of one per row. Rows go in in the array's order, as ``executemany`` put them.
-_INSERT_RESOURCES = (
-    "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
-    "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
-    "content_hash, first_seen, last_seen, last_changed, classified_by) SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(16))
-    + ", 'active', json_extract(value, '$[16]'), ?2, ?2, ?2, json_extract(value, '$[17]') "
-    "FROM json_each(?1) ORDER BY key"
-)
 _UPDATE_ATTRIBUTION = (
     "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, content_hash = ?, last_seen = ?, "
     "last_changed = ?, status = 'active' WHERE id = ?"
@@ -409,22 +315,6 @@ _UPDATE_CONTENT = (
     "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, source_id=?, status='active' WHERE id=?"
 )
 _TOUCH_UNCHANGED = "UPDATE resources SET last_seen = ?, extra = ?, classified_by = ?, status = 'active' WHERE id = ?"
-#: A batch's attributions and raw records, one statement each (?1: a JSON array of ids, or of
-#: [id, raw record] pairs; ``WHERE true`` lets SQLite read the ``ON CONFLICT``).
-_UPSERT_ATTRIBUTION = (
-    "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
-    "SELECT value, ?2, ?3, ?3, ?4 FROM json_each(?1) WHERE true ORDER BY key "
-    "ON CONFLICT(resource_id, source_id) DO UPDATE SET "
-    "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, missed_runs = 0"
-)
-_UPSERT_RAW = (
-    "INSERT INTO raw_entries (resource_id, source_id, raw, base_url, fetched_at) "
-    "SELECT json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]'), ?3, ?4 FROM json_each(?1) "
-    "WHERE true ORDER BY key "
-    "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
-    "base_url = excluded.base_url, fetched_at = excluded.fetched_at WHERE raw_entries.raw != excluded.raw"
-)
-
 
 class _HomeSites:
     """Which source owns a resource's content when several list it: the one whose own site
@@ -483,16 +373,15 @@ def write_prepared(
     result: StoreResult | None = None,
     site: str | None = None,
 ) -> StoreResult:
-    """The database stage of storing: upsert prepared resources in one transaction, each
-    statement run once per batch with ``executemany``. ``site``: the site the document says
-    it belongs to (remembered for the source: see :class:`_HomeSites`)."""
+    """The database stage of storing: upsert prepared (or packed) resources in one transaction,
+    each statement run once per batch (:mod:`pipeline.packed`). ``site``: the site the document
+    says it belongs to (remembered for the source: see :class:`_HomeSites`)."""
     now = now or now_iso()
     if result is None:
         result = StoreResult(seen=len(prepared), new=0, updated=0, unchanged=0, skipped=0)
     if not prepared:
         return result
-    ids = list(prepared)
-    existing = _stored_rows(db, ids)
+    existing = _stored_rows(db, list(prepared))
     homes = _HomeSites(db, source_id, site)
     inserts: list[str] = []
     attribution_updates: list[list[Any]] = []
@@ -502,20 +391,15 @@ def write_prepared(
     events: list[tuple[str, Resource]] = []
     entries = dict.items(prepared)  # as stored: packed ones too (PackedPrepared)
     for rid, entry in entries:
-        r, _raw, reasons, encoded = entry
         old = existing.get(rid)
         if old is None:
-            if r is None:  # packed: the row is ready
-                inserts.append(encoded[0])
-                if "session_type" in encoded[0]:  # perhaps an event (write_event_columns decides)
-                    events.append((rid, _unpacked(entry)[0]))
-            else:
-                inserts.append(_row_json(rid, r, encoded))
-                events.append((rid, r))
+            text, event = new_row(rid, entry)
+            inserts.append(text)
+            if event is not None:
+                events.append((rid, event))
             result["new"] += 1
             continue
-        if r is None:
-            r, _raw, reasons, encoded = _unpacked(entry)
+        r, _raw, reasons, encoded = entry if entry[0] is not None else unpacked(entry)
         if old["source_id"] != source_id and homes.takes_over(source_id, old["source_id"], r.url):
             old = {**old, "source_id": source_id, "content_hash": None}
         r.topics = sorted(set(r.topics) | set(old["topics"]))
@@ -548,18 +432,15 @@ def write_prepared(
     with db.atomic():
         if site and homes.new_site:
             db.execute("UPDATE sources SET site = ? WHERE id = ?", [site, source_id])
-        if inserts:
-            db.conn.execute(_INSERT_RESOURCES, ["[" + ",".join(inserts) + "]", now])
+        insert_rows(db.conn, inserts, now)
         for sql, rows in ((_UPDATE_ATTRIBUTION, attribution_updates), (_TOUCH, touches),
                           (_UPDATE_CONTENT, content_updates), (_TOUCH_UNCHANGED, unchanged)):
             if rows:
                 db.conn.executemany(sql, rows)
         for rid, r in events:
             write_event_columns(db, rid, r)
-        ids_json = _encode_row(ids)
-        db.conn.execute(_UPSERT_ATTRIBUTION, [ids_json, source_id, now, run_id])
-        db.conn.execute(_UPSERT_RAW, [_encode_row([[rid, entry[1]] for rid, entry in entries]), source_id,
-                                      base_url, now])
+        db.conn.execute(UPSERT_ATTRIBUTION, [encode_row(list(prepared)), source_id, now, run_id])
+        db.conn.execute(UPSERT_RAW, [encode_row([[rid, entry[1]] for rid, entry in entries]), source_id, base_url, now])
     return result
 
 

@@ -1,6 +1,9 @@
 """The shortcuts of the feed path give exactly what the general code gives: canonical URLs of
-the common kind (pipeline.urls._canonical_plain) against w3lib's canonicalization, simple
-markup against the HTML parser, JSON encoded once set up against json.dumps, and the registry
+the common kind (pipeline.urls._canonical_plain) against w3lib's canonicalization, batches
+written as JSON arrays and sent from workers as strings (pipeline.packed) against the rows
+written one by one (every table, the full-text index's own tables and the tag tables the
+triggers keep), simple markup against the HTML parser, JSON encoded once set up against
+json.dumps, and the registry
 and the taxonomy read through libyaml's events (pipeline.safeyaml) against ruamel.yaml alone."""
 
 from __future__ import annotations
@@ -9,12 +12,17 @@ import json
 import math
 import random
 import re
+import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pipeline.urls as urls
+from pipeline.packed import pack_prepared
+from pipeline.resource import Batch, Resource
+from pipeline.store import open_db, prepare_batch, start_run, sync_sources, to_json, write_prepared
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -76,6 +84,165 @@ def test_canonical_urls_of_the_fixtures_agree_with_w3lib():
     assert sum(_same(url) for url in sorted(found)) > 50
 
 
+def _tables(db) -> dict[str, list[tuple]]:
+    conn = db.conn
+    out = {}
+    for table in ("resources", "resource_sources", "raw_entries", "resource_tags", "tag_counts"):
+        out[table] = conn.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid").fetchall() \
+            if table not in ("resource_tags",) else conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()
+    out["sites"] = conn.execute("SELECT id, site FROM sources ORDER BY id").fetchall()
+    out["fts"] = conn.execute("SELECT rowid, title, description, excerpt, facets FROM resources_fts ORDER BY rowid").fetchall()
+    # the index as the triggers wrote it (its content is read from a view): every token of every
+    # row and column at its place, the facets column's tokens included (how FTS5 lays them out in
+    # segments depends on when it flushes, not on what was indexed), and each row's sizes
+    conn.execute("CREATE VIRTUAL TABLE temp.fts_words USING fts5vocab(main, resources_fts, instance)")
+    out["fts_words"] = conn.execute("SELECT term, doc, col, offset FROM fts_words ORDER BY 1, 2, 3, 4").fetchall()
+    assert any(col == "facets" for _t, _d, col, _o in out["fts_words"])
+    for shadow in ("resources_fts_docsize", "sqlite_sequence"):
+        out[shadow] = conn.execute(f"SELECT * FROM {shadow} ORDER BY 1, 2").fetchall()
+    out["events"] = conn.execute("SELECT id, session_type, starts_at, event_name, event_year, presenters, slides_url "
+                                 "FROM resources ORDER BY rowid").fetchall()
+    conn.execute("INSERT INTO resources_fts(resources_fts, rank) VALUES ('integrity-check', 1)")
+    return out
+
+
+def _resources(seed: int, n: int) -> list[Resource]:
+    rng = random.Random(seed)
+    odd = ["plain", "quote \" and backslash \\", "caf\u00e9 \u2028 \U0001F600", "tab\there", "<b>bold</b> &amp; more",
+           "interlibrary loan and copyright", "ILLiad webinar for new staff", ""]
+    out = []
+    for i in range(n):
+        extra = {"tags": [rng.choice(odd)]} if rng.random() < 0.5 else {}
+        if rng.random() < 0.1:  # an event: its columns are written too
+            extra.update(session_type="session", starts_at="2026-05-01T14:00:00Z", event_name="Forum",
+                         event_year=2026, presenters=[{"name": rng.choice(odd)}], location=None,
+                         slides_url=f"https://example.org/slides/{i}", recording_url=None)
+        out.append(Resource(url=f"https://{rng.choice(['a.example', 'b.example'])}/p/{rng.randint(0, n)}?x={i % 3}",
+                            title=rng.choice(odd) or f"Item {i}", description=rng.choice(odd),
+                            author=rng.choice([None, "Ann", "Zoë"]), published=rng.choice([None, "2026-01-02T03:04:05Z"]),
+                            content_type=rng.choice(["article", "video", "event"]), extra=extra,
+                            raw={"n": i, "text": rng.choice(odd)}))
+    return out
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_batches_written_as_json_give_the_rows_written_one_by_one(tmp_path, packed):
+    """write_prepared (one statement a batch, packed entries or not) against the same batches
+    inserted row by row, as it wrote them before, over new, repeated and shared resources."""
+    from pipeline import packed
+
+    def run(path, write):
+        db = open_db(path)
+        sync_sources(db, [{"id": s, "name": s, "kind": "feed", "url": f"https://{s}.example/feed"} for s in "abc"])
+        runs = {s: start_run(db, s, "g", "2026-01-01T00:00:00Z") for s in "abc"}
+        for k in range(12):
+            sid = "abc"[k % 3]
+            batch = Batch(sid, _resources(k % 5, 25), url=f"https://{sid}.example/feed", site=f"https://{sid}.example/")
+            prepared, result = prepare_batch(batch, source_topics=["news"] if sid == "b" else [], organization="Org")
+            with db.atomic():
+                write(db, sid, prepared, batch, runs[sid], result)
+        tables = _tables(db)
+        db.close()
+        return tables
+
+    def new(db, sid, prepared, batch, run_id, result):
+        write_prepared(db, sid, pack_prepared(prepared) if packed else prepared, base_url=batch.url, run_id=run_id,
+                       now="2026-02-03T04:05:06Z", result=result, site=batch.site)
+
+    def one_by_one(db, sid, prepared, batch, run_id, result):
+        """The rows as executemany wrote them (the former statements)."""
+        conn = db.conn
+        real_execute = conn.execute
+
+        class Rows:  # runs each JSON-array statement as the former one-row statements
+            def __getattr__(self, name):
+                return getattr(conn, name)
+
+            def execute(self, sql, params=()):
+                if sql is packed.INSERT_RESOURCES:
+                    rows, now = json.loads(params[0]), params[1]
+                    conn.executemany(
+                        "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
+                        "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
+                        "content_hash, first_seen, last_seen, last_changed, classified_by) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?,?)",
+                        [[*r[:17], now, now, now, r[17]] for r in rows])
+                    return None
+                if sql is packed.UPSERT_ATTRIBUTION:
+                    ids, source, now, run = params
+                    conn.executemany(
+                        "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
+                        "VALUES (?,?,?,?,?) ON CONFLICT(resource_id, source_id) DO UPDATE SET "
+                        "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, missed_runs = 0",
+                        [[rid, source, now, now, run] for rid in json.loads(ids)])
+                    return None
+                if sql is packed.UPSERT_RAW:
+                    pairs, source, base, now = params
+                    conn.executemany(
+                        "INSERT INTO raw_entries (resource_id, source_id, raw, base_url, fetched_at) VALUES (?,?,?,?,?) "
+                        "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
+                        "base_url = excluded.base_url, fetched_at = excluded.fetched_at "
+                        "WHERE raw_entries.raw != excluded.raw",
+                        [[rid, source, raw, base, now] for rid, raw in json.loads(pairs)])
+                    return None
+                return real_execute(sql, params)
+
+        db.conn = Rows()
+        try:
+            write_prepared(db, sid, prepared, base_url=batch.url, run_id=run_id, now="2026-02-03T04:05:06Z",
+                           result=result, site=batch.site)
+        finally:
+            db.conn = conn
+
+    assert run(tmp_path / "new.db", new) == run(tmp_path / "old.db", one_by_one)
+
+
+def test_packed_entries_read_as_prepared_ones():
+    batch = Batch("s", _resources(3, 30), url="https://s.example/feed")
+    prepared, _result = prepare_batch(batch, source_topics=["news"])
+    packed = pack_prepared(prepared)
+    assert list(packed) == list(prepared)
+    for rid, (r, raw, reasons, encoded) in prepared.items():
+        r.raw = {}  # not sent: the raw record travels as its JSON
+        assert packed[rid] == (r, raw, reasons, encoded)
+        assert to_json(r.extra) == encoded[2]
+    assert packed.items() == [(rid, packed[rid]) for rid in packed]
+    import pickle
+
+    assert pickle.loads(pickle.dumps(packed)) == packed and type(pickle.loads(pickle.dumps(packed))) is type(packed)
+
+
+def test_sqlite_reads_json_strings_exactly():
+    """The JSON-array statements hand SQLite every string as it is (what a bound parameter
+    would be), whatever its characters."""
+    conn = sqlite3.connect(":memory:")
+    texts = ["", "a", "\"q\" \\ /", "\u00e9\u2028\u2029\U0001F600", "".join(chr(c) for c in range(1, 32)), "\x7f\x80",
+             "{\"k\": [1, \"v\"]}", "\ufeffbom", "x" * 5000]
+    from pipeline.packed import encode_row as _encode_row
+
+    got = conn.execute("SELECT json_extract(value, '$[0]') FROM json_each(?) ORDER BY key",
+                       [_encode_row([[t] for t in texts])]).fetchall()
+    assert [g[0] for g in got] == texts
+
+
+def test_a_nul_character_is_stored_as_a_bound_parameter_stores_it(tmp_path):
+    """json_extract ends a string at NUL: such a batch goes in row by row (pipeline.packed.insert_rows)."""
+    from pipeline.packed import encode_row, insert_rows
+
+    conn = sqlite3.connect(":memory:")
+    assert conn.execute("SELECT json_extract(?, '$[0]')", [encode_row(["a\x00b"])]).fetchone()[0] == "a"  # why
+    db = open_db(tmp_path / "nul.db")
+    sync_sources(db, [{"id": "s", "name": "s", "kind": "feed", "url": "https://s.example/feed"}])
+    rows = [["id1", "https://s.example/1", "plain", "", "article", None, "s", None, None, "[]", "[]", None, None, None,
+             None, "{}", "h1", "{}"],
+            ["id2", "https://s.example/2", "a\x00b", "d\x00", "article", "O\x00rg", "s", None, None, '["news"]', "[]",
+             "x\x00", None, None, None, "{}", "h2", "{}"]]
+    with db.atomic():
+        insert_rows(db.conn, [encode_row(r) for r in rows], "2026-01-01T00:00:00Z")
+    got = db.conn.execute("SELECT id, title, description, organization, author FROM resources ORDER BY rowid").fetchall()
+    assert got == [("id1", "plain", "", None, None), ("id2", "a\x00b", "d\x00", "O\x00rg", "x\x00")]
+
+
 def test_simple_markup_reads_as_the_html_parser_reads_it():
     from pipeline import normalize
 
@@ -101,7 +268,8 @@ def test_simple_markup_reads_as_the_html_parser_reads_it():
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
                     max_leaves=20))
 def test_json_encoded_once_set_up_is_json_dumps(value):
-    from pipeline.store import _encode, _json_encoder
+    from pipeline.packed import json_encoder as _json_encoder
+    from pipeline.store import _encode
 
     assert _encode(value) == json.dumps(value, ensure_ascii=False, sort_keys=True)
     assert _json_encoder()(value) == json.dumps(value)
