@@ -55,9 +55,11 @@ def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None =
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path)
+        # usable from another thread: a harvest with parse workers writes from a thread of its
+        # own (harvesters/writebehind.py), never at the same time as the reactor's thread
+        db = Database(sqlite3.connect(str(path), check_same_thread=False))
     else:
-        db = Database(memory=True)
+        db = Database(sqlite3.connect(":memory:", check_same_thread=False))
     try:
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
         if str(path) != ":memory:":
