@@ -273,3 +273,53 @@ def test_a_stop_with_parse_workers_keeps_what_was_stored_and_records_the_runs(se
         items = dict(conn.execute("select source_id, items_new from harvest_runs"))
         assert all(items[n] == ITEMS for n, status in runs.items() if status == "ok"), items
     assert conn.execute("select count(*) from harvest_runs where finished_at is null").fetchone()[0] == 0
+
+
+class _Timer:
+    def __init__(self, clock, delay, fn, args):
+        self.clock, self.delay, self.fn, self.args, self.live = clock, delay, fn, args, True
+
+    def active(self):
+        return self.live
+
+    def reset(self, delay):
+        self.delay = delay
+        self.clock.resets += 1
+
+    def cancel(self):
+        self.live = False
+
+
+class _Clock:
+    """Stands in for the reactor: remembers what was scheduled, runs it on demand."""
+
+    def __init__(self):
+        self.timers, self.resets, self.from_thread = [], 0, []
+
+    def callLater(self, delay, fn, *args):  # noqa: N802 - the reactor's name
+        timer = _Timer(self, delay, fn, args)
+        self.timers.append(timer)
+        return timer
+
+    def callFromThread(self, fn, *args):  # noqa: N802 - the reactor's name
+        self.from_thread.append((fn, args))
+
+    def fire(self):
+        timers, self.timers = [t for t in self.timers if t.live], []
+        for t in timers:
+            t.live = False
+            t.fn(*t.args)
+
+
+def test_a_pause_commits_what_the_writer_wrote_without_waiting_for_it_first(tmp_path):
+    pipeline, context = _pipeline(tmp_path)
+    clock = pipeline._reactor = _Clock()
+    _store(pipeline, _prepared("a", 2), _prepared("b", 1))
+    assert [t.delay for t in clock.timers] == [StorePipeline.COMMIT_IDLE_BEHIND]  # one timer, put off
+    assert clock.resets == 1
+    pipeline._writer.drain()
+    assert _count(tmp_path / "c.db") == 0  # not committed yet
+    clock.fire()  # the pause: the writer commits
+    pipeline._writer.drain()
+    assert _count(tmp_path / "c.db") == 3
+    pipeline.close_spider()
