@@ -26,6 +26,7 @@ source with one line, and the harvest goes on.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -134,6 +135,9 @@ def _init_worker() -> None:
     from pipeline.taxonomy import default_taxonomy
 
     default_taxonomy()
+    # What the worker holds from the start is never garbage: out of garbage collection's way
+    # (a forked worker's is frozen already: see ParsePool._start).
+    gc.freeze()
 
 
 def _warm() -> int:
@@ -145,13 +149,16 @@ def parse_and_prepare(fn: Callable[..., Batch], kwargs: dict[str, Any], options:
                       cpu_seconds: float | None = DEFAULT_PARSE_CPU_LIMIT) -> Batch:
     """Runs in a worker: the kind's parse function, then the CPU stage of storing, within
     ``cpu_seconds`` of CPU time. The raw resources are dropped (the prepared ones carry all
-    that is stored) to keep the reply small."""
+    that is stored) and the prepared ones sent as the strings stored
+    (:func:`pipeline.packed.pack_prepared`), to keep the reply small and quick to read."""
+    from pipeline.packed import pack_prepared
     from pipeline.store import prepare_batch
     from pipeline.taxonomy import default_taxonomy
 
     with cpu_limit(cpu_seconds):
         batch = fn(**kwargs)
         prepared, result = prepare_batch(batch, taxonomy=default_taxonomy(), **options)
+        prepared = pack_prepared(prepared)
     batch.prepared = prepared
     batch.prepared_result = dict(result)
     batch.resources = []
@@ -169,6 +176,7 @@ class ParsePool:
         self.documents = 0
         self.restarts = 0
         self.method = ""
+        self.froze = False
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -176,6 +184,12 @@ class ParsePool:
             # A fork of a single-threaded process is safe, and costs no imports. With the
             # fork method the pool starts every worker at its first submission: now.
             self.method = "fork"
+            # What the harvest process holds by now (modules, the registry, the taxonomy) stays
+            # for the whole harvest: out of garbage collection's way, here and in the workers,
+            # which then share its memory pages instead of copying them as collections touch them
+            # (until the pool closes).
+            gc.freeze()
+            self.froze = True
             executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
                                            initializer=_init_worker)
             executor.submit(_warm)
@@ -211,6 +225,9 @@ class ParsePool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.froze:
+            self.froze = False
+            gc.unfreeze()
 
 
 class ArrivalOrder:

@@ -32,6 +32,12 @@ UNUSED_EXTENSIONS = frozenset({
 })
 
 
+#: Scrapy downloader middlewares a harvest does not enable (COOKIES_ENABLED is off): not even imported.
+UNUSED_DOWNLOADER_MIDDLEWARES = frozenset({
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
+})
+
+
 #: In every crawl's DOWNLOADER_MIDDLEWARES: Scrapy's proxy middleware reads proxies from the
 #: environment (a proxy would then resolve names the guard never saw); this one only uses --proxy.
 PROXY_MIDDLEWARES = {
@@ -118,4 +124,14 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         settings["DOWNLOAD_TIMEOUT"] = min(settings["DOWNLOAD_TIMEOUT"], 5)
     if extra:
         settings.update(extra)
+    _leave_out_unused_middlewares(settings)
     return settings
+
+
+def _leave_out_unused_middlewares(settings: dict[str, Any]) -> None:
+    """Scrapy's own downloader middlewares less the cookies one when cookies are off: Scrapy
+    imports every middleware it lists (even one set to None), and that one's module imports
+    tldextract and requests (0.05-0.1 s of every harvest's start-up)."""
+    if not settings["COOKIES_ENABLED"]:
+        settings.setdefault("DOWNLOADER_MIDDLEWARES_BASE", {
+            k: v for k, v in default_settings.DOWNLOADER_MIDDLEWARES_BASE.items() if k not in UNUSED_DOWNLOADER_MIDDLEWARES})

@@ -274,6 +274,9 @@ def _crawl(context: HarvestContext, settings: dict[str, Any], log_level: str, cr
     """Run the harvest spider over ``context``'s sources in this process, until it closes."""
     from scrapy.crawler import CrawlerProcess
 
+    from harvesters.quickstart import import_download_handler
+
+    import_download_handler()
     process = CrawlerProcess(settings)
     quiet_retries(log_level)
     # Scrapy filters by level in its handler and leaves the root logger open, so every

@@ -82,12 +82,22 @@ class _HTMLText(HTMLParser):
         return "".join(self.parts)
 
 
+#: Tags without attributes that hold no text of their own (not script, style or noscript):
+#: a fragment whose every ``<`` starts one of them, and without ``&``, shows its text as it is
+#: once they are removed, as the HTML parser gives it (feed descriptions are mostly ``<p>…</p>``).
+_PLAIN_TAG = re.compile(r"</?(?:p|br|b|i|em|strong|u|div|span|ul|ol|li|h[1-6]|blockquote)[ \t\n\r\f]*/?>", re.I)
+
+
 def html_to_text(html: str) -> str:
     """The text an HTML fragment shows: tags, comments and scripts removed, entities
     decoded exactly once (``&amp;lt;b&amp;gt;`` is the text ``&lt;b&gt;``, ``&lt;nick&gt;``
     the text ``<nick>``)."""
     if "<" not in html and "&" not in html:
         return html
+    if "&" not in html:
+        text = _PLAIN_TAG.sub("", html)
+        if "<" not in text:
+            return text
     return _HTMLText().text(html)
 
 

@@ -16,6 +16,7 @@ from pipeline import migrations
 from pipeline.classify import classify_resource, classify_text
 from pipeline.events import event_columns
 from pipeline.normalize import normalize_resource, now_iso
+from pipeline.packed import UPSERT_ATTRIBUTION, UPSERT_RAW, encode_row, insert_rows, json_encoder, new_row, unpacked
 from pipeline.resource import Batch, Resource
 from pipeline.taxonomy import Taxonomy, default_taxonomy
 from pipeline.urls import resource_id, same_site
@@ -36,6 +37,10 @@ CONTENT_FIELDS = (
 DEFAULT_BUSY_TIMEOUT = 10.0
 
 
+#: The catalog connection's page cache (KiB): see :func:`open_db`.
+CACHE_KIB = 8192
+
+
 def busy_timeout() -> float:
     return env_seconds("ILLHUB_BUSY_TIMEOUT", DEFAULT_BUSY_TIMEOUT)
 
@@ -50,9 +55,11 @@ def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None =
     path = Path(path)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path)
+        # usable from another thread: a harvest with parse workers writes from a thread of its
+        # own (harvesters/writebehind.py), never at the same time as the reactor's thread
+        db = Database(sqlite3.connect(str(path), check_same_thread=False))
     else:
-        db = Database(memory=True)
+        db = Database(sqlite3.connect(":memory:", check_same_thread=False))
     try:
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
         if str(path) != ":memory:":
@@ -61,6 +68,12 @@ def open_db(path: str | Path, *, migrate: bool = True, lock_wait: float | None =
         # statement and savepoint journals in memory, not temporary files (a harvest's
         # transactions hold a savepoint per document)
         db.execute("PRAGMA temp_store = MEMORY")
+        # A page cache (at most 8 MiB, used as needed) that holds what a harvest's transaction
+        # changes: the resources table's indexes, the full-text index and the tag tables are
+        # keyed by hashed ids, so a batch touches pages all over them. SQLite's default, 2 MB,
+        # spilled changed pages to the WAL mid-transaction and read them back (a 500-feed
+        # harvest: 120,000 page writes and 83,000 reads; now 67,000 and 20,000).
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if migrate and migrations.pending(db):
             with writer_lock(path, "migrate", wait=lock_wait):
                 migrations.apply(db)
@@ -104,7 +117,7 @@ def open_for_reading(path: str | Path) -> Database:
 
 #: ``json.dumps(value, ensure_ascii=False, sort_keys=True)``, without building an encoder for
 #: each of the six values an entry stores (a parse worker's CPU stage)
-_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_encode = json_encoder(ensure_ascii=False, sort_keys=True)
 
 
 def to_json(value: Any) -> str:
@@ -293,12 +306,6 @@ def prepare_batch(
     return prepared, result
 
 
-_INSERT_RESOURCE = (
-    "INSERT INTO resources (id, url, title, description, content_type, organization, source_id, "
-    "published, updated, topics, systems, author, language, thumbnail, excerpt, extra, status, "
-    "content_hash, first_seen, last_seen, last_changed, classified_by) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'active',?,?,?,?,?)"
-)
 _UPDATE_ATTRIBUTION = (
     "UPDATE resources SET topics = ?, systems = ?, classified_by = ?, content_hash = ?, last_seen = ?, "
     "last_changed = ?, status = 'active' WHERE id = ?"
@@ -310,17 +317,6 @@ _UPDATE_CONTENT = (
     "extra=?, content_hash=?, last_seen=?, last_changed=?, classified_by=?, source_id=?, status='active' WHERE id=?"
 )
 _TOUCH_UNCHANGED = "UPDATE resources SET last_seen = ?, extra = ?, classified_by = ?, status = 'active' WHERE id = ?"
-_UPSERT_ATTRIBUTION = (
-    "INSERT INTO resource_sources (resource_id, source_id, first_seen, last_seen, last_run_id) "
-    "VALUES (?,?,?,?,?) ON CONFLICT(resource_id, source_id) DO UPDATE SET "
-    "last_seen = excluded.last_seen, last_run_id = excluded.last_run_id, missed_runs = 0"
-)
-_UPSERT_RAW = (
-    "INSERT INTO raw_entries (resource_id, source_id, raw, base_url, fetched_at) VALUES (?,?,?,?,?) "
-    "ON CONFLICT(resource_id, source_id) DO UPDATE SET raw = excluded.raw, "
-    "base_url = excluded.base_url, fetched_at = excluded.fetched_at WHERE raw_entries.raw != excluded.raw"
-)
-
 
 class _HomeSites:
     """Which source owns a resource's content when several list it: the one whose own site
@@ -379,9 +375,9 @@ def write_prepared(
     result: StoreResult | None = None,
     site: str | None = None,
 ) -> StoreResult:
-    """The database stage of storing: upsert prepared resources in one transaction, each
-    statement run once per batch with ``executemany``. ``site``: the site the document says
-    it belongs to (remembered for the source: see :class:`_HomeSites`)."""
+    """The database stage of storing: upsert prepared (or packed) resources in one transaction,
+    each statement run once per batch (:mod:`pipeline.packed`). ``site``: the site the document
+    says it belongs to (remembered for the source: see :class:`_HomeSites`)."""
     now = now or now_iso()
     if result is None:
         result = StoreResult(seen=len(prepared), new=0, updated=0, unchanged=0, skipped=0)
@@ -389,22 +385,23 @@ def write_prepared(
         return result
     existing = _stored_rows(db, list(prepared))
     homes = _HomeSites(db, source_id, site)
-    inserts: list[list[Any]] = []
+    inserts: list[str] = []
     attribution_updates: list[list[Any]] = []
     touches: list[list[Any]] = []
     content_updates: list[list[Any]] = []
     unchanged: list[list[Any]] = []
     events: list[tuple[str, Resource]] = []
-    for rid, (r, _raw, reasons, encoded) in prepared.items():
+    entries = dict.items(prepared)  # as stored: packed ones too (PackedPrepared)
+    for rid, entry in entries:
         old = existing.get(rid)
         if old is None:
-            topics_json, systems_json, extra_json, why, h = encoded
-            inserts.append([rid, r.url, r.title, r.description, r.content_type, r.organization, r.source_id,
-                            r.published, r.updated, topics_json, systems_json, r.author, r.language,
-                            r.thumbnail, r.excerpt, extra_json, h, now, now, now, why])
-            events.append((rid, r))
+            text, event = new_row(rid, entry)
+            inserts.append(text)
+            if event is not None:
+                events.append((rid, event))
             result["new"] += 1
             continue
+        r, _raw, reasons, encoded = entry if entry[0] is not None else unpacked(entry)
         if old["source_id"] != source_id and homes.takes_over(source_id, old["source_id"], r.url):
             old = {**old, "source_id": source_id, "content_hash": None}
         r.topics = sorted(set(r.topics) | set(old["topics"]))
@@ -437,15 +434,15 @@ def write_prepared(
     with db.atomic():
         if site and homes.new_site:
             db.execute("UPDATE sources SET site = ? WHERE id = ?", [site, source_id])
-        for sql, rows in ((_INSERT_RESOURCE, inserts), (_UPDATE_ATTRIBUTION, attribution_updates),
-                          (_TOUCH, touches), (_UPDATE_CONTENT, content_updates), (_TOUCH_UNCHANGED, unchanged)):
+        insert_rows(db.conn, inserts, now)
+        for sql, rows in ((_UPDATE_ATTRIBUTION, attribution_updates), (_TOUCH, touches),
+                          (_UPDATE_CONTENT, content_updates), (_TOUCH_UNCHANGED, unchanged)):
             if rows:
                 db.conn.executemany(sql, rows)
         for rid, r in events:
             write_event_columns(db, rid, r)
-        db.conn.executemany(_UPSERT_ATTRIBUTION, [[rid, source_id, now, now, run_id] for rid in prepared])
-        db.conn.executemany(_UPSERT_RAW, [[rid, source_id, raw, base_url, now]
-                                          for rid, (_r, raw, _w, _e) in prepared.items()])
+        db.conn.execute(UPSERT_ATTRIBUTION, [encode_row(list(prepared)), source_id, now, run_id])
+        db.conn.execute(UPSERT_RAW, [encode_row([[rid, entry[1]] for rid, entry in entries]), source_id, base_url, now])
     return result
 
 

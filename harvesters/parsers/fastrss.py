@@ -4,7 +4,7 @@ feedparser reads a feed through Python SAX callbacks: about 0.5 ms per entry, mo
 harvest's parse time. Most feeds are plain RSS 2.0 (WordPress, Blogger, most CMSs): for
 those, :func:`parse_plain_rss` reads the document with lxml (libxml2, in C) and builds the
 same entry dictionaries feedparser builds (the same keys and values, through feedparser's own
-helpers for dates, URL clean-up and text repair), so the records stored are the same
+helpers for dates, URL clean-up and text repair; plain dictionaries, not feedparser's class), so the records stored are the same
 (tests/test_fastrss.py compares both paths on every feed fixture and on generated feeds).
 
 Anything else is left to feedparser, which recovers what it can of a malformed document:
@@ -206,11 +206,12 @@ def _author(entry: dict, value: str) -> None:
         detail["email"] = email
 
 
-def _entry(item: Any) -> FeedParserDict:
+def _entry(item: Any) -> dict[str, Any]:
     """One ``<item>`` as feedparser's entry dictionary (its ``*_detail`` copies of title and
     summary aside: illhub reads them only for Atom, which this reader leaves to feedparser).
-    Built as plain dictionaries (feedparser's own class costs a Python call per access), the
-    entry itself wrapped in feedparser's class at the end, for what it derives (``enclosures``)."""
+    A plain dictionary, not feedparser's class (which costs Python calls on every access): of
+    what that class derives from the keys, the feed parser reads only ``enclosures``, which it
+    derives itself for a plain entry (:func:`harvesters.parsers.feed.entry_enclosures`)."""
     entry: dict[str, Any] = {}
     seen: set[str] = set()
     has_content = False
@@ -270,7 +271,7 @@ def _entry(item: Any) -> FeedParserDict:
             name = {"title": "title", "comments": "comments", WFW + "commentRss": "wfw_commentrss",
                     SLASH + "comments": "slash_comments"}[tag]
             entry[name] = _leaf(child, uri=name in ("comments", "wfw_commentrss"))
-    return FeedParserDict(entry)
+    return entry
 
 
 def _channel(channel: Any) -> tuple[FeedParserDict, list[Any]]:
@@ -306,8 +307,9 @@ def _channel(channel: Any) -> tuple[FeedParserDict, list[Any]]:
 
 
 def parse_plain_rss(body: bytes, content_type: str | None) -> FeedParserDict | None:
-    """feedparser's result (``feed`` with title, link and language; ``entries``; ``version``;
-    ``bozo``) for a plain RSS 2.0 document, or None for anything feedparser must read."""
+    """feedparser's result (``feed`` with title, link and language; ``entries``, as plain
+    dictionaries; ``version``; ``bozo``) for a plain RSS 2.0 document, or None for anything
+    feedparser must read."""
     try:
         root = _checked_root(body, content_type)
         channels = _children(root, {"channel"})

@@ -53,13 +53,23 @@ class ParsedFeed:
 
 def _plain(value: Any) -> Any:
     """feedparser's dict subclasses and time tuples made JSON-friendly for the raw record."""
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type (what isinstance gives them too)
+        return value if len(value) <= RAW_TEXT_MAX else value[:RAW_TEXT_MAX]
+    if value is None or kind is bool or kind is int:
+        return value
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if not str(k).endswith("_parsed")}
+        out = {}
+        for k, v in value.items():
+            k = k if type(k) is str else str(k)
+            if not k.endswith("_parsed"):  # a short string or None as it is, without a call
+                out[k] = v if v is None or (type(v) is str and len(v) <= RAW_TEXT_MAX) else _plain(v)
+        return out
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, str):
         return value[:RAW_TEXT_MAX]
-    if isinstance(value, (int, float, bool)) or value is None:
+    if isinstance(value, (int, float, bool)):
         return value
     return str(value)[:RAW_TEXT_MAX]
 
@@ -77,9 +87,22 @@ def _entry_link(entry: Any) -> str | None:
     return None
 
 
+def entry_enclosures(entry: Any) -> list[Any]:
+    """feedparser's ``enclosures`` of an entry: its links of ``rel="enclosure"``, without their
+    ``rel``. Derived by feedparser's class on each access; for a plain dictionary (the fast
+    reader's entries, :mod:`harvesters.parsers.fastrss`), derived the same way here."""
+    if type(entry) is not dict:
+        return entry.get("enclosures", []) or []
+    try:
+        return [{name: value for name, value in link.items() if name != "rel"}
+                for link in entry["links"] if link["rel"] == "enclosure"]
+    except KeyError:  # as feedparser's get() answers then
+        return []
+
+
 def _enclosure(entry: Any) -> dict[str, Any] | None:
     """The entry's first enclosure (``<enclosure>``, Atom ``rel="enclosure"``): url, type, length."""
-    for candidate in entry.get("enclosures", []) or []:
+    for candidate in entry_enclosures(entry):
         if candidate.get("href"):
             out = {"url": candidate["href"], "type": (candidate.get("type") or "").strip().lower() or None}
             try:
