@@ -47,7 +47,9 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
     topics: list[str] = []
     indexed = {}  # topic -> its occurrences, where they decided it
     lowered_text = None
-    for slot, term in enumerate(index.terms):
+    # in the terms' order: those with occurrences, and those the index cannot read
+    for slot in sorted(found.keys() | index.slow_terms if index.slow_terms else found):
+        term = index.terms[slot]
         hits = found.get(slot)
         if slot in index.slow_terms or (hits is not None and hits.excluded):
             # an exclusion masks text before matching: the term's own expressions decide
