@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 #: The text fields classification reads, in the order their matches are reported.
@@ -271,15 +271,15 @@ def leftmost(occurrences) -> Iterator[tuple[int, int, int]]:
 
 class Hits:
     """Where one term's keywords occur in a text: strong ones as (field number, start, tier,
-    order, end), tier 0 for keywords and 1 for title keywords; weak ones as (field number,
-    start, order, end)."""
+    order, end), tier 0 for keywords and 1 for title keywords; weak ones and exclusions as
+    (field number, start, order, end)."""
 
     __slots__ = ("strong", "weak", "excluded", "blocked", "texts")
 
     def __init__(self, texts: list[str]):
         self.strong: list[tuple[int, int, int, int, int]] = []
         self.weak: list[tuple[int, int, int, int]] = []
-        self.excluded = False
+        self.excluded: list[tuple[int, int, int, int]] = []
         self.blocked = False
         self.texts = texts
 
@@ -372,6 +372,8 @@ class KeywordIndex:
         self._starts: dict[str, tuple[tuple[tuple[int, int, int], ...], tuple[Entry, ...], bool]] = {}
         #: (a word, the next word) -> the entries to try there (:meth:`_tried`)
         self._pairs: dict[tuple[str, str], tuple[Entry, ...]] = {}
+        #: term slot -> an index of that term alone without its exclusions (:meth:`masked`)
+        self._alone: dict[int, KeywordIndex] = {}
         # The lower-case forms of the exact-case keys: a word of the text is one of those keys
         # only if its lower-cased form is one of these. (Not when a key is a prefix, or has a
         # capital sigma, whose lower case depends on the letters around it: every word is tried.)
@@ -476,6 +478,32 @@ class KeywordIndex:
                 self._find_symbols(fi, orig, low, matched)
         return self._group(matched, originals)
 
+    def masked(self, slot: int, hits: Hits) -> Hits | None:
+        """The term's occurrences in the texts its exclusions mask, as :meth:`Term.match` reads
+        them: each exclusion ``sub``'s pattern would replace (leftmost, non-overlapping) turned
+        to spaces, and the term's keywords found again, by an index of this term alone, in the
+        fields that changed; the other fields' occurrences stand. None: not readable so."""
+        texts = list(hits.texts)
+        for fi, p, e in leftmost(hits.excluded):
+            texts[fi] = texts[fi][:p] + " " * (e - p) + texts[fi][e:]
+        changed = {fi for fi, _p, _o, _e in hits.excluded}
+        alone = self._alone.get(slot)
+        if alone is None:
+            term = replace(self.terms[slot], exclude=[], not_with=[])
+            alone = self._alone[slot] = KeywordIndex([term], [])
+        found = alone.find({FIELDS[fi]: texts[fi] for fi in changed})
+        if found is None or alone.slow_terms:
+            return None
+        out = Hits(texts)
+        out.blocked = hits.blocked  # the contexts are looked for in the texts as they are
+        out.strong = [h for h in hits.strong if h[0] not in changed]
+        out.weak = [h for h in hits.weak if h[0] not in changed]
+        again = found.get(0)
+        if again is not None:
+            out.strong += again.strong
+            out.weak += again.weak
+        return out
+
     def _find_symbols(self, fi: int, orig: str, low: str, matched: list) -> None:
         """Keywords that start with a non-word character, wherever it stands alone."""
         for char, exact_case, entry in self.symbols:
@@ -503,7 +531,7 @@ class KeywordIndex:
             elif kind in (1, 3):
                 hits.weak.append((fi, p, order, e))
             elif kind == 2:
-                hits.excluded = True
+                hits.excluded.append((fi, p, order, e))
             else:
                 hits.blocked = True
         return found
