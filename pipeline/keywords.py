@@ -317,6 +317,10 @@ class _Anchored:
         return self.match(text, pos)
 
 
+#: What most words of a text can start: nothing (:meth:`KeywordIndex._lookup`).
+_NOTHING: tuple[tuple, tuple, bool] = ((), (), False)
+
+
 class KeywordIndex:
     """Every keyword, weak word and exclusion of a taxonomy, indexed by the words a text
     must have where it starts. Finding a taxonomy's keywords in a text then costs one pass
@@ -400,7 +404,10 @@ class KeywordIndex:
         cased = self.any_exact_case and (self._cased_lower is None or w in self._cased_lower)
         if len(self._starts) >= self.MEMO_WORDS:
             self._starts.clear()
-        found = self._starts[w] = (tuple(plain), tuple(other), cased)
+        found = (tuple(plain), tuple(other), cased)
+        if found == _NOTHING:
+            found = _NOTHING  # the most common answer, told apart by identity in :meth:`find`
+        self._starts[w] = found
         return found
 
     def _tried(self, w: str, following: str, other: tuple) -> tuple:
@@ -439,7 +446,12 @@ class KeywordIndex:
             cased_at: list[int] = []
             for i, w in enumerate(words):
                 # case-insensitive keys against the lower-cased words
-                plain, other, cased = starts.get(w) or lookup(w)
+                known = starts.get(w)
+                if known is None:
+                    known = lookup(w)
+                if known is _NOTHING:
+                    continue
+                plain, other, cased = known
                 if plain:
                     p = runs[i].start()
                     e = p + len(w)
