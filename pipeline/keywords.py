@@ -205,11 +205,27 @@ def lowered_words(texts: dict[str, str]) -> tuple[str, set[str]]:
 def _add_weak(found: dict[str, tuple[str, str]], text: str, field_name: str) -> None:
     """Count a weak word once however it is spaced, hyphenated or put in the plural ("e-books",
     "ebooks", "ebook"): compact form → (the first form met, lower-cased, its field)."""
+    form = _WEAK_FORMS.get(text)
+    if form is None:
+        form = _weak_form(text)
+    found.setdefault(form[0], (form[1], field_name))
+
+
+#: A keyword or weak word as met in a text -> its (compact form, form shown): the same few
+#: words recur from text to text. Bounded: it starts over at :data:`WEAK_FORMS_KEPT`.
+_WEAK_FORMS: dict[str, tuple[str, str]] = {}
+WEAK_FORMS_KEPT = 100_000
+
+
+def _weak_form(text: str) -> tuple[str, str]:
     shown = _SEPARATORS.sub(" ", text.lower())
     key = shown.replace(" ", "")
     if len(key) > 3 and key.endswith("s"):
         key = key[:-1]  # "reports" and "report" are one word
-    found.setdefault(key, (shown, field_name))
+    if len(_WEAK_FORMS) >= WEAK_FORMS_KEPT:
+        _WEAK_FORMS.clear()
+    _WEAK_FORMS[text] = (key, shown)
+    return key, shown
 
 
 def _weak_reason(found: dict[str, tuple[str, str]], min_weak: int) -> str | None:
@@ -296,8 +312,11 @@ class Hits:
         if not self.weak:
             return None
         found: dict[str, tuple[str, str]] = {}
+        enough = max(term.min_weak, 3)  # words past these change nothing _weak_reason says
         for fi, p, e in leftmost(self.weak):
             _add_weak(found, self.texts[fi][p:e], FIELDS[fi])
+            if len(found) >= enough:
+                break
         return _weak_reason(found, term.min_weak)
 
 

@@ -5,6 +5,7 @@ texts full of keyword variants, and on texts the index has to hand back."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -318,3 +319,35 @@ def test_masking_that_joins_or_frees_keywords_matches_like_the_reference():
     hits = index.find({"title": "lending digital policy"})[slot]
     assert hits.excluded and index.masked(slot, hits).reason(index.terms[slot], "keyword") == (
         'keyword "lending         policy" in title')
+
+
+def test_weak_forms_remembered_are_those_computed(monkeypatch):
+    """A keyword's compact and shown forms are remembered by the text met (``_WEAK_FORMS``):
+    counted with nothing remembered, from a warm memo and from one that keeps starting over,
+    every text's words come out the same, and so do the reasons."""
+    from pipeline import keywords
+
+    texts = []
+    for t in _generated(300, 6):
+        texts += [m.group() for f in FIELDS for m in re.finditer(r"\w[\w\s\-]{0,20}", t.get(f, ""))]
+
+    def forms(forget: bool = False) -> list[dict]:
+        out = []
+        for t in texts:
+            if forget:
+                keywords._WEAK_FORMS.clear()
+            found: dict = {}
+            keywords._add_weak(found, t, "title")
+            out.append(found)
+        return out
+
+    cold = forms(forget=True)
+    assert len(cold) > 1000 and any(" " in next(iter(f.values()))[0] for f in cold)
+    assert forms() == cold
+    monkeypatch.setattr(keywords, "WEAK_FORMS_KEPT", 5)
+    keywords._WEAK_FORMS.clear()
+    assert forms() == cold
+    assert len(keywords._WEAK_FORMS) <= 5
+    tax = default_taxonomy()
+    for t in _generated(100, 8):
+        _same(tax, t)
