@@ -4,7 +4,7 @@ Classification is explainable: every topic and system a resource gets comes with
 that gave it (``classified_by``), for instance ``keyword "fair use" in title``,
 ``weak words "statistics" + "turnaround" in description``, ``registry topic of source 'x'``
 or ``curated``. The vocabulary is ``pipeline.taxonomy``'s; finding its keywords in text is
-``pipeline.keywords``'.
+``pipeline.keywords``' and ``pipeline.keyindex``'.
 """
 
 from __future__ import annotations

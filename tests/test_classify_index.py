@@ -10,8 +10,8 @@ import re
 import pytest
 
 from pipeline.classify import match_text, match_text_reference
+from pipeline.keyindex import index_keys as _index_keys
 from pipeline.keywords import FIELDS
-from pipeline.keywords import index_keys as _index_keys
 from pipeline.taxonomy import default_taxonomy, parse_taxonomy
 from tools.evaluate import LABELLED_PATH, REAL_PAGES_PATH, load_labelled
 
