@@ -342,12 +342,17 @@ class KeywordIndex:
 
 def _next_word_start(word: str, key: str) -> str:
     """For a keyword of several words found through its first word ``key``: how the next
-    word of the text must start ("" when that cannot be said simply). The text's next run of
-    word characters begins with the leading word characters of the keyword's second word."""
+    word of the text must start ("" when that cannot be said simply). The text's word is
+    exactly ``key``, so the keyword's pieces up to it are spent; the text's next run of word
+    characters begins with the leading word characters of what comes next in the keyword:
+    its next hyphenated piece ("on-site": key "on", then "site"; the hyphen's one separator
+    character lies between) or, once the first word's pieces are spent ("onsite"), its second
+    word."""
     groups = re.split(r"\s+", word.rstrip("*"))
-    if len(groups) < 2 or groups[0] != key:
-        return ""
-    run = _WORD.match(groups[1])
-    return run.group() if run else ""
-
-
+    parts = groups[0].split("-")
+    for k in range(len(parts)):
+        if "".join(parts[: k + 1]) == key:
+            rest = parts[k + 1] if k + 1 < len(parts) else (groups[1] if len(groups) > 1 else "")
+            run = _WORD.match(rest)
+            return run.group() if run else ""
+    return ""

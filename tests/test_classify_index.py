@@ -351,3 +351,21 @@ def test_weak_forms_remembered_are_those_computed(monkeypatch):
     tax = default_taxonomy()
     for t in _generated(100, 8):
         _same(tax, t)
+
+
+def test_hyphenated_keywords_tried_only_where_their_next_piece_follows():
+    """A keyword whose first word is hyphenated ("on-site borrowing") is tried at the text's
+    word "on" only where the next word starts with "site", and at "onsite" only where it starts
+    with "borrowing": every spelling the pattern allows is still found."""
+    from pipeline.keyindex import _next_word_start
+
+    assert _next_word_start("on-site borrowing", "on") == "site"
+    assert _next_word_start("on-site borrowing", "onsite") == "borrowing"
+    assert _next_word_start("co-locat*", "co") == "locat"
+    assert _next_word_start("a--b", "a") == "" and _next_word_start("108(g)", "108") == ""
+    tax = default_taxonomy()
+    spellings = ["on-site", "on site", "onsite", "On-Site", "on -site", "on- site", "on--site", "on\nsite", "on_site",
+                 "e-book", "ebook", "e book", "e - book", "how-to", "how to", "howto", "co-located", "co locating"]
+    for a in spellings:
+        for b in ("borrowing", "lending", "videos", "video", "", "-borrowing"):
+            _same(tax, {"title": f"{a} {b}", "description": f"Our {a}{b} and {a}  {b}.", "excerpt": f"({a}) {b}"})
