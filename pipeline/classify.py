@@ -4,7 +4,7 @@ Classification is explainable: every topic and system a resource gets comes with
 that gave it (``classified_by``), for instance ``keyword "fair use" in title``,
 ``weak words "statistics" + "turnaround" in description``, ``registry topic of source 'x'``
 or ``curated``. The vocabulary is ``pipeline.taxonomy``'s; finding its keywords in text is
-``pipeline.keywords``'.
+``pipeline.keywords``' and ``pipeline.keyindex``'.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
     text looks up the few keywords that can start with it, and only those are tried,
     anchored there. The result is the same as :func:`match_text_reference`, which runs
     every term's regular expressions (tests/test_classify_index.py compares the two);
-    rare texts the index cannot read (one whose lower-case form changes length, or a
-    term with an exclusion present) go that way."""
+    rare texts the index cannot read (one whose lower-case form changes length) go that
+    way. A term whose exclusions occur is looked for again in the masked texts by an index
+    of that term alone (:meth:`KeywordIndex.masked`)."""
     index = taxonomy.index
     found = index.find(texts)
     if found is None:
@@ -47,10 +48,15 @@ def match_text(taxonomy: Taxonomy, texts: dict[str, str]) -> Classification:
     topics: list[str] = []
     indexed = {}  # topic -> its occurrences, where they decided it
     lowered_text = None
-    for slot, term in enumerate(index.terms):
+    # in the terms' order: those with occurrences, and those the index cannot read
+    for slot in sorted(found.keys() | index.slow_terms if index.slow_terms else found):
+        term = index.terms[slot]
         hits = found.get(slot)
+        if hits is not None and hits.excluded and slot not in index.slow_terms:
+            # an exclusion masks text before matching: the term's keywords in the masked texts
+            hits = index.masked(slot, hits) or hits
         if slot in index.slow_terms or (hits is not None and hits.excluded):
-            # an exclusion masks text before matching: the term's own expressions decide
+            # what the index cannot read: the term's own expressions decide
             if lowered_text is None:
                 lowered_text = lowered_words(texts)
             lowered, words = lowered_text

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml.error import YAMLError
 
 from pipeline import safeyaml, yamlcache
-from pipeline.keywords import DEFAULT_MIN_WEAK, KeywordIndex, Term
+from pipeline.keyindex import KeywordIndex
+from pipeline.keywords import DEFAULT_MIN_WEAK, Term
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TAXONOMY_PATH = DATA_DIR / "taxonomy.yaml"

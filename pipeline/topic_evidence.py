@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 
-from pipeline.keywords import FIELDS, Hits, Term, _add_weak, _mask, leftmost
+from pipeline.keyindex import Hits, leftmost
+from pipeline.keywords import FIELDS, Term, _add_weak, _mask
 from pipeline.taxonomy import SYSTEMS_TOPIC
 
 _KEYWORD_REASON = re.compile(r'keyword "([^"]*)" in (\w+)$')

@@ -5,12 +5,13 @@ texts full of keyword variants, and on texts the index has to hand back."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from pipeline.classify import match_text, match_text_reference
+from pipeline.keyindex import index_keys as _index_keys
 from pipeline.keywords import FIELDS
-from pipeline.keywords import index_keys as _index_keys
 from pipeline.taxonomy import default_taxonomy, parse_taxonomy
 from tools.evaluate import LABELLED_PATH, REAL_PAGES_PATH, load_labelled
 
@@ -243,3 +244,128 @@ def test_passing_mentions_read_from_the_index_as_from_the_expressions(monkeypatc
         match_text(tax, {"title": "Notes", "description": f"{item['title']}. {text}"})
     match_text(tax, {"title": "ILL basics", "description": "Copyright, copyrights and COPYRIGHT; the copyright rules."})
     assert any(compared) and not all(compared)
+
+
+def _masked_like_the_expressions(tax, texts: dict[str, str]) -> int:
+    """For each term whose exclusions occur in ``texts``: the index's masked texts are what the
+    exclusion pattern's ``sub`` makes of them, and the occurrences found there give the term's
+    own answer on the texts. How many such terms there were."""
+    from pipeline.keywords import _mask
+
+    index = tax.index
+    found = index.find(texts)
+    if found is None:
+        return 0
+    n = 0
+    for slot, hits in found.items():
+        if not hits.excluded:
+            continue
+        term = index.terms[slot]
+        masked = index.masked(slot, hits)
+        assert masked is not None, (term.id, texts)
+        assert masked.texts == [_mask(texts.get(f) or "", term.exclude_pattern) for f in FIELDS], (term.id, texts)
+        assert masked.reason(term, index.nouns[slot]) == term.match(texts, noun=index.nouns[slot]), (term.id, texts)
+        n += 1
+    return n
+
+
+def test_exclusions_masked_through_the_index_as_by_their_pattern():
+    """A term whose exclusions occur is found again, by an index of that term alone, in the
+    texts with the exclusions blanked (:meth:`KeywordIndex.masked`): the same masked texts and
+    the same answer as the term's regular expressions, on generated texts full of exclusions,
+    the labelled sets and the crawl benchmark's pages."""
+    from benchmarks.content import description, title
+
+    tax = default_taxonomy()
+    n = 0
+    for seed in (1, 2, 3, 5):
+        for t in _generated(700, seed):
+            n += _masked_like_the_expressions(tax, t)
+    for path in (LABELLED_PATH, REAL_PAGES_PATH):
+        for item in load_labelled(path):
+            text = {"title": item.get("title") or "", "description": item.get("description") or ""}
+            n += _masked_like_the_expressions(tax, text)
+            n += _masked_like_the_expressions(tax, {"excerpt": f"{text['title']} {text['description']}"})
+    rng = random.Random(7)
+    for _ in range(300):
+        t = title(rng)
+        text = {"title": t, "description": description(rng), "excerpt": " ".join([t, *(description(rng) for _ in range(8))])}
+        n += _masked_like_the_expressions(tax, text)
+        _same(tax, text)
+    assert n > 2000
+
+
+def test_masking_that_joins_or_frees_keywords_matches_like_the_reference():
+    """Blanking an exclusion can make a keyword of several words out of the words around it,
+    or free a keyword that touched it: the index of the term alone reads the masked text."""
+    tax = parse_taxonomy({
+        "topics": [
+            {"id": "systems", "label": "Systems", "description": "Systems"},
+            {"id": "lending", "label": "Lending", "description": "d", "keywords": ["lending policy", "§ 108", "net*"],
+             "weak": ["shipping", "pack-age", "lent"], "exclude": ["digital", "ABC", "x-y", "108(g)", "ship*"]},
+        ],
+        "systems": [{"id": "sys", "label": "Sys", "aliases": ["Lendit"]}],
+    })
+    index = tax.index
+    samples = ["lending digital policy", "lending ABC policy", "lending abc policy", "lending-digital-policy",
+               "digital§ 108", "x-y§ 108 lending", "108(g)§ 108", "x-ynet netx-y", "shipping lent shipment",
+               "pack digital age, lent", "package lent x-y", "lending\n digital \n policy and lent shipping",
+               "Lendit digital lending ABC policy"]
+    for s in samples:
+        for text in ({"title": s}, {"description": s, "excerpt": s.upper()}, {"title": "x", "excerpt": f"a {s} b"}):
+            _same(tax, text)
+            _masked_like_the_expressions(tax, text)
+    slot = [t.id for t in index.terms].index("lending")
+    hits = index.find({"title": "lending digital policy"})[slot]
+    assert hits.excluded and index.masked(slot, hits).reason(index.terms[slot], "keyword") == (
+        'keyword "lending         policy" in title')
+
+
+def test_weak_forms_remembered_are_those_computed(monkeypatch):
+    """A keyword's compact and shown forms are remembered by the text met (``_WEAK_FORMS``):
+    counted with nothing remembered, from a warm memo and from one that keeps starting over,
+    every text's words come out the same, and so do the reasons."""
+    from pipeline import keywords
+
+    texts = []
+    for t in _generated(300, 6):
+        texts += [m.group() for f in FIELDS for m in re.finditer(r"\w[\w\s\-]{0,20}", t.get(f, ""))]
+
+    def forms(forget: bool = False) -> list[dict]:
+        out = []
+        for t in texts:
+            if forget:
+                keywords._WEAK_FORMS.clear()
+            found: dict = {}
+            keywords._add_weak(found, t, "title")
+            out.append(found)
+        return out
+
+    cold = forms(forget=True)
+    assert len(cold) > 1000 and any(" " in next(iter(f.values()))[0] for f in cold)
+    assert forms() == cold
+    monkeypatch.setattr(keywords, "WEAK_FORMS_KEPT", 5)
+    keywords._WEAK_FORMS.clear()
+    assert forms() == cold
+    assert len(keywords._WEAK_FORMS) <= 5
+    tax = default_taxonomy()
+    for t in _generated(100, 8):
+        _same(tax, t)
+
+
+def test_hyphenated_keywords_tried_only_where_their_next_piece_follows():
+    """A keyword whose first word is hyphenated ("on-site borrowing") is tried at the text's
+    word "on" only where the next word starts with "site", and at "onsite" only where it starts
+    with "borrowing": every spelling the pattern allows is still found."""
+    from pipeline.keyindex import _next_word_start
+
+    assert _next_word_start("on-site borrowing", "on") == "site"
+    assert _next_word_start("on-site borrowing", "onsite") == "borrowing"
+    assert _next_word_start("co-locat*", "co") == "locat"
+    assert _next_word_start("a--b", "a") == "" and _next_word_start("108(g)", "108") == ""
+    tax = default_taxonomy()
+    spellings = ["on-site", "on site", "onsite", "On-Site", "on -site", "on- site", "on--site", "on\nsite", "on_site",
+                 "e-book", "ebook", "e book", "e - book", "how-to", "how to", "howto", "co-located", "co locating"]
+    for a in spellings:
+        for b in ("borrowing", "lending", "videos", "video", "", "-borrowing"):
+            _same(tax, {"title": f"{a} {b}", "description": f"Our {a}{b} and {a}  {b}.", "excerpt": f"({a}) {b}"})
