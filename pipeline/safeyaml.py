@@ -70,8 +70,12 @@ def parse(text: str) -> Any:
 
 
 #: What ruamel.yaml (YAML 1.2) and libyaml (1.1) might read differently in a document that
-#: both accept: tabs, and the characters YAML 1.1 takes for line breaks (NEL, LS, PS).
-_UNSURE = re.compile("[\t\x85\u2028\u2029]")
+#: both accept: tabs, and the characters YAML 1.1 takes for line breaks (NEL, LS, PS); and
+#: what libyaml accepts and ruamel.yaml refuses: a comment right after a block scalar's
+#: indicator (``|#``), a block scalar whose first line holds only spaces (ruamel.yaml: "more
+#: indented follow up line than first"), a document end marker (``...``) repeated.
+_UNSURE = re.compile("[\t\x85\u2028\u2029]|[|>][-+0-9]*#|[|>][-+0-9]*[ ]*(?:#[^\n]*)?\r?\n[ ]+\r?\n|^[.][.][.]",
+                     re.M)
 
 
 def _libyaml_events(text: str) -> list[Any] | None:

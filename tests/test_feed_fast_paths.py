@@ -391,6 +391,16 @@ def test_a_registry_reads_the_same_through_libyaml():
         _same_yaml(bad)
 
 
+def test_documents_libyaml_accepts_and_ruamel_refuses_are_refused():
+    """libyaml (YAML 1.1) takes a comment right after a block scalar's indicator and a second
+    document end marker, and a block scalar whose first line holds only spaces (fewer than the
+    text's); ruamel.yaml refuses them, and so must the registry's reader."""
+    for text in ("notes: |#c\n  x\n", "a: >-#c\n  x\n", "- |#c\n- b\n", "a: 1\n...\n...\n", "x\n...\n...",
+                 "notes: |\n  \n    x\n", "notes: >- # c\n \n   x\n"):
+        assert _outcome(_ruamel_only, text)[0] == "error", text
+        _same_yaml(text)
+
+
 def test_download_handler_imported_cheaply_gives_the_same_module_names():
     """Scrapy's deprecated TLS aliases name their modules as they would with the stack walk."""
     import subprocess
