@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from benchmarks import catalog as bench
 from illhub.cli import cli
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
@@ -118,6 +119,9 @@ def test_two_workers_answer_alike_and_stop_on_sigterm(catalog):
         seen = _stats_by_pid(base, 2)
         assert set(seen) <= workers and proc.pid not in seen
         assert all(s["workers"] == 2 for s in seen.values())
+        # the benchmark's view of the same server: every worker warmed, each worker's counters
+        warm, _seconds = bench.wait_for_warming(base, 2)
+        assert warm["rounds"] >= 1 and set(bench.cache_stats(base, 2)) == set(seen)
         # the same table page, as JSON, from each worker
         pages: dict[int, bytes] = {}
         deadline = time.monotonic() + ANSWER
@@ -143,7 +147,11 @@ def test_two_workers_answer_alike_and_stop_on_sigterm(catalog):
     stderr = proc.stderr.read().decode(errors="replace")
     assert code == 0, stderr
     assert stopped < STOP
-    left = [pid for pid in workers if _alive(pid)]
+    # the workers are gone with it (multiprocessing's resource tracker, a child too, ends when
+    # it reads the end of its pipe: a moment after the server)
+    deadline = time.monotonic() + 3
+    while (left := [pid for pid in workers if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"worker processes left after the server stopped: {left}"
@@ -166,3 +174,15 @@ def test_help_says_when_to_use_workers():
     help_text = " ".join(run_cli("serve", "--help").stdout.split())
     assert "--workers N" in help_text and "several cores" in help_text
     assert "its own facet-count cache" in help_text
+
+
+def test_benchmark_hit_rate_sums_the_workers_counts(monkeypatch):
+    before = {1: {"hits": 10, "misses": 10}, 2: {"hits": 0, "misses": 5}}
+    after = {1: {"hits": 13, "misses": 11}, 2: {"hits": 4, "misses": 7}, 3: {"hits": 1, "misses": 0}}
+    assert bench.hit_rate(before, after) == f"{8 / 11:.0%}"  # 3 + 4 + 1 hits, 1 + 2 + 0 misses
+    assert bench.hit_rate(after, after) == "n/a"
+    monkeypatch.setenv("ILLHUB_BENCH_SERVE_WORKERS", "3")
+    assert bench.serve_command(Path("c.db"), 8001)[-2:] == ["--workers", "3"]
+    monkeypatch.setenv("ILLHUB_BENCH_SERVE_WORKERS", "0")
+    with pytest.raises(RuntimeError, match="ILLHUB_BENCH_SERVE_WORKERS"):
+        bench.serve_workers()
