@@ -342,7 +342,7 @@ def _report(n, b, phrases, search_seen, warm, warm_seconds, stats, conc_times, s
     if workers > 1:
         heard = min(len(s) for s in stats)
         note += (f"; served by {workers} worker processes (illhub serve --workers {workers}), each with its own "
-                 f"facet-count cache and warmer: timed once all {workers} had warmed; hit rates summed over the "
+                 f"facet-count cache and warmer: timed once every worker had warmed; hit rates summed over the "
                  f"workers' own counts ({heard} of {workers} heard from at every phase's end)")
     if b.error_samples:
         note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
