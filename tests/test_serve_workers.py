@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from benchmarks import catalog as bench
 from illhub.cli import cli
+from illhub.serve import GRACEFUL_SHUTDOWN
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, store_batch, sync_sources
 from tests.conftest import ROOT, run_cli
@@ -146,7 +147,7 @@ def test_two_workers_answer_alike_and_stop_on_sigterm(catalog):
     stopped = time.monotonic() - start
     stderr = proc.stderr.read().decode(errors="replace")
     assert code == 0, stderr
-    assert stopped < STOP
+    assert stopped < GRACEFUL_SHUTDOWN + 5
     # the workers are gone with it (multiprocessing's resource tracker, a child too, ends when
     # it reads the end of its pipe: a moment after the server)
     deadline = time.monotonic() + 3
