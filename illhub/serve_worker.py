@@ -59,12 +59,19 @@ def _die_with_parent() -> None:
 
 def app() -> Any:
     """The ASGI app of one worker (uvicorn calls it in the worker: ``factory=True``)."""
+    from uvicorn.config import STARTUP_FAILURE
+
     from catalog.app import make_datasette
     from illhub.serve import serve_log
 
     _die_with_parent()
-    serve_log()
-    spec: dict[str, Any] = json.loads(os.environ[OPTIONS_ENV])
-    ds = make_datasette(Path(spec["db_path"]), **spec["options"])
+    log = serve_log()
+    try:
+        spec: dict[str, Any] = json.loads(os.environ[OPTIONS_ENV])
+        ds = make_datasette(Path(spec["db_path"]), **spec["options"])
+        asgi = ds.app()
+    except Exception as e:  # noqa: BLE001 - said in one line; the supervisor then stops them all
+        log.error("worker %s could not start: %s: %s", os.getpid(), type(e).__name__, e)
+        sys.exit(STARTUP_FAILURE)
     ds._illhub_workers = spec["workers"]
-    return with_startup(ds, ds.app())
+    return with_startup(ds, asgi)

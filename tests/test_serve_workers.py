@@ -187,3 +187,17 @@ def test_benchmark_hit_rate_sums_the_workers_counts(monkeypatch):
     monkeypatch.setenv("ILLHUB_BENCH_SERVE_WORKERS", "0")
     with pytest.raises(RuntimeError, match="ILLHUB_BENCH_SERVE_WORKERS"):
         bench.serve_workers()
+
+
+def test_a_worker_that_cannot_start_stops_them_all(catalog):
+    """A worker whose Datasette cannot be built says why in one line; uvicorn's supervisor then
+    stops the others instead of restarting it, and the command exits 1."""
+    code = ("import sys; from pathlib import Path; from illhub.serve import serve_workers; "
+            f"sys.exit(serve_workers(Path({str(catalog)!r}), host='127.0.0.1', port={_free_port()}, workers=2, "
+            "no_such_option=1))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=START)
+    assert result.returncode == 1, result.stderr
+    failed = [line for line in result.stderr.splitlines() if "could not start" in line]
+    assert failed and all("unexpected keyword argument 'no_such_option'" in line for line in failed)
+    assert "Traceback" not in result.stderr
