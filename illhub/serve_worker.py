@@ -22,9 +22,15 @@ from typing import Any
 OPTIONS_ENV = "ILLHUB_SERVE_OPTIONS"
 
 
+class _StartupFailed(Exception):
+    pass
+
+
 def with_startup(ds, app):
     """``app`` (Datasette's ASGI app), running Datasette's startup and starting the facet
-    warmer when the server's lifespan starts, in the worker's own event loop."""
+    warmer when the server's lifespan starts, in the worker's own event loop. A startup that
+    fails is reported to uvicorn in one line (``lifespan.startup.failed``): the worker exits as
+    one that could not start."""
     from catalog import facetcache
 
     async def asgi(scope, receive, send):
@@ -34,11 +40,17 @@ def with_startup(ds, app):
         async def receive_after_startup():
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await ds.invoke_startup()
+                try:
+                    await ds.invoke_startup()
+                except Exception as e:  # noqa: BLE001 - said in one line below
+                    raise _StartupFailed(f"{type(e).__name__}: {e}") from e
                 facetcache.warmer_for(ds).ensure_started(ds)
             return message
 
-        return await app(scope, receive_after_startup, send)
+        try:
+            return await app(scope, receive_after_startup, send)
+        except _StartupFailed as e:
+            await send({"type": "lifespan.startup.failed", "message": f"worker {os.getpid()} could not start: {e}"})
 
     return asgi
 

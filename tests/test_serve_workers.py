@@ -201,3 +201,29 @@ def test_a_worker_that_cannot_start_stops_them_all(catalog):
     failed = [line for line in result.stderr.splitlines() if "could not start" in line]
     assert failed and all("unexpected keyword argument 'no_such_option'" in line for line in failed)
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_startup_is_one_lifespan_message():
+    """Datasette's startup failing in a worker: uvicorn is told in one line, no traceback."""
+    import asyncio
+
+    from datasette.utils.asgi import AsgiLifespan
+
+    from illhub.serve_worker import with_startup
+
+    class Broken:
+        async def invoke_startup(self):
+            raise ValueError("no catalog here")
+
+    sent: list[dict] = []
+    messages = iter([{"type": "lifespan.startup"}])
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(with_startup(Broken(), AsgiLifespan(None))({"type": "lifespan"}, receive, send))
+    assert sent == [{"type": "lifespan.startup.failed",
+                     "message": f"worker {os.getpid()} could not start: ValueError: no catalog here"}]
