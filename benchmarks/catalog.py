@@ -15,6 +15,11 @@ by one facet value, and searches of one or two words, some narrowed by a facet v
 search phrases drawn from a Zipf distribution (a few are popular, most are rare) over a few
 hundred phrases. The catalog caches facet counts until the database changes, so the note
 gives the cache's hit rate in each phase.
+
+``ILLHUB_BENCH_SERVE_WORKERS=N`` (default 1) serves the catalog with ``illhub serve --workers N``
+(the burst figures keep one process: they measure one process's load guard). Each worker has
+its own cache and warmer: the timing starts once every worker has warmed, and each phase's hit
+rate is summed over the workers (:func:`cache_stats` asks until it has heard from each).
 """
 
 from __future__ import annotations
@@ -171,13 +176,44 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values)
 
 
-def cache_stats(base: str) -> dict:
-    _, _, body = fetch(base + "/-/facet-cache.json")
-    return json.loads(body)
+def serve_workers() -> int:
+    """The worker processes the served catalog runs with (env ``ILLHUB_BENCH_SERVE_WORKERS``, default 1)."""
+    value = os.environ.get("ILLHUB_BENCH_SERVE_WORKERS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise RuntimeError(f"ILLHUB_BENCH_SERVE_WORKERS={value!r} is not a number of processes (1 or more)")
+    return int(value)
 
 
-def hit_rate(before: dict, after: dict) -> str:
-    hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
+def serve_command(db: Path, port: int) -> list[str]:
+    """``illhub serve`` for the benchmark's catalog, with ``--workers`` from :func:`serve_workers`."""
+    return [sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port),
+            "--workers", str(serve_workers())]
+
+
+#: Most requests to /-/facet-cache.json spent hearing from every worker at a phase's end.
+STATS_ATTEMPTS = 400
+
+
+def cache_stats(base: str, workers: int = 1) -> dict[int, dict]:
+    """Each worker's ``/-/facet-cache.json``, by pid: asked again (each time on a new connection,
+    which the kernel hands to any worker) until ``workers`` pids answered, or
+    :data:`STATS_ATTEMPTS` requests; the workers not heard from are missing."""
+    seen: dict[int, dict] = {}
+    for _ in range(STATS_ATTEMPTS if workers > 1 else 1):
+        _, _, body = fetch(base + "/-/facet-cache.json")
+        stats = json.loads(body)
+        seen[stats.get("pid", 0)] = stats
+        if len(seen) >= workers:
+            break
+    return seen
+
+
+def hit_rate(before: dict[int, dict], after: dict[int, dict]) -> str:
+    """The hit rate between two :func:`cache_stats`, summed over the workers in ``after`` (one
+    not heard from in ``before`` counts from zero: a worker replaced meanwhile starts empty)."""
+    zero = {"hits": 0, "misses": 0}
+    hits = sum(a["hits"] - before.get(pid, zero)["hits"] for pid, a in after.items())
+    misses = sum(a["misses"] - before.get(pid, zero)["misses"] for pid, a in after.items())
     return f"{hits / (hits + misses):.0%}" if hits + misses else "n/a"
 
 
@@ -248,17 +284,21 @@ def wait_until_served(base: str, server: subprocess.Popen) -> None:
             time.sleep(0.1)
 
 
-def wait_for_warming(base: str) -> tuple[dict, float]:
+def wait_for_warming(base: str, workers: int = 1) -> tuple[dict, float]:
     """After a change (here: a new catalog) the server precomputes the facet counts of its
-    most frequent words' searches in the background (catalog/search.py): wait for it, and
-    say how long it took."""
+    most frequent words' searches in the background (catalog/search.py): wait for it (with
+    ``workers`` > 1, until that many distinct pids answered, each warmed), and say how long
+    it took."""
     warm_start = time.monotonic()
+    seen: dict[int, dict] = {}
     while True:
-        warm = cache_stats(base)
-        if warm.get("rounds", 1) >= 1 and not warm.get("warming"):
-            return warm, time.monotonic() - warm_start
+        seen.update(cache_stats(base, workers))
+        warmed = [w for w in seen.values() if w.get("rounds", 1) >= 1 and not w.get("warming")]
+        if len(seen) >= workers and len(warmed) == len(seen):
+            return max(warmed, key=lambda w: w.get("views", 0)), time.monotonic() - warm_start
         if time.monotonic() - warm_start > WARM_TIMEOUT:
-            raise RuntimeError(f"the facet precomputation did not finish in {WARM_TIMEOUT}s: {warm}")
+            raise RuntimeError(f"the facet precomputation did not finish in {WARM_TIMEOUT}s "
+                               f"({len(seen)} of {workers} worker(s) heard from): {seen}")
         time.sleep(0.5)
 
 
@@ -280,7 +320,7 @@ def prepare_catalog(db: Path, n: int) -> None:
 
 
 def _report(n, b, phrases, search_seen, warm, warm_seconds, stats, conc_times, single_times, saturated,
-            duration) -> tuple[str, str]:
+            duration, workers=1) -> tuple[str, str]:
     """The catalog figure's note (what was asked, what was slowest, timeouts, cache hit rates)
     and what broke it (errors, or a facet timing out for a single client), empty when nothing did."""
     throughput = len(saturated) / min(duration, 10)
@@ -299,6 +339,11 @@ def _report(n, b, phrases, search_seen, warm, warm_seconds, stats, conc_times, s
             f"p95 {p95(saturated) * 1000:.0f} ms; facet-count cache hit rate: budgets {hit_rate(stats[0], stats[1])}, "
             f"single client {hit_rate(stats[1], stats[2])}, 16 users {hit_rate(stats[2], stats[3])}, "
             f"saturated {hit_rate(stats[3], stats[4])}")
+    if workers > 1:
+        heard = min(len(s) for s in stats)
+        note += (f"; served by {workers} worker processes (illhub serve --workers {workers}), each with its own "
+                 f"facet-count cache and warmer: timed once every worker had warmed; hit rates summed over the "
+                 f"workers' own counts ({heard} of {workers} heard from at every phase's end)")
     if b.error_samples:
         note += "; errors: " + "; ".join(f"{phase}: {status} for {url} ({text!r})"
                                          for phase, status, url, text in b.error_samples)
@@ -321,8 +366,9 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         prepare_catalog(db, n)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        workers = serve_workers()
+        server = subprocess.Popen(serve_command(db, port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
         b = Browser(f"http://127.0.0.1:{port}")
         try:
             wait_until_served(b.base, server)
@@ -333,8 +379,8 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
             for _ in range(3):
                 fetch(b.base + table)
                 fetch(b.base + search.format("interlibrary"))
-            warm, warm_seconds = wait_for_warming(b.base)
-            stats = [cache_stats(b.base)]
+            warm, warm_seconds = wait_for_warming(b.base, workers)
+            stats = [cache_stats(b.base, workers)]
             # the search budget: one- and two-word searches drawn at random from the vocabulary,
             # each asked once, none of them precomputed (the warmer's frequent words excluded)
             with sqlite3.connect(db) as conn:
@@ -345,26 +391,26 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
                 table_times.append(b.get(table))
                 search_times.append(b.get(search.format(urllib.parse.quote(phrases[i]))))
                 search_seen.append((search_times[-1], phrases[i]))
-            stats.append(cache_stats(b.base))
+            stats.append(cache_stats(b.base, workers))
             b.phase = "single client"
             # the single-client baseline: one person browsing (the same mix as the 16 users)
             stream = browsing_urls(seed=1000)
             single_times = [b.get(next(stream)) for _ in range(2 * samples)]
-            stats.append(cache_stats(b.base))
+            stats.append(cache_stats(b.base, workers))
             # 16 concurrent people browsing, each pausing between pages as a person does. With
             # no think time at all, 16 clients saturate any server and latency grows with
             # clients / cores: that saturation throughput is reported separately.
             conc_times = b.clients("16 users", range(16), THINK, duration)
-            stats.append(cache_stats(b.base))
+            stats.append(cache_stats(b.base, workers))
             saturated = b.clients("saturated", range(100, 116), 0.0, min(duration, 10))
-            stats.append(cache_stats(b.base))
+            stats.append(cache_stats(b.base, workers))
         finally:
             server.terminate()
             server.wait(10)
         heavy = burst.figures(db, n, words)
     single = p95(single_times)
     note, broken = _report(n, b, phrases, search_seen, warm, warm_seconds, stats, conc_times, single_times,
-                           saturated, duration)
+                           saturated, duration, workers)
     return [
         Figure(f"catalog ({n} rows): resources table with default facets, p95 vs 100 ms", p95(table_times) * 1000,
                100, "ms", p95(table_times) * 10, "<= 1.0", note=note, broken=broken),

@@ -11,6 +11,8 @@ which plan answered the searches (exact, or counted and ranked among the newest 
 
 ``ILLHUB_BENCH_CATALOG`` (a catalog :func:`benchmarks.catalog.build_catalog` built, with the
 same number of resources) is copied instead of building one; ``--rows N`` sets that number.
+``ILLHUB_BENCH_SERVE_WORKERS=N`` serves it with ``illhub serve --workers N`` (default 1), as
+benchmarks/catalog.py does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import os
 import random
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -32,6 +33,8 @@ from benchmarks.catalog import (
     p95,
     prepare_catalog,
     random_searches,
+    serve_command,
+    serve_workers,
     wait_until_served,
 )
 from benchmarks.common import ROOT, Figure
@@ -75,8 +78,8 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
         db = prepare(tmp, n)
         port = free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        server = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port)],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        server = subprocess.Popen(serve_command(db, port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         errors: list[str] = []
         plans: dict[str, int] = {"exact": 0, "window": 0}
@@ -124,6 +127,8 @@ def run(quick: bool = False, rows: int | None = None) -> list[Figure]:
             f"{plans['exact']} exact, {plans['window']} counted and ranked among the newest resources; slowest: "
             f"{', '.join(f'{p!r} {t * 1000:.0f} ms' for t, p in slowest)}; lists: {len(lists)} topic, system and "
             f"source pages, twice, newest first; Datasette's table search p95 {p95(table_times) * 1000:.0f} ms")
+    if serve_workers() > 1:
+        note += f"; served by {serve_workers()} worker processes (illhub serve --workers {serve_workers()})"
     hub = p95(hub_times) * 1000
     return [
         Figure(f"hub ({n} rows): /search, random one- and two-word and ILL phrases, p95 vs {budget:g} ms", hub,

@@ -27,6 +27,7 @@ cache, so apart they would import each other.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import threading
@@ -469,7 +470,9 @@ def warmer_for(ds) -> Warmer:
 
 
 def cache_stats(ds) -> dict[str, Any]:
-    """The cache's hits and misses and the instance's warmer's progress (starting it)."""
+    """The cache's hits and misses and the instance's warmer's progress (starting it), with
+    the process that answered (``pid``) and how many worker processes serve the catalog
+    (``workers``, ``illhub serve --workers``): each has its own cache and warmer."""
     warmer = warmer_for(ds)
     warmer.ensure_started(ds)
-    return {**CACHE.stats(), **warmer.state}
+    return {**CACHE.stats(), **warmer.state, "pid": os.getpid(), "workers": getattr(ds, "_illhub_workers", 1)}

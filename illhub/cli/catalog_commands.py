@@ -26,15 +26,21 @@ from illhub.console import err, plain
 @click.option("--robots", type=click.Choice(["allow", "pages", "block"]), default=None,
               help="robots.txt: allow every crawler, allow only pages for people (not exports or SQL), or "
               "block all [default: pages with --public, else allow].")
+@click.option("--workers", default="1", metavar="N", show_default=True,
+              help="Serve with N processes, for a public hub on a machine with several cores (one per core): "
+              "one process answers one request's Python at a time. Each worker keeps its own facet-count "
+              "cache and warms it, so memory and the warming after each harvest are per worker.")
 @catalog_errors
-def serve(db_path, host, port, public, allow_sql, allow_download, immutable, robots) -> None:
+def serve(db_path, host, port, public, allow_sql, allow_download, immutable, robots, workers) -> None:
     """Browse the catalog with Datasette.
 
     The catalog's schema is brought up to date first (as a harvest would), unless --immutable.
     """
     from illhub.harvest import default_db_path
-    from illhub.serve import port_problem, serve_datasette
+    from illhub.serve import MAX_WORKERS, port_problem, serve_datasette
 
+    if not (workers.isdigit() and 1 <= int(workers) <= MAX_WORKERS):
+        fail(f"--workers {workers!r} is not a number of processes from 1 to {MAX_WORKERS}")
     db_path = db_path or default_db_path()
     if not Path(db_path).exists():
         fail(f"{db_path} does not exist yet: run 'illhub harvest' (or 'illhub demo') first")
@@ -51,9 +57,11 @@ def serve(db_path, host, port, public, allow_sql, allow_download, immutable, rob
     if busy:
         fail(busy, code=1)
     profile = "public profile" if public else "local profile"
+    if int(workers) > 1:
+        profile += f", {workers} worker processes"
     click.echo(f"illhub: serving {db_path} at http://{host}:{port}/ ({profile}; Ctrl-C to stop)")
-    sys.exit(serve_datasette(Path(db_path), host=host, port=port, public=public, allow_sql=allow_sql,
-                             allow_download=allow_download, immutable=immutable, robots=robots))
+    sys.exit(serve_datasette(Path(db_path), host=host, port=port, workers=int(workers), public=public,
+                             allow_sql=allow_sql, allow_download=allow_download, immutable=immutable, robots=robots))
 
 
 @click.command()

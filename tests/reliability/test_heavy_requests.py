@@ -268,11 +268,11 @@ def test_the_csv_guard_skips_only_records_without_formulas():
 
 # -- a real server --------------------------------------------------------------------------
 
-def _serve(db, port):
+def _serve(db, port, *extra, **popen):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "illhub", "serve", "--db", str(db), "--port", str(port),
-                             "--public"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--public", *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **popen)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -315,6 +315,38 @@ def test_serve_stops_promptly_on_sigterm_in_the_middle_of_a_stream(big):
         sock.close()
         if server.poll() is None:
             server.kill()
+
+
+def test_serve_workers_stop_on_ctrl_c_in_the_middle_of_a_stream(big):
+    """``--workers 2``, Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while
+    a stream runs: every worker stops within the grace time and a few seconds, exit 0."""
+    from illhub.serve import GRACEFUL_SHUTDOWN
+
+    port = _free_port()
+    server = _serve(big, port, "--workers", "2", start_new_session=True)
+    workers = [int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(server.pid)], capture_output=True,
+                                              text=True).stdout.split()]
+    sock = _start_stream(port, big.stem)  # then never read: its worker waits to send the rest
+    try:
+        time.sleep(1)
+        start = time.monotonic()
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise AssertionError("illhub serve --workers 2 was still running 30 s after Ctrl-C") from None
+        assert time.monotonic() - start < GRACEFUL_SHUTDOWN + 5
+        assert server.returncode == 0, server.stderr.read()
+        assert len(workers) >= 2
+        deadline = time.monotonic() + 3
+        while (left := [p for p in workers if os.path.exists(f"/proc/{p}")]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left, f"processes left after illhub serve stopped: {left}"
+    finally:
+        sock.close()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def test_a_stream_whose_client_leaves_stops_on_the_server(big):
