@@ -45,6 +45,13 @@ PROXY_MIDDLEWARES = {
     "harvesters.middlewares.NamedProxyMiddleware": 750,
 }
 
+#: Scrapy takes no new response while those whose items are still being processed weigh this
+#: much (``SCRAPER_SLOT_MAX_ACTIVE_SIZE``, default 5 MB). With the write-behind
+#: (harvesters/writebehind.py) the downloading runs ahead of the writing, and each feed waiting
+#: to be written holds its prepared batch: at 5 MB a 1000-feed harvest peaked at 1.43-1.52x a
+#: 100-feed one (benchmarks/memory.py, target 1.5x), at 2 MB 1.29x, the feed ingest's time the same.
+ACTIVE_RESPONSE_BYTES = 2_000_000
+
 
 def harvest_settings(*, policy: str = "public", delay: float | None = None, timeout: float | None = None,
                      log_level: str = "ERROR", extra: dict[str, Any] | None = None,
@@ -88,9 +95,9 @@ def harvest_settings(*, policy: str = "public", delay: float | None = None, time
         # finished 0.4-0.6 s late; benchmarks/politeness.py). Per host it is still one at a time.
         "CONCURRENT_REQUESTS": 64,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-        # Scrapy starts this many asyncio tasks for every response's output (default 100);
-        # the store pipeline is synchronous, so a few are plenty (benchmarks/crawl.py).
+        # asyncio tasks for every response's output (default 100): a few are plenty (benchmarks/crawl.py)
         "CONCURRENT_ITEMS": 8,
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": ACTIVE_RESPONSE_BYTES,
         # Never zero: with no delay Scrapy has been seen sending several requests at once to one host.
         "DOWNLOAD_DELAY": max(delay, 0.001),
         "DOWNLOAD_DELAY_JITTER": 0,
