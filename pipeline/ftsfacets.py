@@ -75,13 +75,21 @@ def facets_sql(row: str, *, json_each: bool = True) -> str:
     return "ltrim(" + " || ".join(f"coalesce({p}, '')" for p in parts) + ")"
 
 
+#: The index's columns.
+COLUMNS = "title, description, excerpt, facets"
+#: The columns of a resource the index reads, directly or as facet tokens.
+WATCHED = ("title", "description", "excerpt", *FACET_CODES)
+
+
+def _values(row: str) -> str:
+    """What the index holds for the resource ``row`` (``new``, ``old``): its rowid and columns."""
+    return f"{row}.rowid, {row}.title, {row}.description, {row}.excerpt, {facets_sql(row)}"
+
+
 def schema_sql() -> str:
     """The index with its ``facets`` column, the view it reads, and the triggers that keep it
     (built empty: ``rebuild`` fills it)."""
-    cols = "title, description, excerpt, facets"
-    old = f"old.rowid, old.title, old.description, old.excerpt, {facets_sql('old')}"
-    new = f"new.rowid, new.title, new.description, new.excerpt, {facets_sql('new')}"
-    watched = ", ".join(["title", "description", "excerpt", *FACET_CODES])
+    cols, old, new = COLUMNS, _values("old"), _values("new")
     return f"""
 CREATE VIEW {CONTENT_VIEW} AS
     SELECT r.rowid AS rowid, r.title AS title, r.description AS description, r.excerpt AS excerpt,
@@ -97,7 +105,18 @@ END;
 CREATE TRIGGER resources_ad AFTER DELETE ON resources BEGIN
     INSERT INTO resources_fts(resources_fts, rowid, {cols}) VALUES ('delete', {old});
 END;
-CREATE TRIGGER resources_au AFTER UPDATE OF {watched} ON resources BEGIN
+{update_trigger_sql(only_on_change=False)}"""
+
+
+def update_trigger_sql(only_on_change: bool = True) -> str:
+    """The trigger that keeps the index in step when a resource is updated: only when one of
+    the values it reads changed (migration m2202: an update that rewrites the same title,
+    topics, ... beside a new date or hash leaves the index as it is); on every update of those
+    columns as migration m2201 made it (``only_on_change=False``)."""
+    cols, old, new = COLUMNS, _values("old"), _values("new")
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in ("rowid", *WATCHED))
+    when = f"\nWHEN {changed}" if only_on_change else ""
+    return f"""CREATE TRIGGER resources_au AFTER UPDATE OF {", ".join(WATCHED)} ON resources{when} BEGIN
     INSERT INTO resources_fts(resources_fts, rowid, {cols}) VALUES ('delete', {old});
     INSERT INTO resources_fts(rowid, {cols}) VALUES ({new});
 END;

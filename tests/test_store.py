@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -236,3 +237,49 @@ def test_on_topic_only_reads_the_entry_s_own_words_even_for_its_source_s_topics(
     [(kept, _, reasons, _)] = prepared.values()
     assert kept.title == "Copyright and fair use in five minutes"
     assert reasons["copyright"] == "registry topic of source 'cc-youtube'" and result["skipped"] == 1
+
+
+def _tags(db) -> tuple[list, list]:
+    return (sorted(db.execute("SELECT col, value, resource_id FROM resource_tags").fetchall()),
+            sorted(db.execute("SELECT col, value, n FROM tag_counts WHERE n > 0").fetchall()))
+
+
+def _counted_tags(db) -> tuple[list, list]:
+    """The tag tables as the resources themselves say they should be."""
+    pairs = sorted(db.execute("SELECT 'topics', j.value, r.id FROM resources r, json_each(r.topics) j UNION ALL "
+                              "SELECT 'systems', j.value, r.id FROM resources r, json_each(r.systems) j").fetchall())
+    counts = sorted(db.execute("SELECT col, value, count(*) FROM (SELECT 'topics' col, j.value FROM resources r, "
+                               "json_each(r.topics) j UNION ALL SELECT 'systems', j.value FROM resources r, "
+                               "json_each(r.systems) j) GROUP BY col, value").fetchall())
+    return pairs, counts
+
+
+def test_index_and_tag_triggers_run_only_when_what_they_read_changed(db):
+    """Migration m2202: an update that leaves the indexed values and the topics as they were
+    (a new date) skips the full-text and tag triggers; one that changes them keeps the index
+    and the tag tables in step, as before."""
+    for name in ("resources_au", "tag_counts_au", "resource_tags_au"):
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [name]).fetchone()[0]
+        assert re.search(r"\sWHEN old\.", sql), name
+    store_batch(db, Batch("blog", resources()), now=T1)
+    rid = db.execute("SELECT id FROM resources ORDER BY id LIMIT 1").fetchone()[0]
+
+    def check() -> None:
+        db.execute("INSERT INTO resources_fts(resources_fts, rank) VALUES ('integrity-check', 1)")
+        assert _tags(db) == _counted_tags(db)
+
+    # the same values written again beside a new date: nothing for the triggers to do
+    db.execute("UPDATE resources SET title = title, topics = topics, systems = systems, last_seen = ? WHERE id = ?",
+               [T2, rid])
+    check()
+    # a new title, new topics and a system: the index and the tag tables follow
+    db.execute("UPDATE resources SET title = 'Tipasa lending policy', topics = '[\"lending\",\"workflows\"]', "
+               "systems = '[\"tipasa\"]' WHERE id = ?", [rid])
+    check()
+    found = db.execute("SELECT rowid FROM resources_fts WHERE resources_fts MATCH 'tipasa'").fetchall()
+    assert found == db.execute("SELECT rowid FROM resources WHERE id = ?", [rid]).fetchall()
+    assert ("systems", "tipasa", 1) in _tags(db)[1]
+    # back to no system: counted down
+    db.execute("UPDATE resources SET systems = '[]' WHERE id = ?", [rid])
+    check()
+    assert all(col != "systems" for col, _v, _n in _tags(db)[1])
