@@ -9,6 +9,8 @@ import sqlite3
 
 from sqlite_utils import Database, Migrations
 
+from pipeline import tagtables
+
 migrations = Migrations("illhub")
 
 
@@ -350,39 +352,7 @@ def m1001_tag_counts(db: Database) -> None:
     """Issue 10: precomputed counts of every topic and system, kept by triggers, so the
     catalog's unfiltered topics and systems facets cost a lookup instead of a pass over every
     resource's JSON (benchmarks/catalog.py)."""
-    run_script(
-        db,
-        """
-        CREATE TABLE tag_counts (
-            col TEXT NOT NULL,
-            value TEXT NOT NULL,
-            n INTEGER NOT NULL,
-            PRIMARY KEY (col, value)
-        );
-        INSERT INTO tag_counts (col, value, n)
-            SELECT 'topics', j.value, count(*) FROM resources, json_each(resources.topics) j GROUP BY j.value;
-        INSERT INTO tag_counts (col, value, n)
-            SELECT 'systems', j.value, count(*) FROM resources, json_each(resources.systems) j GROUP BY j.value;
-        CREATE TRIGGER tag_counts_ai AFTER INSERT ON resources BEGIN
-            INSERT INTO tag_counts (col, value, n) SELECT 'topics', value, 1 FROM json_each(new.topics) WHERE true
-                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
-            INSERT INTO tag_counts (col, value, n) SELECT 'systems', value, 1 FROM json_each(new.systems) WHERE true
-                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
-        END;
-        CREATE TRIGGER tag_counts_ad AFTER DELETE ON resources BEGIN
-            UPDATE tag_counts SET n = n - 1 WHERE col = 'topics' AND value IN (SELECT value FROM json_each(old.topics));
-            UPDATE tag_counts SET n = n - 1 WHERE col = 'systems' AND value IN (SELECT value FROM json_each(old.systems));
-        END;
-        CREATE TRIGGER tag_counts_au AFTER UPDATE OF topics, systems ON resources BEGIN
-            UPDATE tag_counts SET n = n - 1 WHERE col = 'topics' AND value IN (SELECT value FROM json_each(old.topics));
-            UPDATE tag_counts SET n = n - 1 WHERE col = 'systems' AND value IN (SELECT value FROM json_each(old.systems));
-            INSERT INTO tag_counts (col, value, n) SELECT 'topics', value, 1 FROM json_each(new.topics) WHERE true
-                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
-            INSERT INTO tag_counts (col, value, n) SELECT 'systems', value, 1 FROM json_each(new.systems) WHERE true
-                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;
-        END;
-        """,
-    )
+    run_script(db, tagtables.TAG_COUNTS_SQL)
 
 
 @migrations()
@@ -390,43 +360,7 @@ def m1002_resource_tags(db: Database) -> None:
     """Issue 10: every (topic or system, resource) pair, kept by triggers, so narrowing the
     catalog to a topic or a system (``_topic=``, ``_system=``:
     catalog/facets.py) is an index lookup instead of parsing every resource's JSON."""
-    run_script(
-        db,
-        """
-        CREATE TABLE resource_tags (
-            col TEXT NOT NULL,
-            value TEXT NOT NULL,
-            resource_id TEXT NOT NULL,
-            PRIMARY KEY (col, value, resource_id)
-        ) WITHOUT ROWID;
-        INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-            SELECT 'topics', j.value, r.id FROM resources r, json_each(r.topics) j;
-        INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-            SELECT 'systems', j.value, r.id FROM resources r, json_each(r.systems) j;
-        CREATE TRIGGER resource_tags_ai AFTER INSERT ON resources BEGIN
-            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-                SELECT 'topics', value, new.id FROM json_each(new.topics);
-            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-                SELECT 'systems', value, new.id FROM json_each(new.systems);
-        END;
-        CREATE TRIGGER resource_tags_ad AFTER DELETE ON resources BEGIN
-            DELETE FROM resource_tags WHERE col = 'topics' AND resource_id = old.id
-                AND value IN (SELECT value FROM json_each(old.topics));
-            DELETE FROM resource_tags WHERE col = 'systems' AND resource_id = old.id
-                AND value IN (SELECT value FROM json_each(old.systems));
-        END;
-        CREATE TRIGGER resource_tags_au AFTER UPDATE OF id, topics, systems ON resources BEGIN
-            DELETE FROM resource_tags WHERE col = 'topics' AND resource_id = old.id
-                AND value IN (SELECT value FROM json_each(old.topics));
-            DELETE FROM resource_tags WHERE col = 'systems' AND resource_id = old.id
-                AND value IN (SELECT value FROM json_each(old.systems));
-            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-                SELECT 'topics', value, new.id FROM json_each(new.topics);
-            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-                SELECT 'systems', value, new.id FROM json_each(new.systems);
-        END;
-        """,
-    )
+    run_script(db, tagtables.RESOURCE_TAGS_SQL)
 
 
 @migrations()
@@ -501,32 +435,8 @@ def m2201_fts_facets(db: Database) -> None:
 def m2202_triggers_on_change(db: Database) -> None:
     """Issue 22: the triggers that keep the full-text index and the tag tables run only when a
     value they read changed. A harvest's update rewrites every column of a changed resource,
-    so each one fired for every update (a nightly increment of 5,000 changed resources spent a
-    third of its time in them even where only a date or the title changed)."""
+    so each one fired on every update, even one that changed only a date or a hash (a nightly
+    increment of 5,000 changed resources spends about a third of its SQL in them)."""
     from pipeline import ftsfacets
 
-    tags = {"topics": "'topics'", "systems": "'systems'"}
-    delete_tags = "".join(f"""
-            DELETE FROM resource_tags WHERE col = {name} AND resource_id = old.id
-                AND value IN (SELECT value FROM json_each(old.{col}));""" for col, name in tags.items())
-    insert_tags = "".join(f"""
-            INSERT OR IGNORE INTO resource_tags (col, value, resource_id)
-                SELECT {name}, value, new.id FROM json_each(new.{col});""" for col, name in tags.items())
-    uncount = "".join(f"""
-            UPDATE tag_counts SET n = n - 1 WHERE col = {name} AND value IN (SELECT value FROM json_each(old.{col}));"""
-                      for col, name in tags.items())
-    count = "".join(f"""
-            INSERT INTO tag_counts (col, value, n) SELECT {name}, value, 1 FROM json_each(new.{col}) WHERE true
-                ON CONFLICT (col, value) DO UPDATE SET n = n + 1;""" for col, name in tags.items())
-    run_script(db, f"""
-        DROP TRIGGER resources_au;
-        {ftsfacets.update_trigger_sql()}
-        DROP TRIGGER tag_counts_au;
-        CREATE TRIGGER tag_counts_au AFTER UPDATE OF topics, systems ON resources
-        WHEN old.topics IS NOT new.topics OR old.systems IS NOT new.systems BEGIN{uncount}{count}
-        END;
-        DROP TRIGGER resource_tags_au;
-        CREATE TRIGGER resource_tags_au AFTER UPDATE OF id, topics, systems ON resources
-        WHEN old.id IS NOT new.id OR old.topics IS NOT new.topics OR old.systems IS NOT new.systems BEGIN{delete_tags}{insert_tags}
-        END;
-    """)
+    run_script(db, "DROP TRIGGER resources_au;\n" + ftsfacets.update_trigger_sql() + tagtables.update_triggers_sql())
