@@ -54,8 +54,9 @@ def server():
         yield s
 
 
-def test_kill_9_mid_harvest_leaves_a_consistent_catalog_and_the_next_run_completes(server, tmp_path):
-    names = [f"big{i}" for i in range(5)]
+def start_harvest(server, tmp_path, names: list[str], *extra: str, stdout=subprocess.DEVNULL):
+    """``illhub harvest`` started on feeds ``names`` and one more, ``slow``, held until the
+    returned event is set: (process, catalog, event, registry)."""
     for n in names:
         server.add(f"/{n}.rss", big_feed(n), RSS, etag=f'"{n}"')
     hold = threading.Event()
@@ -64,8 +65,14 @@ def test_kill_9_mid_harvest_leaves_a_consistent_catalog_and_the_next_run_complet
     registry.write_text(registry_yaml(server.base, [(n, f"/{n}.rss") for n in [*names, "slow"]]))
     db = tmp_path / "catalog.db"
     args = [sys.executable, "-m", "illhub", "harvest", "--registry", str(registry), "--db", str(db),
-            "--delay", "0.001", "--quiet"]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            "--delay", "0.001", "--quiet", *extra]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env(), stdout=stdout, stderr=subprocess.PIPE, text=True)
+    return proc, db, hold, registry
+
+
+def test_kill_9_mid_harvest_leaves_a_consistent_catalog_and_the_next_run_completes(server, tmp_path):
+    names = [f"big{i}" for i in range(5)]
+    proc, db, hold, registry = start_harvest(server, tmp_path, names)
     try:
         # kill as soon as the first batch is in, while the others are still being written
         wait_for(lambda: count_by_source(db))

@@ -10,7 +10,6 @@ import asyncio
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from types import SimpleNamespace
@@ -25,8 +24,8 @@ from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, prepare_batch, start_run
 from pipeline.taxonomy import default_taxonomy
 from tests.conftest import ROOT
-from tests.server import RSS, StubServer, registry_yaml
-from tests.test_crash import ITEMS, big_feed, count_by_source, env, wait_for
+from tests.server import StubServer
+from tests.test_crash import ITEMS, count_by_source, env, start_harvest, wait_for
 
 
 def _pipeline(tmp_path, sources=("a", "b", "c")):
@@ -196,17 +195,7 @@ def server():
 
 
 def _harvest(server, tmp_path, names):
-    for n in names:
-        server.add(f"/{n}.rss", big_feed(n), RSS, etag=f'"{n}"')
-    hold = threading.Event()
-    server.add("/slow.rss", big_feed("slow"), RSS, hold=hold)
-    registry = tmp_path / "registry.yaml"
-    registry.write_text(registry_yaml(server.base, [(n, f"/{n}.rss") for n in [*names, "slow"]]))
-    db = tmp_path / "catalog.db"
-    args = [sys.executable, "-m", "illhub", "harvest", "--registry", str(registry), "--db", str(db),
-            "--delay", "0.001", "--quiet", "--workers", "2"]
-    proc = subprocess.Popen(args, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc, db, hold, registry
+    return start_harvest(server, tmp_path, names, "--workers", "2", stdout=subprocess.PIPE)
 
 
 def _check_consistent(db, names):
