@@ -69,6 +69,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180,
 
 
 @pytest.fixture
+def server():
+    """A loopback stub server (tests/server.py) whose robots.txt allows everything; each test
+    adds its own paths. A test module may define its own ``server`` instead."""
+    from tests.server import StubServer
+
+    s = StubServer()
+    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
+    with s:
+        yield s
+
+
+@pytest.fixture
 def demo_server():
     from illhub.demo import DemoServer
 

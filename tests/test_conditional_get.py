@@ -8,23 +8,13 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import pytest
-
 from tests.conftest import run_cli
-from tests.server import RSS, StubServer, registry_yaml, rss
+from tests.server import RSS, registry_yaml, rss
 
 ETAG = 'W/"feed-v1-\u00e9"'.encode("utf-8").decode("latin-1")  # weak, quoted, a non-ASCII byte: kept verbatim
 LAST_MODIFIED = "Tue, 24 Nov 2026 08:00:00 GMT"
 
 ITEMS = [("a", "Alpha", "Mon, 23 Nov 2026 10:00:00 GMT"), ("b", "Bravo", "Sun, 22 Nov 2026 10:00:00 GMT")]
-
-
-@pytest.fixture
-def server():
-    s = StubServer()
-    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
-    with s:
-        yield s
 
 
 def harvest(registry, db, *extra):

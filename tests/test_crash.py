@@ -11,10 +11,8 @@ import sys
 import threading
 import time
 
-import pytest
-
 from tests.conftest import ROOT, run_cli
-from tests.server import RSS, StubServer, registry_yaml, rss
+from tests.server import RSS, registry_yaml, rss
 
 ITEMS = 400
 
@@ -44,14 +42,6 @@ def count_by_source(db) -> dict[str, int]:
             return dict(conn.execute("select source_id, count(*) from resource_sources group by source_id"))
     except sqlite3.OperationalError:  # not created yet
         return {}
-
-
-@pytest.fixture
-def server():
-    s = StubServer()
-    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
-    with s:
-        yield s
 
 
 def start_harvest(server, tmp_path, names: list[str], *extra: str, stdout=subprocess.DEVNULL):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from harvesters.spider import SourceState
 from pipeline.health import (
     ATTENTION_AFTER,
@@ -23,7 +21,7 @@ from pipeline.health import (
 from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, start_run, store_batch, sync_sources
 from tests.conftest import run_cli
-from tests.server import RSS, StubServer, registry_yaml, rss
+from tests.server import RSS, registry_yaml, rss
 
 T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
 
@@ -169,14 +167,6 @@ def test_a_resource_listed_by_another_source_stays_active():
 
 
 # -- end to end: backoff per source, recovery ------------------------------------------------
-
-@pytest.fixture
-def server():
-    s = StubServer()
-    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
-    with s:
-        yield s
-
 
 def test_failing_source_backs_off_gets_flagged_and_recovers_without_stalling_its_host(server, tmp_path):
     good = rss([("g1", "Good one", "Mon, 23 Nov 2026 10:00:00 GMT")])

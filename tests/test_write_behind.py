@@ -24,7 +24,6 @@ from pipeline.resource import Batch, Resource
 from pipeline.store import open_db, prepare_batch, start_run
 from pipeline.taxonomy import default_taxonomy
 from tests.conftest import ROOT
-from tests.server import StubServer
 from tests.test_crash import ITEMS, count_by_source, env, start_harvest, wait_for
 
 
@@ -185,14 +184,6 @@ def test_a_failed_commit_in_the_writer_is_reported_for_each_source_it_held(tmp_p
 
 
 # -- whole harvests with two parse workers, interrupted ------------------------------------
-
-@pytest.fixture
-def server():
-    s = StubServer()
-    s.add("/robots.txt", "User-agent: *\nAllow: /\n", "text/plain")
-    with s:
-        yield s
-
 
 def _harvest(server, tmp_path, names):
     return start_harvest(server, tmp_path, names, "--workers", "2", stdout=subprocess.PIPE)
